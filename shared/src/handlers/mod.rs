@@ -1,0 +1,11 @@
+//! The endpoints, as plain async functions over [`crate::App`] and the
+//! `http` request. Each turns every failure into its protocol's error
+//! response, so the binaries only convert types.
+
+pub mod authorize;
+pub mod check_connection;
+pub mod token;
+
+pub use authorize::authorize;
+pub use check_connection::check_connection;
+pub use token::token;

@@ -1,0 +1,285 @@
+//! The HTTP surface every handler shares: request and response types that
+//! are neither Lambda's nor hyper's, strict parameter parsing, and the
+//! response builders with their security headers.
+
+use crate::error::Error;
+use askama::Template;
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+
+pub type Request = http::Request<Bytes>;
+pub type Response = http::Response<Bytes>;
+
+/// Larger bodies than this are refused before parsing: every form and JSON
+/// body of the protocol is a few hundred bytes.
+pub const MAX_FORM_BODY: usize = 16 * 1024;
+
+/// Parsed `application/x-www-form-urlencoded` pairs (query or body), kept in
+/// order with duplicates so they can be refused (RFC 6749 section 3.1).
+#[derive(Debug, Default, Clone)]
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: &[u8]) -> Result<Self, Error> {
+        if std::str::from_utf8(raw).is_err() {
+            return Err(Error::InvalidRequest("parameters are not valid UTF-8".into()));
+        }
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw)
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if pairs.iter().any(|(k, v)| k.contains('\u{fffd}') || v.contains('\u{fffd}')) {
+            return Err(Error::InvalidRequest(
+                "parameters are not valid percent-encoded UTF-8".into(),
+            ));
+        }
+        Ok(Self(pairs))
+    }
+
+    pub fn from_query(req: &Request) -> Result<Self, Error> {
+        Self::parse(req.uri().query().unwrap_or("").as_bytes())
+    }
+
+    /// The value of a parameter that may be spelled several ways (the
+    /// guide's camelCase and RFC 6749's snake_case). More than one
+    /// occurrence, under any spelling, is an error.
+    pub fn one_of(&self, names: &[&str]) -> Result<Option<&str>, Error> {
+        let mut found = self.0.iter().filter(|(k, _)| names.contains(&k.as_str()));
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(Error::InvalidRequest(format!(
+                "parameter {} given more than once",
+                names[0]
+            )));
+        }
+        Ok(first.map(|(_, v)| v.as_str()))
+    }
+
+    /// Like [`Params::one_of`] but also tells which spelling was used.
+    pub fn one_of_named(&self, names: &[&str]) -> Result<Option<(&str, &str)>, Error> {
+        self.one_of(names)?;
+        Ok(self
+            .0
+            .iter()
+            .find(|(k, _)| names.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    pub fn required(&self, names: &[&str]) -> Result<&str, Error> {
+        match self.one_of(names)? {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(Error::InvalidRequest(format!("missing parameter {}", names[0]))),
+        }
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+}
+
+/// Reads a form body: right content type, bounded size, valid encoding.
+pub fn form_body(req: &Request) -> Result<Params, Error> {
+    let ct = header(req, "content-type").unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(Error::UnsupportedMediaType(
+            "expected Content-Type: application/x-www-form-urlencoded".into(),
+        ));
+    }
+    if req.body().len() > MAX_FORM_BODY {
+        return Err(Error::PayloadTooLarge(MAX_FORM_BODY));
+    }
+    Params::parse(req.body())
+}
+
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The value of one cookie, if the `Cookie` header(s) carry it once.
+pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// `Authorization: Bearer <token>`, scheme case-insensitive.
+pub fn bearer_token(req: &Request) -> Result<&str, Error> {
+    let v = header(req, "authorization")
+        .ok_or_else(|| Error::InvalidToken("missing Authorization: Bearer header".into()))?;
+    match v.split_once(' ') {
+        Some((scheme, tok)) if scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty() => {
+            Ok(tok.trim())
+        }
+        _ => Err(Error::InvalidToken(
+            "Authorization header is not a Bearer token".into(),
+        )),
+    }
+}
+
+pub fn set_header(resp: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().insert(name, v);
+    }
+}
+
+fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    h.insert("pragma", HeaderValue::from_static("no-cache"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    r
+}
+
+pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    base(status, "application/json; charset=UTF-8", Bytes::from(body))
+}
+
+pub fn html_response(status: StatusCode, html: String) -> Response {
+    let mut r = base(status, "text/html; charset=UTF-8", Bytes::from(html));
+    let h = r.headers_mut();
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    r
+}
+
+/// 302 to `location`. Pages that carry codes in their URL send no referrer.
+pub fn redirect(location: &str) -> Response {
+    let mut r = base(StatusCode::FOUND, "text/plain; charset=UTF-8", Bytes::new());
+    set_header(&mut r, "location", location);
+    r
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    reason: &'a str,
+    message: &'a str,
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let page = ErrorPage {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    let html = page
+        .render()
+        .unwrap_or_else(|_| format!("<h1>{}</h1>", status.as_u16()));
+    html_response(status, html)
+}
+
+/// Appends query parameters to a URL that may already have a query.
+pub fn append_query(url: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let q = ser.finish();
+    let (head, frag) = match url.split_once('#') {
+        Some((h, f)) => (h, Some(f)),
+        None => (url, None),
+    };
+    let sep = if !head.contains('?') {
+        "?"
+    } else if head.ends_with('?') || head.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    match frag {
+        Some(f) => format!("{head}{sep}{q}#{f}"),
+        None => format!("{head}{sep}{q}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req_with(headers: &[(&str, &str)], body: &'static str) -> Request {
+        let mut b = http::Request::builder().method("POST").uri("/x");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Bytes::from_static(body.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn params_refuse_duplicates_across_spellings() {
+        let p = Params::parse(b"clientId=a&client_id=a").unwrap();
+        assert!(p.one_of(&["clientId", "client_id"]).is_err());
+        let p = Params::parse(b"clientId=a&x=1").unwrap();
+        assert_eq!(p.one_of(&["clientId", "client_id"]).unwrap(), Some("a"));
+        assert_eq!(
+            p.one_of_named(&["client_id", "clientId"]).unwrap(),
+            Some(("clientId", "a"))
+        );
+        assert!(p.required(&["code"]).is_err());
+    }
+
+    #[test]
+    fn params_refuse_bad_encoding() {
+        assert!(Params::parse(b"a=%ff%fe").is_err());
+        assert!(Params::parse(&[b'a', b'=', 0xff]).is_err());
+        assert_eq!(Params::parse(b"a=b%20c+d").unwrap().required(&["a"]).unwrap(), "b c d");
+    }
+
+    #[test]
+    fn form_body_checks_type_and_size() {
+        let r = req_with(&[("content-type", "application/json")], "{}");
+        assert!(matches!(form_body(&r), Err(Error::UnsupportedMediaType(_))));
+        let r = req_with(
+            &[("content-type", "application/x-www-form-urlencoded; charset=UTF-8")],
+            "a=1",
+        );
+        assert_eq!(form_body(&r).unwrap().required(&["a"]).unwrap(), "1");
+        let big: &'static str = Box::leak("a=".repeat(MAX_FORM_BODY).into_boxed_str());
+        let r = req_with(&[("content-type", "application/x-www-form-urlencoded")], big);
+        assert!(matches!(form_body(&r), Err(Error::PayloadTooLarge(_))));
+    }
+
+    #[test]
+    fn cookies_and_bearer() {
+        let r = req_with(
+            &[("cookie", "a=1; sess=abc.def"), ("authorization", "bearer  tok ")],
+            "",
+        );
+        assert_eq!(cookie(&r, "sess"), Some("abc.def"));
+        assert_eq!(cookie(&r, "nope"), None);
+        assert_eq!(bearer_token(&r).unwrap(), "tok");
+        let r = req_with(&[("authorization", "Basic abc")], "");
+        assert!(bearer_token(&r).is_err());
+    }
+
+    #[test]
+    fn append_query_handles_existing_query_and_fragment() {
+        assert_eq!(append_query("https://a/b", &[("x", "1 2")]), "https://a/b?x=1+2");
+        assert_eq!(append_query("https://a/b?y=2", &[("x", "1")]), "https://a/b?y=2&x=1");
+        assert_eq!(append_query("https://a/b#f", &[("x", "1")]), "https://a/b?x=1#f");
+    }
+
+    #[test]
+    fn error_page_escapes_html() {
+        let r = error_page(StatusCode::BAD_REQUEST, "<script>alert(1)</script>");
+        let body = std::str::from_utf8(r.body()).unwrap();
+        assert!(!body.contains("<script>"));
+        assert!(body.contains("&lt;script&gt;") || body.contains("&#60;script&#62;"));
+    }
+}

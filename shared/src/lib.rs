@@ -1,0 +1,25 @@
+//! Everything the syncaroo-bridge Lambdas share: the protocol model, one
+//! error type with its HTTP mapping, configuration, the store and secrets
+//! traits with their AWS and in-memory implementations, and the handlers as
+//! plain async functions over injected dependencies.
+//!
+//! The binaries under `functions/` only wire real clients once per cold start
+//! and hand requests to [`handlers`]; the local runner wires the same
+//! handlers to the in-memory store.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod handlers;
+pub mod http_util;
+pub mod lambda_glue;
+pub mod model;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Config;
+pub use error::Error;

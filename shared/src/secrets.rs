@@ -1,0 +1,257 @@
+//! Our secrets: the client secret Syncaroo presents at the token endpoint,
+//! the key that signs platform sessions and CSRF tokens, and the key of the
+//! hashes under which codes and tokens are stored. Read from Secrets Manager
+//! once per cold start and cached with a TTL; never in template parameters,
+//! environment variables or logs.
+
+use crate::clock::Clock;
+use crate::error::Error;
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::fmt;
+use std::sync::Arc;
+use tokio::sync::RwLock;
+
+/// A secret string whose `Debug` and `Display` print nothing of it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The JSON document stored in the secret named by `SECRET_ID`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BridgeSecrets {
+    /// `yourClientSecret` of the guide: what Syncaroo sends to our token
+    /// endpoint, and (by default) the webhook hash key.
+    pub client_secret: SecretString,
+    /// Signs the platform session JWT (HS256) and consent CSRF tokens.
+    pub session_key: SecretString,
+    /// Keys the hashes under which codes and tokens are stored.
+    pub token_hash_key: SecretString,
+}
+
+const MIN_SECRET_LEN: usize = 32;
+
+impl BridgeSecrets {
+    pub fn parse(json: &str) -> Result<Self, Error> {
+        let s: BridgeSecrets = serde_json::from_str(json).map_err(|_| {
+            // serde's message could quote the document: say only what is wrong.
+            Error::Secrets(
+                "secret is not JSON with clientSecret, sessionKey and tokenHashKey".into(),
+            )
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        for (name, v) in [
+            ("clientSecret", &self.client_secret),
+            ("sessionKey", &self.session_key),
+            ("tokenHashKey", &self.token_hash_key),
+        ] {
+            if v.expose().len() < MIN_SECRET_LEN {
+                return Err(Error::Secrets(format!(
+                    "{name} must be at least {MIN_SECRET_LEN} characters"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Fresh random secrets, for the local runner and tests.
+    pub fn generate() -> Self {
+        use crate::crypto::{random_b64, SECRET_BYTES};
+        Self {
+            client_secret: SecretString::new(random_b64(SECRET_BYTES)),
+            session_key: SecretString::new(random_b64(SECRET_BYTES)),
+            token_hash_key: SecretString::new(random_b64(SECRET_BYTES)),
+        }
+    }
+}
+
+/// Where secrets come from.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    async fn load(&self) -> Result<BridgeSecrets, Error>;
+}
+
+/// Fixed secrets held in memory (local runner, tests).
+pub struct StaticSecrets(pub BridgeSecrets);
+
+#[async_trait]
+impl SecretSource for StaticSecrets {
+    async fn load(&self) -> Result<BridgeSecrets, Error> {
+        Ok(self.0.clone())
+    }
+}
+
+/// AWS Secrets Manager: one `GetSecretValue` of a JSON secret.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        Self { client, secret_id: secret_id.into() }
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn load(&self) -> Result<BridgeSecrets, Error> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                let detail = e
+                    .as_service_error()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "request failed".into());
+                Error::Secrets(format!("GetSecretValue {}: {detail}", self.secret_id))
+            })?;
+        let json = out
+            .secret_string()
+            .ok_or_else(|| Error::Secrets(format!("secret {} has no SecretString", self.secret_id)))?;
+        BridgeSecrets::parse(json)
+    }
+}
+
+/// Caches a [`SecretSource`] for `ttl` seconds. When a refresh fails the
+/// last good value keeps serving (and the failure is logged), so a Secrets
+/// Manager hiccup does not take the endpoints down.
+pub struct CachedSecrets {
+    source: Box<dyn SecretSource>,
+    clock: Arc<dyn Clock>,
+    ttl: i64,
+    cache: RwLock<Option<(Arc<BridgeSecrets>, i64)>>,
+}
+
+impl CachedSecrets {
+    pub fn new(source: impl SecretSource + 'static, clock: Arc<dyn Clock>, ttl_secs: u64) -> Self {
+        Self { source: Box::new(source), clock, ttl: ttl_secs as i64, cache: RwLock::new(None) }
+    }
+
+    pub async fn get(&self) -> Result<Arc<BridgeSecrets>, Error> {
+        let now = self.clock.now();
+        if let Some((s, at)) = &*self.cache.read().await {
+            if now - at < self.ttl {
+                return Ok(s.clone());
+            }
+        }
+        let mut guard = self.cache.write().await;
+        // Another task may have refreshed while we waited for the lock.
+        if let Some((s, at)) = &*guard {
+            if now - at < self.ttl {
+                return Ok(s.clone());
+            }
+        }
+        match self.source.load().await {
+            Ok(fresh) => {
+                let fresh = Arc::new(fresh);
+                *guard = Some((fresh.clone(), now));
+                Ok(fresh)
+            }
+            Err(e) => match &*guard {
+                Some((stale, _)) => {
+                    tracing::warn!(error = %e, "secrets refresh failed; serving the cached value");
+                    Ok(stale.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        calls: Arc<AtomicUsize>,
+        fail_after: usize,
+    }
+
+    #[async_trait]
+    impl SecretSource for Counting {
+        async fn load(&self) -> Result<BridgeSecrets, Error> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n >= self.fail_after {
+                return Err(Error::Secrets("down".into()));
+            }
+            Ok(BridgeSecrets::generate())
+        }
+    }
+
+    #[tokio::test]
+    async fn caches_for_ttl_then_refreshes_and_survives_failures() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let clock = Arc::new(ManualClock::new(1000));
+        let c = CachedSecrets::new(Counting { calls: calls.clone(), fail_after: 2 }, clock.clone(), 60);
+        let a = c.get().await.unwrap();
+        let b = c.get().await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        clock.advance(61);
+        let d = c.get().await.unwrap();
+        assert!(!Arc::ptr_eq(&a, &d));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        clock.advance(61);
+        // Source now fails: the stale value is served.
+        let e = c.get().await.unwrap();
+        assert!(Arc::ptr_eq(&d, &e));
+    }
+
+    #[tokio::test]
+    async fn first_failure_is_an_error() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = CachedSecrets::new(Counting { calls, fail_after: 0 }, Arc::new(ManualClock::new(0)), 60);
+        assert!(c.get().await.is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let s = BridgeSecrets::generate();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains(s.client_secret.expose()));
+        assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn parse_validates_and_hides_document() {
+        let short = r#"{"clientSecret":"abc","sessionKey":"abc","tokenHashKey":"abc"}"#;
+        assert!(BridgeSecrets::parse(short).is_err());
+        let err = BridgeSecrets::parse(r#"{"clientSecret":"supersecretvalue"#).unwrap_err();
+        assert!(!err.to_string().contains("supersecretvalue"));
+        let long = "x".repeat(40);
+        let ok = format!(r#"{{"clientSecret":"{long}","sessionKey":"{long}","tokenHashKey":"{long}"}}"#);
+        assert!(BridgeSecrets::parse(&ok).is_ok());
+    }
+}

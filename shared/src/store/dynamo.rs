@@ -1,0 +1,578 @@
+//! DynamoDB, single table. Item layout (also in the README):
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | code | `CODE#<hmac>` | `CODE` | `expires_at`, `consumed`, token hashes once redeemed; `ttl` a day after expiry so replays are still recognised |
+//! | token | `TOKEN#<hmac>` | `TOKEN` | `kind`, `conn`, `user`, `client`, `family`, `expires_at`, `revoked`, `used_at`; GSI `gsi1` on `gsi1pk = FAM#<family>` |
+//! | family | `FAM#<family>` | `FAMILY` | `revoked`: refresh of a revoked family is refused |
+//! | connection | `CONN#<connectionId>` | `CONNECTION` | `user`, `client`, `status`, `created_at`, `confirmed_at` |
+//! | location | `USER#<userId>` | `LOC#<locationId>` | `doc`: the location JSON in the guide's schema |
+
+use super::{CodeRedemption, RedeemError, RefreshRotation, RotateError, Store};
+use crate::error::Error;
+use crate::model::{
+    AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, Location, TokenKind, TokenRecord,
+    UserId, UserListings,
+};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, ConditionCheck,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Seconds a used or expired credential's item is kept so a replay is still
+/// recognised as one before DynamoDB's TTL deletes it.
+const KEEP_AFTER_EXPIRY: i64 = 86_400;
+pub const GSI_FAMILY: &str = "gsi1";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+pub fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+pub fn get_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+pub fn get_bool(item: &Item, k: &str) -> bool {
+    item.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+}
+pub fn key(pk: impl Into<String>, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub fn store_err<E: std::error::Error + 'static>(op: &str, e: E) -> Error {
+    Error::Store(format!("{op}: {}", DisplayErrorContext(e)))
+}
+
+fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::Store(format!("request build: {e}"))
+}
+
+fn conn_pk(id: &ConnectionId) -> String {
+    format!("CONN#{id}")
+}
+fn token_pk(hash: &str) -> String {
+    format!("TOKEN#{hash}")
+}
+fn family_pk(f: &str) -> String {
+    format!("FAM#{f}")
+}
+
+/// The cancellation reasons of a cancelled transaction, or the error.
+fn cancellation(e: SdkError<TransactWriteItemsError>) -> Result<Vec<CancellationReason>, Error> {
+    match e {
+        SdkError::ServiceError(se) => match se.into_err() {
+            TransactWriteItemsError::TransactionCanceledException(c) => {
+                Ok(c.cancellation_reasons().to_vec())
+            }
+            other => Err(store_err("TransactWriteItems", other)),
+        },
+        other => Err(store_err("TransactWriteItems", other)),
+    }
+}
+
+fn failed_condition(r: &CancellationReason) -> bool {
+    r.code() == Some("ConditionalCheckFailed")
+}
+
+fn token_item(t: &TokenRecord) -> Item {
+    let mut item = key(token_pk(&t.hash), "TOKEN");
+    item.insert("kind".into(), s(t.kind.as_str()));
+    item.insert("conn".into(), s(t.connection_id.as_str()));
+    item.insert("user".into(), s(t.user_id.as_str()));
+    item.insert("client".into(), s(&t.client_id));
+    item.insert("family".into(), s(&t.family));
+    item.insert("expires_at".into(), n(t.expires_at));
+    item.insert("revoked".into(), AttributeValue::Bool(t.revoked));
+    item.insert("ttl".into(), n(t.expires_at + KEEP_AFTER_EXPIRY));
+    item.insert("gsi1pk".into(), s(family_pk(&t.family)));
+    item.insert("gsi1sk".into(), s(token_pk(&t.hash)));
+    if let Some(u) = t.used_at {
+        item.insert("used_at".into(), n(u));
+    }
+    item
+}
+
+fn token_from(item: &Item) -> Option<TokenRecord> {
+    Some(TokenRecord {
+        hash: get_s(item, "pk")?.strip_prefix("TOKEN#")?.to_string(),
+        kind: TokenKind::parse(get_s(item, "kind")?)?,
+        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
+        user_id: UserId::parse(get_s(item, "user")?).ok()?,
+        client_id: get_s(item, "client")?.to_string(),
+        family: get_s(item, "family")?.to_string(),
+        expires_at: get_n(item, "expires_at")?,
+        revoked: get_bool(item, "revoked"),
+        used_at: get_n(item, "used_at"),
+    })
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Creates the table with its index and TTL, if missing. The stack
+    /// creates it in AWS; this is for DynamoDB Local and the local runner.
+    pub async fn ensure_table(&self) -> Result<(), Error> {
+        let exists = self.client.describe_table().table_name(&self.table).send().await;
+        if exists.is_ok() {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_err)
+        };
+        let ks = |name: &str, t: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(build_err)
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI_FAMILY)
+            .key_schema(ks("gsi1pk", KeyType::Hash)?)
+            .key_schema(ks("gsi1sk", KeyType::Range)?)
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .build()
+            .map_err(build_err)?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .key_schema(ks("pk", KeyType::Hash)?)
+            .key_schema(ks("sk", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let raced = e
+                .as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception());
+            if !raced {
+                return Err(store_err("CreateTable", e));
+            }
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateTimeToLive", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> Result<(), Error> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key("PING", "PING")))
+            .send()
+            .await
+            .map_err(|e| store_err("GetItem", e))?;
+        Ok(())
+    }
+
+    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
+        let mut code_item = key(format!("CODE#{}", code.hash), "CODE");
+        code_item.insert("conn".into(), s(code.connection_id.as_str()));
+        code_item.insert("user".into(), s(code.user_id.as_str()));
+        code_item.insert("client".into(), s(&code.client_id));
+        code_item.insert("redirect".into(), s(&code.redirect_uri));
+        code_item.insert("family".into(), s(&code.family));
+        code_item.insert("expires_at".into(), n(code.expires_at));
+        code_item.insert("consumed".into(), AttributeValue::Bool(false));
+        code_item.insert("ttl".into(), n(code.expires_at + KEEP_AFTER_EXPIRY));
+        let put_code = self.put(code_item, Some("attribute_not_exists(pk)"))?;
+        // Bind the connection to this user, creating it if new.
+        let bind = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
+            .update_expression(
+                "SET #u = :u, client = if_not_exists(client, :c), #st = if_not_exists(#st, :pending), created_at = if_not_exists(created_at, :now)",
+            )
+            .condition_expression("attribute_not_exists(pk) OR #u = :u")
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":u", s(code.user_id.as_str()))
+            .expression_attribute_values(":c", s(&code.client_id))
+            .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_err)?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(put_code)
+            .transact_items(TransactWriteItem::builder().update(bind).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let reasons = cancellation(e)?;
+                if reasons.get(1).is_some_and(failed_condition) {
+                    Err(Error::Conflict(
+                        "this Syncaroo connection is linked to another account".into(),
+                    ))
+                } else {
+                    Err(Error::Store(format!("authorization not stored: {reasons:?}")))
+                }
+            }
+        }
+    }
+
+    async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError> {
+        let st = |e: Error| RedeemError::Store(e);
+        let mut cond = String::from(
+            "attribute_exists(pk) AND consumed = :f AND expires_at > :now AND client = :c AND conn = :conn AND #u = :u AND family = :fam",
+        );
+        let mut consume = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CODE#{}", r.code_hash), "CODE")))
+            .update_expression("SET consumed = :t, consumed_at = :now, tokens = :tokens")
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(r.now))
+            .expression_attribute_values(":c", s(&r.client_id))
+            .expression_attribute_values(":conn", s(r.connection_id.as_str()))
+            .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(
+                ":tokens",
+                AttributeValue::L(vec![s(&r.access.hash), s(&r.refresh.hash)]),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(uri) = &r.redirect_uri {
+            cond.push_str(" AND redirect = :ru");
+            consume = consume.expression_attribute_values(":ru", s(uri));
+        }
+        let consume = consume.condition_expression(cond).build().map_err(|e| st(build_err(e)))?;
+        let authorize_conn = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&r.connection_id), "CONNECTION")))
+            .update_expression("SET #st = :authorized, authorized_at = :now")
+            .condition_expression("attribute_exists(pk) AND #u = :u")
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":authorized", s(ConnectionStatus::Authorized.as_str()))
+            .expression_attribute_values(":now", n(r.now))
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(consume).build())
+            .transact_items(self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?)
+            .transact_items(self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?)
+            .transact_items(TransactWriteItem::builder().update(authorize_conn).build())
+            .send()
+            .await;
+        let Err(e) = res else { return Ok(()) };
+        let reasons = cancellation(e).map_err(st)?;
+        let Some(code_reason) = reasons.first() else {
+            return Err(st(Error::Store("transaction cancelled without reasons".into())));
+        };
+        if failed_condition(code_reason) {
+            let Some(old) = code_reason.item() else {
+                return Err(RedeemError::NotFound);
+            };
+            if get_bool(old, "consumed") {
+                let tokens = old
+                    .get("tokens")
+                    .and_then(|v| v.as_l().ok())
+                    .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                    .unwrap_or_default();
+                return Err(RedeemError::Replayed {
+                    family: get_s(old, "family").unwrap_or_default().to_string(),
+                    tokens,
+                });
+            }
+            if get_n(old, "expires_at").unwrap_or(0) <= r.now {
+                return Err(RedeemError::Expired);
+            }
+            return Err(RedeemError::Mismatch);
+        }
+        if reasons.get(3).is_some_and(failed_condition) {
+            return Err(RedeemError::Mismatch);
+        }
+        Err(st(Error::Store(format!("code redemption not stored: {reasons:?}"))))
+    }
+
+    async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError> {
+        let st = |e: Error| RotateError::Store(e);
+        let family_ok = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(family_pk(&r.family), "FAMILY")))
+            .condition_expression("attribute_not_exists(revoked) OR revoked = :f")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let use_old = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(token_pk(&r.old_hash), "TOKEN"))
+            )
+            .update_expression("SET used_at = if_not_exists(used_at, :now)")
+            .condition_expression(
+                "attribute_exists(pk) AND kind = :refresh AND revoked = :f AND expires_at > :now AND client = :c AND family = :fam AND (attribute_not_exists(used_at) OR used_at > :floor)",
+            )
+            .expression_attribute_values(":refresh", s(TokenKind::Refresh.as_str()))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(r.now))
+            .expression_attribute_values(":c", s(&r.client_id))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(":floor", n(r.grace_floor))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(family_ok).build())
+            .transact_items(TransactWriteItem::builder().update(use_old).build())
+            .transact_items(self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?)
+            .transact_items(self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?)
+            .send()
+            .await;
+        let Err(e) = res else { return Ok(()) };
+        let reasons = cancellation(e).map_err(st)?;
+        if reasons.first().is_some_and(failed_condition) {
+            return Err(RotateError::Revoked);
+        }
+        if let Some(reason) = reasons.get(1).filter(|r| failed_condition(r)) {
+            let Some(old) = reason.item().and_then(token_from) else {
+                return Err(RotateError::NotFound);
+            };
+            if old.kind != TokenKind::Refresh || old.client_id != r.client_id || old.family != r.family {
+                return Err(RotateError::Mismatch);
+            }
+            if old.revoked {
+                return Err(RotateError::Revoked);
+            }
+            if old.expires_at <= r.now {
+                return Err(RotateError::Expired);
+            }
+            return Err(RotateError::Reused { family: old.family });
+        }
+        Err(st(Error::Store(format!("refresh rotation not stored: {reasons:?}"))))
+    }
+
+    async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error> {
+        let mut fam = key(family_pk(family), "FAMILY");
+        fam.insert("revoked".into(), AttributeValue::Bool(true));
+        fam.insert("revoked_at".into(), n(now));
+        fam.insert("ttl".into(), n(now + 400 * 86_400));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(fam))
+            .send()
+            .await
+            .map_err(|e| store_err("PutItem", e))?;
+        let mut hashes: Vec<String> = known.to_vec();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_FAMILY)
+            .key_condition_expression("gsi1pk = :f")
+            .expression_attribute_values(":f", s(family_pk(family)))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_err("Query", e))?;
+            if let Some(h) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("TOKEN#")) {
+                if !hashes.iter().any(|k| k == h) {
+                    hashes.push(h.to_string());
+                }
+            }
+        }
+        for h in hashes {
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(token_pk(&h), "TOKEN")))
+                .update_expression("SET revoked = :t, revoked_at = :now")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            if let Err(e) = res {
+                let gone = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception());
+                if !gone {
+                    return Err(store_err("UpdateItem", e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(token_pk(hash), "TOKEN")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err("GetItem", e))?;
+        Ok(out.item().and_then(token_from))
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err("GetItem", e))?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let parse = || -> Option<Connection> {
+            Some(Connection {
+                id: id.clone(),
+                user_id: UserId::parse(get_s(item, "user")?).ok()?,
+                client_id: get_s(item, "client")?.to_string(),
+                status: ConnectionStatus::parse(get_s(item, "status")?)?,
+                created_at: get_n(item, "created_at")?,
+                confirmed_at: get_n(item, "confirmed_at"),
+            })
+        };
+        parse()
+            .map(Some)
+            .ok_or_else(|| Error::Store(format!("connection item {id} is malformed")))
+    }
+
+    async fn confirm_connection(
+        &self,
+        id: &ConnectionId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), Error> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            .update_expression("SET #st = :confirmed, confirmed_at = if_not_exists(confirmed_at, :now)")
+            .condition_expression("attribute_exists(pk) AND #u = :u")
+            .expression_attribute_names("#u", "user")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":u", s(user.as_str()))
+            .expression_attribute_values(":confirmed", s(ConnectionStatus::Confirmed.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::InvalidToken("the connection is not linked to this token".into()))
+            }
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn put_listings(&self, listings: &UserListings) -> Result<(), Error> {
+        for (id, loc) in &listings.locations {
+            let mut item = key(format!("USER#{}", listings.user_id), &format!("LOC#{id}"));
+            let doc = serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
+            item.insert("doc".into(), s(doc));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|e| store_err("PutItem", e))?;
+        }
+        Ok(())
+    }
+
+    async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :loc)")
+            .expression_attribute_values(":pk", s(format!("USER#{user}")))
+            .expression_attribute_values(":loc", s("LOC#"))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_err("Query", e))?;
+            let doc = get_s(&item, "doc").unwrap_or("");
+            let loc: Location = serde_json::from_str(doc)
+                .map_err(|e| Error::Store(format!("location item of user {user}: {e}")))?;
+            out.push(loc);
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
