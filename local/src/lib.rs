@@ -1,1 +1,283 @@
+//! The local runner: every endpoint of the bundle in one process, on the
+//! embedded store (or DynamoDB), plus a stand-in for the platform's login
+//! page. It exists because Lambda functions cannot be served together
+//! without a container runtime; it calls the very handlers the Lambdas call.
 
+use askama::Template;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use syncaroo_shared::clock::{Clock, SystemClock};
+use syncaroo_shared::crypto::{self, SessionClaims};
+use syncaroo_shared::http_util::{self, Params, Request, Response};
+use syncaroo_shared::model::UserListings;
+use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
+use syncaroo_shared::store::{DynamoStore, MemoryStore, Store};
+use syncaroo_shared::{handlers, App, Config, Error};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// The guide's example listings, owned by the demo user.
+pub const DEMO_LISTINGS: &str = include_str!("../demo-listings.json");
+pub const DEMO_USERNAME: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo";
+pub const DEMO_USER_ID: &str = "1";
+
+pub const AUTH_PATH: &str = "/api/oauth/authorize";
+pub const TOKEN_PATH: &str = "/api/oauth/token";
+pub const CHECK_CONNECTION_PATH: &str = "/check_connection/";
+pub const WEBHOOK_PATH: &str = "/update/";
+/// Largest request body the runner reads; handlers enforce their own.
+const MAX_BODY: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Memory,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub addr: SocketAddr,
+    pub store: StoreKind,
+    pub table: String,
+    pub client_id: String,
+    /// Generated when absent.
+    pub client_secret: Option<String>,
+    pub redirect_uri: String,
+    /// Extra listings to load at start, beside the demo user's.
+    pub listings: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".parse().expect("valid"),
+            store: StoreKind::Memory,
+            table: "syncaroo-bridge".into(),
+            client_id: "syncaroo-local".into(),
+            client_secret: None,
+            redirect_uri: "https://app.syncaroo.com/connection".into(),
+            listings: None,
+        }
+    }
+}
+
+/// The guide's "Before getting started" block, for this instance.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupBlock {
+    pub site_uri: String,
+    pub api_uri: String,
+    pub auth_uri: String,
+    pub webhook_path: String,
+    pub check_connection_path: String,
+    pub your_client_id: String,
+    pub your_client_secret: String,
+    pub auth_token_uri: String,
+}
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub setup: SetupBlock,
+    pub app: App,
+    pub store: Arc<dyn Store>,
+    server: JoinHandle<()>,
+}
+
+impl Running {
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn stop(self) {
+        self.server.abort();
+    }
+}
+
+struct State {
+    app: App,
+    session_ttl: i64,
+}
+
+pub async fn make_store(opts: &Options) -> Result<Arc<dyn Store>, Error> {
+    Ok(match opts.store {
+        StoreKind::Memory => Arc::new(MemoryStore::new()),
+        StoreKind::Dynamodb => {
+            let s = DynamoStore::from_env(&opts.table).await;
+            s.ensure_table().await?;
+            Arc::new(s)
+        }
+    })
+}
+
+/// Loads an import file into a store; all of it is validated first.
+pub async fn import_listings(store: &dyn Store, json: &str) -> Result<usize, Error> {
+    let all = UserListings::parse_file(json)?;
+    let mut n = 0;
+    for u in &all {
+        store.put_listings(u).await?;
+        n += u.locations.len();
+    }
+    Ok(n)
+}
+
+/// Binds, seeds the demo user, and serves until the returned handle stops.
+pub async fn start(opts: Options) -> Result<Running, Error> {
+    let listener = TcpListener::bind(opts.addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.addr)))?;
+    let addr = listener.local_addr().map_err(|e| Error::Config(e.to_string()))?;
+    let site = format!("http://{addr}");
+    let store = make_store(&opts).await?;
+    import_listings(store.as_ref(), DEMO_LISTINGS).await?;
+    if let Some(path) = &opts.listings {
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {path}: {e}")))?;
+        import_listings(store.as_ref(), &json).await?;
+    }
+    let mut secrets = BridgeSecrets::generate();
+    if let Some(s) = &opts.client_secret {
+        secrets.client_secret = SecretString::new(s.clone());
+    }
+    secrets.validate()?;
+    let client_secret = secrets.client_secret.expose().to_string();
+    let env = [
+        ("OAUTH_CLIENT_ID", opts.client_id.clone()),
+        ("OAUTH_REDIRECT_URI", opts.redirect_uri.clone()),
+        ("AUTH_URI", format!("{site}{AUTH_PATH}")),
+        ("LOGIN_URL", format!("{site}/login")),
+        ("PLATFORM_NAME", "Demo Platform".to_string()),
+        ("TABLE_NAME", opts.table.clone()),
+    ];
+    let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
+    let app = App::new(config, store.clone(), StaticSecrets(secrets), Arc::new(SystemClock));
+    let setup = SetupBlock {
+        site_uri: site.clone(),
+        api_uri: format!("{site}/api/"),
+        auth_uri: format!("{site}{AUTH_PATH}"),
+        webhook_path: WEBHOOK_PATH.into(),
+        check_connection_path: CHECK_CONNECTION_PATH.into(),
+        your_client_id: opts.client_id.clone(),
+        your_client_secret: client_secret,
+        auth_token_uri: format!("{site}{TOKEN_PATH}"),
+    };
+    let state = Arc::new(State { app: app.clone(), session_ttl: 3600 });
+    let server = tokio::spawn(serve(listener, state));
+    Ok(Running { addr, setup, app, store, server })
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+            });
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+async fn handle(
+    state: &State,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let resp = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => route(state, http::Request::from_parts(parts, b.to_bytes())).await,
+        Err(_) => Error::PayloadTooLarge(MAX_BODY).to_oauth_response(),
+    };
+    let (parts, body) = resp.into_parts();
+    hyper::Response::from_parts(parts, Full::new(body))
+}
+
+async fn route(state: &State, req: Request) -> Response {
+    let app = &state.app;
+    let path = req.uri().path().to_string();
+    match path.as_str() {
+        AUTH_PATH => handlers::authorize(app, req).await,
+        TOKEN_PATH => handlers::token(app, req).await,
+        "/api/check_connection/" | "/api/check_connection" => {
+            handlers::check_connection(app, req).await
+        }
+        "/login" => login(state, req).await,
+        "/" => http_util::html_response(
+            http::StatusCode::OK,
+            "<!doctype html><title>syncaroo-bridge local</title><h1>syncaroo-bridge, local runner</h1><p>Endpoints: <code>/api/oauth/authorize</code>, <code>/api/oauth/token</code>, <code>/api/check_connection/</code>, <code>/login</code>.</p>".into(),
+        ),
+        _ => http_util::json_response(
+            http::StatusCode::NOT_FOUND,
+            &serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    platform_name: &'a str,
+    return_to: &'a str,
+    error: Option<&'a str>,
+}
+
+fn login_page(state: &State, return_to: &str, error: Option<&str>, status: http::StatusCode) -> Response {
+    let page = LoginPage { platform_name: &state.app.config.platform_name, return_to, error };
+    http_util::html_response(status, page.render().unwrap_or_default())
+}
+
+/// Only our own authorize URL is a valid place to return to after login.
+fn safe_return(app: &App, to: &str) -> String {
+    if to.starts_with(&app.config.auth_uri) {
+        to.to_string()
+    } else {
+        "/".into()
+    }
+}
+
+async fn login(state: &State, req: Request) -> Response {
+    let app = &state.app;
+    match *req.method() {
+        http::Method::GET => {
+            let p = Params::from_query(&req).unwrap_or_default();
+            let to = p.one_of(&["return_to"]).ok().flatten().unwrap_or("/");
+            login_page(state, &safe_return(app, to), None, http::StatusCode::OK)
+        }
+        http::Method::POST => {
+            let p = match http_util::form_body(&req) {
+                Ok(p) => p,
+                Err(e) => return e.to_html_response(),
+            };
+            let get = |k: &str| p.one_of(&[k]).ok().flatten().unwrap_or("");
+            let to = safe_return(app, get("return_to"));
+            let ok = crypto::ct_eq(get("username"), DEMO_USERNAME)
+                & crypto::ct_eq(get("password"), DEMO_PASSWORD);
+            if !ok {
+                return login_page(state, &to, Some("Unknown username or wrong password."), http::StatusCode::UNAUTHORIZED);
+            }
+            let Ok(secrets) = app.secrets.get().await else {
+                return Error::Secrets("unavailable".into()).to_html_response();
+            };
+            let now = SystemClock.now();
+            let claims = SessionClaims { sub: DEMO_USER_ID.into(), iat: now, exp: now + state.session_ttl };
+            let jwt = crypto::sign_jwt(secrets.session_key.expose().as_bytes(), &claims);
+            let mut resp = http_util::redirect(&to);
+            *resp.status_mut() = http::StatusCode::SEE_OTHER;
+            let cookie = format!(
+                "{}={jwt}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+                app.config.session_cookie, state.session_ttl
+            );
+            http_util::set_header(&mut resp, "set-cookie", &cookie);
+            tracing::info!(user = DEMO_USER_ID, "local login");
+            resp
+        }
+        _ => Error::MethodNotAllowed.to_html_response(),
+    }
+}

@@ -1,1 +1,98 @@
-fn main(){}
+//! `syncaroo-local`: run the bundle locally.
+//!
+//! ```text
+//! syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
+//!                      [--client-id ID] [--client-secret S] [--redirect-uri URL] [--listings FILE]
+//! syncaroo-local import --file FILE [--table NAME]     (into DynamoDB, from the AWS env)
+//! ```
+
+use std::process::ExitCode;
+use syncaroo_local::{Options, StoreKind};
+use syncaroo_shared::store::DynamoStore;
+
+const USAGE: &str = "usage:
+  syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
+                       [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
+  syncaroo-local import --file FILE [--table NAME]
+Logs go to stderr; `serve` prints the guide's setup block as one JSON line on stdout.
+`--store dynamodb` and `import` reach DynamoDB through the standard AWS environment
+(AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, credentials).";
+
+fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
+    let mut it = args.iter();
+    let cmd = it.next().cloned().ok_or("missing command")?;
+    let mut o = Options::default();
+    let mut file = None;
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().cloned().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--addr" => o.addr = val()?.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--store" => {
+                o.store = match val()?.as_str() {
+                    "memory" => StoreKind::Memory,
+                    "dynamodb" => StoreKind::Dynamodb,
+                    other => return Err(format!("--store must be memory or dynamodb, not {other}")),
+                }
+            }
+            "--table" => o.table = val()?,
+            "--client-id" => o.client_id = val()?,
+            "--client-secret" => o.client_secret = Some(val()?),
+            "--redirect-uri" => o.redirect_uri = val()?,
+            "--listings" => o.listings = Some(val()?),
+            "--file" => file = Some(val()?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok((cmd, o, file))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    syncaroo_shared::telemetry::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, opts, file) = match parse(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cmd.as_str() {
+        "serve" => serve(opts).await,
+        "import" => import(opts, file).await,
+        other => Err(format!("unknown command {other}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(opts: Options) -> Result<(), String> {
+    let running = syncaroo_local::start(opts).await.map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(&running.setup).map_err(|e| e.to_string())?);
+    eprintln!(
+        "syncaroo-bridge local runner on {} (demo login: demo / demo). Ctrl-C to stop.",
+        running.base()
+    );
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    running.stop();
+    Ok(())
+}
+
+async fn import(opts: Options, file: Option<String>) -> Result<(), String> {
+    let file = file.ok_or("import needs --file FILE")?;
+    let json = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let store = DynamoStore::from_env(&opts.table).await;
+    store.ensure_table().await.map_err(|e| e.to_string())?;
+    let n = syncaroo_local::import_listings(&store, &json).await.map_err(|e| e.to_string())?;
+    eprintln!("imported {n} locations into table {}", opts.table);
+    Ok(())
+}

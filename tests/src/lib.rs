@@ -1,1 +1,193 @@
+//! Helpers shared by the integration tests: apps on the in-memory store with
+//! known secrets, the events/ files as requests, the local AWS stand-ins,
+//! log capture, and a small browser-like client for the connect flow.
 
+pub mod browser;
+pub mod local_aws;
+pub mod logs;
+
+use bytes::Bytes;
+use std::path::PathBuf;
+use std::sync::Arc;
+use syncaroo_shared::clock::ManualClock;
+use syncaroo_shared::http_util::{Request, Response};
+use syncaroo_shared::lambda_glue;
+use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
+use syncaroo_shared::store::{MemoryStore, Store};
+use syncaroo_shared::{App, Config};
+
+/// The secrets the `events/` files were made with (see events/README.md).
+pub fn events_secrets() -> BridgeSecrets {
+    BridgeSecrets {
+        client_secret: SecretString::new("events-client-secret-0123456789abcdef0123"),
+        session_key: SecretString::new("events-session-key-0123456789abcdef01234"),
+        token_hash_key: SecretString::new("events-token-hash-key-0123456789abcdef012"),
+    }
+}
+
+/// 2026-11-27T19:00:00Z, the time the events/ files were made at.
+pub const EVENTS_NOW: i64 = 1_795_806_000;
+
+pub fn test_config() -> Config {
+    Config::from_lookup(|k| match k {
+        "LOGIN_URL" => Some("https://yourapp.com/login".into()),
+        _ => None,
+    })
+    .expect("default config is valid")
+}
+
+pub struct TestApp {
+    pub app: App,
+    pub clock: Arc<ManualClock>,
+    pub secrets: BridgeSecrets,
+}
+
+impl TestApp {
+    pub fn with_store(store: Arc<dyn Store>) -> Self {
+        Self::with(store, test_config())
+    }
+
+    pub fn with(store: Arc<dyn Store>, config: Config) -> Self {
+        let clock = Arc::new(ManualClock::new(EVENTS_NOW));
+        let secrets = events_secrets();
+        let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone());
+        Self { app, clock, secrets }
+    }
+
+    pub fn memory() -> (Self, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        (Self::with_store(store.clone()), store)
+    }
+
+    pub fn hash(&self, raw: &str) -> String {
+        syncaroo_shared::crypto::keyed_hash(self.secrets.token_hash_key.expose().as_bytes(), raw)
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// An `events/` file, parsed the way lambda_http parses a real invocation.
+pub fn event(name: &str) -> Request {
+    let path = repo_root().join("events").join(name);
+    let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let req = lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+    lambda_glue::from_lambda(req)
+}
+
+pub fn event_json(name: &str) -> serde_json::Value {
+    let path = repo_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("event file")).expect("json")
+}
+
+pub fn body_json(resp: &Response) -> serde_json::Value {
+    serde_json::from_slice(resp.body()).unwrap_or_else(|_| {
+        panic!("not JSON ({}): {}", resp.status(), String::from_utf8_lossy(resp.body()))
+    })
+}
+
+pub fn body_text(resp: &Response) -> String {
+    String::from_utf8_lossy(resp.body()).into_owned()
+}
+
+pub fn location(resp: &Response) -> String {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no Location header ({})", resp.status()))
+        .to_string()
+}
+
+/// Query parameters of a URL as a map (last one wins).
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let q = q.split('#').next().unwrap_or("");
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// A request built by hand.
+pub fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Request {
+    let mut b = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(body.into()).expect("valid request")
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// The credentials written into the `events/` files.
+pub mod events_creds {
+    pub const CODE: &str = "scb_code_eyJjIjo5OSwidSI6IjEiLCJmIjoiZXZlbnRzLWZhbWlseSJ9.AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    pub const REFRESH: &str = "scb_rt_eyJjIjo5OSwidSI6IjEiLCJmIjoiZXZlbnRzLWZhbWlseSJ9.AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA";
+    pub const ACCESS: &str = "scb_at_AgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fICE";
+    pub const FAMILY: &str = "events-family";
+    pub const CONNECTION: &str = "99";
+    pub const USER: &str = "1";
+}
+
+use syncaroo_shared::model::{AuthCodeRecord, ConnectionId, TokenKind, TokenRecord, UserId};
+use syncaroo_shared::store::CodeRedemption;
+
+impl TestApp {
+    /// Stores the events' code as if the demo user had just consented.
+    pub async fn seed_events_code(&self) {
+        let now = self.clock_now();
+        let rec = AuthCodeRecord {
+            hash: self.hash(events_creds::CODE),
+            connection_id: ConnectionId::parse(events_creds::CONNECTION).unwrap(),
+            user_id: UserId::parse(events_creds::USER).unwrap(),
+            client_id: self.app.config.client_id.clone(),
+            redirect_uri: self.app.config.redirect_uri.clone(),
+            family: events_creds::FAMILY.into(),
+            expires_at: now + 300,
+        };
+        self.app.store.begin_authorization(&rec, now).await.expect("seed code");
+    }
+
+    /// Stores the events' code, redeemed for the events' access and refresh
+    /// tokens, and the demo listings: the state check_connection and the
+    /// refresh grant start from.
+    pub async fn seed_events_tokens(&self) {
+        self.seed_events_code().await;
+        let now = self.clock_now();
+        let tok = |raw: &str, kind, ttl: i64| TokenRecord {
+            hash: self.hash(raw),
+            kind,
+            connection_id: ConnectionId::parse(events_creds::CONNECTION).unwrap(),
+            user_id: UserId::parse(events_creds::USER).unwrap(),
+            client_id: self.app.config.client_id.clone(),
+            family: events_creds::FAMILY.into(),
+            expires_at: now + ttl,
+            revoked: false,
+            used_at: None,
+        };
+        let r = CodeRedemption {
+            code_hash: self.hash(events_creds::CODE),
+            client_id: self.app.config.client_id.clone(),
+            redirect_uri: None,
+            connection_id: ConnectionId::parse(events_creds::CONNECTION).unwrap(),
+            user_id: UserId::parse(events_creds::USER).unwrap(),
+            family: events_creds::FAMILY.into(),
+            now,
+            access: tok(events_creds::ACCESS, TokenKind::Access, 3600),
+            refresh: tok(events_creds::REFRESH, TokenKind::Refresh, 86_400),
+        };
+        self.app.store.redeem_code(&r).await.expect("seed tokens");
+        syncaroo_local::import_listings(self.app.store.as_ref(), syncaroo_local::DEMO_LISTINGS)
+            .await
+            .expect("seed listings");
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        use syncaroo_shared::clock::Clock;
+        self.clock.now()
+    }
+}

@@ -576,3 +576,12 @@ impl Store for DynamoStore {
         Ok(out)
     }
 }
+
+impl DynamoStore {
+    /// A store on the table `table`, with the client configured from the
+    /// standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` and friends).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(Client::new(&sdk), table)
+    }
+}

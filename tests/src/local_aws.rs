@@ -1,0 +1,61 @@
+//! The local AWS stand-ins `scripts/test.sh` starts: DynamoDB Local and a
+//! Secrets-Manager-compatible server (moto), reached through the standard
+//! `AWS_ENDPOINT_URL_*` variables.
+//!
+//! When the variables are absent a test that needs them is skipped with a
+//! notice, unless `SYNCAROO_REQUIRE_LOCAL_AWS=1` (as in CI), when it fails.
+
+use syncaroo_shared::store::DynamoStore;
+
+fn required() -> bool {
+    std::env::var("SYNCAROO_REQUIRE_LOCAL_AWS").is_ok_and(|v| v == "1")
+}
+
+fn available(var: &str, what: &str) -> bool {
+    if std::env::var(var).is_ok_and(|v| !v.is_empty()) {
+        return true;
+    }
+    if required() {
+        panic!("{var} is not set but SYNCAROO_REQUIRE_LOCAL_AWS=1: {what} must be running (bash scripts/test.sh starts it)");
+    }
+    eprintln!("SKIPPED: {var} not set; run `bash scripts/test.sh` to test against {what}");
+    false
+}
+
+pub fn dynamodb_available() -> bool {
+    available("AWS_ENDPOINT_URL_DYNAMODB", "DynamoDB Local")
+}
+
+pub fn secrets_manager_available() -> bool {
+    available("AWS_ENDPOINT_URL_SECRETS_MANAGER", "the Secrets Manager server")
+}
+
+/// A unique table name, so tests run in parallel without sharing state.
+pub fn unique_table(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        syncaroo_shared::crypto::random_b64(4).replace(['-', '_'], "x")
+    )
+}
+
+/// A fresh table on DynamoDB Local, or `None` when it is not running.
+pub async fn dynamo_store(prefix: &str) -> Option<DynamoStore> {
+    if !dynamodb_available() {
+        return None;
+    }
+    let store = DynamoStore::from_env(unique_table(prefix)).await;
+    store.ensure_table().await.expect("create table on DynamoDB Local");
+    Some(store)
+}
+
+pub async fn secrets_client() -> Option<aws_sdk_secretsmanager::Client> {
+    if !secrets_manager_available() {
+        return None;
+    }
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Some(aws_sdk_secretsmanager::Client::new(&sdk))
+}

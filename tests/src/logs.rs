@@ -1,0 +1,48 @@
+//! Captures every log line the code under test writes, so a test can check
+//! that no credential ever reaches them.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs (once per test binary) a global subscriber at TRACE that writes
+/// into a buffer, and returns that buffer.
+pub fn capture() -> Captured {
+    static CAP: OnceLock<Captured> = OnceLock::new();
+    CAP.get_or_init(|| {
+        let cap = Captured::default();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(cap.clone())
+            .init();
+        cap
+    })
+    .clone()
+}

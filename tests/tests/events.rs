@@ -1,0 +1,97 @@
+//! The very files in `events/`, parsed as lambda_http parses an invocation
+//! and fed through the handlers on the in-memory store.
+
+use syncaroo_shared::handlers;
+use syncaroo_tests::{body_json, body_text, event, events_creds, location, query_of, TestApp};
+
+#[tokio::test]
+async fn authorize_without_session_redirects_to_login() {
+    let (t, store) = TestApp::memory();
+    let resp = handlers::authorize(&t.app, event("authorize-no-session.json")).await;
+    assert_eq!(resp.status(), 302);
+    let loc = location(&resp);
+    assert!(loc.starts_with("https://yourapp.com/login?return_to="), "{loc}");
+    let back = &query_of(&loc)["return_to"];
+    assert!(back.starts_with("https://yourapp.com/api/oauth/authorize?connectionId=99&"), "{back}");
+    assert_eq!(store.counts(), (0, 0, 0), "nothing written");
+}
+
+#[tokio::test]
+async fn authorize_with_session_shows_consent() {
+    let (t, store) = TestApp::memory();
+    let resp = handlers::authorize(&t.app, event("authorize-consent.json")).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    let html = body_text(&resp);
+    assert!(html.contains("<title>Connect Syncaroo to Your platform</title>"));
+    assert!(html.contains("name=\"csrf\""));
+    assert!(html.contains("value=\"authorize\"") && html.contains("value=\"deny\""));
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert_eq!(store.counts(), (0, 0, 0), "showing consent writes nothing");
+}
+
+#[tokio::test]
+async fn token_exchange_in_the_guides_dialect() {
+    let (t, store) = TestApp::memory();
+    t.seed_events_code().await;
+    let resp = handlers::token(&t.app, event("token-exchange.json")).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let v = body_json(&resp);
+    assert!(v["accessToken"].as_str().unwrap().starts_with("scb_at_"));
+    assert!(v["refreshToken"].as_str().unwrap().starts_with("scb_rt_"));
+    // 2026-11-27T19:00:00Z plus the default hour.
+    assert_eq!(v["expires"], "2026-11-27T20:00:00");
+    assert!(v.get("access_token").is_none());
+    assert_eq!(store.counts().1, 2, "access and refresh token stored");
+}
+
+#[tokio::test]
+async fn token_exchange_in_the_rfc_dialect_with_basic_auth() {
+    let (t, _) = TestApp::memory();
+    t.seed_events_code().await;
+    let resp = handlers::token(&t.app, event("token-exchange-rfc.json")).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    let v = body_json(&resp);
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], 3600);
+    assert!(v["access_token"].as_str().unwrap().starts_with("scb_at_"));
+    assert!(v.get("accessToken").is_none());
+}
+
+#[tokio::test]
+async fn refresh_grant_rotates() {
+    let (t, _) = TestApp::memory();
+    t.seed_events_tokens().await;
+    let resp = handlers::token(&t.app, event("token-refresh.json")).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    let v = body_json(&resp);
+    assert_ne!(v["refreshToken"], events_creds::REFRESH);
+    let old = t.app.store.get_token(&t.hash(events_creds::REFRESH)).await.unwrap().unwrap();
+    assert_eq!(old.used_at, Some(t.clock_now()));
+}
+
+#[tokio::test]
+async fn check_connection_returns_the_guides_schema() {
+    let (t, _) = TestApp::memory();
+    t.seed_events_tokens().await;
+    let resp = handlers::check_connection(&t.app, event("check-connection.json")).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    assert_eq!(resp.headers()["content-type"], "application/json; charset=UTF-8");
+    let v = body_json(&resp);
+    assert_eq!(v["connectionId"], 99);
+    assert_eq!(v["userId"], "1");
+    let locs = v["locations"].as_object().unwrap();
+    assert_eq!(locs.keys().collect::<Vec<_>>(), ["1198", "7120", "8102", "9587"]);
+    assert_eq!(v["locations"]["1198"]["resources"][0]["ID"], "7843");
+    assert_eq!(v["locations"]["1198"]["resources"][1]["type"], "office");
+    assert!(v["locations"]["7120"].get("resources").is_none());
+    assert_eq!(v["locations"]["9587"]["status"], "deleted");
+    let conn = t
+        .app
+        .store
+        .get_connection(&syncaroo_shared::model::ConnectionId::parse("99").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conn.status, syncaroo_shared::model::ConnectionStatus::Confirmed);
+}
