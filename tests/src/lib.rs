@@ -191,3 +191,54 @@ impl TestApp {
         self.clock.now()
     }
 }
+
+impl TestApp {
+    /// A fresh code for `connection`, stored as if `user` had consented.
+    pub async fn issue_code(&self, connection: &str, user: &str) -> String {
+        use syncaroo_shared::crypto;
+        use syncaroo_shared::model::{GrantPayload, CODE_PREFIX};
+        let family = crypto::random_b64(16);
+        let payload = GrantPayload {
+            c: ConnectionId::parse(connection).unwrap(),
+            u: UserId::parse(user).unwrap(),
+            f: family.clone(),
+        };
+        let code = crypto::mint(CODE_PREFIX, Some(&payload));
+        let now = self.clock_now();
+        let rec = AuthCodeRecord {
+            hash: self.hash(&code),
+            connection_id: payload.c.clone(),
+            user_id: payload.u.clone(),
+            client_id: self.app.config.client_id.clone(),
+            redirect_uri: self.app.config.redirect_uri.clone(),
+            family,
+            expires_at: now + self.app.config.code_ttl as i64,
+        };
+        self.app.store.begin_authorization(&rec, now).await.expect("store code");
+        code
+    }
+
+    /// The guide's token request for `code`.
+    pub fn code_request(&self, code: &str) -> syncaroo_shared::http_util::Request {
+        request(
+            "POST",
+            "/api/oauth/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form(&[
+                ("clientId", &self.app.config.client_id),
+                ("clientSecret", self.secrets.client_secret.expose()),
+                ("code", code),
+                ("grantType", "authorization_code"),
+            ]),
+        )
+    }
+
+    pub fn check_request(&self, connection: &str, access: &str) -> syncaroo_shared::http_util::Request {
+        request(
+            "GET",
+            &format!("/api/check_connection/?connectionId={connection}"),
+            &[("authorization", &format!("Bearer {access}"))],
+            bytes::Bytes::new(),
+        )
+    }
+}

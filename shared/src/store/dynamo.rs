@@ -62,6 +62,13 @@ pub fn store_err<E: std::error::Error + 'static>(op: &str, e: E) -> Error {
     Error::Store(format!("{op}: {}", DisplayErrorContext(e)))
 }
 
+/// `#name -> name` for every attribute an expression names: DynamoDB
+/// reserves hundreds of words (`user`, `status`, `consumed`...), so every
+/// expression refers to attributes through placeholders.
+pub fn names(attrs: &[&str]) -> Option<HashMap<String, String>> {
+    Some(attrs.iter().map(|a| (format!("#{a}"), a.to_string())).collect())
+}
+
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
     Error::Store(format!("request build: {e}"))
 }
@@ -146,6 +153,40 @@ impl DynamoStore {
             .build()
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Runs a transaction. `Ok(Err(reasons))` is a cancellation (a failed
+    /// condition). A cancellation caused only by another transaction in
+    /// flight on the same items (`TransactionConflict`, as when many callers
+    /// race for one code) is retried with a short jittered backoff, so the
+    /// losers see the winner's result instead of an error.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
+        const ATTEMPTS: u32 = 6;
+        for attempt in 1..=ATTEMPTS {
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let reasons = match res {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => cancellation(e)?,
+            };
+            let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+            let failed = reasons.iter().any(failed_condition);
+            if conflict && !failed && attempt < ATTEMPTS {
+                let base = 5u64 << attempt;
+                let jitter = rand::random::<u64>() % base;
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+                continue;
+            }
+            return Ok(Err(reasons));
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Creates the table with its index and TTL, if missing. The stack
@@ -240,11 +281,10 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
             .update_expression(
-                "SET #u = :u, client = if_not_exists(client, :c), #st = if_not_exists(#st, :pending), created_at = if_not_exists(created_at, :now)",
+                "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now)",
             )
-            .condition_expression("attribute_not_exists(pk) OR #u = :u")
-            .expression_attribute_names("#u", "user")
-            .expression_attribute_names("#st", "status")
+            .condition_expression("attribute_not_exists(#pk) OR #user = :u")
+            .set_expression_attribute_names(names(&["pk", "user", "client", "status", "created_at"]))
             .expression_attribute_values(":u", s(code.user_id.as_str()))
             .expression_attribute_values(":c", s(&code.client_id))
             .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
@@ -252,16 +292,11 @@ impl Store for DynamoStore {
             .build()
             .map_err(build_err)?;
         let res = self
-            .client
-            .transact_write_items()
-            .transact_items(put_code)
-            .transact_items(TransactWriteItem::builder().update(bind).build())
-            .send()
-            .await;
+            .transact(vec![put_code, TransactWriteItem::builder().update(bind).build()])
+            .await?;
         match res {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let reasons = cancellation(e)?;
+            Ok(()) => Ok(()),
+            Err(reasons) => {
                 if reasons.get(1).is_some_and(failed_condition) {
                     Err(Error::Conflict(
                         "this Syncaroo connection is linked to another account".into(),
@@ -276,13 +311,12 @@ impl Store for DynamoStore {
     async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError> {
         let st = |e: Error| RedeemError::Store(e);
         let mut cond = String::from(
-            "attribute_exists(pk) AND consumed = :f AND expires_at > :now AND client = :c AND conn = :conn AND #u = :u AND family = :fam",
+            "attribute_exists(#pk) AND #consumed = :f AND #expires_at > :now AND #client = :c AND #conn = :conn AND #user = :u AND #family = :fam",
         );
         let mut consume = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(format!("CODE#{}", r.code_hash), "CODE")))
-            .update_expression("SET consumed = :t, consumed_at = :now, tokens = :tokens")
-            .expression_attribute_names("#u", "user")
+            .update_expression("SET #consumed = :t, #consumed_at = :now, #tokens = :tokens")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":now", n(r.now))
@@ -296,33 +330,37 @@ impl Store for DynamoStore {
             )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(uri) = &r.redirect_uri {
-            cond.push_str(" AND redirect = :ru");
+            cond.push_str(" AND #redirect = :ru");
             consume = consume.expression_attribute_values(":ru", s(uri));
         }
-        let consume = consume.condition_expression(cond).build().map_err(|e| st(build_err(e)))?;
+        let mut attrs = vec![
+            "pk", "consumed", "consumed_at", "tokens", "expires_at", "client", "conn", "user",
+            "family",
+        ];
+        if r.redirect_uri.is_some() {
+            attrs.push("redirect");
+        }
+        let consume = consume
+            .set_expression_attribute_names(names(&attrs))
+            .condition_expression(cond).build().map_err(|e| st(build_err(e)))?;
         let authorize_conn = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&r.connection_id), "CONNECTION")))
-            .update_expression("SET #st = :authorized, authorized_at = :now")
-            .condition_expression("attribute_exists(pk) AND #u = :u")
-            .expression_attribute_names("#u", "user")
-            .expression_attribute_names("#st", "status")
+            .update_expression("SET #status = :authorized, #authorized_at = :now")
+            .condition_expression("attribute_exists(#pk) AND #user = :u")
+            .set_expression_attribute_names(names(&["pk", "user", "status", "authorized_at"]))
             .expression_attribute_values(":u", s(r.user_id.as_str()))
             .expression_attribute_values(":authorized", s(ConnectionStatus::Authorized.as_str()))
             .expression_attribute_values(":now", n(r.now))
             .build()
             .map_err(|e| st(build_err(e)))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(consume).build())
-            .transact_items(self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?)
-            .transact_items(self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?)
-            .transact_items(TransactWriteItem::builder().update(authorize_conn).build())
-            .send()
-            .await;
-        let Err(e) = res else { return Ok(()) };
-        let reasons = cancellation(e).map_err(st)?;
+        let items = vec![
+            TransactWriteItem::builder().update(consume).build(),
+            self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?,
+            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?,
+            TransactWriteItem::builder().update(authorize_conn).build(),
+        ];
+        let Err(reasons) = self.transact(items).await.map_err(st)? else { return Ok(()) };
         let Some(code_reason) = reasons.first() else {
             return Err(st(Error::Store("transaction cancelled without reasons".into())));
         };
@@ -357,7 +395,8 @@ impl Store for DynamoStore {
         let family_ok = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(family_pk(&r.family), "FAMILY")))
-            .condition_expression("attribute_not_exists(revoked) OR revoked = :f")
+            .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
+            .set_expression_attribute_names(names(&["revoked"]))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .build()
             .map_err(|e| st(build_err(e)))?;
@@ -365,10 +404,13 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(token_pk(&r.old_hash), "TOKEN"))
             )
-            .update_expression("SET used_at = if_not_exists(used_at, :now)")
+            .update_expression("SET #used_at = if_not_exists(#used_at, :now)")
             .condition_expression(
-                "attribute_exists(pk) AND kind = :refresh AND revoked = :f AND expires_at > :now AND client = :c AND family = :fam AND (attribute_not_exists(used_at) OR used_at > :floor)",
+                "attribute_exists(#pk) AND #kind = :refresh AND #revoked = :f AND #expires_at > :now AND #client = :c AND #family = :fam AND (attribute_not_exists(#used_at) OR #used_at > :floor)",
             )
+            .set_expression_attribute_names(names(&[
+                "pk", "used_at", "kind", "revoked", "expires_at", "client", "family",
+            ]))
             .expression_attribute_values(":refresh", s(TokenKind::Refresh.as_str()))
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":now", n(r.now))
@@ -378,17 +420,13 @@ impl Store for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| st(build_err(e)))?;
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(family_ok).build())
-            .transact_items(TransactWriteItem::builder().update(use_old).build())
-            .transact_items(self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?)
-            .transact_items(self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?)
-            .send()
-            .await;
-        let Err(e) = res else { return Ok(()) };
-        let reasons = cancellation(e).map_err(st)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(family_ok).build(),
+            TransactWriteItem::builder().update(use_old).build(),
+            self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?,
+            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?,
+        ];
+        let Err(reasons) = self.transact(items).await.map_err(st)? else { return Ok(()) };
         if reasons.first().is_some_and(failed_condition) {
             return Err(RotateError::Revoked);
         }
@@ -447,8 +485,9 @@ impl Store for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(key(token_pk(&h), "TOKEN")))
-                .update_expression("SET revoked = :t, revoked_at = :now")
-                .condition_expression("attribute_exists(pk)")
+                .update_expression("SET #revoked = :t, #revoked_at = :now")
+                .condition_expression("attribute_exists(#pk)")
+                .set_expression_attribute_names(names(&["pk", "revoked", "revoked_at"]))
                 .expression_attribute_values(":t", AttributeValue::Bool(true))
                 .expression_attribute_values(":now", n(now))
                 .send()
@@ -515,10 +554,11 @@ impl Store for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(id), "CONNECTION")))
-            .update_expression("SET #st = :confirmed, confirmed_at = if_not_exists(confirmed_at, :now)")
-            .condition_expression("attribute_exists(pk) AND #u = :u")
-            .expression_attribute_names("#u", "user")
-            .expression_attribute_names("#st", "status")
+            .update_expression(
+                "SET #status = :confirmed, #confirmed_at = if_not_exists(#confirmed_at, :now)",
+            )
+            .condition_expression("attribute_exists(#pk) AND #user = :u")
+            .set_expression_attribute_names(names(&["pk", "user", "status", "confirmed_at"]))
             .expression_attribute_values(":u", s(user.as_str()))
             .expression_attribute_values(":confirmed", s(ConnectionStatus::Confirmed.as_str()))
             .expression_attribute_values(":now", n(now))

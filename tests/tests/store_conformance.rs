@@ -1,0 +1,232 @@
+//! One contract, two stores: every case runs on the in-memory store and on
+//! DynamoDB Local (skipped with a notice when it is not running, a failure
+//! when SYNCAROO_REQUIRE_LOCAL_AWS=1).
+
+use std::sync::Arc;
+use syncaroo_shared::error::Error;
+use syncaroo_shared::model::*;
+use syncaroo_shared::store::*;
+use syncaroo_tests::local_aws;
+
+const NOW: i64 = 1_800_000_000;
+
+fn code(hash: &str, conn: &str, user: &str, family: &str, expires_at: i64) -> AuthCodeRecord {
+    AuthCodeRecord {
+        hash: hash.into(),
+        connection_id: ConnectionId::parse(conn).unwrap(),
+        user_id: UserId::parse(user).unwrap(),
+        client_id: "client".into(),
+        redirect_uri: "https://app.syncaroo.com/connection".into(),
+        family: family.into(),
+        expires_at,
+    }
+}
+
+fn token(hash: &str, kind: TokenKind, c: &AuthCodeRecord, expires_at: i64) -> TokenRecord {
+    TokenRecord {
+        hash: hash.into(),
+        kind,
+        connection_id: c.connection_id.clone(),
+        user_id: c.user_id.clone(),
+        client_id: c.client_id.clone(),
+        family: c.family.clone(),
+        expires_at,
+        revoked: false,
+        used_at: None,
+    }
+}
+
+fn redemption(c: &AuthCodeRecord, access: &str, refresh: &str, now: i64) -> CodeRedemption {
+    CodeRedemption {
+        code_hash: c.hash.clone(),
+        client_id: c.client_id.clone(),
+        redirect_uri: None,
+        connection_id: c.connection_id.clone(),
+        user_id: c.user_id.clone(),
+        family: c.family.clone(),
+        now,
+        access: token(access, TokenKind::Access, c, now + 3600),
+        refresh: token(refresh, TokenKind::Refresh, c, now + 86_400),
+    }
+}
+
+fn rotation(c: &AuthCodeRecord, old: &str, access: &str, refresh: &str, now: i64) -> RefreshRotation {
+    RefreshRotation {
+        old_hash: old.into(),
+        client_id: c.client_id.clone(),
+        family: c.family.clone(),
+        now,
+        grace_floor: now - 10,
+        access: token(access, TokenKind::Access, c, now + 3600),
+        refresh: token(refresh, TokenKind::Refresh, c, now + 86_400),
+    }
+}
+
+async fn redeem_once_then_replay(s: Arc<dyn Store>) {
+    let c = code("c1", "99", "1", "fam1", NOW + 300);
+    s.begin_authorization(&c, NOW).await.unwrap();
+    let conn = s.get_connection(&c.connection_id).await.unwrap().unwrap();
+    assert_eq!(conn.status, ConnectionStatus::Pending);
+    assert_eq!(conn.user_id.as_str(), "1");
+    s.redeem_code(&redemption(&c, "a1", "r1", NOW + 1)).await.unwrap();
+    let a = s.get_token("a1").await.unwrap().unwrap();
+    assert_eq!((a.kind, a.family.as_str(), a.revoked), (TokenKind::Access, "fam1", false));
+    assert_eq!(
+        s.get_connection(&c.connection_id).await.unwrap().unwrap().status,
+        ConnectionStatus::Authorized
+    );
+    match s.redeem_code(&redemption(&c, "a2", "r2", NOW + 2)).await {
+        Err(RedeemError::Replayed { family, tokens }) => {
+            assert_eq!(family, "fam1");
+            assert!(tokens.contains(&"a1".to_string()) && tokens.contains(&"r1".to_string()));
+        }
+        other => panic!("expected replay, got {other:?}"),
+    }
+    assert!(s.get_token("a2").await.unwrap().is_none(), "the replay wrote no token");
+}
+
+async fn redeem_refuses_expired_mismatched_and_unknown(s: Arc<dyn Store>) {
+    let c = code("c2", "100", "1", "fam2", NOW + 300);
+    s.begin_authorization(&c, NOW).await.unwrap();
+    assert!(matches!(
+        s.redeem_code(&redemption(&c, "a", "r", NOW + 300)).await,
+        Err(RedeemError::Expired)
+    ));
+    let mut wrong_client = redemption(&c, "a", "r", NOW);
+    wrong_client.client_id = "other".into();
+    assert!(matches!(s.redeem_code(&wrong_client).await, Err(RedeemError::Mismatch)));
+    let mut wrong_redirect = redemption(&c, "a", "r", NOW);
+    wrong_redirect.redirect_uri = Some("https://evil.example/cb".into());
+    assert!(matches!(s.redeem_code(&wrong_redirect).await, Err(RedeemError::Mismatch)));
+    let mut right_redirect = redemption(&c, "a", "r", NOW);
+    right_redirect.redirect_uri = Some(c.redirect_uri.clone());
+    let unknown = code("nope", "100", "1", "fam2", NOW + 300);
+    assert!(matches!(
+        s.redeem_code(&redemption(&unknown, "a", "r", NOW)).await,
+        Err(RedeemError::NotFound)
+    ));
+    assert!(s.get_token("a").await.unwrap().is_none(), "failed redemptions write nothing");
+    s.redeem_code(&right_redirect).await.unwrap();
+}
+
+async fn connection_belongs_to_one_user(s: Arc<dyn Store>) {
+    let c = code("c3", "101", "1", "fam3", NOW + 300);
+    s.begin_authorization(&c, NOW).await.unwrap();
+    let thief = code("c3b", "101", "2", "fam3b", NOW + 300);
+    assert!(matches!(s.begin_authorization(&thief, NOW).await, Err(Error::Conflict(_))));
+    assert!(matches!(
+        s.redeem_code(&redemption(&thief, "a", "r", NOW)).await,
+        Err(RedeemError::NotFound)
+    ), "the refused code was not stored");
+    // The same user may authorize again (a reconnect).
+    s.begin_authorization(&code("c3c", "101", "1", "fam3c", NOW + 300), NOW).await.unwrap();
+}
+
+async fn refresh_rotation_grace_and_family_revocation(s: Arc<dyn Store>) {
+    let c = code("c4", "102", "1", "fam4", NOW + 300);
+    s.begin_authorization(&c, NOW).await.unwrap();
+    s.redeem_code(&redemption(&c, "a0", "r0", NOW)).await.unwrap();
+    s.rotate_refresh(&rotation(&c, "r0", "a1", "r1", NOW + 100)).await.unwrap();
+    assert_eq!(s.get_token("r0").await.unwrap().unwrap().used_at, Some(NOW + 100));
+    // A retry inside the grace window gets another pair.
+    s.rotate_refresh(&rotation(&c, "r0", "a1b", "r1b", NOW + 105)).await.unwrap();
+    assert_eq!(s.get_token("r0").await.unwrap().unwrap().used_at, Some(NOW + 100), "first use kept");
+    // Outside it, the reuse is reported for revocation.
+    match s.rotate_refresh(&rotation(&c, "r0", "a2", "r2", NOW + 200)).await {
+        Err(RotateError::Reused { family }) => assert_eq!(family, "fam4"),
+        other => panic!("expected reuse, got {other:?}"),
+    }
+    assert!(s.get_token("a2").await.unwrap().is_none());
+    s.revoke_family("fam4", &[], NOW + 200).await.unwrap();
+    for h in ["a0", "r0", "a1", "r1", "a1b", "r1b"] {
+        assert!(s.get_token(h).await.unwrap().unwrap().revoked, "{h} revoked");
+    }
+    assert!(matches!(
+        s.rotate_refresh(&rotation(&c, "r1", "a3", "r3", NOW + 201)).await,
+        Err(RotateError::Revoked)
+    ));
+}
+
+async fn rotation_refuses_expired_wrong_kind_and_unknown(s: Arc<dyn Store>) {
+    let c = code("c5", "103", "1", "fam5", NOW + 300);
+    s.begin_authorization(&c, NOW).await.unwrap();
+    s.redeem_code(&redemption(&c, "a5", "r5", NOW)).await.unwrap();
+    assert!(matches!(
+        s.rotate_refresh(&rotation(&c, "r5", "x", "y", NOW + 86_400)).await,
+        Err(RotateError::Expired)
+    ));
+    assert!(matches!(
+        s.rotate_refresh(&rotation(&c, "a5", "x", "y", NOW + 1)).await,
+        Err(RotateError::Mismatch)
+    ));
+    assert!(matches!(
+        s.rotate_refresh(&rotation(&c, "zz", "x", "y", NOW + 1)).await,
+        Err(RotateError::NotFound)
+    ));
+    let mut other_client = rotation(&c, "r5", "x", "y", NOW + 1);
+    other_client.client_id = "other".into();
+    assert!(matches!(s.rotate_refresh(&other_client).await, Err(RotateError::Mismatch)));
+    assert!(s.get_token("x").await.unwrap().is_none());
+    assert!(s.get_token("r5").await.unwrap().unwrap().used_at.is_none());
+}
+
+async fn confirm_is_idempotent_and_bound_to_user(s: Arc<dyn Store>) {
+    let c = code("c6", "104", "1", "fam6", NOW + 300);
+    s.begin_authorization(&c, NOW).await.unwrap();
+    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 10).await.unwrap();
+    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 20).await.unwrap();
+    let conn = s.get_connection(&c.connection_id).await.unwrap().unwrap();
+    assert_eq!((conn.status, conn.confirmed_at), (ConnectionStatus::Confirmed, Some(NOW + 10)));
+    let other = UserId::parse("2").unwrap();
+    assert!(matches!(
+        s.confirm_connection(&c.connection_id, &other, NOW).await,
+        Err(Error::InvalidToken(_))
+    ));
+    let missing = ConnectionId::parse("999999").unwrap();
+    assert!(s.confirm_connection(&missing, &c.user_id, NOW).await.is_err());
+    assert!(s.get_connection(&missing).await.unwrap().is_none());
+}
+
+async fn listings_roundtrip(s: Arc<dyn Store>) {
+    let all = UserListings::parse_file(syncaroo_local::DEMO_LISTINGS).unwrap();
+    s.put_listings(&all[0]).await.unwrap();
+    let user = UserId::parse("1").unwrap();
+    let locs = s.list_locations(&user).await.unwrap();
+    assert_eq!(locs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["1198", "7120", "8102", "9587"]);
+    assert_eq!(locs[0].resources.len(), 2);
+    let mut update = all[0].clone();
+    update.locations.retain(|k, _| k == "7120");
+    update.locations.get_mut("7120").unwrap().status = ListingStatus::Active;
+    s.put_listings(&update).await.unwrap();
+    let locs = s.list_locations(&user).await.unwrap();
+    assert_eq!(locs.len(), 4);
+    assert_eq!(locs[1].status, ListingStatus::Active);
+    assert!(s.list_locations(&UserId::parse("nobody").unwrap()).await.unwrap().is_empty());
+    assert!(s.get_token("never-issued").await.unwrap().is_none());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(#[tokio::test] async fn $case() { super::$case(Arc::new(MemoryStore::new())).await; })*
+        }
+        mod dynamodb {
+            use super::*;
+            $(#[tokio::test] async fn $case() {
+                let Some(s) = local_aws::dynamo_store("conf").await else { return };
+                super::$case(Arc::new(s)).await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    redeem_once_then_replay,
+    redeem_refuses_expired_mismatched_and_unknown,
+    connection_belongs_to_one_user,
+    refresh_rotation_grace_and_family_revocation,
+    rotation_refuses_expired_wrong_kind_and_unknown,
+    confirm_is_idempotent_and_bound_to_user,
+    listings_roundtrip,
+);
