@@ -43,6 +43,20 @@ impl MemoryStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Everything stored, in a stable order: tests compare it before and
+    /// after a refused request to show nothing was written.
+    pub fn fingerprint(&self) -> String {
+        let g = self.lock();
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(g.codes.iter().map(|(k, v)| format!("code {k} {v:?}")));
+        parts.extend(g.tokens.iter().map(|(k, v)| format!("token {k} {v:?}")));
+        parts.extend(g.revoked_families.iter().map(|f| format!("revoked {f}")));
+        parts.extend(g.connections.iter().map(|(k, v)| format!("conn {k} {v:?}")));
+        parts.extend(g.listings.iter().map(|(k, v)| format!("listings {k} {v:?}")));
+        parts.sort();
+        parts.join("\n")
+    }
+
     /// How many items of each kind are stored (tests: "nothing written").
     pub fn counts(&self) -> (usize, usize, usize) {
         let g = self.lock();
