@@ -132,7 +132,9 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.addr)))?;
-    let addr = listener.local_addr().map_err(|e| Error::Config(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Config(e.to_string()))?;
     let site = format!("http://{addr}");
     let store = make_store(&opts).await?;
     import_listings(store.as_ref(), DEMO_LISTINGS).await?;
@@ -155,8 +157,14 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         ("PLATFORM_NAME", "Demo Platform".to_string()),
         ("TABLE_NAME", opts.table.clone()),
     ];
-    let config = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
-    let app = App::new(config, store.clone(), StaticSecrets(secrets), Arc::new(SystemClock));
+    let config =
+        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
+    let app = App::new(
+        config,
+        store.clone(),
+        StaticSecrets(secrets),
+        Arc::new(SystemClock),
+    );
     let setup = SetupBlock {
         site_uri: site.clone(),
         api_uri: format!("{site}/api/"),
@@ -167,21 +175,34 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         your_client_secret: client_secret,
         auth_token_uri: format!("{site}{TOKEN_PATH}"),
     };
-    let state = Arc::new(State { app: app.clone(), session_ttl: 3600 });
+    let state = Arc::new(State {
+        app: app.clone(),
+        session_ttl: 3600,
+    });
     let server = tokio::spawn(serve(listener, state));
-    Ok(Running { addr, setup, app, store, server })
+    Ok(Running {
+        addr,
+        setup,
+        app,
+        store,
+        server,
+    })
 }
 
 async fn serve(listener: TcpListener, state: Arc<State>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let state = state.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(&state, req).await) }
             });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
@@ -228,8 +249,17 @@ struct LoginPage<'a> {
     error: Option<&'a str>,
 }
 
-fn login_page(state: &State, return_to: &str, error: Option<&str>, status: http::StatusCode) -> Response {
-    let page = LoginPage { platform_name: &state.app.config.platform_name, return_to, error };
+fn login_page(
+    state: &State,
+    return_to: &str,
+    error: Option<&str>,
+    status: http::StatusCode,
+) -> Response {
+    let page = LoginPage {
+        platform_name: &state.app.config.platform_name,
+        return_to,
+        error,
+    };
     http_util::html_response(status, page.render().unwrap_or_default())
 }
 
@@ -260,13 +290,22 @@ async fn login(state: &State, req: Request) -> Response {
             let ok = crypto::ct_eq(get("username"), DEMO_USERNAME)
                 & crypto::ct_eq(get("password"), DEMO_PASSWORD);
             if !ok {
-                return login_page(state, &to, Some("Unknown username or wrong password."), http::StatusCode::UNAUTHORIZED);
+                return login_page(
+                    state,
+                    &to,
+                    Some("Unknown username or wrong password."),
+                    http::StatusCode::UNAUTHORIZED,
+                );
             }
             let Ok(secrets) = app.secrets.get().await else {
                 return Error::Secrets("unavailable".into()).to_html_response();
             };
             let now = SystemClock.now();
-            let claims = SessionClaims { sub: DEMO_USER_ID.into(), iat: now, exp: now + state.session_ttl };
+            let claims = SessionClaims {
+                sub: DEMO_USER_ID.into(),
+                iat: now,
+                exp: now + state.session_ttl,
+            };
             let jwt = crypto::sign_jwt(secrets.session_key.expose().as_bytes(), &claims);
             let mut resp = http_util::redirect(&to);
             *resp.status_mut() = http::StatusCode::SEE_OTHER;

@@ -31,7 +31,9 @@ fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
                 o.store = match val()?.as_str() {
                     "memory" => StoreKind::Memory,
                     "dynamodb" => StoreKind::Dynamodb,
-                    other => return Err(format!("--store must be memory or dynamodb, not {other}")),
+                    other => {
+                        return Err(format!("--store must be memory or dynamodb, not {other}"))
+                    }
                 }
             }
             "--table" => o.table = val()?,
@@ -76,8 +78,13 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(opts: Options) -> Result<(), String> {
-    let running = syncaroo_local::start(opts).await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(&running.setup).map_err(|e| e.to_string())?);
+    let running = syncaroo_local::start(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string(&running.setup).map_err(|e| e.to_string())?
+    );
     eprintln!(
         "syncaroo-bridge local runner on {} (demo login: demo / demo). Ctrl-C to stop.",
         running.base()
@@ -92,7 +99,9 @@ async fn import(opts: Options, file: Option<String>) -> Result<(), String> {
     let json = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let store = DynamoStore::from_env(&opts.table).await;
     store.ensure_table().await.map_err(|e| e.to_string())?;
-    let n = syncaroo_local::import_listings(&store, &json).await.map_err(|e| e.to_string())?;
+    let n = syncaroo_local::import_listings(&store, &json)
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!("imported {n} locations into table {}", opts.table);
     Ok(())
 }

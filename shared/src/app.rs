@@ -39,11 +39,14 @@ impl App {
         let config = Config::from_env()?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-        let secrets = SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            &config.secret_id,
+        let secrets =
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id);
+        let app = Self::new(
+            config,
+            Arc::new(store.clone()),
+            secrets,
+            Arc::new(SystemClock),
         );
-        let app = Self::new(config, Arc::new(store.clone()), secrets, Arc::new(SystemClock));
         let (secrets, ping) = tokio::join!(app.secrets.get(), app.store.ping());
         secrets?;
         ping?;

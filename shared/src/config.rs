@@ -89,10 +89,14 @@ impl Config {
         }
         if !(self.redirect_uri.starts_with("https://") || self.redirect_uri.starts_with("http://"))
         {
-            return Err(Error::Config("OAUTH_REDIRECT_URI must be an absolute URL".into()));
+            return Err(Error::Config(
+                "OAUTH_REDIRECT_URI must be an absolute URL".into(),
+            ));
         }
         if self.client_id.is_empty() || self.session_cookie.is_empty() {
-            return Err(Error::Config("OAUTH_CLIENT_ID and SESSION_COOKIE must not be empty".into()));
+            return Err(Error::Config(
+                "OAUTH_CLIENT_ID and SESSION_COOKIE must not be empty".into(),
+            ));
         }
         Ok(())
     }
@@ -104,8 +108,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
-        let m: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| m.get(k).cloned())
     }
 

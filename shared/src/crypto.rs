@@ -101,7 +101,10 @@ pub fn sign_jwt(key: &[u8], claims: &impl Serialize) -> String {
     let signing_input = format!("{header}.{body}");
     let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
     mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", B64.encode(mac.finalize().into_bytes()))
+    format!(
+        "{signing_input}.{}",
+        B64.encode(mac.finalize().into_bytes())
+    )
 }
 
 /// Verifies an HS256 JWT: the header must say HS256 (no `none`, no
@@ -118,7 +121,8 @@ pub fn verify_session(key: &[u8], token: &str, now: i64) -> Result<SessionClaims
     struct Header {
         alg: String,
     }
-    let header: Header = serde_json::from_slice(&B64.decode(h).map_err(|_| bad())?).map_err(|_| bad())?;
+    let header: Header =
+        serde_json::from_slice(&B64.decode(h).map_err(|_| bad())?).map_err(|_| bad())?;
     if header.alg != "HS256" {
         return Err(bad());
     }
@@ -187,7 +191,11 @@ mod tests {
 
     #[test]
     fn jwt_roundtrip_and_rejections() {
-        let c = SessionClaims { sub: "1".into(), iat: 100, exp: 200 };
+        let c = SessionClaims {
+            sub: "1".into(),
+            iat: 100,
+            exp: 200,
+        };
         let t = sign_jwt(b"key", &c);
         assert_eq!(verify_session(b"key", &t, 150).unwrap(), c);
         assert!(verify_session(b"other", &t, 150).is_err());
@@ -212,11 +220,18 @@ mod tests {
 
     #[test]
     fn csrf_is_bound_to_session_and_request() {
-        let s = SessionClaims { sub: "1".into(), iat: 1, exp: 2 };
+        let s = SessionClaims {
+            sub: "1".into(),
+            iat: 1,
+            exp: 2,
+        };
         let t = csrf_token(b"k", &s, &["99", "uri"]);
         assert_eq!(t, csrf_token(b"k", &s, &["99", "uri"]));
         assert_ne!(t, csrf_token(b"k", &s, &["98", "uri"]));
-        let other = SessionClaims { sub: "2".into(), ..s };
+        let other = SessionClaims {
+            sub: "2".into(),
+            ..s
+        };
         assert_ne!(t, csrf_token(b"k", &other, &["99", "uri"]));
     }
 }

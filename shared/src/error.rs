@@ -49,7 +49,9 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         use Error::*;
         match self {
-            InvalidRequest(_) | InvalidGrant(_) | UnsupportedGrantType(_)
+            InvalidRequest(_)
+            | InvalidGrant(_)
+            | UnsupportedGrantType(_)
             | UnsupportedResponseType(_) => StatusCode::BAD_REQUEST,
             InvalidClient(_) | InvalidToken(_) => StatusCode::UNAUTHORIZED,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -67,8 +69,12 @@ impl Error {
     pub fn code(&self) -> &'static str {
         use Error::*;
         match self {
-            InvalidRequest(_) | UnsupportedMediaType(_) | PayloadTooLarge(_) | MethodNotAllowed
-            | NotFound | Conflict(_) => "invalid_request",
+            InvalidRequest(_)
+            | UnsupportedMediaType(_)
+            | PayloadTooLarge(_)
+            | MethodNotAllowed
+            | NotFound
+            | Conflict(_) => "invalid_request",
             InvalidClient(_) => "invalid_client",
             InvalidGrant(_) => "invalid_grant",
             UnsupportedGrantType(_) => "unsupported_grant_type",
@@ -83,9 +89,15 @@ impl Error {
     pub fn description(&self) -> String {
         use Error::*;
         match self {
-            InvalidRequest(m) | InvalidClient(m) | InvalidGrant(m) | UnsupportedGrantType(m)
-            | UnsupportedResponseType(m) | UnsupportedMediaType(m) | InvalidToken(m)
-            | Forbidden(m) | Conflict(m) => m.clone(),
+            InvalidRequest(m)
+            | InvalidClient(m)
+            | InvalidGrant(m)
+            | UnsupportedGrantType(m)
+            | UnsupportedResponseType(m)
+            | UnsupportedMediaType(m)
+            | InvalidToken(m)
+            | Forbidden(m)
+            | Conflict(m) => m.clone(),
             PayloadTooLarge(n) => format!("request body larger than {n} bytes"),
             MethodNotAllowed => "method not allowed".into(),
             NotFound => "not found".into(),
@@ -102,14 +114,19 @@ impl Error {
         if self.is_server_side() {
             tracing::error!(error = %self, "request failed");
         } else {
-            tracing::info!(status = self.status().as_u16(), code = self.code(), "request refused");
+            tracing::info!(
+                status = self.status().as_u16(),
+                code = self.code(),
+                "request refused"
+            );
         }
     }
 
     /// RFC 6749 section 5.2 JSON, as the token endpoint answers.
     pub fn to_oauth_response(&self) -> Response {
         self.log();
-        let body = serde_json::json!({ "error": self.code(), "error_description": self.description() });
+        let body =
+            serde_json::json!({ "error": self.code(), "error_description": self.description() });
         let mut resp = http_util::json_response(self.status(), &body);
         if matches!(self, Error::InvalidClient(_)) {
             http_util::set_header(
@@ -124,7 +141,8 @@ impl Error {
     /// RFC 6750 section 3 error, as check_connection and the webhook answer.
     pub fn to_bearer_response(&self) -> Response {
         self.log();
-        let body = serde_json::json!({ "error": self.code(), "error_description": self.description() });
+        let body =
+            serde_json::json!({ "error": self.code(), "error_description": self.description() });
         let mut resp = http_util::json_response(self.status(), &body);
         if let Error::InvalidToken(m) = self {
             let v = format!(
@@ -178,7 +196,10 @@ mod tests {
     #[test]
     fn invalid_client_and_token_carry_www_authenticate() {
         let r = Error::InvalidClient("bad".into()).to_oauth_response();
-        assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic"));
         let r = Error::InvalidToken("expired".into()).to_bearer_response();
         assert!(r.headers()["www-authenticate"]
             .to_str()

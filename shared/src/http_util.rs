@@ -22,13 +22,18 @@ pub struct Params(Vec<(String, String)>);
 impl Params {
     pub fn parse(raw: &[u8]) -> Result<Self, Error> {
         if std::str::from_utf8(raw).is_err() {
-            return Err(Error::InvalidRequest("parameters are not valid UTF-8".into()));
+            return Err(Error::InvalidRequest(
+                "parameters are not valid UTF-8".into(),
+            ));
         }
         let pairs: Vec<(String, String)> = form_urlencoded::parse(raw)
             .filter(|(k, _)| !k.is_empty())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        if pairs.iter().any(|(k, v)| k.contains('\u{fffd}') || v.contains('\u{fffd}')) {
+        if pairs
+            .iter()
+            .any(|(k, v)| k.contains('\u{fffd}') || v.contains('\u{fffd}'))
+        {
             return Err(Error::InvalidRequest(
                 "parameters are not valid percent-encoded UTF-8".into(),
             ));
@@ -68,7 +73,10 @@ impl Params {
     pub fn required(&self, names: &[&str]) -> Result<&str, Error> {
         match self.one_of(names)? {
             Some(v) if !v.is_empty() => Ok(v),
-            _ => Err(Error::InvalidRequest(format!("missing parameter {}", names[0]))),
+            _ => Err(Error::InvalidRequest(format!(
+                "missing parameter {}",
+                names[0]
+            ))),
         }
     }
 
@@ -135,7 +143,10 @@ fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> Response
     h.insert("content-type", HeaderValue::from_static(content_type));
     h.insert("cache-control", HeaderValue::from_static("no-store"));
     h.insert("pragma", HeaderValue::from_static("no-cache"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     r
 }
@@ -238,7 +249,13 @@ mod tests {
     fn params_refuse_bad_encoding() {
         assert!(Params::parse(b"a=%ff%fe").is_err());
         assert!(Params::parse(&[b'a', b'=', 0xff]).is_err());
-        assert_eq!(Params::parse(b"a=b%20c+d").unwrap().required(&["a"]).unwrap(), "b c d");
+        assert_eq!(
+            Params::parse(b"a=b%20c+d")
+                .unwrap()
+                .required(&["a"])
+                .unwrap(),
+            "b c d"
+        );
     }
 
     #[test]
@@ -246,19 +263,28 @@ mod tests {
         let r = req_with(&[("content-type", "application/json")], "{}");
         assert!(matches!(form_body(&r), Err(Error::UnsupportedMediaType(_))));
         let r = req_with(
-            &[("content-type", "application/x-www-form-urlencoded; charset=UTF-8")],
+            &[(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=UTF-8",
+            )],
             "a=1",
         );
         assert_eq!(form_body(&r).unwrap().required(&["a"]).unwrap(), "1");
         let big: &'static str = Box::leak("a=".repeat(MAX_FORM_BODY).into_boxed_str());
-        let r = req_with(&[("content-type", "application/x-www-form-urlencoded")], big);
+        let r = req_with(
+            &[("content-type", "application/x-www-form-urlencoded")],
+            big,
+        );
         assert!(matches!(form_body(&r), Err(Error::PayloadTooLarge(_))));
     }
 
     #[test]
     fn cookies_and_bearer() {
         let r = req_with(
-            &[("cookie", "a=1; sess=abc.def"), ("authorization", "bearer  tok ")],
+            &[
+                ("cookie", "a=1; sess=abc.def"),
+                ("authorization", "bearer  tok "),
+            ],
             "",
         );
         assert_eq!(cookie(&r, "sess"), Some("abc.def"));
@@ -270,9 +296,18 @@ mod tests {
 
     #[test]
     fn append_query_handles_existing_query_and_fragment() {
-        assert_eq!(append_query("https://a/b", &[("x", "1 2")]), "https://a/b?x=1+2");
-        assert_eq!(append_query("https://a/b?y=2", &[("x", "1")]), "https://a/b?y=2&x=1");
-        assert_eq!(append_query("https://a/b#f", &[("x", "1")]), "https://a/b?x=1#f");
+        assert_eq!(
+            append_query("https://a/b", &[("x", "1 2")]),
+            "https://a/b?x=1+2"
+        );
+        assert_eq!(
+            append_query("https://a/b?y=2", &[("x", "1")]),
+            "https://a/b?y=2&x=1"
+        );
+        assert_eq!(
+            append_query("https://a/b#f", &[("x", "1")]),
+            "https://a/b?x=1#f"
+        );
     }
 
     #[test]

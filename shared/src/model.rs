@@ -85,7 +85,9 @@ pub struct UserId(String);
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         if raw.is_empty() || raw.len() > 128 || raw.chars().any(|c| c.is_control()) {
-            return Err(Error::InvalidRequest("userId must be 1-128 printable characters".into()));
+            return Err(Error::InvalidRequest(
+                "userId must be 1-128 printable characters".into(),
+            ));
         }
         Ok(Self(raw.to_string()))
     }
@@ -342,18 +344,27 @@ mod tests {
                 {"ID":"7843","name":"Demo Meeting Room - London","status":"active","type":"meeting-room"}]},
             "9587":{"ID":"9587","name":"Deleted Workspace","status":"deleted"}}}"#;
         let l = UserListings::parse_file(json).unwrap();
-        assert_eq!(l[0].locations["1198"].resources[0].resource_type, "meeting-room");
+        assert_eq!(
+            l[0].locations["1198"].resources[0].resource_type,
+            "meeting-room"
+        );
         let out = serde_json::to_value(&l[0].locations["9587"]).unwrap();
-        assert!(out.get("resources").is_none(), "no resources key when there are none");
+        assert!(
+            out.get("resources").is_none(),
+            "no resources key when there are none"
+        );
     }
 
     #[test]
     fn listings_file_rejects_bad_status_key_mismatch_and_unknown_fields() {
-        let bad_status = r#"{"userId":"1","locations":{"1":{"ID":"1","name":"n","status":"open"}}}"#;
+        let bad_status =
+            r#"{"userId":"1","locations":{"1":{"ID":"1","name":"n","status":"open"}}}"#;
         assert!(UserListings::parse_file(bad_status).is_err());
-        let mismatch = r#"{"userId":"1","locations":{"1":{"ID":"2","name":"n","status":"active"}}}"#;
+        let mismatch =
+            r#"{"userId":"1","locations":{"1":{"ID":"2","name":"n","status":"active"}}}"#;
         assert!(UserListings::parse_file(mismatch).is_err());
-        let unknown = r#"{"userId":"1","locations":{"1":{"ID":"1","name":"n","status":"active","x":1}}}"#;
+        let unknown =
+            r#"{"userId":"1","locations":{"1":{"ID":"1","name":"n","status":"active","x":1}}}"#;
         assert!(UserListings::parse_file(unknown).is_err());
         assert!(UserListings::parse_file("[]").unwrap().is_empty());
     }

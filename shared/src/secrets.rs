@@ -115,7 +115,10 @@ pub struct SecretsManagerSource {
 
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into() }
+        Self {
+            client,
+            secret_id: secret_id.into(),
+        }
     }
 }
 
@@ -135,9 +138,9 @@ impl SecretSource for SecretsManagerSource {
                     .unwrap_or_else(|| "request failed".into());
                 Error::Secrets(format!("GetSecretValue {}: {detail}", self.secret_id))
             })?;
-        let json = out
-            .secret_string()
-            .ok_or_else(|| Error::Secrets(format!("secret {} has no SecretString", self.secret_id)))?;
+        let json = out.secret_string().ok_or_else(|| {
+            Error::Secrets(format!("secret {} has no SecretString", self.secret_id))
+        })?;
         BridgeSecrets::parse(json)
     }
 }
@@ -154,7 +157,12 @@ pub struct CachedSecrets {
 
 impl CachedSecrets {
     pub fn new(source: impl SecretSource + 'static, clock: Arc<dyn Clock>, ttl_secs: u64) -> Self {
-        Self { source: Box::new(source), clock, ttl: ttl_secs as i64, cache: RwLock::new(None) }
+        Self {
+            source: Box::new(source),
+            clock,
+            ttl: ttl_secs as i64,
+            cache: RwLock::new(None),
+        }
     }
 
     pub async fn get(&self) -> Result<Arc<BridgeSecrets>, Error> {
@@ -214,7 +222,14 @@ mod tests {
     async fn caches_for_ttl_then_refreshes_and_survives_failures() {
         let calls = Arc::new(AtomicUsize::new(0));
         let clock = Arc::new(ManualClock::new(1000));
-        let c = CachedSecrets::new(Counting { calls: calls.clone(), fail_after: 2 }, clock.clone(), 60);
+        let c = CachedSecrets::new(
+            Counting {
+                calls: calls.clone(),
+                fail_after: 2,
+            },
+            clock.clone(),
+            60,
+        );
         let a = c.get().await.unwrap();
         let b = c.get().await.unwrap();
         assert!(Arc::ptr_eq(&a, &b));
@@ -232,7 +247,14 @@ mod tests {
     #[tokio::test]
     async fn first_failure_is_an_error() {
         let calls = Arc::new(AtomicUsize::new(0));
-        let c = CachedSecrets::new(Counting { calls, fail_after: 0 }, Arc::new(ManualClock::new(0)), 60);
+        let c = CachedSecrets::new(
+            Counting {
+                calls,
+                fail_after: 0,
+            },
+            Arc::new(ManualClock::new(0)),
+            60,
+        );
         assert!(c.get().await.is_err());
     }
 
@@ -251,7 +273,8 @@ mod tests {
         let err = BridgeSecrets::parse(r#"{"clientSecret":"supersecretvalue"#).unwrap_err();
         assert!(!err.to_string().contains("supersecretvalue"));
         let long = "x".repeat(40);
-        let ok = format!(r#"{{"clientSecret":"{long}","sessionKey":"{long}","tokenHashKey":"{long}"}}"#);
+        let ok =
+            format!(r#"{{"clientSecret":"{long}","sessionKey":"{long}","tokenHashKey":"{long}"}}"#);
         assert!(BridgeSecrets::parse(&ok).is_ok());
     }
 }

@@ -42,7 +42,10 @@ impl Browser {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("http client");
-        Self { client, cookies: Mutex::new(HashMap::new()) }
+        Self {
+            client,
+            cookies: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cookie_header(&self) -> String {
@@ -57,9 +60,17 @@ impl Browser {
 
     async fn finish(&self, url: &str, resp: reqwest::Response) -> Result<Page, String> {
         for sc in resp.headers().get_all("set-cookie") {
-            if let Some((kv, _)) = sc.to_str().unwrap_or("").split_once(';').or(Some((sc.to_str().unwrap_or(""), ""))) {
+            if let Some((kv, _)) = sc
+                .to_str()
+                .unwrap_or("")
+                .split_once(';')
+                .or(Some((sc.to_str().unwrap_or(""), "")))
+            {
                 if let Some((k, v)) = kv.split_once('=') {
-                    self.cookies.lock().unwrap().insert(k.trim().into(), v.trim().into());
+                    self.cookies
+                        .lock()
+                        .unwrap()
+                        .insert(k.trim().into(), v.trim().into());
                 }
             }
         }
@@ -70,7 +81,12 @@ impl Browser {
             .and_then(|v| v.to_str().ok())
             .map(|l| resolve(url, l));
         let body = resp.text().await.map_err(|e| e.to_string())?;
-        Ok(Page { url: url.to_string(), status, location, body })
+        Ok(Page {
+            url: url.to_string(),
+            status,
+            location,
+            body,
+        })
     }
 
     pub async fn get(&self, url: &str) -> Result<Page, String> {
@@ -129,8 +145,9 @@ impl Browser {
                     visible_text(&page.body)
                 ));
             }
-            let form = parse_form(&page.body)
-                .ok_or_else(|| format!("{} shows no form: {}", page.url, visible_text(&page.body)))?;
+            let form = parse_form(&page.body).ok_or_else(|| {
+                format!("{} shows no form: {}", page.url, visible_text(&page.body))
+            })?;
             let action = resolve(&page.url, &form.action);
             let mut fields = form.fields.clone();
             if form.fields.iter().any(|(k, _)| k == "password") {
@@ -195,7 +212,9 @@ pub fn html_unescape(s: &str) -> String {
             "quot" => Some('"'),
             "apos" => Some('\''),
             _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
+                u32::from_str_radix(&ent[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32)
             }
             _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
             _ => None,
@@ -250,7 +269,8 @@ pub fn parse_form(html: &str) -> Option<Form> {
         let tag = &rest[..tag_end];
         if tag.starts_with("<input") {
             if let Some(name) = attr(tag, "name") {
-                form.fields.push((name, attr(tag, "value").unwrap_or_default()));
+                form.fields
+                    .push((name, attr(tag, "value").unwrap_or_default()));
             }
         } else if tag.starts_with("<button") {
             let after = &rest[tag_end.min(rest.len())..];

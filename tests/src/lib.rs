@@ -51,7 +51,11 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(EVENTS_NOW));
         let secrets = events_secrets();
         let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone());
-        Self { app, clock, secrets }
+        Self {
+            app,
+            clock,
+            secrets,
+        }
     }
 
     pub fn memory() -> (Self, Arc<MemoryStore>) {
@@ -65,7 +69,10 @@ impl TestApp {
 }
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// An `events/` file, parsed the way lambda_http parses a real invocation.
@@ -83,7 +90,11 @@ pub fn event_json(name: &str) -> serde_json::Value {
 
 pub fn body_json(resp: &Response) -> serde_json::Value {
     serde_json::from_slice(resp.body()).unwrap_or_else(|_| {
-        panic!("not JSON ({}): {}", resp.status(), String::from_utf8_lossy(resp.body()))
+        panic!(
+            "not JSON ({}): {}",
+            resp.status(),
+            String::from_utf8_lossy(resp.body())
+        )
     })
 }
 
@@ -107,7 +118,12 @@ pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
 }
 
 /// A request built by hand.
-pub fn request(method: &str, uri: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Request {
+pub fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Request {
     let mut b = http::Request::builder().method(method).uri(uri);
     for (k, v) in headers {
         b = b.header(*k, *v);
@@ -149,7 +165,11 @@ impl TestApp {
             family: events_creds::FAMILY.into(),
             expires_at: now + 300,
         };
-        self.app.store.begin_authorization(&rec, now).await.expect("seed code");
+        self.app
+            .store
+            .begin_authorization(&rec, now)
+            .await
+            .expect("seed code");
     }
 
     /// Stores the events' code, redeemed for the events' access and refresh
@@ -214,7 +234,11 @@ impl TestApp {
             family,
             expires_at: now + self.app.config.code_ttl as i64,
         };
-        self.app.store.begin_authorization(&rec, now).await.expect("store code");
+        self.app
+            .store
+            .begin_authorization(&rec, now)
+            .await
+            .expect("store code");
         code
     }
 
@@ -233,7 +257,11 @@ impl TestApp {
         )
     }
 
-    pub fn check_request(&self, connection: &str, access: &str) -> syncaroo_shared::http_util::Request {
+    pub fn check_request(
+        &self,
+        connection: &str,
+        access: &str,
+    ) -> syncaroo_shared::http_util::Request {
         request(
             "GET",
             &format!("/api/check_connection/?connectionId={connection}"),

@@ -27,7 +27,10 @@ pub fn dynamodb_available() -> bool {
 }
 
 pub fn secrets_manager_available() -> bool {
-    available("AWS_ENDPOINT_URL_SECRETS_MANAGER", "the Secrets Manager server")
+    available(
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+        "the Secrets Manager server",
+    )
 }
 
 /// A unique table name, so tests run in parallel without sharing state.
@@ -48,7 +51,10 @@ pub async fn dynamo_store(prefix: &str) -> Option<DynamoStore> {
         return None;
     }
     let store = DynamoStore::from_env(unique_table(prefix)).await;
-    store.ensure_table().await.expect("create table on DynamoDB Local");
+    store
+        .ensure_table()
+        .await
+        .expect("create table on DynamoDB Local");
     Some(store)
 }
 

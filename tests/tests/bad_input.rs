@@ -18,7 +18,12 @@ struct Case {
 }
 
 fn case(name: &'static str, req: Request, status: u16, error: Option<&'static str>) -> Case {
-    Case { name, req, status, error }
+    Case {
+        name,
+        req,
+        status,
+        error,
+    }
 }
 
 async fn setup() -> (TestApp, Arc<MemoryStore>, String) {
@@ -34,6 +39,7 @@ async fn run(
     cases: Vec<Case>,
     handler: impl AsyncFn(&TestApp, Request) -> Response,
 ) {
+    let cap = syncaroo_tests::logs::capture();
     for c in cases {
         let before = store.fingerprint();
         let resp = handler(t, c.req).await;
@@ -43,15 +49,40 @@ async fn run(
         if let Some(code) = c.error {
             assert_eq!(body_json(&resp)["error"], code, "{}", c.name);
             assert!(
-                !body_json(&resp)["error_description"].as_str().unwrap_or("").is_empty(),
+                !body_json(&resp)["error_description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .is_empty(),
                 "{}: says what is wrong",
                 c.name
             );
         } else {
-            assert!(body_text(&resp).contains("could not connect"), "{}: an error page", c.name);
-            assert!(resp.headers().get("location").is_none(), "{}: never a redirect", c.name);
+            assert!(
+                body_text(&resp).contains("could not connect"),
+                "{}: an error page",
+                c.name
+            );
+            assert!(
+                resp.headers().get("location").is_none(),
+                "{}: never a redirect",
+                c.name
+            );
         }
         assert_eq!(store.fingerprint(), before, "{}: wrote something", c.name);
+        let logged = cap.text();
+        for leak in [
+            "scb_",
+            "events-client-secret",
+            "events-session-key",
+            "wrong-secret",
+            "syncaroo_session=",
+        ] {
+            assert!(
+                !logged.contains(leak),
+                "{}: {leak} reached the logs",
+                c.name
+            );
+        }
     }
 }
 
@@ -71,71 +102,298 @@ async fn token_endpoint_refuses_bad_requests_and_writes_nothing() {
             ("clientSecret".into(), secret.clone()),
             ("grantType".into(), "authorization_code".into()),
         ];
-        v.extend(extra.iter().map(|(k, val)| (k.to_string(), val.to_string())));
+        v.extend(
+            extra
+                .iter()
+                .map(|(k, val)| (k.to_string(), val.to_string())),
+        );
         v
     };
     let f = |pairs: Vec<(String, String)>| {
-        let refs: Vec<(&str, &str)> = pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         token_req(&t, &refs)
     };
     let forged = code.replacen("eyJ", "eyK", 1);
     let basic = format!(
         "Basic {}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{id}:{secret}"))
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{id}:{secret}")
+        )
     );
     let cases = vec![
-        case("GET", request("GET", "/api/oauth/token", &[], Bytes::new()), 405, Some("invalid_request")),
-        case("JSON body", request("POST", "/", &[("content-type", "application/json")], r#"{"grantType":"authorization_code"}"#), 415, Some("invalid_request")),
-        case("no content type", request("POST", "/", &[], "grantType=authorization_code"), 415, Some("invalid_request")),
-        case("huge body", request("POST", "/", &[FORM], format!("code={}", "a".repeat(100_000))), 413, Some("invalid_request")),
-        case("bad percent-encoding", request("POST", "/", &[FORM], "grantType=%ff%fe&code=x"), 400, Some("invalid_request")),
-        case("not UTF-8", request("POST", "/", &[FORM], Bytes::from_static(b"grantType=\xff")), 400, Some("invalid_request")),
-        case("empty body", request("POST", "/", &[FORM], ""), 400, Some("invalid_request")),
-        case("missing grantType", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), secret.clone()), ("code".into(), code.clone())]), 400, Some("invalid_request")),
-        case("unknown grantType", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), secret.clone()), ("grantType".into(), "password".into())]), 400, Some("unsupported_grant_type")),
+        case(
+            "GET",
+            request("GET", "/api/oauth/token", &[], Bytes::new()),
+            405,
+            Some("invalid_request"),
+        ),
+        case(
+            "JSON body",
+            request(
+                "POST",
+                "/",
+                &[("content-type", "application/json")],
+                r#"{"grantType":"authorization_code"}"#,
+            ),
+            415,
+            Some("invalid_request"),
+        ),
+        case(
+            "no content type",
+            request("POST", "/", &[], "grantType=authorization_code"),
+            415,
+            Some("invalid_request"),
+        ),
+        case(
+            "huge body",
+            request(
+                "POST",
+                "/",
+                &[FORM],
+                format!("code={}", "a".repeat(100_000)),
+            ),
+            413,
+            Some("invalid_request"),
+        ),
+        case(
+            "bad percent-encoding",
+            request("POST", "/", &[FORM], "grantType=%ff%fe&code=x"),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "not UTF-8",
+            request("POST", "/", &[FORM], Bytes::from_static(b"grantType=\xff")),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "empty body",
+            request("POST", "/", &[FORM], ""),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "missing grantType",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), secret.clone()),
+                ("code".into(), code.clone()),
+            ]),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "unknown grantType",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), secret.clone()),
+                ("grantType".into(), "password".into()),
+            ]),
+            400,
+            Some("unsupported_grant_type"),
+        ),
         case("missing code", f(good(&[])), 400, Some("invalid_request")),
-        case("grantType twice", f(good(&[("grant_type", "authorization_code"), ("code", &code)])), 400, Some("invalid_request")),
-        case("code twice", f(good(&[("code", &code), ("code", &code)])), 400, Some("invalid_request")),
-        case("wrong secret", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), "wrong-secret".into()), ("grantType".into(), "authorization_code".into()), ("code".into(), code.clone())]), 401, Some("invalid_client")),
-        case("unknown client", f(vec![("clientId".into(), "someone".into()), ("clientSecret".into(), secret.clone()), ("grantType".into(), "authorization_code".into()), ("code".into(), code.clone())]), 401, Some("invalid_client")),
-        case("no client credentials", token_req(&t, &[("grantType", "authorization_code"), ("code", &code)]), 401, Some("invalid_client")),
-        case("secret without id", token_req(&t, &[("clientSecret", &secret), ("grantType", "authorization_code"), ("code", &code)]), 400, Some("invalid_request")),
-        case("Basic and form secret", request("POST", "/", &[FORM, ("authorization", &basic)], form(&[("clientSecret", &secret), ("grantType", "authorization_code"), ("code", &code)])), 400, Some("invalid_request")),
-        case("malformed Basic", request("POST", "/", &[FORM, ("authorization", "Basic !!!")], form(&[("grantType", "authorization_code"), ("code", &code)])), 401, Some("invalid_client")),
-        case("garbage code", f(good(&[("code", "not-a-code")])), 400, Some("invalid_grant")),
-        case("forged code payload", f(good(&[("code", &forged)])), 400, Some("invalid_grant")),
-        case("wrong redirect_uri", f(good(&[("code", &code), ("redirectUri", "https://evil.example/cb")])), 400, Some("invalid_grant")),
-        case("wrong connectionId", f(good(&[("code", &code), ("connectionId", "5151")])), 400, Some("invalid_grant")),
-        case("malformed connectionId", f(good(&[("code", &code), ("connectionId", "<x>")])), 400, Some("invalid_grant")),
-        case("refresh: missing token", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), secret.clone()), ("grantType".into(), "refresh_token".into())]), 400, Some("invalid_request")),
-        case("refresh: garbage token", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), secret.clone()), ("grantType".into(), "refresh_token".into()), ("refreshToken".into(), "scb_rt_nope".into())]), 400, Some("invalid_grant")),
-        case("refresh: access token instead", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), secret.clone()), ("grantType".into(), "refresh_token".into()), ("refreshToken".into(), events_creds::ACCESS.into())]), 400, Some("invalid_grant")),
-        case("refresh: code instead", f(vec![("clientId".into(), id.clone()), ("clientSecret".into(), secret.clone()), ("grantType".into(), "refresh_token".into()), ("refreshToken".into(), code.clone())]), 400, Some("invalid_grant")),
+        case(
+            "grantType twice",
+            f(good(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+            ])),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "code twice",
+            f(good(&[("code", &code), ("code", &code)])),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "wrong secret",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), "wrong-secret".into()),
+                ("grantType".into(), "authorization_code".into()),
+                ("code".into(), code.clone()),
+            ]),
+            401,
+            Some("invalid_client"),
+        ),
+        case(
+            "unknown client",
+            f(vec![
+                ("clientId".into(), "someone".into()),
+                ("clientSecret".into(), secret.clone()),
+                ("grantType".into(), "authorization_code".into()),
+                ("code".into(), code.clone()),
+            ]),
+            401,
+            Some("invalid_client"),
+        ),
+        case(
+            "no client credentials",
+            token_req(&t, &[("grantType", "authorization_code"), ("code", &code)]),
+            401,
+            Some("invalid_client"),
+        ),
+        case(
+            "secret without id",
+            token_req(
+                &t,
+                &[
+                    ("clientSecret", &secret),
+                    ("grantType", "authorization_code"),
+                    ("code", &code),
+                ],
+            ),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "Basic and form secret",
+            request(
+                "POST",
+                "/",
+                &[FORM, ("authorization", &basic)],
+                form(&[
+                    ("clientSecret", &secret),
+                    ("grantType", "authorization_code"),
+                    ("code", &code),
+                ]),
+            ),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "malformed Basic",
+            request(
+                "POST",
+                "/",
+                &[FORM, ("authorization", "Basic !!!")],
+                form(&[("grantType", "authorization_code"), ("code", &code)]),
+            ),
+            401,
+            Some("invalid_client"),
+        ),
+        case(
+            "garbage code",
+            f(good(&[("code", "not-a-code")])),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "forged code payload",
+            f(good(&[("code", &forged)])),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "wrong redirect_uri",
+            f(good(&[
+                ("code", &code),
+                ("redirectUri", "https://evil.example/cb"),
+            ])),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "wrong connectionId",
+            f(good(&[("code", &code), ("connectionId", "5151")])),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "malformed connectionId",
+            f(good(&[("code", &code), ("connectionId", "<x>")])),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "refresh: missing token",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), secret.clone()),
+                ("grantType".into(), "refresh_token".into()),
+            ]),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "refresh: garbage token",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), secret.clone()),
+                ("grantType".into(), "refresh_token".into()),
+                ("refreshToken".into(), "scb_rt_nope".into()),
+            ]),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "refresh: access token instead",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), secret.clone()),
+                ("grantType".into(), "refresh_token".into()),
+                ("refreshToken".into(), events_creds::ACCESS.into()),
+            ]),
+            400,
+            Some("invalid_grant"),
+        ),
+        case(
+            "refresh: code instead",
+            f(vec![
+                ("clientId".into(), id.clone()),
+                ("clientSecret".into(), secret.clone()),
+                ("grantType".into(), "refresh_token".into()),
+                ("refreshToken".into(), code.clone()),
+            ]),
+            400,
+            Some("invalid_grant"),
+        ),
     ];
-    run(&t, &store, cases, async |t: &TestApp, r| handlers::token(&t.app, r).await).await;
+    run(&t, &store, cases, async |t: &TestApp, r| {
+        handlers::token(&t.app, r).await
+    })
+    .await;
 
     // An expired code is refused and left unconsumed (nothing written):
     // back in time, the very same code still works.
     let before = store.fingerprint();
     t.clock.advance(t.app.config.code_ttl as i64);
     let resp = handlers::token(&t.app, t.code_request(&code)).await;
-    assert_eq!((resp.status().as_u16(), body_json(&resp)["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (resp.status().as_u16(), body_json(&resp)["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     assert_eq!(store.fingerprint(), before, "expired code: wrote something");
     t.clock.advance(-(t.app.config.code_ttl as i64));
     let resp = handlers::token(&t.app, t.code_request(&code)).await;
-    assert_eq!(resp.status(), 200, "the refused requests left the code usable");
+    assert_eq!(
+        resp.status(),
+        200,
+        "the refused requests left the code usable"
+    );
 }
 
 #[tokio::test]
 async fn expired_and_revoked_refresh_tokens_are_refused() {
     let (t, store, _) = setup().await;
     let req = || {
-        token_req(&t, &[
-            ("client_id", &t.app.config.client_id),
-            ("client_secret", t.secrets.client_secret.expose()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", events_creds::REFRESH),
-        ])
+        token_req(
+            &t,
+            &[
+                ("client_id", &t.app.config.client_id),
+                ("client_secret", t.secrets.client_secret.expose()),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", events_creds::REFRESH),
+            ],
+        )
     };
     t.clock.advance(86_400);
     let before = store.fingerprint();
@@ -143,7 +401,11 @@ async fn expired_and_revoked_refresh_tokens_are_refused() {
     assert_eq!(body_json(&resp)["error"], "invalid_grant");
     assert_eq!(store.fingerprint(), before);
     t.clock.advance(-86_400);
-    t.app.store.revoke_family(events_creds::FAMILY, &[], 0).await.unwrap();
+    t.app
+        .store
+        .revoke_family(events_creds::FAMILY, &[], 0)
+        .await
+        .unwrap();
     let before = store.fingerprint();
     let resp = handlers::token(&t.app, req()).await;
     assert_eq!(body_json(&resp)["error"], "invalid_grant");
@@ -173,51 +435,198 @@ async fn authorize_refuses_bad_requests_with_a_page_not_a_redirect() {
         .as_str()
         .unwrap()
         .to_string();
-    let get = |q: String| request("GET", &format!("/api/oauth/authorize?{q}"), &[("cookie", &cookie)], Bytes::new());
-    let post = |body: String| request("POST", "/api/oauth/authorize", &[FORM, ("cookie", &cookie)], body);
+    let get = |q: String| {
+        request(
+            "GET",
+            &format!("/api/oauth/authorize?{q}"),
+            &[("cookie", &cookie)],
+            Bytes::new(),
+        )
+    };
+    let post = |body: String| {
+        request(
+            "POST",
+            "/api/oauth/authorize",
+            &[FORM, ("cookie", &cookie)],
+            body,
+        )
+    };
     let long_state = "s".repeat(2000);
     let cases = vec![
-        case("missing clientId", get(authz_query(&[("clientId", None)])), 400, None),
-        case("unknown clientId", get(authz_query(&[("clientId", Some("evil"))])), 400, None),
-        case("redirect mismatch", get(authz_query(&[("redirectUri", Some("https://evil.example/cb"))])), 400, None),
-        case("redirect prefix only", get(authz_query(&[("redirectUri", Some("https://app.syncaroo.com/connection/extra"))])), 400, None),
-        case("missing redirect", get(authz_query(&[("redirectUri", None)])), 400, None),
-        case("response_type token", get(authz_query(&[("response_type", Some("token"))])), 400, None),
-        case("missing response_type", get(authz_query(&[("response_type", None)])), 400, None),
-        case("missing connectionId", get(authz_query(&[("connectionId", None)])), 400, None),
-        case("bad connectionId", get(authz_query(&[("connectionId", Some("a b<"))])), 400, None),
-        case("state too long", get(authz_query(&[("state", Some(&long_state))])), 400, None),
-        case("connectionId twice", get(format!("{}&connectionId=100", authz_query(&[]))), 400, None),
+        case(
+            "missing clientId",
+            get(authz_query(&[("clientId", None)])),
+            400,
+            None,
+        ),
+        case(
+            "unknown clientId",
+            get(authz_query(&[("clientId", Some("evil"))])),
+            400,
+            None,
+        ),
+        case(
+            "redirect mismatch",
+            get(authz_query(&[(
+                "redirectUri",
+                Some("https://evil.example/cb"),
+            )])),
+            400,
+            None,
+        ),
+        case(
+            "redirect prefix only",
+            get(authz_query(&[(
+                "redirectUri",
+                Some("https://app.syncaroo.com/connection/extra"),
+            )])),
+            400,
+            None,
+        ),
+        case(
+            "missing redirect",
+            get(authz_query(&[("redirectUri", None)])),
+            400,
+            None,
+        ),
+        case(
+            "response_type token",
+            get(authz_query(&[("response_type", Some("token"))])),
+            400,
+            None,
+        ),
+        case(
+            "missing response_type",
+            get(authz_query(&[("response_type", None)])),
+            400,
+            None,
+        ),
+        case(
+            "missing connectionId",
+            get(authz_query(&[("connectionId", None)])),
+            400,
+            None,
+        ),
+        case(
+            "bad connectionId",
+            get(authz_query(&[("connectionId", Some("a b<"))])),
+            400,
+            None,
+        ),
+        case(
+            "state too long",
+            get(authz_query(&[("state", Some(&long_state))])),
+            400,
+            None,
+        ),
+        case(
+            "connectionId twice",
+            get(format!("{}&connectionId=100", authz_query(&[]))),
+            400,
+            None,
+        ),
         case("bad encoding", get("connectionId=%ff".into()), 400, None),
-        case("PUT", request("PUT", "/api/oauth/authorize", &[], Bytes::new()), 405, None),
-        case("POST without session", request("POST", "/", &[FORM], authz_query(&[("csrf", Some("x")), ("decision", Some("authorize"))])), 400, None),
-        case("POST with wrong csrf", post(authz_query(&[("csrf", Some("forged")), ("decision", Some("authorize"))])), 403, None),
-        case("POST without csrf", post(authz_query(&[("decision", Some("authorize"))])), 400, None),
-        case("POST as JSON", request("POST", "/", &[("content-type", "application/json"), ("cookie", &cookie)], "{}"), 415, None),
-        case("POST huge", post(format!("{}&pad={}", authz_query(&[]), "x".repeat(50_000))), 413, None),
-        case("POST unknown client", post(authz_query(&[("clientId", Some("evil")), ("csrf", Some("x")), ("decision", Some("authorize"))])), 400, None),
+        case(
+            "PUT",
+            request("PUT", "/api/oauth/authorize", &[], Bytes::new()),
+            405,
+            None,
+        ),
+        case(
+            "POST without session",
+            request(
+                "POST",
+                "/",
+                &[FORM],
+                authz_query(&[("csrf", Some("x")), ("decision", Some("authorize"))]),
+            ),
+            400,
+            None,
+        ),
+        case(
+            "POST with wrong csrf",
+            post(authz_query(&[
+                ("csrf", Some("forged")),
+                ("decision", Some("authorize")),
+            ])),
+            403,
+            None,
+        ),
+        case(
+            "POST without csrf",
+            post(authz_query(&[("decision", Some("authorize"))])),
+            400,
+            None,
+        ),
+        case(
+            "POST as JSON",
+            request(
+                "POST",
+                "/",
+                &[("content-type", "application/json"), ("cookie", &cookie)],
+                "{}",
+            ),
+            415,
+            None,
+        ),
+        case(
+            "POST huge",
+            post(format!("{}&pad={}", authz_query(&[]), "x".repeat(50_000))),
+            413,
+            None,
+        ),
+        case(
+            "POST unknown client",
+            post(authz_query(&[
+                ("clientId", Some("evil")),
+                ("csrf", Some("x")),
+                ("decision", Some("authorize")),
+            ])),
+            400,
+            None,
+        ),
     ];
-    run(&t, &store, cases, async |t: &TestApp, r| handlers::authorize(&t.app, r).await).await;
+    run(&t, &store, cases, async |t: &TestApp, r| {
+        handlers::authorize(&t.app, r).await
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn authorize_refuses_an_unknown_decision_with_a_valid_csrf() {
     let (t, store, _) = setup().await;
-    let cookie = syncaroo_tests::event_json("authorize-consent.json")["cookies"][0].as_str().unwrap().to_string();
+    let cookie = syncaroo_tests::event_json("authorize-consent.json")["cookies"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
     let page = handlers::authorize(&t.app, syncaroo_tests::event("authorize-consent.json")).await;
     let f = syncaroo_tests::browser::parse_form(&body_text(&page)).unwrap();
     let mut fields = f.fields.clone();
     fields.push(("decision".into(), "maybe".into()));
-    let body: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let body: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let before = store.fingerprint();
-    let resp = handlers::authorize(&t.app, request("POST", "/", &[FORM, ("cookie", &cookie)], form(&body))).await;
+    let resp = handlers::authorize(
+        &t.app,
+        request("POST", "/", &[FORM, ("cookie", &cookie)], form(&body)),
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(store.fingerprint(), before);
     // The same form with a real decision works: the refusal was the decision.
     fields.pop();
     fields.push(("decision".into(), "authorize".into()));
-    let body: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let resp = handlers::authorize(&t.app, request("POST", "/", &[FORM, ("cookie", &cookie)], form(&body))).await;
+    let body: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let resp = handlers::authorize(
+        &t.app,
+        request("POST", "/", &[FORM, ("cookie", &cookie)], form(&body)),
+    )
+    .await;
     assert_eq!(resp.status(), 302);
 }
 
@@ -229,37 +638,113 @@ async fn check_connection_refuses_bad_bearers_and_parameters() {
         if let Some(a) = auth {
             h.push(("authorization", a));
         }
-        request("GET", &format!("/api/check_connection/?{q}"), &h, Bytes::new())
+        request(
+            "GET",
+            &format!("/api/check_connection/?{q}"),
+            &h,
+            Bytes::new(),
+        )
     };
     let bearer = format!("Bearer {}", events_creds::ACCESS);
     let refresh_bearer = format!("Bearer {}", events_creds::REFRESH);
     let cases = vec![
-        case("no Authorization", get("connectionId=99", None), 401, Some("invalid_token")),
-        case("Basic scheme", get("connectionId=99", Some("Basic abc")), 401, Some("invalid_token")),
-        case("empty bearer", get("connectionId=99", Some("Bearer ")), 401, Some("invalid_token")),
-        case("unknown token", get("connectionId=99", Some("Bearer scb_at_nope")), 401, Some("invalid_token")),
-        case("refresh token as bearer", get("connectionId=99", Some(&refresh_bearer)), 401, Some("invalid_token")),
-        case("other connection", get("connectionId=100", Some(&bearer)), 401, Some("invalid_token")),
-        case("missing connectionId", get("", Some(&bearer)), 400, Some("invalid_request")),
-        case("bad connectionId", get("connectionId=%3Cscript%3E", Some(&bearer)), 400, Some("invalid_request")),
-        case("connectionId twice", get("connectionId=99&connectionId=99", Some(&bearer)), 400, Some("invalid_request")),
-        case("POST", request("POST", "/api/check_connection/?connectionId=99", &[("authorization", &bearer)], Bytes::new()), 405, Some("invalid_request")),
+        case(
+            "no Authorization",
+            get("connectionId=99", None),
+            401,
+            Some("invalid_token"),
+        ),
+        case(
+            "Basic scheme",
+            get("connectionId=99", Some("Basic abc")),
+            401,
+            Some("invalid_token"),
+        ),
+        case(
+            "empty bearer",
+            get("connectionId=99", Some("Bearer ")),
+            401,
+            Some("invalid_token"),
+        ),
+        case(
+            "unknown token",
+            get("connectionId=99", Some("Bearer scb_at_nope")),
+            401,
+            Some("invalid_token"),
+        ),
+        case(
+            "refresh token as bearer",
+            get("connectionId=99", Some(&refresh_bearer)),
+            401,
+            Some("invalid_token"),
+        ),
+        case(
+            "other connection",
+            get("connectionId=100", Some(&bearer)),
+            401,
+            Some("invalid_token"),
+        ),
+        case(
+            "missing connectionId",
+            get("", Some(&bearer)),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "bad connectionId",
+            get("connectionId=%3Cscript%3E", Some(&bearer)),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "connectionId twice",
+            get("connectionId=99&connectionId=99", Some(&bearer)),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "POST",
+            request(
+                "POST",
+                "/api/check_connection/?connectionId=99",
+                &[("authorization", &bearer)],
+                Bytes::new(),
+            ),
+            405,
+            Some("invalid_request"),
+        ),
     ];
-    run(&t, &store, cases, async |t: &TestApp, r| handlers::check_connection(&t.app, r).await).await;
+    run(&t, &store, cases, async |t: &TestApp, r| {
+        handlers::check_connection(&t.app, r).await
+    })
+    .await;
 
     let resp = handlers::check_connection(&t.app, get("connectionId=99", None)).await;
-    assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
 
     t.clock.advance(3600);
     let before = store.fingerprint();
     let resp = handlers::check_connection(&t.app, get("connectionId=99", Some(&bearer))).await;
     assert_eq!(resp.status(), 401, "expired");
-    assert!(body_json(&resp)["error_description"].as_str().unwrap().contains("expired"));
+    assert!(body_json(&resp)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
     assert_eq!(store.fingerprint(), before);
     t.clock.advance(-3600);
 
-    t.app.store.revoke_family(events_creds::FAMILY, &[], 0).await.unwrap();
+    t.app
+        .store
+        .revoke_family(events_creds::FAMILY, &[], 0)
+        .await
+        .unwrap();
     let resp = handlers::check_connection(&t.app, get("connectionId=99", Some(&bearer))).await;
     assert_eq!(resp.status(), 401, "revoked");
-    assert!(body_json(&resp)["error_description"].as_str().unwrap().contains("revoked"));
+    assert!(body_json(&resp)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
 }

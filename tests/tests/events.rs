@@ -10,9 +10,15 @@ async fn authorize_without_session_redirects_to_login() {
     let resp = handlers::authorize(&t.app, event("authorize-no-session.json")).await;
     assert_eq!(resp.status(), 302);
     let loc = location(&resp);
-    assert!(loc.starts_with("https://yourapp.com/login?return_to="), "{loc}");
+    assert!(
+        loc.starts_with("https://yourapp.com/login?return_to="),
+        "{loc}"
+    );
     let back = &query_of(&loc)["return_to"];
-    assert!(back.starts_with("https://yourapp.com/api/oauth/authorize?connectionId=99&"), "{back}");
+    assert!(
+        back.starts_with("https://yourapp.com/api/oauth/authorize?connectionId=99&"),
+        "{back}"
+    );
     assert_eq!(store.counts(), (0, 0, 0), "nothing written");
 }
 
@@ -66,7 +72,13 @@ async fn refresh_grant_rotates() {
     assert_eq!(resp.status(), 200, "{}", body_text(&resp));
     let v = body_json(&resp);
     assert_ne!(v["refreshToken"], events_creds::REFRESH);
-    let old = t.app.store.get_token(&t.hash(events_creds::REFRESH)).await.unwrap().unwrap();
+    let old = t
+        .app
+        .store
+        .get_token(&t.hash(events_creds::REFRESH))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(old.used_at, Some(t.clock_now()));
 }
 
@@ -76,12 +88,18 @@ async fn check_connection_returns_the_guides_schema() {
     t.seed_events_tokens().await;
     let resp = handlers::check_connection(&t.app, event("check-connection.json")).await;
     assert_eq!(resp.status(), 200, "{}", body_text(&resp));
-    assert_eq!(resp.headers()["content-type"], "application/json; charset=UTF-8");
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=UTF-8"
+    );
     let v = body_json(&resp);
     assert_eq!(v["connectionId"], 99);
     assert_eq!(v["userId"], "1");
     let locs = v["locations"].as_object().unwrap();
-    assert_eq!(locs.keys().collect::<Vec<_>>(), ["1198", "7120", "8102", "9587"]);
+    assert_eq!(
+        locs.keys().collect::<Vec<_>>(),
+        ["1198", "7120", "8102", "9587"]
+    );
     assert_eq!(v["locations"]["1198"]["resources"][0]["ID"], "7843");
     assert_eq!(v["locations"]["1198"]["resources"][1]["type"], "office");
     assert!(v["locations"]["7120"].get("resources").is_none());
@@ -93,5 +111,8 @@ async fn check_connection_returns_the_guides_schema() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(conn.status, syncaroo_shared::model::ConnectionStatus::Confirmed);
+    assert_eq!(
+        conn.status,
+        syncaroo_shared::model::ConnectionStatus::Confirmed
+    );
 }

@@ -11,7 +11,14 @@ const RACERS: usize = 50;
 
 async fn race(store: Arc<dyn Store>) {
     let t = Arc::new(TestApp::with_store(store));
-    t.app.store.put_listings(&syncaroo_shared::model::UserListings::parse_file(syncaroo_local::DEMO_LISTINGS).unwrap()[0]).await.unwrap();
+    t.app
+        .store
+        .put_listings(
+            &syncaroo_shared::model::UserListings::parse_file(syncaroo_local::DEMO_LISTINGS)
+                .unwrap()[0],
+        )
+        .await
+        .unwrap();
     let code = t.issue_code("4242", "1").await;
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
     let tasks: Vec<_> = (0..RACERS)
@@ -42,8 +49,24 @@ async fn race(store: Arc<dyn Store>) {
     // The replays revoked what the winner got.
     let access = winners[0]["accessToken"].as_str().unwrap();
     let refresh = winners[0]["refreshToken"].as_str().unwrap();
-    assert!(t.app.store.get_token(&t.hash(access)).await.unwrap().unwrap().revoked);
-    assert!(t.app.store.get_token(&t.hash(refresh)).await.unwrap().unwrap().revoked);
+    assert!(
+        t.app
+            .store
+            .get_token(&t.hash(access))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        t.app
+            .store
+            .get_token(&t.hash(refresh))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
     let resp = handlers::check_connection(&t.app, t.check_request("4242", access)).await;
     assert_eq!(resp.status(), 401);
 }
@@ -55,7 +78,9 @@ async fn fifty_redemptions_on_memory_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_redemptions_on_dynamodb_local() {
-    let Some(s) = local_aws::dynamo_store("race").await else { return };
+    let Some(s) = local_aws::dynamo_store("race").await else {
+        return;
+    };
     race(Arc::new(s)).await;
 }
 
@@ -70,7 +95,15 @@ async fn sequential_replay_revokes_the_family() {
     let tokens = body_json(&first);
     let again = handlers::token(&t.app, t.code_request(&code)).await;
     assert_eq!(again.status(), 400);
-    assert!(body_json(&again)["error_description"].as_str().unwrap().contains("revoked"));
+    assert!(body_json(&again)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
     let access = tokens["accessToken"].as_str().unwrap();
-    assert_eq!(handlers::check_connection(&t.app, t.check_request("77", access)).await.status(), 401);
+    assert_eq!(
+        handlers::check_connection(&t.app, t.check_request("77", access))
+            .await
+            .status(),
+        401
+    );
 }

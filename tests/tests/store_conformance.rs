@@ -50,7 +50,13 @@ fn redemption(c: &AuthCodeRecord, access: &str, refresh: &str, now: i64) -> Code
     }
 }
 
-fn rotation(c: &AuthCodeRecord, old: &str, access: &str, refresh: &str, now: i64) -> RefreshRotation {
+fn rotation(
+    c: &AuthCodeRecord,
+    old: &str,
+    access: &str,
+    refresh: &str,
+    now: i64,
+) -> RefreshRotation {
     RefreshRotation {
         old_hash: old.into(),
         client_id: c.client_id.clone(),
@@ -68,11 +74,20 @@ async fn redeem_once_then_replay(s: Arc<dyn Store>) {
     let conn = s.get_connection(&c.connection_id).await.unwrap().unwrap();
     assert_eq!(conn.status, ConnectionStatus::Pending);
     assert_eq!(conn.user_id.as_str(), "1");
-    s.redeem_code(&redemption(&c, "a1", "r1", NOW + 1)).await.unwrap();
+    s.redeem_code(&redemption(&c, "a1", "r1", NOW + 1))
+        .await
+        .unwrap();
     let a = s.get_token("a1").await.unwrap().unwrap();
-    assert_eq!((a.kind, a.family.as_str(), a.revoked), (TokenKind::Access, "fam1", false));
     assert_eq!(
-        s.get_connection(&c.connection_id).await.unwrap().unwrap().status,
+        (a.kind, a.family.as_str(), a.revoked),
+        (TokenKind::Access, "fam1", false)
+    );
+    assert_eq!(
+        s.get_connection(&c.connection_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ConnectionStatus::Authorized
     );
     match s.redeem_code(&redemption(&c, "a2", "r2", NOW + 2)).await {
@@ -82,7 +97,10 @@ async fn redeem_once_then_replay(s: Arc<dyn Store>) {
         }
         other => panic!("expected replay, got {other:?}"),
     }
-    assert!(s.get_token("a2").await.unwrap().is_none(), "the replay wrote no token");
+    assert!(
+        s.get_token("a2").await.unwrap().is_none(),
+        "the replay wrote no token"
+    );
 }
 
 async fn redeem_refuses_expired_mismatched_and_unknown(s: Arc<dyn Store>) {
@@ -94,10 +112,16 @@ async fn redeem_refuses_expired_mismatched_and_unknown(s: Arc<dyn Store>) {
     ));
     let mut wrong_client = redemption(&c, "a", "r", NOW);
     wrong_client.client_id = "other".into();
-    assert!(matches!(s.redeem_code(&wrong_client).await, Err(RedeemError::Mismatch)));
+    assert!(matches!(
+        s.redeem_code(&wrong_client).await,
+        Err(RedeemError::Mismatch)
+    ));
     let mut wrong_redirect = redemption(&c, "a", "r", NOW);
     wrong_redirect.redirect_uri = Some("https://evil.example/cb".into());
-    assert!(matches!(s.redeem_code(&wrong_redirect).await, Err(RedeemError::Mismatch)));
+    assert!(matches!(
+        s.redeem_code(&wrong_redirect).await,
+        Err(RedeemError::Mismatch)
+    ));
     let mut right_redirect = redemption(&c, "a", "r", NOW);
     right_redirect.redirect_uri = Some(c.redirect_uri.clone());
     let unknown = code("nope", "100", "1", "fam2", NOW + 300);
@@ -105,7 +129,10 @@ async fn redeem_refuses_expired_mismatched_and_unknown(s: Arc<dyn Store>) {
         s.redeem_code(&redemption(&unknown, "a", "r", NOW)).await,
         Err(RedeemError::NotFound)
     ));
-    assert!(s.get_token("a").await.unwrap().is_none(), "failed redemptions write nothing");
+    assert!(
+        s.get_token("a").await.unwrap().is_none(),
+        "failed redemptions write nothing"
+    );
     s.redeem_code(&right_redirect).await.unwrap();
 }
 
@@ -113,36 +140,64 @@ async fn connection_belongs_to_one_user(s: Arc<dyn Store>) {
     let c = code("c3", "101", "1", "fam3", NOW + 300);
     s.begin_authorization(&c, NOW).await.unwrap();
     let thief = code("c3b", "101", "2", "fam3b", NOW + 300);
-    assert!(matches!(s.begin_authorization(&thief, NOW).await, Err(Error::Conflict(_))));
     assert!(matches!(
-        s.redeem_code(&redemption(&thief, "a", "r", NOW)).await,
-        Err(RedeemError::NotFound)
-    ), "the refused code was not stored");
+        s.begin_authorization(&thief, NOW).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(
+        matches!(
+            s.redeem_code(&redemption(&thief, "a", "r", NOW)).await,
+            Err(RedeemError::NotFound)
+        ),
+        "the refused code was not stored"
+    );
     // The same user may authorize again (a reconnect).
-    s.begin_authorization(&code("c3c", "101", "1", "fam3c", NOW + 300), NOW).await.unwrap();
+    s.begin_authorization(&code("c3c", "101", "1", "fam3c", NOW + 300), NOW)
+        .await
+        .unwrap();
 }
 
 async fn refresh_rotation_grace_and_family_revocation(s: Arc<dyn Store>) {
     let c = code("c4", "102", "1", "fam4", NOW + 300);
     s.begin_authorization(&c, NOW).await.unwrap();
-    s.redeem_code(&redemption(&c, "a0", "r0", NOW)).await.unwrap();
-    s.rotate_refresh(&rotation(&c, "r0", "a1", "r1", NOW + 100)).await.unwrap();
-    assert_eq!(s.get_token("r0").await.unwrap().unwrap().used_at, Some(NOW + 100));
+    s.redeem_code(&redemption(&c, "a0", "r0", NOW))
+        .await
+        .unwrap();
+    s.rotate_refresh(&rotation(&c, "r0", "a1", "r1", NOW + 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_token("r0").await.unwrap().unwrap().used_at,
+        Some(NOW + 100)
+    );
     // A retry inside the grace window gets another pair.
-    s.rotate_refresh(&rotation(&c, "r0", "a1b", "r1b", NOW + 105)).await.unwrap();
-    assert_eq!(s.get_token("r0").await.unwrap().unwrap().used_at, Some(NOW + 100), "first use kept");
+    s.rotate_refresh(&rotation(&c, "r0", "a1b", "r1b", NOW + 105))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_token("r0").await.unwrap().unwrap().used_at,
+        Some(NOW + 100),
+        "first use kept"
+    );
     // Outside it, the reuse is reported for revocation.
-    match s.rotate_refresh(&rotation(&c, "r0", "a2", "r2", NOW + 200)).await {
+    match s
+        .rotate_refresh(&rotation(&c, "r0", "a2", "r2", NOW + 200))
+        .await
+    {
         Err(RotateError::Reused { family }) => assert_eq!(family, "fam4"),
         other => panic!("expected reuse, got {other:?}"),
     }
     assert!(s.get_token("a2").await.unwrap().is_none());
     s.revoke_family("fam4", &[], NOW + 200).await.unwrap();
     for h in ["a0", "r0", "a1", "r1", "a1b", "r1b"] {
-        assert!(s.get_token(h).await.unwrap().unwrap().revoked, "{h} revoked");
+        assert!(
+            s.get_token(h).await.unwrap().unwrap().revoked,
+            "{h} revoked"
+        );
     }
     assert!(matches!(
-        s.rotate_refresh(&rotation(&c, "r1", "a3", "r3", NOW + 201)).await,
+        s.rotate_refresh(&rotation(&c, "r1", "a3", "r3", NOW + 201))
+            .await,
         Err(RotateError::Revoked)
     ));
 }
@@ -150,22 +205,30 @@ async fn refresh_rotation_grace_and_family_revocation(s: Arc<dyn Store>) {
 async fn rotation_refuses_expired_wrong_kind_and_unknown(s: Arc<dyn Store>) {
     let c = code("c5", "103", "1", "fam5", NOW + 300);
     s.begin_authorization(&c, NOW).await.unwrap();
-    s.redeem_code(&redemption(&c, "a5", "r5", NOW)).await.unwrap();
+    s.redeem_code(&redemption(&c, "a5", "r5", NOW))
+        .await
+        .unwrap();
     assert!(matches!(
-        s.rotate_refresh(&rotation(&c, "r5", "x", "y", NOW + 86_400)).await,
+        s.rotate_refresh(&rotation(&c, "r5", "x", "y", NOW + 86_400))
+            .await,
         Err(RotateError::Expired)
     ));
     assert!(matches!(
-        s.rotate_refresh(&rotation(&c, "a5", "x", "y", NOW + 1)).await,
+        s.rotate_refresh(&rotation(&c, "a5", "x", "y", NOW + 1))
+            .await,
         Err(RotateError::Mismatch)
     ));
     assert!(matches!(
-        s.rotate_refresh(&rotation(&c, "zz", "x", "y", NOW + 1)).await,
+        s.rotate_refresh(&rotation(&c, "zz", "x", "y", NOW + 1))
+            .await,
         Err(RotateError::NotFound)
     ));
     let mut other_client = rotation(&c, "r5", "x", "y", NOW + 1);
     other_client.client_id = "other".into();
-    assert!(matches!(s.rotate_refresh(&other_client).await, Err(RotateError::Mismatch)));
+    assert!(matches!(
+        s.rotate_refresh(&other_client).await,
+        Err(RotateError::Mismatch)
+    ));
     assert!(s.get_token("x").await.unwrap().is_none());
     assert!(s.get_token("r5").await.unwrap().unwrap().used_at.is_none());
 }
@@ -173,17 +236,27 @@ async fn rotation_refuses_expired_wrong_kind_and_unknown(s: Arc<dyn Store>) {
 async fn confirm_is_idempotent_and_bound_to_user(s: Arc<dyn Store>) {
     let c = code("c6", "104", "1", "fam6", NOW + 300);
     s.begin_authorization(&c, NOW).await.unwrap();
-    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 10).await.unwrap();
-    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 20).await.unwrap();
+    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 10)
+        .await
+        .unwrap();
+    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 20)
+        .await
+        .unwrap();
     let conn = s.get_connection(&c.connection_id).await.unwrap().unwrap();
-    assert_eq!((conn.status, conn.confirmed_at), (ConnectionStatus::Confirmed, Some(NOW + 10)));
+    assert_eq!(
+        (conn.status, conn.confirmed_at),
+        (ConnectionStatus::Confirmed, Some(NOW + 10))
+    );
     let other = UserId::parse("2").unwrap();
     assert!(matches!(
         s.confirm_connection(&c.connection_id, &other, NOW).await,
         Err(Error::InvalidToken(_))
     ));
     let missing = ConnectionId::parse("999999").unwrap();
-    assert!(s.confirm_connection(&missing, &c.user_id, NOW).await.is_err());
+    assert!(s
+        .confirm_connection(&missing, &c.user_id, NOW)
+        .await
+        .is_err());
     assert!(s.get_connection(&missing).await.unwrap().is_none());
 }
 
@@ -192,7 +265,10 @@ async fn listings_roundtrip(s: Arc<dyn Store>) {
     s.put_listings(&all[0]).await.unwrap();
     let user = UserId::parse("1").unwrap();
     let locs = s.list_locations(&user).await.unwrap();
-    assert_eq!(locs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["1198", "7120", "8102", "9587"]);
+    assert_eq!(
+        locs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        ["1198", "7120", "8102", "9587"]
+    );
     assert_eq!(locs[0].resources.len(), 2);
     let mut update = all[0].clone();
     update.locations.retain(|k, _| k == "7120");
@@ -201,7 +277,11 @@ async fn listings_roundtrip(s: Arc<dyn Store>) {
     let locs = s.list_locations(&user).await.unwrap();
     assert_eq!(locs.len(), 4);
     assert_eq!(locs[1].status, ListingStatus::Active);
-    assert!(s.list_locations(&UserId::parse("nobody").unwrap()).await.unwrap().is_empty());
+    assert!(s
+        .list_locations(&UserId::parse("nobody").unwrap())
+        .await
+        .unwrap()
+        .is_empty());
     assert!(s.get_token("never-issued").await.unwrap().is_none());
 }
 

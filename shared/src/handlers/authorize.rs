@@ -46,7 +46,9 @@ impl AuthzRequest {
         let connection_id = ConnectionId::parse(p.required(&["connectionId", "connection_id"])?)?;
         let state = p.one_of(&["state"])?.filter(|s| !s.is_empty());
         if state.is_some_and(|s| s.len() > MAX_STATE) {
-            return Err(Error::InvalidRequest(format!("state longer than {MAX_STATE} bytes")));
+            return Err(Error::InvalidRequest(format!(
+                "state longer than {MAX_STATE} bytes"
+            )));
         }
         Ok(Self {
             connection_id,
@@ -130,7 +132,9 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
         state: authz.state.as_deref(),
         csrf: &csrf,
     };
-    let html = page.render().map_err(|e| Error::Config(format!("consent template: {e}")))?;
+    let html = page
+        .render()
+        .map_err(|e| Error::Config(format!("consent template: {e}")))?;
     tracing::info!(connection_id = %authz.connection_id, "authorize: consent shown");
     Ok(http_util::html_response(StatusCode::OK, html))
 }
@@ -141,12 +145,16 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
     let secrets = app.secrets.get().await?;
     let key = secrets.session_key.expose().as_bytes();
     let session = session(app, req, key).ok_or_else(|| {
-        Error::InvalidRequest("your session has ended; log in and start the connection again".into())
+        Error::InvalidRequest(
+            "your session has ended; log in and start the connection again".into(),
+        )
     })?;
     let sent = params.required(&["csrf"])?;
     let expected = crypto::csrf_token(key, &session, &authz.binding());
     if !crypto::ct_eq(sent, &expected) {
-        return Err(Error::Forbidden("the form has expired or was not ours; start again".into()));
+        return Err(Error::Forbidden(
+            "the form has expired or was not ours; start again".into(),
+        ));
     }
     let mut back: Vec<(&str, &str)> = vec![("connectionId", authz.connection_id.as_str())];
     match params.required(&["decision"])? {
@@ -157,7 +165,10 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
                 back.push(("state", s));
             }
             tracing::info!(connection_id = %authz.connection_id, "authorize: user denied");
-            Ok(http_util::redirect(&http_util::append_query(&authz.redirect_uri, &back)))
+            Ok(http_util::redirect(&http_util::append_query(
+                &authz.redirect_uri,
+                &back,
+            )))
         }
         "authorize" => {
             let user = UserId::parse(&session.sub)?;
@@ -184,8 +195,13 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
                 back.push(("state", s));
             }
             tracing::info!(connection_id = %authz.connection_id, "authorize: code issued");
-            Ok(http_util::redirect(&http_util::append_query(&authz.redirect_uri, &back)))
+            Ok(http_util::redirect(&http_util::append_query(
+                &authz.redirect_uri,
+                &back,
+            )))
         }
-        _ => Err(Error::InvalidRequest("decision must be authorize or deny".into())),
+        _ => Err(Error::InvalidRequest(
+            "decision must be authorize or deny".into(),
+        )),
     }
 }

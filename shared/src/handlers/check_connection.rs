@@ -55,7 +55,8 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let token = authenticate(app, req, &connection).await?;
     let now = app.clock.now();
     let (confirmed, locations) = tokio::join!(
-        app.store.confirm_connection(&connection, &token.user_id, now),
+        app.store
+            .confirm_connection(&connection, &token.user_id, now),
         app.store.list_locations(&token.user_id)
     );
     confirmed?;

@@ -84,12 +84,15 @@ fn client_credentials(req: &Request, p: &Params) -> Result<(String, String), Err
             };
             let (id, secret) = (dec(id), dec(secret));
             if form_id.is_some_and(|f| f != id) {
-                return Err(Error::InvalidRequest("clientId differs from the Basic credentials".into()));
+                return Err(Error::InvalidRequest(
+                    "clientId differs from the Basic credentials".into(),
+                ));
             }
             Ok((id, secret))
         }
         (None, Some(secret)) => {
-            let id = form_id.ok_or_else(|| Error::InvalidRequest("missing parameter clientId".into()))?;
+            let id = form_id
+                .ok_or_else(|| Error::InvalidRequest("missing parameter clientId".into()))?;
             Ok((id.to_string(), secret.to_string()))
         }
         (None, None) => Err(unauth()),
@@ -104,7 +107,11 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let (grant_name, grant) = params
         .one_of_named(&["grantType", "grant_type"])?
         .ok_or_else(|| Error::InvalidRequest("missing parameter grantType".into()))?;
-    let dialect = if grant_name == "grantType" { Dialect::Guide } else { Dialect::Rfc };
+    let dialect = if grant_name == "grantType" {
+        Dialect::Guide
+    } else {
+        Dialect::Rfc
+    };
     let (client_id, client_secret) = client_credentials(req, &params)?;
     let secrets = app.secrets.get().await?;
     // Evaluate both comparisons so timing does not tell which one failed.
@@ -161,10 +168,14 @@ async fn exchange_code(
     let payload: GrantPayload = crypto::peek_payload(CODE_PREFIX, code).ok_or_else(invalid)?;
     if let Some(c) = p.one_of(&["connectionId", "connection_id"])? {
         if ConnectionId::parse(c).map_err(|_| invalid())? != payload.c {
-            return Err(Error::InvalidGrant("code was not issued for this connectionId".into()));
+            return Err(Error::InvalidGrant(
+                "code was not issued for this connectionId".into(),
+            ));
         }
     }
-    let redirect_uri = p.one_of(&["redirectUri", "redirect_uri"])?.map(str::to_string);
+    let redirect_uri = p
+        .one_of(&["redirectUri", "redirect_uri"])?
+        .map(str::to_string);
     let minted = mint(app, secrets, &payload, client_id);
     let redemption = CodeRedemption {
         code_hash: crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), code),
@@ -189,7 +200,9 @@ async fn exchange_code(
         )),
         Err(RedeemError::Replayed { family, tokens }) => {
             tracing::warn!(connection_id = %payload.c, "token: code replayed; revoking its tokens");
-            app.store.revoke_family(&family, &tokens, app.clock.now()).await?;
+            app.store
+                .revoke_family(&family, &tokens, app.clock.now())
+                .await?;
             Err(Error::InvalidGrant(
                 "code was already used; every token issued from it is now revoked".into(),
             ))
@@ -225,7 +238,9 @@ async fn rotate(
         }
         Err(RotateError::NotFound | RotateError::Mismatch) => Err(invalid()),
         Err(RotateError::Expired) => Err(Error::InvalidGrant("refresh token has expired".into())),
-        Err(RotateError::Revoked) => Err(Error::InvalidGrant("refresh token has been revoked".into())),
+        Err(RotateError::Revoked) => {
+            Err(Error::InvalidGrant("refresh token has been revoked".into()))
+        }
         Err(RotateError::Reused { family }) => {
             tracing::warn!(connection_id = %payload.c, "token: refresh token reused; revoking its family");
             app.store.revoke_family(&family, &[], now).await?;

@@ -49,10 +49,15 @@ pub fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
     item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 pub fn get_n(item: &Item, k: &str) -> Option<i64> {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 pub fn get_bool(item: &Item, k: &str) -> bool {
-    item.get(k).and_then(|v| v.as_bool().ok()).copied().unwrap_or(false)
+    item.get(k)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
 }
 pub fn key(pk: impl Into<String>, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
@@ -66,7 +71,12 @@ pub fn store_err<E: std::error::Error + 'static>(op: &str, e: E) -> Error {
 /// reserves hundreds of words (`user`, `status`, `consumed`...), so every
 /// expression refers to attributes through placeholders.
 pub fn names(attrs: &[&str]) -> Option<HashMap<String, String>> {
-    Some(attrs.iter().map(|a| (format!("#{a}"), a.to_string())).collect())
+    Some(
+        attrs
+            .iter()
+            .map(|a| (format!("#{a}"), a.to_string()))
+            .collect(),
+    )
 }
 
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
@@ -134,7 +144,10 @@ fn token_from(item: &Item) -> Option<TokenRecord> {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -176,7 +189,9 @@ impl DynamoStore {
                 Ok(_) => return Ok(Ok(())),
                 Err(e) => cancellation(e)?,
             };
-            let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
             let failed = reasons.iter().any(failed_condition);
             if conflict && !failed && attempt < ATTEMPTS {
                 let base = 5u64 << attempt;
@@ -192,7 +207,12 @@ impl DynamoStore {
     /// Creates the table with its index and TTL, if missing. The stack
     /// creates it in AWS; this is for DynamoDB Local and the local runner.
     pub async fn ensure_table(&self) -> Result<(), Error> {
-        let exists = self.client.describe_table().table_name(&self.table).send().await;
+        let exists = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
         if exists.is_ok() {
             return Ok(());
         }
@@ -204,13 +224,21 @@ impl DynamoStore {
                 .map_err(build_err)
         };
         let ks = |name: &str, t: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(t).build().map_err(build_err)
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+                .map_err(build_err)
         };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(GSI_FAMILY)
             .key_schema(ks("gsi1pk", KeyType::Hash)?)
             .key_schema(ks("gsi1sk", KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
             .build()
             .map_err(build_err)?;
         let created = self
@@ -292,7 +320,10 @@ impl Store for DynamoStore {
             .build()
             .map_err(build_err)?;
         let res = self
-            .transact(vec![put_code, TransactWriteItem::builder().update(bind).build()])
+            .transact(vec![
+                put_code,
+                TransactWriteItem::builder().update(bind).build(),
+            ])
             .await?;
         match res {
             Ok(()) => Ok(()),
@@ -302,7 +333,9 @@ impl Store for DynamoStore {
                         "this Syncaroo connection is linked to another account".into(),
                     ))
                 } else {
-                    Err(Error::Store(format!("authorization not stored: {reasons:?}")))
+                    Err(Error::Store(format!(
+                        "authorization not stored: {reasons:?}"
+                    )))
                 }
             }
         }
@@ -334,7 +367,14 @@ impl Store for DynamoStore {
             consume = consume.expression_attribute_values(":ru", s(uri));
         }
         let mut attrs = vec![
-            "pk", "consumed", "consumed_at", "tokens", "expires_at", "client", "conn", "user",
+            "pk",
+            "consumed",
+            "consumed_at",
+            "tokens",
+            "expires_at",
+            "client",
+            "conn",
+            "user",
             "family",
         ];
         if r.redirect_uri.is_some() {
@@ -342,7 +382,9 @@ impl Store for DynamoStore {
         }
         let consume = consume
             .set_expression_attribute_names(names(&attrs))
-            .condition_expression(cond).build().map_err(|e| st(build_err(e)))?;
+            .condition_expression(cond)
+            .build()
+            .map_err(|e| st(build_err(e)))?;
         let authorize_conn = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&r.connection_id), "CONNECTION")))
@@ -356,13 +398,19 @@ impl Store for DynamoStore {
             .map_err(|e| st(build_err(e)))?;
         let items = vec![
             TransactWriteItem::builder().update(consume).build(),
-            self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?,
-            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?,
+            self.put(token_item(&r.access), Some("attribute_not_exists(pk)"))
+                .map_err(st)?,
+            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)"))
+                .map_err(st)?,
             TransactWriteItem::builder().update(authorize_conn).build(),
         ];
-        let Err(reasons) = self.transact(items).await.map_err(st)? else { return Ok(()) };
+        let Err(reasons) = self.transact(items).await.map_err(st)? else {
+            return Ok(());
+        };
         let Some(code_reason) = reasons.first() else {
-            return Err(st(Error::Store("transaction cancelled without reasons".into())));
+            return Err(st(Error::Store(
+                "transaction cancelled without reasons".into(),
+            )));
         };
         if failed_condition(code_reason) {
             let Some(old) = code_reason.item() else {
@@ -387,7 +435,9 @@ impl Store for DynamoStore {
         if reasons.get(3).is_some_and(failed_condition) {
             return Err(RedeemError::Mismatch);
         }
-        Err(st(Error::Store(format!("code redemption not stored: {reasons:?}"))))
+        Err(st(Error::Store(format!(
+            "code redemption not stored: {reasons:?}"
+        ))))
     }
 
     async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError> {
@@ -421,12 +471,18 @@ impl Store for DynamoStore {
             .build()
             .map_err(|e| st(build_err(e)))?;
         let items = vec![
-            TransactWriteItem::builder().condition_check(family_ok).build(),
+            TransactWriteItem::builder()
+                .condition_check(family_ok)
+                .build(),
             TransactWriteItem::builder().update(use_old).build(),
-            self.put(token_item(&r.access), Some("attribute_not_exists(pk)")).map_err(st)?,
-            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)")).map_err(st)?,
+            self.put(token_item(&r.access), Some("attribute_not_exists(pk)"))
+                .map_err(st)?,
+            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)"))
+                .map_err(st)?,
         ];
-        let Err(reasons) = self.transact(items).await.map_err(st)? else { return Ok(()) };
+        let Err(reasons) = self.transact(items).await.map_err(st)? else {
+            return Ok(());
+        };
         if reasons.first().is_some_and(failed_condition) {
             return Err(RotateError::Revoked);
         }
@@ -434,7 +490,10 @@ impl Store for DynamoStore {
             let Some(old) = reason.item().and_then(token_from) else {
                 return Err(RotateError::NotFound);
             };
-            if old.kind != TokenKind::Refresh || old.client_id != r.client_id || old.family != r.family {
+            if old.kind != TokenKind::Refresh
+                || old.client_id != r.client_id
+                || old.family != r.family
+            {
                 return Err(RotateError::Mismatch);
             }
             if old.revoked {
@@ -445,7 +504,9 @@ impl Store for DynamoStore {
             }
             return Err(RotateError::Reused { family: old.family });
         }
-        Err(st(Error::Store(format!("refresh rotation not stored: {reasons:?}"))))
+        Err(st(Error::Store(format!(
+            "refresh rotation not stored: {reasons:?}"
+        ))))
     }
 
     async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error> {
@@ -527,7 +588,9 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         let parse = || -> Option<Connection> {
             Some(Connection {
                 id: id.clone(),
@@ -567,11 +630,12 @@ impl Store for DynamoStore {
         match res {
             Ok(_) => Ok(()),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Err(Error::InvalidToken("the connection is not linked to this token".into()))
+                Err(Error::InvalidToken(
+                    "the connection is not linked to this token".into(),
+                ))
             }
             Err(e) => Err(store_err("UpdateItem", e)),
         }

@@ -52,7 +52,11 @@ impl MemoryStore {
         parts.extend(g.tokens.iter().map(|(k, v)| format!("token {k} {v:?}")));
         parts.extend(g.revoked_families.iter().map(|f| format!("revoked {f}")));
         parts.extend(g.connections.iter().map(|(k, v)| format!("conn {k} {v:?}")));
-        parts.extend(g.listings.iter().map(|(k, v)| format!("listings {k} {v:?}")));
+        parts.extend(
+            g.listings
+                .iter()
+                .map(|(k, v)| format!("listings {k} {v:?}")),
+        );
         parts.sort();
         parts.join("\n")
     }
@@ -84,16 +88,22 @@ impl Store for MemoryStore {
         }
         g.codes.insert(
             code.hash.clone(),
-            CodeState { record: code.clone(), consumed: false, tokens: vec![] },
+            CodeState {
+                record: code.clone(),
+                consumed: false,
+                tokens: vec![],
+            },
         );
-        g.connections.entry(code.connection_id.clone()).or_insert_with(|| Connection {
-            id: code.connection_id.clone(),
-            user_id: code.user_id.clone(),
-            client_id: code.client_id.clone(),
-            status: ConnectionStatus::Pending,
-            created_at: now,
-            confirmed_at: None,
-        });
+        g.connections
+            .entry(code.connection_id.clone())
+            .or_insert_with(|| Connection {
+                id: code.connection_id.clone(),
+                user_id: code.user_id.clone(),
+                client_id: code.client_id.clone(),
+                status: ConnectionStatus::Pending,
+                created_at: now,
+                confirmed_at: None,
+            });
         Ok(())
     }
 
@@ -116,7 +126,9 @@ impl Store for MemoryStore {
             || rec.connection_id != r.connection_id
             || rec.user_id != r.user_id
             || rec.family != r.family
-            || r.redirect_uri.as_ref().is_some_and(|u| u != &rec.redirect_uri)
+            || r.redirect_uri
+                .as_ref()
+                .is_some_and(|u| u != &rec.redirect_uri)
         {
             return Err(RedeemError::Mismatch);
         }
@@ -129,7 +141,10 @@ impl Store for MemoryStore {
         state.tokens = vec![r.access.hash.clone(), r.refresh.hash.clone()];
         g.tokens.insert(r.access.hash.clone(), r.access.clone());
         g.tokens.insert(r.refresh.hash.clone(), r.refresh.clone());
-        let conn = g.connections.get_mut(&r.connection_id).expect("checked above");
+        let conn = g
+            .connections
+            .get_mut(&r.connection_id)
+            .expect("checked above");
         conn.status = ConnectionStatus::Authorized;
         Ok(())
     }
@@ -154,7 +169,9 @@ impl Store for MemoryStore {
         }
         if let Some(used) = old.used_at {
             if used <= r.grace_floor {
-                return Err(RotateError::Reused { family: old.family.clone() });
+                return Err(RotateError::Reused {
+                    family: old.family.clone(),
+                });
             }
         }
         let old = g.tokens.get_mut(&r.old_hash).expect("checked above");
@@ -196,7 +213,9 @@ impl Store for MemoryStore {
                 c.confirmed_at.get_or_insert(now);
                 Ok(())
             }
-            _ => Err(Error::InvalidToken("the connection is not linked to this token".into())),
+            _ => Err(Error::InvalidToken(
+                "the connection is not linked to this token".into(),
+            )),
         }
     }
 

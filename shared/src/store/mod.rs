@@ -37,7 +37,10 @@ pub enum RedeemError {
     /// Issued to another client, redirect URI or connection.
     Mismatch,
     /// Already redeemed: the caller revokes `family` and `tokens`.
-    Replayed { family: String, tokens: Vec<String> },
+    Replayed {
+        family: String,
+        tokens: Vec<String>,
+    },
     Store(Error),
 }
 
@@ -62,7 +65,9 @@ pub enum RotateError {
     Revoked,
     Mismatch,
     /// Used before, outside the grace window: the caller revokes `family`.
-    Reused { family: String },
+    Reused {
+        family: String,
+    },
     Store(Error),
 }
 
@@ -94,8 +99,12 @@ pub trait Store: Send + Sync {
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error>;
 
     /// Marks the connection confirmed (idempotent: the first time is kept).
-    async fn confirm_connection(&self, id: &ConnectionId, user: &UserId, now: i64)
-        -> Result<(), Error>;
+    async fn confirm_connection(
+        &self,
+        id: &ConnectionId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), Error>;
 
     /// Inserts or replaces the given locations of one user.
     async fn put_listings(&self, listings: &UserListings) -> Result<(), Error>;
