@@ -65,6 +65,25 @@ impl BridgeSecrets {
         Ok(s)
     }
 
+    /// Several JSON objects merged into one; a key in two of them is an
+    /// error (it would be ambiguous which one is in force).
+    pub fn parse_merged(docs: &[String]) -> Result<Self, Error> {
+        if let [one] = docs {
+            return Self::parse(one);
+        }
+        let mut merged = serde_json::Map::new();
+        for doc in docs {
+            let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(doc)
+                .map_err(|_| Error::Secrets("a secret is not a JSON object".into()))?;
+            for (k, v) in obj {
+                if merged.insert(k.clone(), v).is_some() {
+                    return Err(Error::Secrets(format!("secret key {k} is set twice")));
+                }
+            }
+        }
+        Self::parse(&serde_json::Value::Object(merged).to_string())
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         for (name, v) in [
             ("clientSecret", &self.client_secret),
@@ -107,41 +126,58 @@ impl SecretSource for StaticSecrets {
     }
 }
 
-/// AWS Secrets Manager: one `GetSecretValue` of a JSON secret.
+/// AWS Secrets Manager: one or more JSON secrets (`SECRET_ID` is a
+/// comma-separated list), read concurrently and merged into one document.
+/// The SAM template makes three, each generated at deploy time with one
+/// key, so no value ever passes through a template parameter.
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
+    secret_ids: Vec<String>,
 }
 
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            secret_id: secret_id.into(),
-        }
+        let ids: String = secret_id.into();
+        let secret_ids = ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        Self { client, secret_ids }
+    }
+
+    async fn fetch(client: aws_sdk_secretsmanager::Client, id: String) -> Result<String, Error> {
+        let out = client.get_secret_value().secret_id(&id).send().await.map_err(|e| {
+            let detail = e
+                .as_service_error()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "request failed".into());
+            Error::Secrets(format!("GetSecretValue {id}: {detail}"))
+        })?;
+        out.secret_string()
+            .map(str::to_string)
+            .ok_or_else(|| Error::Secrets(format!("secret {id} has no SecretString")))
     }
 }
 
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
     async fn load(&self) -> Result<BridgeSecrets, Error> {
-        let out = self
-            .client
-            .get_secret_value()
-            .secret_id(&self.secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                let detail = e
-                    .as_service_error()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "request failed".into());
-                Error::Secrets(format!("GetSecretValue {}: {detail}", self.secret_id))
-            })?;
-        let json = out.secret_string().ok_or_else(|| {
-            Error::Secrets(format!("secret {} has no SecretString", self.secret_id))
-        })?;
-        BridgeSecrets::parse(json)
+        if self.secret_ids.is_empty() {
+            return Err(Error::Secrets("SECRET_ID names no secret".into()));
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, id) in self.secret_ids.iter().enumerate() {
+            let (client, id) = (self.client.clone(), id.clone());
+            tasks.spawn(async move { (i, Self::fetch(client, id).await) });
+        }
+        let mut docs = vec![String::new(); self.secret_ids.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let (i, doc) = joined.map_err(|e| Error::Secrets(format!("secret fetch task: {e}")))?;
+            docs[i] = doc?;
+        }
+        BridgeSecrets::parse_merged(&docs)
     }
 }
 
@@ -264,6 +300,20 @@ mod tests {
         let dbg = format!("{s:?}");
         assert!(!dbg.contains(s.client_secret.expose()));
         assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn merges_several_documents_and_refuses_duplicates() {
+        let long = "y".repeat(40);
+        let docs = [
+            format!(r#"{{"clientSecret":"{long}"}}"#),
+            format!(r#"{{"sessionKey":"{long}"}}"#),
+            format!(r#"{{"tokenHashKey":"{long}"}}"#),
+        ];
+        assert!(BridgeSecrets::parse_merged(&docs).is_ok());
+        let dup = [docs[0].clone(), docs[0].clone(), docs[1].clone(), docs[2].clone()];
+        assert!(BridgeSecrets::parse_merged(&dup).is_err());
+        assert!(BridgeSecrets::parse_merged(&docs[..2]).is_err(), "a key is missing");
     }
 
     #[test]

@@ -99,6 +99,24 @@ async fn missing_and_malformed_secrets_fail_without_echoing_values() {
     );
 }
 
+/// The template's layout: three secrets, one generated key each, read
+/// concurrently and merged.
+#[tokio::test]
+async fn reads_the_templates_three_secrets_as_one() {
+    let Some(client) = local_aws::secrets_client().await else { return };
+    let mut ids = vec![];
+    for key in ["clientSecret", "sessionKey", "tokenHashKey"] {
+        let name = local_aws::unique_table(key);
+        let value = format!(r#"{{"{key}":"{}"}}"#, key.repeat(8));
+        let out = client.create_secret().name(&name).secret_string(value).send().await.unwrap();
+        ids.push(out.arn().unwrap().to_string());
+    }
+    let source = SecretsManagerSource::new(client, ids.join(","));
+    let s = source.load().await.unwrap();
+    assert_eq!(s.session_key.expose(), "sessionKey".repeat(8));
+    assert_eq!(s.token_hash_key.expose(), "tokenHashKey".repeat(8));
+}
+
 /// The Lambda wiring itself: App::from_aws_env against both local servers.
 #[tokio::test]
 async fn lambda_wiring_reads_secret_and_warms_dynamodb() {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): formatting and lints, then every test
+# at every depth against DynamoDB Local and the Secrets Manager server on
+# loopback (installed on first run, started here, stopped on exit), then the
+# template checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== starting local AWS stand-ins"
+eval "$(bash scripts/local-aws.sh start)"
+trap 'bash scripts/local-aws.sh stop' EXIT
+export SYNCAROO_REQUIRE_LOCAL_AWS=1
+
+echo "== template.yaml: cfn-lint and wiring check"
+.tools/venv/bin/cfn-lint template.yaml
+.tools/venv/bin/python tests/check_template.py
+
+echo "== cargo test --workspace"
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+python3 - <<'PY'
+import re
+text = open("target/test-output.txt").read()
+passed = sum(int(m) for m in re.findall(r"test result: \w+\. (\d+) passed", text))
+failed = sum(int(m) for m in re.findall(r"(\d+) failed;", text))
+print(f"{passed} passed, {failed} failed")
+PY

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Checks template.yaml's wiring against the code, where cfn-lint cannot:
+every function builds a binary that exists, gets every environment variable
+the shared Config reads, can call what its handler calls (and no more), and
+is reachable on the routes the guide needs. Exits non-zero on any mismatch.
+"""
+import pathlib
+import re
+import sys
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = "Ref" if suffix == "Ref" else "Fn::" + suffix
+    return {name: value}
+
+
+CfnLoader.add_multi_constructor("!", _tag)
+
+# What each handler calls, per the store and secrets code it uses.
+EXPECTED = {
+    "authorize": {
+        "routes": {("GET", "/api/oauth/authorize"), ("POST", "/api/oauth/authorize")},
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    },
+    "token": {
+        "routes": {("POST", "/api/oauth/token")},
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                     "dynamodb:ConditionCheckItem", "dynamodb:Query"},
+    },
+    "check_connection": {
+        "routes": {("GET", "/api/check_connection"), ("GET", "/api/check_connection/")},
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+    },
+}
+
+
+def refs(value):
+    """Every Ref / GetAtt / ${X} a value mentions."""
+    out = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "Ref":
+                out.add(v)
+            elif k == "Fn::GetAtt":
+                out.add((v.split(".") if isinstance(v, str) else v)[0])
+            elif k == "Fn::Sub":
+                s = v if isinstance(v, str) else v[0]
+                out |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", s) if not m.startswith("AWS::")}
+            else:
+                out |= refs(v)
+    elif isinstance(value, list):
+        for v in value:
+            out |= refs(v)
+    return out
+
+
+def main():
+    t = yaml.load((ROOT / "template.yaml").read_text(), Loader=CfnLoader)
+    errors = []
+    resources = t["Resources"]
+    known = set(resources) | set(t.get("Parameters", {})) | {"AWS::Region", "AWS::URLSuffix", "AWS::AccountId", "AWS::StackName"}
+    config_src = (ROOT / "shared/src/config.rs").read_text()
+    env_read = set(re.findall(r'\b[sn]\("([A-Z_]+)"', config_src))
+    if not env_read:
+        errors.append("found no environment variables in shared/src/config.rs")
+    glob = t.get("Globals", {}).get("Function", {})
+    if glob.get("Runtime") != "provided.al2023":
+        errors.append("Globals.Function.Runtime must be provided.al2023")
+    global_env = glob.get("Environment", {}).get("Variables", {})
+    for r in refs(global_env):
+        if r not in known:
+            errors.append(f"Globals environment references unknown {r}")
+    functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    seen_bins = set()
+    for name, res in functions.items():
+        props = res["Properties"]
+        binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        if res.get("Metadata", {}).get("BuildMethod") != "rust-cargolambda":
+            errors.append(f"{name}: BuildMethod must be rust-cargolambda")
+        crate = ROOT / "functions" / str(binary) / "Cargo.toml"
+        if not crate.exists() or f'name = "{binary}"' not in crate.read_text():
+            errors.append(f"{name}: Binary {binary} is not a crate under functions/")
+            continue
+        seen_bins.add(binary)
+        env = dict(global_env)
+        env.update(props.get("Environment", {}).get("Variables", {}))
+        missing = env_read - set(env)
+        if missing:
+            errors.append(f"{name}: environment lacks {sorted(missing)}")
+        for r in refs(props):
+            if r not in known:
+                errors.append(f"{name}: references unknown {r}")
+        exp = EXPECTED.get(binary)
+        if exp is None:
+            errors.append(f"{name}: no expectations for binary {binary} in check_template.py")
+            continue
+        routes = {(e["Properties"].get("Method", "").upper(), e["Properties"].get("Path"))
+                  for e in props.get("Events", {}).values() if e["Type"] == "HttpApi"}
+        if routes != exp["routes"]:
+            errors.append(f"{name}: routes {sorted(routes)} != {sorted(exp['routes'])}")
+        actions = set()
+        secrets_ok = False
+        for pol in props.get("Policies", []):
+            for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
+                acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                if "*" in str(st.get("Resource")) or any(a.endswith("*") for a in acts):
+                    errors.append(f"{name}: wildcard in policy {st}")
+                actions |= {a for a in acts if a.startswith("dynamodb:")}
+                if "secretsmanager:GetSecretValue" in acts:
+                    res_refs = refs(st["Resource"])
+                    secrets_ok = {"ClientSecret", "SessionKey", "TokenHashKey"} <= res_refs
+        if actions != exp["dynamodb"]:
+            errors.append(f"{name}: DynamoDB actions {sorted(actions)} != needed {sorted(exp['dynamodb'])}")
+        if not secrets_ok:
+            errors.append(f"{name}: cannot read all three secrets")
+    for b in EXPECTED:
+        if b not in seen_bins:
+            errors.append(f"no function builds binary {b}")
+    on_disk = {p.parent.name for p in (ROOT / "functions").glob("*/Cargo.toml")}
+    for b in on_disk - seen_bins:
+        errors.append(f"functions/{b} is not deployed by template.yaml")
+    ttl = resources["Table"]["Properties"].get("TimeToLiveSpecification", {})
+    if ttl.get("AttributeName") != "ttl" or not ttl.get("Enabled"):
+        errors.append("Table must enable TTL on attribute ttl")
+    if errors:
+        print("template.yaml wiring: FAILED")
+        for e in errors:
+            print(" -", e)
+        return 1
+    print(f"template.yaml wiring: ok ({len(functions)} functions, {len(env_read)} settings checked)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
