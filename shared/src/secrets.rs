@@ -148,13 +148,18 @@ impl SecretsManagerSource {
     }
 
     async fn fetch(client: aws_sdk_secretsmanager::Client, id: String) -> Result<String, Error> {
-        let out = client.get_secret_value().secret_id(&id).send().await.map_err(|e| {
-            let detail = e
-                .as_service_error()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "request failed".into());
-            Error::Secrets(format!("GetSecretValue {id}: {detail}"))
-        })?;
+        let out = client
+            .get_secret_value()
+            .secret_id(&id)
+            .send()
+            .await
+            .map_err(|e| {
+                let detail = e
+                    .as_service_error()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "request failed".into());
+                Error::Secrets(format!("GetSecretValue {id}: {detail}"))
+            })?;
         out.secret_string()
             .map(str::to_string)
             .ok_or_else(|| Error::Secrets(format!("secret {id} has no SecretString")))
@@ -311,9 +316,17 @@ mod tests {
             format!(r#"{{"tokenHashKey":"{long}"}}"#),
         ];
         assert!(BridgeSecrets::parse_merged(&docs).is_ok());
-        let dup = [docs[0].clone(), docs[0].clone(), docs[1].clone(), docs[2].clone()];
+        let dup = [
+            docs[0].clone(),
+            docs[0].clone(),
+            docs[1].clone(),
+            docs[2].clone(),
+        ];
         assert!(BridgeSecrets::parse_merged(&dup).is_err());
-        assert!(BridgeSecrets::parse_merged(&docs[..2]).is_err(), "a key is missing");
+        assert!(
+            BridgeSecrets::parse_merged(&docs[..2]).is_err(),
+            "a key is missing"
+        );
     }
 
     #[test]

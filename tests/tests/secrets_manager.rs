@@ -103,12 +103,20 @@ async fn missing_and_malformed_secrets_fail_without_echoing_values() {
 /// concurrently and merged.
 #[tokio::test]
 async fn reads_the_templates_three_secrets_as_one() {
-    let Some(client) = local_aws::secrets_client().await else { return };
+    let Some(client) = local_aws::secrets_client().await else {
+        return;
+    };
     let mut ids = vec![];
     for key in ["clientSecret", "sessionKey", "tokenHashKey"] {
         let name = local_aws::unique_table(key);
         let value = format!(r#"{{"{key}":"{}"}}"#, key.repeat(8));
-        let out = client.create_secret().name(&name).secret_string(value).send().await.unwrap();
+        let out = client
+            .create_secret()
+            .name(&name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
         ids.push(out.arn().unwrap().to_string());
     }
     let source = SecretsManagerSource::new(client, ids.join(","));
