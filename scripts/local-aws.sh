@@ -47,9 +47,12 @@ start() {
   local ddb_dir ddb_port sm_port
   ddb_dir="$(ls -d "$DDB_PKG"/lib/dynamodb_local_* | head -1)"
   ddb_port="$(free_port)"; sm_port="$(free_port)"
-  (cd "$ddb_dir" && nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-      -inMemory -disableTelemetry -port "$ddb_port" >"$STATE/dynamodb.log" 2>&1 & echo $! >"$STATE/dynamodb.pid")
-  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port" >"$STATE/moto.log" 2>&1 &
+  # No subshell: a subshell would wait for its background child and keep
+  # the caller's $(...) pipe open.
+  nohup java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
+      -inMemory -disableTelemetry -port "$ddb_port" </dev/null >"$STATE/dynamodb.log" 2>&1 &
+  echo $! >"$STATE/dynamodb.pid"
+  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port" </dev/null >"$STATE/moto.log" 2>&1 &
   echo $! >"$STATE/moto.pid"
   wait_port "$ddb_port" dynamodb
   wait_port "$sm_port" moto
