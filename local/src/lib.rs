@@ -4,13 +4,7 @@
 //! without a container runtime; it calls the very handlers the Lambdas call.
 
 use askama::Template;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use syncaroo_shared::clock::{Clock, SystemClock};
@@ -33,8 +27,9 @@ pub const AUTH_PATH: &str = "/api/oauth/authorize";
 pub const TOKEN_PATH: &str = "/api/oauth/token";
 pub const CHECK_CONNECTION_PATH: &str = "/check_connection/";
 pub const WEBHOOK_PATH: &str = "/update/";
-/// Largest request body the runner reads; handlers enforce their own.
-const MAX_BODY: usize = 1024 * 1024;
+pub const ADMIN_CONNECT_PATH: &str = "/api/admin/syncaroo/connect";
+pub const ADMIN_CONFIRM_PATH: &str = "/api/admin/syncaroo/confirm";
+pub const ADMIN_STATUS_PATH: &str = "/api/admin/syncaroo/status";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -53,6 +48,12 @@ pub struct Options {
     pub redirect_uri: String,
     /// Extra listings to load at start, beside the demo user's.
     pub listings: Option<String>,
+    /// Syncaroo API base; a loopback `http://` base is allowed here.
+    pub syncaroo_base: String,
+    pub syncaroo_client_id: String,
+    pub syncaroo_client_secret: String,
+    /// Password of the admin routes (user `admin`); generated when absent.
+    pub admin_key: Option<String>,
 }
 
 impl Default for Options {
@@ -65,6 +66,10 @@ impl Default for Options {
             client_secret: None,
             redirect_uri: "https://app.syncaroo.com/connection".into(),
             listings: None,
+            syncaroo_base: "https://app.syncaroo.com/api/".into(),
+            syncaroo_client_id: syncaroo_sim::fake::DEFAULT_CLIENT_ID.into(),
+            syncaroo_client_secret: syncaroo_sim::fake::DEFAULT_CLIENT_SECRET.into(),
+            admin_key: None,
         }
     }
 }
@@ -86,6 +91,8 @@ pub struct SetupBlock {
 pub struct Running {
     pub addr: SocketAddr,
     pub setup: SetupBlock,
+    /// The admin routes' password (user `admin`).
+    pub admin_key: String,
     pub app: App,
     pub store: Arc<dyn Store>,
     server: JoinHandle<()>,
@@ -147,7 +154,13 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     if let Some(s) = &opts.client_secret {
         secrets.client_secret = SecretString::new(s.clone());
     }
+    if let Some(k) = &opts.admin_key {
+        secrets.admin_key = Some(SecretString::new(k.clone()));
+    }
+    secrets.syncaroo_client_id = Some(SecretString::new(opts.syncaroo_client_id.clone()));
+    secrets.syncaroo_client_secret = Some(SecretString::new(opts.syncaroo_client_secret.clone()));
     secrets.validate()?;
+    let admin_key = secrets.admin_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default();
     let client_secret = secrets.client_secret.expose().to_string();
     let env = [
         ("OAUTH_CLIENT_ID", opts.client_id.clone()),
@@ -156,6 +169,9 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         ("LOGIN_URL", format!("{site}/login")),
         ("PLATFORM_NAME", "Demo Platform".to_string()),
         ("TABLE_NAME", opts.table.clone()),
+        ("SYNCAROO_API_BASE", opts.syncaroo_base.clone()),
+        ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
+        ("ADMIN_CONFIRM_URI", format!("{site}{ADMIN_CONFIRM_PATH}")),
     ];
     let config =
         Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
@@ -179,45 +195,21 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         app: app.clone(),
         session_ttl: 3600,
     });
-    let server = tokio::spawn(serve(listener, state));
+    let server = syncaroo_sim::server::spawn(
+        listener,
+        syncaroo_sim::server::handler(move |req| {
+            let state = state.clone();
+            async move { route(&state, req).await }
+        }),
+    );
     Ok(Running {
         addr,
         setup,
+        admin_key,
         app,
         store,
         server,
     })
-}
-
-async fn serve(listener: TcpListener, state: Arc<State>) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let state = state.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
-}
-
-async fn handle(
-    state: &State,
-    req: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let resp = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => route(state, http::Request::from_parts(parts, b.to_bytes())).await,
-        Err(_) => Error::PayloadTooLarge(MAX_BODY).to_oauth_response(),
-    };
-    let (parts, body) = resp.into_parts();
-    hyper::Response::from_parts(parts, Full::new(body))
 }
 
 async fn route(state: &State, req: Request) -> Response {
@@ -230,6 +222,9 @@ async fn route(state: &State, req: Request) -> Response {
             handlers::check_connection(app, req).await
         }
         "/login" => login(state, req).await,
+        ADMIN_CONNECT_PATH => handlers::admin::connect(app, req).await,
+        ADMIN_CONFIRM_PATH => handlers::admin::confirm(app, req).await,
+        ADMIN_STATUS_PATH => handlers::admin::status(app, req).await,
         "/" => http_util::html_response(
             http::StatusCode::OK,
             "<!doctype html><title>syncaroo-bridge local</title><h1>syncaroo-bridge, local runner</h1><p>Endpoints: <code>/api/oauth/authorize</code>, <code>/api/oauth/token</code>, <code>/api/check_connection/</code>, <code>/login</code>.</p>".into(),

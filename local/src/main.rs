@@ -13,6 +13,8 @@ use syncaroo_shared::store::DynamoStore;
 const USAGE: &str = "usage:
   syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
                        [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
+                       [--syncaroo-base URL] [--syncaroo-client-id ID] [--syncaroo-client-secret S]
+                       [--admin-key KEY]
   syncaroo-local import --file FILE [--table NAME]
 Logs go to stderr; `serve` prints the guide's setup block as one JSON line on stdout.
 `--store dynamodb` and `import` reach DynamoDB through the standard AWS environment
@@ -42,6 +44,10 @@ fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
             "--redirect-uri" => o.redirect_uri = val()?,
             "--listings" => o.listings = Some(val()?),
             "--file" => file = Some(val()?),
+            "--syncaroo-base" => o.syncaroo_base = val()?,
+            "--syncaroo-client-id" => o.syncaroo_client_id = val()?,
+            "--syncaroo-client-secret" => o.syncaroo_client_secret = val()?,
+            "--admin-key" => o.admin_key = Some(val()?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag {other}")),
         }
@@ -88,6 +94,12 @@ async fn serve(opts: Options) -> Result<(), String> {
     eprintln!(
         "syncaroo-bridge local runner on {} (demo login: demo / demo). Ctrl-C to stop.",
         running.base()
+    );
+    eprintln!(
+        "admin: {}{} (user admin, password {})",
+        running.base(),
+        syncaroo_local::ADMIN_CONNECT_PATH,
+        running.admin_key
     );
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     running.stop();

@@ -6,7 +6,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::secrets::{CachedSecrets, SecretSource, SecretsManagerSource};
 use crate::store::{DynamoStore, Store};
-use std::sync::Arc;
+use crate::syncaroo::TokenProvider;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Clone)]
 pub struct App {
@@ -14,6 +15,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<CachedSecrets>,
     pub clock: Arc<dyn Clock>,
+    /// Built on first use: only the functions that call Syncaroo pay for
+    /// the HTTP client.
+    provider: Arc<OnceLock<TokenProvider>>,
 }
 
 impl App {
@@ -29,7 +33,25 @@ impl App {
             store,
             secrets: Arc::new(CachedSecrets::new(secrets, clock.clone(), ttl)),
             clock,
+            provider: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The Syncaroo token provider on this app's store, secrets and clock.
+    pub fn provider(&self) -> &TokenProvider {
+        self.provider.get_or_init(|| {
+            TokenProvider::new(
+                &self.config,
+                self.store.clone(),
+                self.secrets.clone(),
+                self.clock.clone(),
+            )
+        })
+    }
+
+    /// Uses `provider` instead of the default one (tests: short backoff).
+    pub fn set_provider(&self, provider: TokenProvider) -> bool {
+        self.provider.set(provider).is_ok()
     }
 
     /// Everything a Lambda needs, from the environment: one `SdkConfig` for

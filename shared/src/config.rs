@@ -32,6 +32,21 @@ pub struct Config {
     pub table_name: String,
     pub secret_id: String,
     pub secrets_cache_ttl: u64,
+    /// Base of the Syncaroo API (`<base>authorize`, `<base>token`, data).
+    pub syncaroo_api_base: String,
+    /// Lets the base be `http://` on a loopback host (local runs and tests
+    /// only; the template never sets it).
+    pub syncaroo_allow_loopback: bool,
+    /// Our `redirectUri` at Syncaroo: the admin confirm route.
+    pub admin_confirm_uri: String,
+    /// Refresh Syncaroo's access token when it expires within this margin.
+    pub syncaroo_refresh_margin: u64,
+    /// How long a refresher holds the lease before others may take over.
+    pub syncaroo_lease_ms: u64,
+    /// How long a caller waits for another refresher before giving up.
+    pub syncaroo_wait_ms: u64,
+    pub syncaroo_http_timeout_ms: u64,
+    pub syncaroo_refresh_attempts: u64,
 }
 
 impl Config {
@@ -65,6 +80,20 @@ impl Config {
             table_name: s("TABLE_NAME", "syncaroo-bridge"),
             secret_id: s("SECRET_ID", "syncaroo-bridge/secrets"),
             secrets_cache_ttl: n("SECRETS_CACHE_TTL_SECONDS", 300)?,
+            syncaroo_api_base: s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
+            syncaroo_allow_loopback: matches!(
+                s("SYNCAROO_ALLOW_LOOPBACK", "false").as_str(),
+                "true" | "1" | "yes"
+            ),
+            admin_confirm_uri: s(
+                "ADMIN_CONFIRM_URI",
+                "https://yourapp.com/api/admin/syncaroo/confirm",
+            ),
+            syncaroo_refresh_margin: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 120)?,
+            syncaroo_lease_ms: n("SYNCAROO_LEASE_MS", 30_000)?,
+            syncaroo_wait_ms: n("SYNCAROO_WAIT_MS", 15_000)?,
+            syncaroo_http_timeout_ms: n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
+            syncaroo_refresh_attempts: n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -91,6 +120,12 @@ impl Config {
         {
             return Err(Error::Config(
                 "OAUTH_REDIRECT_URI must be an absolute URL".into(),
+            ));
+        }
+        crate::syncaroo::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
+        if self.syncaroo_refresh_attempts == 0 || self.syncaroo_lease_ms < 1000 {
+            return Err(Error::Config(
+                "SYNCAROO_REFRESH_ATTEMPTS must be >= 1 and SYNCAROO_LEASE_MS >= 1000".into(),
             ));
         }
         if self.client_id.is_empty() || self.session_cookie.is_empty() {
@@ -130,6 +165,18 @@ mod tests {
         assert!(cfg(&[("ACCESS_TOKEN_TTL_SECONDS", "0")]).is_err());
         assert!(cfg(&[("OAUTH_REDIRECT_URI", "app.syncaroo.com")]).is_err());
         assert!(cfg(&[("REFRESH_REUSE_GRACE_SECONDS", "3600")]).is_err());
+        assert!(cfg(&[("SYNCAROO_API_BASE", "http://app.syncaroo.com/api/")]).is_err());
+        assert!(cfg(&[("SYNCAROO_API_BASE", "http://127.0.0.1:9/api/")]).is_err());
+        assert!(cfg(&[
+            ("SYNCAROO_API_BASE", "http://127.0.0.1:9/api/"),
+            ("SYNCAROO_ALLOW_LOOPBACK", "true")
+        ])
+        .is_ok());
+        assert!(cfg(&[
+            ("SYNCAROO_API_BASE", "http://10.0.0.1/api/"),
+            ("SYNCAROO_ALLOW_LOOPBACK", "true")
+        ])
+        .is_err());
     }
 
     #[test]

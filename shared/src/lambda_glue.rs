@@ -50,3 +50,39 @@ macro_rules! http_lambda_main {
         }
     };
 }
+
+/// An API Gateway HTTP API (2.0) event carried in a generic payload, as a
+/// request; `None` for any other event (a schedule, a queue batch).
+pub fn http_event(payload: &serde_json::Value) -> Option<Request> {
+    payload.get("requestContext")?.get("http")?;
+    let req = lambda_http::request::from_str(&payload.to_string()).ok()?;
+    Some(from_lambda(req))
+}
+
+/// A response in the HTTP API 2.0 payload format (for functions that take
+/// generic events and answer HTTP ones too).
+pub fn to_apigw_v2(resp: Response) -> serde_json::Value {
+    use base64::Engine;
+    let (parts, body) = resp.into_parts();
+    let mut headers = serde_json::Map::new();
+    let mut cookies = Vec::new();
+    for (k, v) in &parts.headers {
+        let Ok(v) = v.to_str() else { continue };
+        if k == "set-cookie" {
+            cookies.push(serde_json::Value::from(v));
+        } else {
+            headers.insert(k.as_str().to_string(), v.into());
+        }
+    }
+    let (body, b64) = match std::str::from_utf8(&body) {
+        Ok(t) => (t.to_string(), false),
+        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
+    };
+    serde_json::json!({
+        "statusCode": parts.status.as_u16(),
+        "headers": headers,
+        "cookies": cookies,
+        "body": body,
+        "isBase64Encoded": b64,
+    })
+}

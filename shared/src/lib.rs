@@ -17,7 +17,9 @@ pub mod http_util;
 pub mod lambda_glue;
 pub mod model;
 pub mod secrets;
+pub mod metrics;
 pub mod store;
+pub mod syncaroo;
 pub mod telemetry;
 
 pub use app::App;

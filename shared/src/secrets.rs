@@ -49,6 +49,15 @@ pub struct BridgeSecrets {
     pub session_key: SecretString,
     /// Keys the hashes under which codes and tokens are stored.
     pub token_hash_key: SecretString,
+    /// Password (user `admin`, HTTP Basic) of the admin routes.
+    #[serde(default)]
+    pub admin_key: Option<SecretString>,
+    /// `syncarooClientId` / `syncarooClientSecret` from the Syncaroo
+    /// Developer Portal: how we authenticate to the Syncaroo API.
+    #[serde(default)]
+    pub syncaroo_client_id: Option<SecretString>,
+    #[serde(default)]
+    pub syncaroo_client_secret: Option<SecretString>,
 }
 
 const MIN_SECRET_LEN: usize = 32;
@@ -84,6 +93,13 @@ impl BridgeSecrets {
         Self::parse(&serde_json::Value::Object(merged).to_string())
     }
 
+    /// Syncaroo API client credentials, if configured (empty counts as not).
+    pub fn syncaroo_client(&self) -> Option<(&str, &str)> {
+        let id = self.syncaroo_client_id.as_ref()?.expose();
+        let secret = self.syncaroo_client_secret.as_ref()?.expose();
+        (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+    }
+
     pub fn validate(&self) -> Result<(), Error> {
         for (name, v) in [
             ("clientSecret", &self.client_secret),
@@ -106,6 +122,9 @@ impl BridgeSecrets {
             client_secret: SecretString::new(random_b64(SECRET_BYTES)),
             session_key: SecretString::new(random_b64(SECRET_BYTES)),
             token_hash_key: SecretString::new(random_b64(SECRET_BYTES)),
+            admin_key: Some(SecretString::new(random_b64(SECRET_BYTES))),
+            syncaroo_client_id: None,
+            syncaroo_client_secret: None,
         }
     }
 }

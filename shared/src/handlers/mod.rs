@@ -2,8 +2,10 @@
 //! `http` request. Each turns every failure into its protocol's error
 //! response, so the binaries only convert types.
 
+pub mod admin;
 pub mod authorize;
 pub mod check_connection;
+pub mod refresh;
 pub mod token;
 
 pub use authorize::authorize;

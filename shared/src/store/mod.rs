@@ -72,7 +72,7 @@ pub enum RotateError {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: CredentialsStore + Send + Sync {
     /// One cheap read: warms the connection (TLS, DNS) during init.
     async fn ping(&self) -> Result<(), Error>;
 
@@ -111,4 +111,50 @@ pub trait Store: Send + Sync {
 
     /// Every location of a user, ordered by ID.
     async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error>;
+}
+
+use crate::syncaroo::{NewCredentials, SyncarooCredentials};
+
+/// The Syncaroo API credentials item and the admin connect state. Every
+/// step is a conditional write, so any number of processes can share it.
+#[async_trait]
+pub trait CredentialsStore: Send + Sync {
+    /// Read strongly consistent.
+    async fn get_credentials(&self) -> Result<Option<SyncarooCredentials>, Error>;
+
+    /// Stores a pair from the admin handshake: version + 1, status active,
+    /// lease cleared.
+    async fn put_credentials(&self, new: &NewCredentials, now: i64) -> Result<u64, Error>;
+
+    /// Takes the refresh lease if the item is still at `version` and no
+    /// live lease is held. `Ok(false)`: someone else has it.
+    async fn acquire_lease(
+        &self,
+        version: u64,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, Error>;
+
+    /// Stores the refreshed pair if `owner` still holds the lease at
+    /// `version`: version + 1, lease cleared. `Ok(false)`: the lease was lost.
+    async fn complete_refresh(
+        &self,
+        version: u64,
+        owner: &str,
+        new: &NewCredentials,
+        now: i64,
+    ) -> Result<bool, Error>;
+
+    /// Gives the lease back (refresh failed, old pair still good).
+    async fn release_lease(&self, owner: &str) -> Result<(), Error>;
+
+    /// Stops every caller from using or refreshing the credentials.
+    async fn mark_needs_reauth(&self, reason: &str, now: i64) -> Result<(), Error>;
+
+    /// Stores the keyed hash of an admin connect `state` until `expires_at`.
+    async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error>;
+
+    /// Consumes a state: true once, if it exists and has not expired.
+    async fn take_oauth_state(&self, hash: &str, now: i64) -> Result<bool, Error>;
 }

@@ -1,0 +1,22 @@
+//! The `refresh` Lambda: on a schedule, keeps the Syncaroo API token fresh;
+//! behind the admin routes, runs the one-time connect handshake. Wiring
+//! only; the handlers live in syncaroo-shared.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use syncaroo_shared::{handlers, telemetry, App};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let (app, _) = App::from_aws_env().await?;
+    // Build the Syncaroo HTTP client during init, not on the first tick.
+    app.provider();
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handlers::refresh::invoke(app, event.payload)
+            .await
+            .map_err(lambda_runtime::Error::from)
+    }))
+    .await
+}

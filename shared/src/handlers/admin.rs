@@ -1,0 +1,142 @@
+//! The one-time handshake that makes us a client of the Syncaroo API.
+//! `connect` sends the admin to Syncaroo's authorize URL with a random,
+//! single-use `state`; Syncaroo sends them back to `confirm` with a code,
+//! which we exchange for the credentials the token provider then keeps
+//! fresh. Both routes, and `status`, need the admin key (HTTP Basic, user
+//! `admin`): browsers prompt for it once and resend it.
+
+use crate::app::App;
+use crate::clock::guide_datetime;
+use crate::crypto;
+use crate::error::Error;
+use crate::http_util::{self, Params, Request, Response};
+use crate::syncaroo::{CredentialStatus, OAuthError};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::{Method, StatusCode};
+
+/// How long an admin has to approve at Syncaroo.
+const STATE_TTL: i64 = 600;
+const REALM: &str = "Basic realm=\"syncaroo-bridge admin\", charset=\"UTF-8\"";
+
+fn refused() -> Response {
+    let mut r = http_util::error_page(
+        StatusCode::UNAUTHORIZED,
+        "This page is for the platform's administrators: sign in as admin with the admin key.",
+    );
+    http_util::set_header(&mut r, "www-authenticate", REALM);
+    tracing::info!("admin route: anonymous or wrong key refused");
+    r
+}
+
+/// Ok when the request carries `admin:<admin key>` as HTTP Basic.
+async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
+    let secrets = app.secrets.get().await?;
+    let Some(key) = secrets.admin_key.as_ref() else {
+        return Err(Error::Config("adminKey is not configured in Secrets Manager".into()));
+    };
+    let Some(b64) = http_util::header(req, "authorization").and_then(|h| {
+        let (scheme, rest) = h.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+    }) else {
+        return Ok(false);
+    };
+    let Some(raw) = STANDARD.decode(b64).ok().and_then(|r| String::from_utf8(r).ok()) else {
+        return Ok(false);
+    };
+    let (user, pass) = raw.split_once(':').unwrap_or(("", ""));
+    Ok(crypto::ct_eq(user, "admin") & crypto::ct_eq(pass, key.expose()))
+}
+
+async fn guarded(
+    app: &App,
+    req: &Request,
+    f: impl AsyncFnOnce(&App, &Request) -> Result<Response, Error>,
+) -> Response {
+    if req.method() != Method::GET {
+        return Error::MethodNotAllowed.to_html_response();
+    }
+    match authenticated(app, req).await {
+        Ok(true) => f(app, req).await.unwrap_or_else(|e| e.to_html_response()),
+        Ok(false) => refused(),
+        Err(e) => e.to_html_response(),
+    }
+}
+
+pub async fn connect(app: &App, req: Request) -> Response {
+    guarded(app, &req, async |app, _req| {
+        let secrets = app.secrets.get().await?;
+        let (client_id, _) = secrets.syncaroo_client().ok_or_else(|| {
+            Error::Config("syncarooClientId / syncarooClientSecret are not set in Secrets Manager".into())
+        })?;
+        let state = crypto::random_b64(crypto::SECRET_BYTES);
+        let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), &state);
+        app.store.put_oauth_state(&hash, app.clock.now() + STATE_TTL).await?;
+        let url = app.provider().oauth().authorize_url(client_id, &app.config.admin_confirm_uri, &state);
+        tracing::info!("admin connect: sent to Syncaroo's authorize page");
+        Ok(http_util::redirect(&url))
+    })
+    .await
+}
+
+pub async fn confirm(app: &App, req: Request) -> Response {
+    guarded(app, &req, async |app, req| {
+        let p = Params::from_query(req)?;
+        if let Some(err) = p.one_of(&["error"])? {
+            let err: String = err.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+            return Err(Error::InvalidRequest(format!("Syncaroo did not authorize: {err}")));
+        }
+        let code = p.required(&["code"])?;
+        let state = p.required(&["state"])?;
+        let secrets = app.secrets.get().await?;
+        let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), state);
+        if !app.store.take_oauth_state(&hash, app.clock.now()).await? {
+            return Err(Error::InvalidRequest(
+                "this link was already used or has expired: start again from the connect page".into(),
+            ));
+        }
+        let client = secrets.syncaroo_client().ok_or_else(|| {
+            Error::Config("syncarooClientId / syncarooClientSecret are not set in Secrets Manager".into())
+        })?;
+        let new = app
+            .provider()
+            .oauth()
+            .exchange_code(client, &app.config.admin_confirm_uri, code, app.clock.now())
+            .await
+            .map_err(|e| match e {
+                OAuthError::InvalidGrant => {
+                    Error::InvalidRequest("Syncaroo refused the code: start again from the connect page".into())
+                }
+                other => Error::Upstream(other.to_string()),
+            })?;
+        let version = app.store.put_credentials(&new, app.clock.now()).await?;
+        tracing::info!(version, "admin confirm: Syncaroo API credentials stored");
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connected to Syncaroo</title></head>\
+             <body><main><h1>Connected to Syncaroo</h1><p>The Syncaroo API credentials are stored (version {version}). \
+             The access token is valid until {} UTC and is refreshed automatically.</p></main></body></html>",
+            guide_datetime(new.expires_at)
+        );
+        Ok(http_util::html_response(StatusCode::OK, html))
+    })
+    .await
+}
+
+/// The credentials' state, without any token.
+pub async fn status(app: &App, req: Request) -> Response {
+    guarded(app, &req, async |app, _req| {
+        let body = match app.store.get_credentials().await? {
+            None => serde_json::json!({ "connected": false }),
+            Some(c) => serde_json::json!({
+                "connected": c.status == CredentialStatus::Active,
+                "status": c.status.as_str(),
+                "reason": c.reason,
+                "version": c.version,
+                "expires": guide_datetime(c.expires_at),
+                "refreshing": c.lease_until_ms.is_some_and(|u| u > app.clock.now_ms()),
+            }),
+        };
+        Ok(http_util::json_response(StatusCode::OK, &body))
+    })
+    .await
+}

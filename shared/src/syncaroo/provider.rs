@@ -1,0 +1,250 @@
+//! The one way to get a Syncaroo access token. Syncaroo's access tokens live
+//! ten minutes and its refresh tokens are single-use, while any number of
+//! our Lambdas may need a token at once: exactly one of them refreshes
+//! (it holds the lease on the credentials item), the others wait for the
+//! new version. A lease whose holder died expires and is taken over.
+
+use super::{CredentialStatus, OAuthError, SyncarooCredentials, SyncarooOAuth};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::metrics;
+use crate::secrets::{CachedSecrets, SecretString};
+use crate::store::CredentialsStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const METRIC_NEEDS_REAUTH: &str = "SyncarooNeedsReauth";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("no Syncaroo API credentials yet: an admin must connect")]
+    NotConnected,
+    #[error("Syncaroo API credentials need an admin to reconnect: {0}")]
+    NeedsReauth(String),
+    #[error("Syncaroo client id/secret are not configured in Secrets Manager")]
+    NotConfigured,
+    #[error("another refresh is still running; try again")]
+    Busy,
+    #[error("Syncaroo is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl ProviderError {
+    /// Worth retrying later without an admin.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Busy | Self::Unavailable(_) | Self::Store(_))
+    }
+}
+
+/// What the scheduled refresh did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum RefreshOutcome {
+    /// The token was still good beyond the margin.
+    Fresh { expires_at: i64 },
+    Refreshed { expires_at: i64, version: u64 },
+}
+
+pub struct TokenProvider {
+    creds: Arc<dyn CredentialsStore>,
+    oauth: SyncarooOAuth,
+    secrets: Arc<CachedSecrets>,
+    clock: Arc<dyn Clock>,
+    margin: i64,
+    lease_ms: i64,
+    wait_ms: i64,
+    attempts: u64,
+    backoff_ms: u64,
+    owner: String,
+}
+
+impl TokenProvider {
+    pub fn new(
+        config: &Config,
+        creds: Arc<dyn CredentialsStore>,
+        secrets: Arc<CachedSecrets>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            creds,
+            oauth: SyncarooOAuth::new(
+                &config.syncaroo_api_base,
+                Duration::from_millis(config.syncaroo_http_timeout_ms),
+            ),
+            secrets,
+            clock,
+            margin: config.syncaroo_refresh_margin as i64,
+            lease_ms: config.syncaroo_lease_ms as i64,
+            wait_ms: config.syncaroo_wait_ms as i64,
+            attempts: config.syncaroo_refresh_attempts,
+            backoff_ms: 200,
+            // Unique per process, so a lease names its holder.
+            owner: crate::crypto::random_b64(12),
+        }
+    }
+
+    /// Shorter retry pauses, for tests.
+    pub fn with_backoff_ms(mut self, ms: u64) -> Self {
+        self.backoff_ms = ms;
+        self
+    }
+
+    pub fn oauth(&self) -> &SyncarooOAuth {
+        &self.oauth
+    }
+
+    pub fn credentials_store(&self) -> &Arc<dyn CredentialsStore> {
+        &self.creds
+    }
+
+    /// A valid access token, refreshed first if it expires within the margin.
+    pub async fn access_token(&self) -> Result<SecretString, ProviderError> {
+        self.get(None).await.map(|c| c.access_token)
+    }
+
+    /// Syncaroo answered 401 to `rejected`: refresh once (unless another
+    /// caller already did) and return the new token.
+    pub async fn after_unauthorized(&self, rejected: &SecretString) -> Result<SecretString, ProviderError> {
+        self.get(Some(rejected)).await.map(|c| c.access_token)
+    }
+
+    /// The schedule's job: refresh if the token expires within the margin.
+    pub async fn refresh_if_due(&self) -> Result<RefreshOutcome, ProviderError> {
+        let before = self.current().await?;
+        let now = self.clock.now();
+        if before.expires_at - self.margin > now {
+            return Ok(RefreshOutcome::Fresh { expires_at: before.expires_at });
+        }
+        let after = self.get(None).await?;
+        Ok(RefreshOutcome::Refreshed { expires_at: after.expires_at, version: after.version })
+    }
+
+    async fn current(&self) -> Result<SyncarooCredentials, ProviderError> {
+        let c = self.creds.get_credentials().await?.ok_or(ProviderError::NotConnected)?;
+        if c.status == CredentialStatus::NeedsReauth {
+            return Err(ProviderError::NeedsReauth(c.reason.unwrap_or_default()));
+        }
+        Ok(c)
+    }
+
+    async fn get(&self, rejected: Option<&SecretString>) -> Result<SyncarooCredentials, ProviderError> {
+        let deadline = self.clock.now_ms() + self.wait_ms;
+        loop {
+            let c = self.current().await?;
+            let now_ms = self.clock.now_ms();
+            let fresh = c.expires_at - self.margin > now_ms / 1000;
+            let is_rejected = rejected.is_some_and(|r| r == &c.access_token);
+            if fresh && !is_rejected {
+                return Ok(c);
+            }
+            let lease_free = c.lease_until_ms.is_none_or(|u| u <= now_ms);
+            if lease_free
+                && self
+                    .creds
+                    .acquire_lease(c.version, &self.owner, now_ms, now_ms + self.lease_ms)
+                    .await?
+            {
+                return self.refresh_holding_lease(c).await;
+            }
+            if now_ms >= deadline {
+                return Err(ProviderError::Busy);
+            }
+            let pause = 40 + rand::random::<u64>() % 80;
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    async fn refresh_holding_lease(
+        &self,
+        c: SyncarooCredentials,
+    ) -> Result<SyncarooCredentials, ProviderError> {
+        let secrets = match self.secrets.get().await {
+            Ok(s) => s,
+            Err(e) => {
+                self.release().await;
+                return Err(e.into());
+            }
+        };
+        let Some(client) = secrets.syncaroo_client() else {
+            self.release().await;
+            return Err(ProviderError::NotConfigured);
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.oauth.refresh(client, &c.refresh_token, self.clock.now()).await {
+                Ok(new) => {
+                    let stored = self
+                        .creds
+                        .complete_refresh(c.version, &self.owner, &new, self.clock.now())
+                        .await;
+                    return match stored {
+                        Ok(true) => {
+                            tracing::info!(version = c.version + 1, expires_at = new.expires_at, "Syncaroo token refreshed");
+                            Ok(SyncarooCredentials {
+                                access_token: new.access_token,
+                                refresh_token: new.refresh_token,
+                                expires_at: new.expires_at,
+                                version: c.version + 1,
+                                lease_owner: None,
+                                lease_until_ms: None,
+                                ..c
+                            })
+                        }
+                        // Syncaroo spent the old refresh token and we lost
+                        // the new one: only an admin can recover.
+                        Ok(false) => Err(self
+                            .needs_reauth("refresh accepted by Syncaroo but our lease was lost before storing it")
+                            .await),
+                        Err(e) => Err(self
+                            .needs_reauth(&format!("refresh accepted by Syncaroo but not stored: {e}"))
+                            .await),
+                    };
+                }
+                Err(OAuthError::InvalidGrant) => {
+                    return Err(self.needs_reauth("Syncaroo refused the refresh token (invalid_grant)").await)
+                }
+                Err(OAuthError::Malformed) => {
+                    return Err(self
+                        .needs_reauth("Syncaroo answered the refresh with an unreadable body; the refresh token may be spent")
+                        .await)
+                }
+                Err(OAuthError::Rejected { status, code }) => {
+                    return Err(self
+                        .needs_reauth(&format!("Syncaroo refused the refresh: HTTP {status} {code}"))
+                        .await)
+                }
+                Err(OAuthError::Transient(why)) if attempt < self.attempts => {
+                    let base = self.backoff_ms << (attempt - 1);
+                    let jitter = rand::random::<u64>() % base.max(1);
+                    tracing::warn!(attempt, why = %why, "Syncaroo refresh failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+                }
+                Err(OAuthError::Transient(why)) => {
+                    tracing::warn!(attempts = attempt, why = %why, "Syncaroo refresh failed; keeping the old refresh token");
+                    self.release().await;
+                    return Err(ProviderError::Unavailable(why));
+                }
+            }
+        }
+    }
+
+    async fn release(&self) {
+        if let Err(e) = self.creds.release_lease(&self.owner).await {
+            tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
+        }
+    }
+
+    /// Marks the credentials dead, says so loudly, counts it.
+    async fn needs_reauth(&self, reason: &str) -> ProviderError {
+        tracing::error!(reason, "Syncaroo API credentials need an admin to reconnect; no further calls to Syncaroo");
+        metrics::count(METRIC_NEEDS_REAUTH, 1);
+        if let Err(e) = self.creds.mark_needs_reauth(reason, self.clock.now()).await {
+            tracing::error!(error = %e, "could not mark the credentials needs_reauth");
+        }
+        ProviderError::NeedsReauth(reason.to_string())
+    }
+}

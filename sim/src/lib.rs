@@ -1,0 +1,9 @@
+//! The Syncaroo side of the protocol, for tests and for platform engineers
+//! who have no Syncaroo sandbox: a fake Syncaroo API (OAuth endpoints with
+//! 10-minute tokens and single-use refresh tokens, with failures on demand)
+//! and a tiny HTTP server helper shared with the local runner.
+
+pub mod fake;
+pub mod server;
+
+pub use fake::{Failure, FakeConfig, FakeSyncaroo};
