@@ -45,7 +45,15 @@ EXPECTED = {
         "routes": {("GET", "/api/check_connection"), ("GET", "/api/check_connection/")},
         "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     },
+    "refresh": {
+        "routes": {("GET", "/api/admin/syncaroo/connect"), ("GET", "/api/admin/syncaroo/confirm"),
+                   ("GET", "/api/admin/syncaroo/status")},
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "AdminKey", "SyncarooApiCredentials"},
+        "schedule": True,
+    },
 }
+BASE_SECRETS = {"ClientSecret", "SessionKey", "TokenHashKey"}
 
 
 def refs(value):
@@ -113,7 +121,7 @@ def main():
         if routes != exp["routes"]:
             errors.append(f"{name}: routes {sorted(routes)} != {sorted(exp['routes'])}")
         actions = set()
-        secrets_ok = False
+        granted = set()
         for pol in props.get("Policies", []):
             for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
                 acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
@@ -121,12 +129,17 @@ def main():
                     errors.append(f"{name}: wildcard in policy {st}")
                 actions |= {a for a in acts if a.startswith("dynamodb:")}
                 if "secretsmanager:GetSecretValue" in acts:
-                    res_refs = refs(st["Resource"])
-                    secrets_ok = {"ClientSecret", "SessionKey", "TokenHashKey"} <= res_refs
+                    granted |= refs(st["Resource"])
         if actions != exp["dynamodb"]:
             errors.append(f"{name}: DynamoDB actions {sorted(actions)} != needed {sorted(exp['dynamodb'])}")
-        if not secrets_ok:
-            errors.append(f"{name}: cannot read all three secrets")
+        want = exp.get("secrets", BASE_SECRETS)
+        if granted != want:
+            errors.append(f"{name}: may read secrets {sorted(granted)}, needs exactly {sorted(want)}")
+        if refs(env.get("SECRET_ID", {})) != want:
+            errors.append(f"{name}: SECRET_ID names {sorted(refs(env.get('SECRET_ID', {})))}, not {sorted(want)}")
+        schedules = [e for e in props.get("Events", {}).values() if e["Type"] == "Schedule"]
+        if bool(schedules) != bool(exp.get("schedule")):
+            errors.append(f"{name}: schedule event {'missing' if exp.get('schedule') else 'unexpected'}")
     for b in EXPECTED:
         if b not in seen_bins:
             errors.append(f"no function builds binary {b}")

@@ -96,6 +96,7 @@ pub struct Running {
     pub app: App,
     pub store: Arc<dyn Store>,
     server: JoinHandle<()>,
+    ticker: JoinHandle<()>,
 }
 
 impl Running {
@@ -104,6 +105,7 @@ impl Running {
     }
     pub fn stop(self) {
         self.server.abort();
+        self.ticker.abort();
     }
 }
 
@@ -160,7 +162,11 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     secrets.syncaroo_client_id = Some(SecretString::new(opts.syncaroo_client_id.clone()));
     secrets.syncaroo_client_secret = Some(SecretString::new(opts.syncaroo_client_secret.clone()));
     secrets.validate()?;
-    let admin_key = secrets.admin_key.as_ref().map(|k| k.expose().to_string()).unwrap_or_default();
+    let admin_key = secrets
+        .admin_key
+        .as_ref()
+        .map(|k| k.expose().to_string())
+        .unwrap_or_default();
     let client_secret = secrets.client_secret.expose().to_string();
     let env = [
         ("OAUTH_CLIENT_ID", opts.client_id.clone()),
@@ -191,6 +197,16 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         your_client_secret: client_secret,
         auth_token_uri: format!("{site}{TOKEN_PATH}"),
     };
+    // The schedule of the refresh function, in-process: once a minute.
+    let ticker_app = app.clone();
+    let ticker = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let _ = handlers::refresh::scheduled(&ticker_app).await;
+        }
+    });
     let state = Arc::new(State {
         app: app.clone(),
         session_ttl: 3600,
@@ -209,6 +225,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         app,
         store,
         server,
+        ticker,
     })
 }
 

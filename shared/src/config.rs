@@ -89,7 +89,7 @@ impl Config {
                 "ADMIN_CONFIRM_URI",
                 "https://yourapp.com/api/admin/syncaroo/confirm",
             ),
-            syncaroo_refresh_margin: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 120)?,
+            syncaroo_refresh_margin: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
             syncaroo_lease_ms: n("SYNCAROO_LEASE_MS", 30_000)?,
             syncaroo_wait_ms: n("SYNCAROO_WAIT_MS", 15_000)?,
             syncaroo_http_timeout_ms: n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,

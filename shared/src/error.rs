@@ -43,6 +43,9 @@ pub enum Error {
     Config(String),
     #[error("upstream failure: {0}")]
     Upstream(String),
+    /// Not set up yet (an operator must act); the message is shown.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl Error {
@@ -62,6 +65,7 @@ impl Error {
             Conflict(_) => StatusCode::CONFLICT,
             Store(_) | Secrets(_) | Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Upstream(_) => StatusCode::BAD_GATEWAY,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -82,6 +86,7 @@ impl Error {
             InvalidToken(_) => "invalid_token",
             Forbidden(_) => "insufficient_scope",
             Store(_) | Secrets(_) | Config(_) | Upstream(_) => "server_error",
+            Unavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -103,6 +108,7 @@ impl Error {
             NotFound => "not found".into(),
             Store(_) | Secrets(_) | Config(_) => "internal error, try again later".into(),
             Upstream(_) => "upstream service failed, try again later".into(),
+            Unavailable(m) => m.clone(),
         }
     }
 

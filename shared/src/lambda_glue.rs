@@ -76,7 +76,10 @@ pub fn to_apigw_v2(resp: Response) -> serde_json::Value {
     }
     let (body, b64) = match std::str::from_utf8(&body) {
         Ok(t) => (t.to_string(), false),
-        Err(_) => (base64::engine::general_purpose::STANDARD.encode(&body), true),
+        Err(_) => (
+            base64::engine::general_purpose::STANDARD.encode(&body),
+            true,
+        ),
     };
     serde_json::json!({
         "statusCode": parts.status.as_u16(),

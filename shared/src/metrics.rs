@@ -37,7 +37,13 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&super::emf_line("SyncarooNeedsReauth", 1, 5)).unwrap();
         assert_eq!(v["SyncarooNeedsReauth"], 1);
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], "SyncarooNeedsReauth");
-        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "SyncarooBridge");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "SyncarooNeedsReauth"
+        );
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "SyncarooBridge"
+        );
     }
 }

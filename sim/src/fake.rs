@@ -65,7 +65,10 @@ pub struct Fake {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn random(prefix: &str) -> String {
@@ -77,8 +80,12 @@ fn random(prefix: &str) -> String {
 
 fn json_resp(status: u16, v: serde_json::Value) -> Response {
     let mut r = http::Response::new(Bytes::from(v.to_string()));
-    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    *r.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -100,7 +107,12 @@ impl Fake {
 
     /// Whether Syncaroo would accept this bearer token now.
     pub fn access_valid(&self, token: &str) -> bool {
-        self.tokens.lock().unwrap().access.get(token).is_some_and(|&e| e > now())
+        self.tokens
+            .lock()
+            .unwrap()
+            .access
+            .get(token)
+            .is_some_and(|&e| e > now())
     }
 
     pub fn refresh_valid(&self, token: &str) -> bool {
@@ -119,18 +131,31 @@ impl Fake {
     fn authorize(&self, req: &Request) -> Response {
         let q = params(req.uri().query().unwrap_or("").as_bytes());
         let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
-        if get("clientId") != self.cfg.client_id || get("responseType") != "code" || get("redirectUri").is_empty() {
+        if get("clientId") != self.cfg.client_id
+            || get("responseType") != "code"
+            || get("redirectUri").is_empty()
+        {
             return json_resp(400, json!({"error": "invalid_request"}));
         }
         let code = random("syc_");
-        self.tokens.lock().unwrap().codes.insert(code.clone(), get("redirectUri").to_string());
+        self.tokens
+            .lock()
+            .unwrap()
+            .codes
+            .insert(code.clone(), get("redirectUri").to_string());
         let mut ser = form_urlencoded::Serializer::new(String::new());
-        ser.append_pair("code", &code).append_pair("state", get("state"));
-        let sep = if get("redirectUri").contains('?') { '&' } else { '?' };
+        ser.append_pair("code", &code)
+            .append_pair("state", get("state"));
+        let sep = if get("redirectUri").contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let mut r = http::Response::new(Bytes::new());
         *r.status_mut() = http::StatusCode::FOUND;
         let loc = format!("{}{sep}{}", get("redirectUri"), ser.finish());
-        r.headers_mut().insert("location", http::HeaderValue::from_str(&loc).unwrap());
+        r.headers_mut()
+            .insert("location", http::HeaderValue::from_str(&loc).unwrap());
         r
     }
 
@@ -139,18 +164,28 @@ impl Fake {
         let refresh = random("syr_");
         t.access.insert(access.clone(), now() + self.cfg.access_ttl);
         t.refresh.insert(refresh.clone());
-        json_resp(200, json!({
-            "tokenType": "Bearer",
-            "expiresIn": self.cfg.access_ttl,
-            "accessToken": access,
-            "refreshToken": refresh,
-        }))
+        json_resp(
+            200,
+            json!({
+                "tokenType": "Bearer",
+                "expiresIn": self.cfg.access_ttl,
+                "accessToken": access,
+                "refreshToken": refresh,
+            }),
+        )
     }
 
     async fn token(&self, req: &Request) -> Response {
-        let ct = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !ct.starts_with("application/x-www-form-urlencoded") {
-            return json_resp(400, json!({"error": "invalid_request", "error_description": "form body expected"}));
+            return json_resp(
+                400,
+                json!({"error": "invalid_request", "error_description": "form body expected"}),
+            );
         }
         let p = params(req.body());
         let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
@@ -170,8 +205,12 @@ impl Fake {
                 self.refresh_calls.fetch_add(1, Ordering::SeqCst);
                 let failure = self.failures.lock().unwrap().pop_front();
                 match failure {
-                    Some(Failure::Status(s)) => return json_resp(s, json!({"error": "server_error"})),
-                    Some(Failure::InvalidGrant) => return json_resp(400, json!({"error": "invalid_grant"})),
+                    Some(Failure::Status(s)) => {
+                        return json_resp(s, json!({"error": "server_error"}))
+                    }
+                    Some(Failure::InvalidGrant) => {
+                        return json_resp(400, json!({"error": "invalid_grant"}))
+                    }
                     Some(Failure::Stall(d)) => {
                         tokio::time::sleep(d).await;
                         return json_resp(504, json!({"error": "timeout"}));

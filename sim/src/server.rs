@@ -25,7 +25,9 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn spawn(listener: TcpListener, handler: Handler) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let handler = handler.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
@@ -35,7 +37,9 @@ pub fn spawn(listener: TcpListener, handler: Handler) -> JoinHandle<()> {
                         let resp = match Limited::new(body, MAX_BODY).collect().await {
                             Ok(b) => handler(http::Request::from_parts(parts, b.to_bytes())).await,
                             Err(_) => {
-                                let mut r = http::Response::new(Bytes::from_static(b"request body too large"));
+                                let mut r = http::Response::new(Bytes::from_static(
+                                    b"request body too large",
+                                ));
                                 *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
                                 r
                             }
@@ -44,7 +48,9 @@ pub fn spawn(listener: TcpListener, handler: Handler) -> JoinHandle<()> {
                         Ok::<_, Infallible>(hyper::Response::from_parts(parts, Full::new(body)))
                     }
                 });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     })

@@ -22,9 +22,13 @@ pub fn events_secrets() -> BridgeSecrets {
         client_secret: SecretString::new("events-client-secret-0123456789abcdef0123"),
         session_key: SecretString::new("events-session-key-0123456789abcdef01234"),
         token_hash_key: SecretString::new("events-token-hash-key-0123456789abcdef012"),
-        admin_key: Some(SecretString::new("events-admin-key-0123456789abcdef0123456")),
+        admin_key: Some(SecretString::new(
+            "events-admin-key-0123456789abcdef0123456",
+        )),
         syncaroo_client_id: Some(SecretString::new("platform-at-syncaroo")),
-        syncaroo_client_secret: Some(SecretString::new("syncaroo-issued-client-secret-0123456789")),
+        syncaroo_client_secret: Some(SecretString::new(
+            "syncaroo-issued-client-secret-0123456789",
+        )),
     }
 }
 

@@ -116,3 +116,89 @@ async fn check_connection_returns_the_guides_schema() {
         syncaroo_shared::model::ConnectionStatus::Confirmed
     );
 }
+
+mod refresh_function {
+    use super::*;
+    use syncaroo_shared::handlers::refresh;
+
+    fn payload(name: &str) -> serde_json::Value {
+        syncaroo_tests::event_json(name)
+    }
+
+    #[tokio::test]
+    async fn schedule_without_credentials_is_skipped_not_failed() {
+        let (t, _) = TestApp::memory();
+        let out = refresh::invoke(&t.app, payload("refresh-schedule.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["outcome"], "skipped");
+    }
+
+    #[tokio::test]
+    async fn schedule_with_fresh_credentials_does_nothing() {
+        let (t, _) = TestApp::memory();
+        let new = syncaroo_shared::syncaroo::NewCredentials {
+            access_token: syncaroo_shared::secrets::SecretString::new("a"),
+            expires_at: t.clock_now() + 600,
+            refresh_token: syncaroo_shared::secrets::SecretString::new("r"),
+        };
+        t.app
+            .store
+            .put_credentials(&new, t.clock_now())
+            .await
+            .unwrap();
+        let out = refresh::invoke(&t.app, payload("refresh-schedule.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["outcome"], "fresh");
+    }
+
+    #[tokio::test]
+    async fn admin_connect_event_redirects_to_syncaroo() {
+        let (t, _) = TestApp::memory();
+        let out = refresh::invoke(&t.app, payload("admin-connect.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["statusCode"], 302, "{out}");
+        let loc = out["headers"]["location"].as_str().unwrap();
+        assert!(
+            loc.starts_with(
+                "https://app.syncaroo.com/api/authorize?clientId=platform-at-syncaroo&redirectUri="
+            ),
+            "{loc}"
+        );
+    }
+
+    #[tokio::test]
+    async fn admin_confirm_event_with_an_unknown_state_is_refused() {
+        let (t, _) = TestApp::memory();
+        let out = refresh::invoke(&t.app, payload("admin-confirm.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["statusCode"], 400);
+        assert!(t.app.store.get_credentials().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn admin_status_event_reports_no_connection() {
+        let (t, _) = TestApp::memory();
+        let out = refresh::invoke(&t.app, payload("admin-status.json"))
+            .await
+            .unwrap();
+        assert_eq!(out["statusCode"], 200);
+        let body: serde_json::Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["connected"], false);
+    }
+
+    #[tokio::test]
+    async fn admin_events_without_the_key_are_refused() {
+        let (t, _) = TestApp::memory();
+        let mut ev = payload("admin-connect.json");
+        ev["headers"]
+            .as_object_mut()
+            .unwrap()
+            .remove("authorization");
+        let out = refresh::invoke(&t.app, ev).await.unwrap();
+        assert_eq!(out["statusCode"], 401);
+    }
+}

@@ -30,17 +30,29 @@ fn config(fake: &FakeSyncaroo, timeout_ms: u64) -> Config {
     .unwrap()
 }
 
-fn provider(store: Arc<dyn CredentialsStore>, fake: &FakeSyncaroo, timeout_ms: u64) -> TokenProvider {
+fn provider(
+    store: Arc<dyn CredentialsStore>,
+    fake: &FakeSyncaroo,
+    timeout_ms: u64,
+) -> TokenProvider {
     let mut secrets = events_secrets();
     secrets.syncaroo_client_id = Some(SecretString::new(fake.fake.cfg.client_id.clone()));
     secrets.syncaroo_client_secret = Some(SecretString::new(fake.fake.cfg.client_secret.clone()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let cached = Arc::new(CachedSecrets::new(StaticSecrets(secrets), clock.clone(), 300));
+    let cached = Arc::new(CachedSecrets::new(
+        StaticSecrets(secrets),
+        clock.clone(),
+        300,
+    ));
     TokenProvider::new(&config(fake, timeout_ms), store, cached, clock).with_backoff_ms(20)
 }
 
 /// Stores a pair the fake issued, expiring `expires_in` seconds from now.
-async fn seed(store: &dyn CredentialsStore, fake: &FakeSyncaroo, expires_in: i64) -> (String, String) {
+async fn seed(
+    store: &dyn CredentialsStore,
+    fake: &FakeSyncaroo,
+    expires_in: i64,
+) -> (String, String) {
     let (access, refresh, _) = fake.fake.issue_pair();
     let now = SystemClock.now();
     store
@@ -58,7 +70,9 @@ async fn seed(store: &dyn CredentialsStore, fake: &FakeSyncaroo, expires_in: i64
 }
 
 async fn fake() -> FakeSyncaroo {
-    FakeSyncaroo::start_local(FakeConfig::default()).await.unwrap()
+    FakeSyncaroo::start_local(FakeConfig::default())
+        .await
+        .unwrap()
 }
 
 async fn creds(store: &dyn CredentialsStore) -> SyncarooCredentials {
@@ -84,17 +98,29 @@ async fn ten_callers_one_refresh(store: Arc<dyn CredentialsStore>) {
     for t in tasks {
         tokens.push(t.await.unwrap().expect("every caller gets a token"));
     }
-    assert_eq!(fake.fake.refreshes(), 1, "exactly one refresh reached Syncaroo");
-    assert!(tokens.iter().all(|t| t == &tokens[0]), "all callers got the same token");
+    assert_eq!(
+        fake.fake.refreshes(),
+        1,
+        "exactly one refresh reached Syncaroo"
+    );
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "all callers got the same token"
+    );
     assert_ne!(tokens[0], old);
-    assert!(fake.fake.access_valid(&tokens[0]), "and Syncaroo accepts it");
+    assert!(
+        fake.fake.access_valid(&tokens[0]),
+        "and Syncaroo accepts it"
+    );
     let c = creds(store.as_ref()).await;
     assert_eq!((c.version, c.lease_owner), (2, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_callers_share_one_refresh_on_dynamodb_local() {
-    let Some(s) = local_aws::dynamo_store("creds").await else { return };
+    let Some(s) = local_aws::dynamo_store("creds").await else {
+        return;
+    };
     ten_callers_one_refresh(Arc::new(s)).await;
 }
 
@@ -108,10 +134,19 @@ async fn dead_lease_is_taken_over(store: Arc<dyn CredentialsStore>) {
     seed(store.as_ref(), &fake, -5).await;
     // A refresher took the lease and died without finishing.
     let now = SystemClock.now_ms();
-    assert!(store.acquire_lease(1, "dead-lambda", now, now + 1500).await.unwrap());
+    assert!(store
+        .acquire_lease(1, "dead-lambda", now, now + 1500)
+        .await
+        .unwrap());
     let started = std::time::Instant::now();
-    let token = provider(store.clone(), &fake, 2000).access_token().await.expect("taken over");
-    assert!(started.elapsed() >= Duration::from_millis(1000), "waited for the lease to expire");
+    let token = provider(store.clone(), &fake, 2000)
+        .access_token()
+        .await
+        .expect("taken over");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "waited for the lease to expire"
+    );
     assert!(fake.fake.access_valid(token.expose()));
     assert_eq!(fake.fake.refreshes(), 1);
     let c = creds(store.as_ref()).await;
@@ -120,7 +155,9 @@ async fn dead_lease_is_taken_over(store: Arc<dyn CredentialsStore>) {
 
 #[tokio::test]
 async fn a_dead_lease_holder_is_taken_over_on_dynamodb_local() {
-    let Some(s) = local_aws::dynamo_store("lease").await else { return };
+    let Some(s) = local_aws::dynamo_store("lease").await else {
+        return;
+    };
     dead_lease_is_taken_over(Arc::new(s)).await;
 }
 
@@ -137,19 +174,31 @@ async fn invalid_grant_marks_needs_reauth_and_stops_calling() {
     let (_, refresh) = seed(store.as_ref(), &fake, -5).await;
     fake.fake.fail_next([Failure::InvalidGrant]);
     let p = provider(store.clone(), &fake, 2000);
-    assert!(matches!(p.access_token().await, Err(ProviderError::NeedsReauth(_))));
+    assert!(matches!(
+        p.access_token().await,
+        Err(ProviderError::NeedsReauth(_))
+    ));
     let c = creds(store.as_ref()).await;
     assert_eq!(c.status, CredentialStatus::NeedsReauth);
     assert!(c.reason.unwrap().contains("invalid_grant"));
     assert_eq!(c.lease_owner, None);
     // No loop: further callers fail fast without calling Syncaroo.
     for _ in 0..3 {
-        assert!(matches!(p.access_token().await, Err(ProviderError::NeedsReauth(_))));
+        assert!(matches!(
+            p.access_token().await,
+            Err(ProviderError::NeedsReauth(_))
+        ));
     }
-    assert!(matches!(p.refresh_if_due().await, Err(ProviderError::NeedsReauth(_))));
+    assert!(matches!(
+        p.refresh_if_due().await,
+        Err(ProviderError::NeedsReauth(_))
+    ));
     assert_eq!(fake.fake.refreshes(), 1);
     let text = cap.text();
-    assert!(text.contains("metric=\"SyncarooNeedsReauth\""), "the metric is emitted");
+    assert!(
+        text.contains("metric=\"SyncarooNeedsReauth\""),
+        "the metric is emitted"
+    );
     assert!(text.contains("need an admin to reconnect"));
     assert!(!text.contains(&refresh), "no token in the log");
     // An admin reconnects: the credentials work again.
@@ -162,8 +211,12 @@ async fn server_errors_are_retried_with_backoff() {
     let fake = fake().await;
     let store: Arc<dyn CredentialsStore> = Arc::new(MemoryStore::new());
     seed(store.as_ref(), &fake, -5).await;
-    fake.fake.fail_next([Failure::Status(500), Failure::Status(503)]);
-    let token = provider(store.clone(), &fake, 2000).access_token().await.expect("third try works");
+    fake.fake
+        .fail_next([Failure::Status(500), Failure::Status(503)]);
+    let token = provider(store.clone(), &fake, 2000)
+        .access_token()
+        .await
+        .expect("third try works");
     assert_eq!(fake.fake.refreshes(), 3);
     assert!(fake.fake.access_valid(token.expose()));
 }
@@ -174,11 +227,22 @@ async fn persistent_failure_keeps_old_refresh_token(failures: Vec<Failure>, time
     let (_, refresh) = seed(store.as_ref(), &fake, -5).await;
     fake.fake.fail_next(failures);
     let p = provider(store.clone(), &fake, timeout_ms);
-    assert!(matches!(p.access_token().await, Err(ProviderError::Unavailable(_))));
+    assert!(matches!(
+        p.access_token().await,
+        Err(ProviderError::Unavailable(_))
+    ));
     assert_eq!(fake.fake.refreshes(), 3, "three attempts, then stop");
     let c = creds(store.as_ref()).await;
-    assert_eq!(c.status, CredentialStatus::Active, "not marked: Syncaroo may recover");
-    assert_eq!(c.refresh_token.expose(), refresh, "the old refresh token is kept");
+    assert_eq!(
+        c.status,
+        CredentialStatus::Active,
+        "not marked: Syncaroo may recover"
+    );
+    assert_eq!(
+        c.refresh_token.expose(),
+        refresh,
+        "the old refresh token is kept"
+    );
     assert_eq!(c.lease_owner, None, "the lease is released");
     assert!(fake.fake.refresh_valid(&refresh));
     // Syncaroo recovers: the kept token still works.
@@ -194,7 +258,8 @@ async fn persistent_5xx_gives_up_and_keeps_the_old_refresh_token() {
 #[tokio::test]
 async fn timeouts_give_up_and_keep_the_old_refresh_token() {
     let stall = Failure::Stall(Duration::from_millis(600));
-    persistent_failure_keeps_old_refresh_token(vec![stall.clone(), stall.clone(), stall], 200).await;
+    persistent_failure_keeps_old_refresh_token(vec![stall.clone(), stall.clone(), stall], 200)
+        .await;
 }
 
 #[tokio::test]
@@ -204,8 +269,14 @@ async fn malformed_json_marks_needs_reauth() {
     seed(store.as_ref(), &fake, -5).await;
     fake.fake.fail_next([Failure::Malformed]);
     let p = provider(store.clone(), &fake, 2000);
-    assert!(matches!(p.access_token().await, Err(ProviderError::NeedsReauth(_))));
-    assert_eq!(creds(store.as_ref()).await.status, CredentialStatus::NeedsReauth);
+    assert!(matches!(
+        p.access_token().await,
+        Err(ProviderError::NeedsReauth(_))
+    ));
+    assert_eq!(
+        creds(store.as_ref()).await.status,
+        CredentialStatus::NeedsReauth
+    );
     assert!(p.access_token().await.is_err());
     assert_eq!(fake.fake.refreshes(), 1);
 }
@@ -224,8 +295,16 @@ impl CredentialsStore for LosesRefresh {
     async fn acquire_lease(&self, v: u64, o: &str, n: i64, u: i64) -> Result<bool, Error> {
         self.0.acquire_lease(v, o, n, u).await
     }
-    async fn complete_refresh(&self, _: u64, _: &str, _: &NewCredentials, _: i64) -> Result<bool, Error> {
-        Err(Error::Store("ProvisionedThroughputExceeded (simulated)".into()))
+    async fn complete_refresh(
+        &self,
+        _: u64,
+        _: &str,
+        _: &NewCredentials,
+        _: i64,
+    ) -> Result<bool, Error> {
+        Err(Error::Store(
+            "ProvisionedThroughputExceeded (simulated)".into(),
+        ))
     }
     async fn release_lease(&self, o: &str) -> Result<(), Error> {
         self.0.release_lease(o).await
@@ -251,9 +330,16 @@ async fn a_refresh_accepted_but_not_stored_marks_needs_reauth() {
         Err(ProviderError::NeedsReauth(why)) => assert!(why.contains("not stored"), "{why}"),
         other => panic!("expected needs_reauth, got {other:?}"),
     }
-    assert_eq!(creds(store.as_ref()).await.status, CredentialStatus::NeedsReauth);
+    assert_eq!(
+        creds(store.as_ref()).await.status,
+        CredentialStatus::NeedsReauth
+    );
     assert!(p.access_token().await.is_err());
-    assert_eq!(fake.fake.refreshes(), 1, "never retried with the spent refresh token");
+    assert_eq!(
+        fake.fake.refreshes(),
+        1,
+        "never retried with the spent refresh token"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -266,7 +352,9 @@ async fn a_401_forces_exactly_one_refresh_across_callers() {
         .map(|_| {
             let p = provider(store.clone(), &fake, 2000);
             let r = rejected.clone();
-            tokio::spawn(async move { p.after_unauthorized(&r).await.unwrap().expose().to_string() })
+            tokio::spawn(
+                async move { p.after_unauthorized(&r).await.unwrap().expose().to_string() },
+            )
         })
         .collect();
     let mut got = vec![];
@@ -282,12 +370,15 @@ async fn scheduled_refresh_only_when_due() {
     let fake = fake().await;
     let store: Arc<dyn CredentialsStore> = Arc::new(MemoryStore::new());
     let p = provider(store.clone(), &fake, 2000);
-    assert!(matches!(p.refresh_if_due().await, Err(ProviderError::NotConnected)));
+    assert!(matches!(
+        p.refresh_if_due().await,
+        Err(ProviderError::NotConnected)
+    ));
     seed(store.as_ref(), &fake, 600).await;
     let out = serde_json::to_value(p.refresh_if_due().await.unwrap()).unwrap();
     assert_eq!(out["outcome"], "fresh");
     assert_eq!(fake.fake.refreshes(), 0);
-    seed(store.as_ref(), &fake, 60).await; // inside the 120 s margin
+    seed(store.as_ref(), &fake, 60).await; // inside the 240 s margin
     let out = serde_json::to_value(p.refresh_if_due().await.unwrap()).unwrap();
     assert_eq!(out["outcome"], "refreshed");
     assert_eq!(fake.fake.refreshes(), 1);

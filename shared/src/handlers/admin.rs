@@ -33,7 +33,9 @@ fn refused() -> Response {
 async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
     let secrets = app.secrets.get().await?;
     let Some(key) = secrets.admin_key.as_ref() else {
-        return Err(Error::Config("adminKey is not configured in Secrets Manager".into()));
+        return Err(Error::Unavailable(
+            "adminKey is not set in Secrets Manager".into(),
+        ));
     };
     let Some(b64) = http_util::header(req, "authorization").and_then(|h| {
         let (scheme, rest) = h.split_once(' ')?;
@@ -41,7 +43,11 @@ async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
     }) else {
         return Ok(false);
     };
-    let Some(raw) = STANDARD.decode(b64).ok().and_then(|r| String::from_utf8(r).ok()) else {
+    let Some(raw) = STANDARD
+        .decode(b64)
+        .ok()
+        .and_then(|r| String::from_utf8(r).ok())
+    else {
         return Ok(false);
     };
     let (user, pass) = raw.split_once(':').unwrap_or(("", ""));
@@ -67,7 +73,9 @@ pub async fn connect(app: &App, req: Request) -> Response {
     guarded(app, &req, async |app, _req| {
         let secrets = app.secrets.get().await?;
         let (client_id, _) = secrets.syncaroo_client().ok_or_else(|| {
-            Error::Config("syncarooClientId / syncarooClientSecret are not set in Secrets Manager".into())
+            Error::Unavailable(
+                "syncarooClientId / syncarooClientSecret are not set yet: put them in the SyncarooApiCredentials secret".into(),
+            )
         })?;
         let state = crypto::random_b64(crypto::SECRET_BYTES);
         let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), &state);
@@ -96,7 +104,9 @@ pub async fn confirm(app: &App, req: Request) -> Response {
             ));
         }
         let client = secrets.syncaroo_client().ok_or_else(|| {
-            Error::Config("syncarooClientId / syncarooClientSecret are not set in Secrets Manager".into())
+            Error::Unavailable(
+                "syncarooClientId / syncarooClientSecret are not set yet: put them in the SyncarooApiCredentials secret".into(),
+            )
         })?;
         let new = app
             .provider()

@@ -14,9 +14,11 @@ pub async fn scheduled(app: &App) -> Result<Value, ProviderError> {
             Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))
         }
         // Nothing to do until an admin acts: not a failure of this run.
-        Err(e @ (ProviderError::NotConnected
-        | ProviderError::NeedsReauth(_)
-        | ProviderError::NotConfigured)) => {
+        Err(
+            e @ (ProviderError::NotConnected
+            | ProviderError::NeedsReauth(_)
+            | ProviderError::NotConfigured),
+        ) => {
             tracing::warn!(error = %e, "scheduled refresh skipped");
             Ok(json!({ "outcome": "skipped", "reason": e.to_string() }))
         }

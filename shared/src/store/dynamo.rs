@@ -708,7 +708,9 @@ where
 }
 
 impl DynamoStore {
-    fn creds_update(&self) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    fn creds_update(
+        &self,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -728,7 +730,9 @@ impl CredentialsStore for DynamoStore {
             .send()
             .await
             .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         let parse = || -> Option<SyncarooCredentials> {
             Some(SyncarooCredentials {
                 access_token: SecretString::new(get_s(item, "access_token")?),
@@ -768,7 +772,10 @@ impl CredentialsStore for DynamoStore {
             .send()
             .await
             .map_err(|e| store_err("UpdateItem", e))?;
-        Ok(out.attributes().and_then(|a| get_n(a, "version")).unwrap_or(0) as u64)
+        Ok(out
+            .attributes()
+            .and_then(|a| get_n(a, "version"))
+            .unwrap_or(0) as u64)
     }
 
     async fn acquire_lease(

@@ -283,7 +283,9 @@ impl CredentialsStore for MemoryStore {
         until_ms: i64,
     ) -> Result<bool, Error> {
         let mut g = cred_lock(&self.creds);
-        let Some(c) = g.creds.as_mut() else { return Ok(false) };
+        let Some(c) = g.creds.as_mut() else {
+            return Ok(false);
+        };
         let free = c.lease_until_ms.is_none_or(|u| u <= now_ms);
         if c.version != version || !free || c.status != CredentialStatus::Active {
             return Ok(false);
@@ -301,7 +303,9 @@ impl CredentialsStore for MemoryStore {
         now: i64,
     ) -> Result<bool, Error> {
         let mut g = cred_lock(&self.creds);
-        let Some(c) = g.creds.as_mut() else { return Ok(false) };
+        let Some(c) = g.creds.as_mut() else {
+            return Ok(false);
+        };
         if c.version != version || c.lease_owner.as_deref() != Some(owner) {
             return Ok(false);
         }
@@ -339,7 +343,9 @@ impl CredentialsStore for MemoryStore {
     }
 
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {
-        cred_lock(&self.creds).states.insert(hash.to_string(), expires_at);
+        cred_lock(&self.creds)
+            .states
+            .insert(hash.to_string(), expires_at);
         Ok(())
     }
 

@@ -53,7 +53,10 @@ impl SyncarooOAuth {
             .connect_timeout(timeout)
             .build()
             .expect("HTTP client");
-        Self { http, base: base.to_string() }
+        Self {
+            http,
+            base: base.to_string(),
+        }
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -147,7 +150,8 @@ impl SyncarooOAuth {
         }
         match status {
             200 => {
-                let t: TokenBody = serde_json::from_slice(&body).map_err(|_| OAuthError::Malformed)?;
+                let t: TokenBody =
+                    serde_json::from_slice(&body).map_err(|_| OAuthError::Malformed)?;
                 if t.access_token.is_empty() || t.refresh_token.is_empty() || t.expires_in <= 0 {
                     return Err(OAuthError::Malformed);
                 }
@@ -170,7 +174,11 @@ impl SyncarooOAuth {
                     Err(OAuthError::InvalidGrant)
                 } else {
                     // The code is Syncaroo's word, kept short and printable.
-                    let code: String = code.chars().filter(|c| c.is_ascii_graphic()).take(40).collect();
+                    let code: String = code
+                        .chars()
+                        .filter(|c| c.is_ascii_graphic())
+                        .take(40)
+                        .collect();
                     Err(OAuthError::Rejected { status, code })
                 }
             }

@@ -44,8 +44,13 @@ impl ProviderError {
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum RefreshOutcome {
     /// The token was still good beyond the margin.
-    Fresh { expires_at: i64 },
-    Refreshed { expires_at: i64, version: u64 },
+    Fresh {
+        expires_at: i64,
+    },
+    Refreshed {
+        expires_at: i64,
+        version: u64,
+    },
 }
 
 pub struct TokenProvider {
@@ -107,7 +112,10 @@ impl TokenProvider {
 
     /// Syncaroo answered 401 to `rejected`: refresh once (unless another
     /// caller already did) and return the new token.
-    pub async fn after_unauthorized(&self, rejected: &SecretString) -> Result<SecretString, ProviderError> {
+    pub async fn after_unauthorized(
+        &self,
+        rejected: &SecretString,
+    ) -> Result<SecretString, ProviderError> {
         self.get(Some(rejected)).await.map(|c| c.access_token)
     }
 
@@ -116,21 +124,33 @@ impl TokenProvider {
         let before = self.current().await?;
         let now = self.clock.now();
         if before.expires_at - self.margin > now {
-            return Ok(RefreshOutcome::Fresh { expires_at: before.expires_at });
+            return Ok(RefreshOutcome::Fresh {
+                expires_at: before.expires_at,
+            });
         }
         let after = self.get(None).await?;
-        Ok(RefreshOutcome::Refreshed { expires_at: after.expires_at, version: after.version })
+        Ok(RefreshOutcome::Refreshed {
+            expires_at: after.expires_at,
+            version: after.version,
+        })
     }
 
     async fn current(&self) -> Result<SyncarooCredentials, ProviderError> {
-        let c = self.creds.get_credentials().await?.ok_or(ProviderError::NotConnected)?;
+        let c = self
+            .creds
+            .get_credentials()
+            .await?
+            .ok_or(ProviderError::NotConnected)?;
         if c.status == CredentialStatus::NeedsReauth {
             return Err(ProviderError::NeedsReauth(c.reason.unwrap_or_default()));
         }
         Ok(c)
     }
 
-    async fn get(&self, rejected: Option<&SecretString>) -> Result<SyncarooCredentials, ProviderError> {
+    async fn get(
+        &self,
+        rejected: Option<&SecretString>,
+    ) -> Result<SyncarooCredentials, ProviderError> {
         let deadline = self.clock.now_ms() + self.wait_ms;
         loop {
             let c = self.current().await?;
@@ -240,7 +260,10 @@ impl TokenProvider {
 
     /// Marks the credentials dead, says so loudly, counts it.
     async fn needs_reauth(&self, reason: &str) -> ProviderError {
-        tracing::error!(reason, "Syncaroo API credentials need an admin to reconnect; no further calls to Syncaroo");
+        tracing::error!(
+            reason,
+            "Syncaroo API credentials need an admin to reconnect; no further calls to Syncaroo"
+        );
         metrics::count(METRIC_NEEDS_REAUTH, 1);
         if let Err(e) = self.creds.mark_needs_reauth(reason, self.clock.now()).await {
             tracing::error!(error = %e, "could not mark the credentials needs_reauth");

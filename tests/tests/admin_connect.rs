@@ -1,0 +1,151 @@
+//! The admin handshake as a new user would try it: the local runner pointed
+//! at the fake Syncaroo, the connect route visited with the admin key, the
+//! redirects followed, the credentials stored.
+
+use syncaroo_local::{Options, ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH};
+use syncaroo_sim::{FakeConfig, FakeSyncaroo};
+use syncaroo_tests::{local_aws, logs};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn run(store: syncaroo_local::StoreKind) {
+    let cap = logs::capture();
+    let fake = FakeSyncaroo::start_local(FakeConfig::default())
+        .await
+        .unwrap();
+    let r = syncaroo_local::start(Options {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store,
+        table: local_aws::unique_table("admin"),
+        syncaroo_base: fake.base(),
+        admin_key: Some("local-admin-key-0123456789abcdef0123".into()),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let http = client();
+    let connect = format!("{}{ADMIN_CONNECT_PATH}", r.base());
+
+    // Anonymous and wrong-key calls are refused, and write nothing.
+    let anon = http.get(&connect).send().await.unwrap();
+    assert_eq!(anon.status(), 401);
+    assert!(anon.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    let wrong = http
+        .get(&connect)
+        .basic_auth("admin", Some("guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let anon_confirm = http
+        .get(format!("{}{ADMIN_CONFIRM_PATH}?code=x&state=y", r.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_confirm.status(), 401);
+    assert!(r.store.get_credentials().await.unwrap().is_none());
+
+    // The admin: connect -> Syncaroo authorize -> back to confirm.
+    let to_syncaroo = http
+        .get(&connect)
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_syncaroo.status(), 302);
+    let at_syncaroo = to_syncaroo.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        at_syncaroo.starts_with(&format!("{}authorize?clientId=", fake.base())),
+        "{at_syncaroo}"
+    );
+    assert!(at_syncaroo.contains("&responseType=code&scope=&state="));
+    let back = http.get(&at_syncaroo).send().await.unwrap();
+    let confirm = back.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        confirm.starts_with(&format!("{}{ADMIN_CONFIRM_PATH}?code=", r.base())),
+        "{confirm}"
+    );
+    let done = http
+        .get(&confirm)
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("Connected to Syncaroo"));
+    let c = r
+        .store
+        .get_credentials()
+        .await
+        .unwrap()
+        .expect("credentials stored");
+    assert!(fake.fake.access_valid(c.access_token.expose()));
+    assert_eq!(
+        fake.fake
+            .code_exchanges
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+
+    // The state is single-use.
+    let again = http
+        .get(&confirm)
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    assert_eq!(
+        fake.fake
+            .code_exchanges
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+
+    let status: serde_json::Value = http
+        .get(format!("{}{ADMIN_STATUS_PATH}", r.base()))
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["connected"], true);
+    assert_eq!(status["version"], 1);
+    assert!(status.get("accessToken").is_none() && !status.to_string().contains("sya_"));
+
+    // The token provider now serves callers from those credentials.
+    let token = r.app.provider().access_token().await.unwrap();
+    assert_eq!(token.expose(), c.access_token.expose());
+    let logged = cap.text();
+    assert!(
+        !logged.contains(c.access_token.expose()) && !logged.contains(c.refresh_token.expose())
+    );
+    assert!(!logged.contains(&r.admin_key));
+    r.stop();
+}
+
+#[tokio::test]
+async fn admin_connect_against_the_fake_syncaroo_in_memory() {
+    run(syncaroo_local::StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn admin_connect_against_the_fake_syncaroo_on_dynamodb_local() {
+    if !local_aws::dynamodb_available() {
+        return;
+    }
+    run(syncaroo_local::StoreKind::Dynamodb).await;
+}
