@@ -89,6 +89,9 @@ pub struct SetupBlock {
 }
 
 pub struct Running {
+    /// Where the in-process worker puts events it gives up on.
+    pub dead_letters: Arc<syncaroo_shared::deadletter::MemoryDeadLetters>,
+    worker: JoinHandle<()>,
     pub addr: SocketAddr,
     pub setup: SetupBlock,
     /// The admin routes' password (user `admin`).
@@ -105,6 +108,7 @@ impl Running {
     }
     pub fn stop(self) {
         self.server.abort();
+        self.worker.abort();
         self.ticker.abort();
     }
 }
@@ -112,6 +116,33 @@ impl Running {
 struct State {
     app: App,
     session_ttl: i64,
+    /// New webhook events, for the in-process worker (the stream's role).
+    events: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+/// The sync worker in-process: what the DynamoDB stream and the sync
+/// Lambda do in AWS. A retry comes back after a pause, like a redelivery.
+fn spawn_worker(
+    app: App,
+    dlq: Arc<syncaroo_shared::deadletter::MemoryDeadLetters>,
+    tx: tokio::sync::mpsc::UnboundedSender<String>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+) -> JoinHandle<()> {
+    use syncaroo_shared::handlers::sync::{fetch_policy, process_event, Outcome};
+    tokio::spawn(async move {
+        let policy = fetch_policy(&app);
+        while let Some(id) = rx.recv().await {
+            let Ok(Some(event)) = app.store.get_event(&id).await else { continue };
+            if let Outcome::Retry(_) = process_event(&app, dlq.as_ref(), &event, &policy).await {
+                let tx = tx.clone();
+                let pause = std::time::Duration::from_millis(500 * (event.attempts as u64 + 1));
+                tokio::spawn(async move {
+                    tokio::time::sleep(pause).await;
+                    let _ = tx.send(id);
+                });
+            }
+        }
+    })
 }
 
 pub async fn make_store(opts: &Options) -> Result<Arc<dyn Store>, Error> {
@@ -207,9 +238,13 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
             let _ = handlers::refresh::scheduled(&ticker_app).await;
         }
     });
+    let dead_letters = Arc::new(syncaroo_shared::deadletter::MemoryDeadLetters::default());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let worker = spawn_worker(app.clone(), dead_letters.clone(), tx.clone(), rx);
     let state = Arc::new(State {
         app: app.clone(),
         session_ttl: 3600,
+        events: tx,
     });
     let server = syncaroo_sim::server::spawn(
         listener,
@@ -219,6 +254,8 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         }),
     );
     Ok(Running {
+        dead_letters,
+        worker,
         addr,
         setup,
         admin_key,
@@ -239,6 +276,18 @@ async fn route(state: &State, req: Request) -> Response {
             handlers::check_connection(app, req).await
         }
         "/login" => login(state, req).await,
+        "/api/update/" | "/api/update" | "/update/" | "/update" => {
+            let resp = handlers::webhook(app, req).await;
+            if resp.status() == http::StatusCode::ACCEPTED {
+                let id = serde_json::from_slice::<serde_json::Value>(resp.body())
+                    .ok()
+                    .and_then(|v| v["eventId"].as_str().map(str::to_string));
+                if let Some(id) = id {
+                    let _ = state.events.send(id);
+                }
+            }
+            resp
+        }
         ADMIN_CONNECT_PATH => handlers::admin::connect(app, req).await,
         ADMIN_CONFIRM_PATH => handlers::admin::confirm(app, req).await,
         ADMIN_STATUS_PATH => handlers::admin::status(app, req).await,

@@ -57,7 +57,7 @@ impl App {
     /// Everything a Lambda needs, from the environment: one `SdkConfig` for
     /// all clients, then the secrets fetched and the DynamoDB connection
     /// warmed concurrently, so the first request pays for neither.
-    pub async fn from_aws_env() -> Result<(Self, DynamoStore), Error> {
+    pub async fn from_aws_env() -> Result<(Self, aws_config::SdkConfig), Error> {
         let config = Config::from_env()?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
@@ -72,6 +72,6 @@ impl App {
         let (secrets, ping) = tokio::join!(app.secrets.get(), app.store.ping());
         secrets?;
         ping?;
-        Ok((app, store))
+        Ok((app, sdk))
     }
 }

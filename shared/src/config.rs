@@ -47,6 +47,20 @@ pub struct Config {
     pub syncaroo_wait_ms: u64,
     pub syncaroo_http_timeout_ms: u64,
     pub syncaroo_refresh_attempts: u64,
+    /// How webhook `hash`es are verified.
+    pub webhook_hash: crate::webhook::HashProfile,
+    /// Processing attempts per webhook event before it is dead-lettered.
+    pub sync_max_attempts: u64,
+    /// Pages followed per `apiUrl` at most.
+    pub sync_max_pages: u64,
+    /// Bytes read per page at most.
+    pub sync_max_response_bytes: u64,
+    /// Tries per page on 429, 5xx and unreadable bodies.
+    pub sync_page_attempts: u64,
+    /// Wall-clock budget for fetching all pages of one event.
+    pub sync_deadline_ms: u64,
+    /// Where failed events go (SQS queue URL); empty: none configured.
+    pub dead_letter_queue_url: String,
 }
 
 impl Config {
@@ -94,6 +108,17 @@ impl Config {
             syncaroo_wait_ms: n("SYNCAROO_WAIT_MS", 15_000)?,
             syncaroo_http_timeout_ms: n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
             syncaroo_refresh_attempts: n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
+            webhook_hash: crate::webhook::HashProfile::parse(
+                &s("WEBHOOK_HASH_ALGORITHM", "hmac-sha256"),
+                &s("WEBHOOK_HASH_ENCODING", "hex"),
+                &s("WEBHOOK_HASH_KEY", "client_secret"),
+            )?,
+            sync_max_attempts: n("SYNC_MAX_ATTEMPTS", 5)?,
+            sync_max_pages: n("SYNC_MAX_PAGES", 50)?,
+            sync_max_response_bytes: n("SYNC_MAX_RESPONSE_BYTES", 1_048_576)?,
+            sync_page_attempts: n("SYNC_PAGE_ATTEMPTS", 4)?,
+            sync_deadline_ms: n("SYNC_DEADLINE_MS", 60_000)?,
+            dead_letter_queue_url: s("DEAD_LETTER_QUEUE_URL", ""),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -123,6 +148,11 @@ impl Config {
             ));
         }
         crate::syncaroo::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
+        if self.sync_max_attempts == 0 || self.sync_max_pages == 0 || self.sync_page_attempts == 0 {
+            return Err(Error::Config(
+                "SYNC_MAX_ATTEMPTS, SYNC_MAX_PAGES and SYNC_PAGE_ATTEMPTS must be >= 1".into(),
+            ));
+        }
         if self.syncaroo_refresh_attempts == 0 || self.syncaroo_lease_ms < 1000 {
             return Err(Error::Config(
                 "SYNCAROO_REFRESH_ATTEMPTS must be >= 1 and SYNCAROO_LEASE_MS >= 1000".into(),

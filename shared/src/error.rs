@@ -26,6 +26,9 @@ pub enum Error {
     PayloadTooLarge(usize),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A webhook whose `hash` is missing or does not verify.
+    #[error("invalid_signature: {0}")]
+    InvalidSignature(String),
     /// Missing or unusable bearer credentials.
     #[error("invalid_token: {0}")]
     InvalidToken(String),
@@ -56,7 +59,7 @@ impl Error {
             | InvalidGrant(_)
             | UnsupportedGrantType(_)
             | UnsupportedResponseType(_) => StatusCode::BAD_REQUEST,
-            InvalidClient(_) | InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            InvalidClient(_) | InvalidToken(_) | InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -84,6 +87,7 @@ impl Error {
             UnsupportedGrantType(_) => "unsupported_grant_type",
             UnsupportedResponseType(_) => "unsupported_response_type",
             InvalidToken(_) => "invalid_token",
+            InvalidSignature(_) => "invalid_signature",
             Forbidden(_) => "insufficient_scope",
             Store(_) | Secrets(_) | Config(_) | Upstream(_) => "server_error",
             Unavailable(_) => "temporarily_unavailable",
@@ -102,7 +106,8 @@ impl Error {
             | UnsupportedMediaType(m)
             | InvalidToken(m)
             | Forbidden(m)
-            | Conflict(m) => m.clone(),
+            | Conflict(m)
+            | InvalidSignature(m) => m.clone(),
             PayloadTooLarge(n) => format!("request body larger than {n} bytes"),
             MethodNotAllowed => "method not allowed".into(),
             NotFound => "not found".into(),

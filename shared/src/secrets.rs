@@ -58,6 +58,9 @@ pub struct BridgeSecrets {
     pub syncaroo_client_id: Option<SecretString>,
     #[serde(default)]
     pub syncaroo_client_secret: Option<SecretString>,
+    /// Key of the webhook hash when WEBHOOK_HASH_KEY=webhook_key.
+    #[serde(default)]
+    pub webhook_hash_key: Option<SecretString>,
 }
 
 const MIN_SECRET_LEN: usize = 32;
@@ -125,6 +128,7 @@ impl BridgeSecrets {
             admin_key: Some(SecretString::new(random_b64(SECRET_BYTES))),
             syncaroo_client_id: None,
             syncaroo_client_secret: None,
+            webhook_hash_key: None,
         }
     }
 }

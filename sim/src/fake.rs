@@ -56,12 +56,32 @@ struct Tokens {
     refresh: HashSet<String>,
 }
 
+/// What the next data request suffers.
+#[derive(Debug, Clone)]
+pub enum DataFailure {
+    /// Answer this status (429, 500...).
+    Status(u16),
+    /// Answer 401 as if the token had been revoked.
+    Unauthorized,
+    /// Answer 200 with the page's JSON cut in half.
+    Truncated,
+    /// Serve the page normally but with `pages.next` set to this URL.
+    NextTo(String),
+    /// Answer 302 to this URL.
+    Redirect(String),
+}
+
 pub struct Fake {
     pub cfg: FakeConfig,
     tokens: Mutex<Tokens>,
     failures: Mutex<VecDeque<Failure>>,
     pub refresh_calls: AtomicUsize,
     pub code_exchanges: AtomicUsize,
+    datasets: Mutex<HashMap<String, Vec<Vec<serde_json::Value>>>>,
+    data_failures: Mutex<VecDeque<DataFailure>>,
+    /// Every data request: (path and query, bearer token).
+    pub data_log: Mutex<Vec<(String, String)>>,
+    base: std::sync::OnceLock<String>,
 }
 
 fn now() -> i64 {
@@ -126,6 +146,91 @@ impl Fake {
 
     pub fn refreshes(&self) -> usize {
         self.refresh_calls.load(Ordering::SeqCst)
+    }
+
+    /// Serves `pages` (each a `data` array) at `path` (e.g. `/api/v1/rates/1198`).
+    pub fn set_pages(&self, path: &str, pages: Vec<Vec<serde_json::Value>>) {
+        self.datasets.lock().unwrap().insert(path.to_string(), pages);
+    }
+
+    /// Queues failures for the next data requests, in order.
+    pub fn fail_data(&self, failures: impl IntoIterator<Item = DataFailure>) {
+        self.data_failures.lock().unwrap().extend(failures);
+    }
+
+    pub fn data_requests(&self) -> usize {
+        self.data_log.lock().unwrap().len()
+    }
+
+    /// The absolute URL of page `page` of `path`.
+    pub fn page_url(&self, path: &str, page: usize) -> String {
+        let base = self.base.get().cloned().unwrap_or_default();
+        if page <= 1 {
+            format!("{base}{path}")
+        } else {
+            format!("{base}{path}?page={page}")
+        }
+    }
+
+    fn data(&self, req: &Request) -> Response {
+        let path = req.uri().path().to_string();
+        let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .to_string();
+        self.data_log.lock().unwrap().push((pq, bearer.clone()));
+        let failure = self.data_failures.lock().unwrap().pop_front();
+        match &failure {
+            Some(DataFailure::Status(s)) => return json_resp(*s, json!({"error": "unavailable"})),
+            Some(DataFailure::Unauthorized) => return json_resp(401, json!({"error": "invalid_token"})),
+            Some(DataFailure::Redirect(to)) => {
+                let mut r = http::Response::new(Bytes::new());
+                *r.status_mut() = http::StatusCode::FOUND;
+                r.headers_mut().insert("location", http::HeaderValue::from_str(to).unwrap());
+                return r;
+            }
+            _ => {}
+        }
+        if !self.access_valid(&bearer) {
+            return json_resp(401, json!({"error": "invalid_token"}));
+        }
+        let q = params(req.uri().query().unwrap_or("").as_bytes());
+        let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+        let sets = self.datasets.lock().unwrap();
+        let Some(pages) = sets.get(&path) else {
+            return json_resp(404, json!({"error": "not_found"}));
+        };
+        let count = pages.len().max(1);
+        if page == 0 || page > count {
+            return json_resp(404, json!({"error": "no such page"}));
+        }
+        let data = pages.get(page - 1).cloned().unwrap_or_default();
+        let mut next = if page < count { self.page_url(&path, page + 1) } else { String::new() };
+        if let Some(DataFailure::NextTo(to)) = &failure {
+            next = to.clone();
+        }
+        let body = json!({
+            "data": data,
+            "pages": {
+                "count": count,
+                "current": page,
+                "first": self.page_url(&path, 1),
+                "next": next,
+                "prev": if page > 1 { self.page_url(&path, page - 1) } else { String::new() },
+                "last": self.page_url(&path, count),
+            }
+        });
+        if matches!(failure, Some(DataFailure::Truncated)) {
+            let text = body.to_string();
+            let mut r = http::Response::new(Bytes::from(text[..text.len() / 2].to_string()));
+            r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+            return r;
+        }
+        json_resp(200, body)
     }
 
     fn authorize(&self, req: &Request) -> Response {
@@ -237,6 +342,7 @@ impl Fake {
         match (req.method().as_str(), req.uri().path()) {
             ("GET", "/api/authorize") => self.authorize(&req),
             ("POST", "/api/token") => self.token(&req).await,
+            ("GET", p) if p.starts_with("/api/") => self.data(&req),
             _ => json_resp(404, json!({"error": "not_found"})),
         }
     }
@@ -259,7 +365,12 @@ impl FakeSyncaroo {
             failures: Mutex::new(VecDeque::new()),
             refresh_calls: AtomicUsize::new(0),
             code_exchanges: AtomicUsize::new(0),
+            datasets: Mutex::new(HashMap::new()),
+            data_failures: Mutex::new(VecDeque::new()),
+            data_log: Mutex::new(Vec::new()),
+            base: std::sync::OnceLock::new(),
         });
+        let _ = fake.base.set(format!("http://{addr}"));
         let f = fake.clone();
         let task = server::spawn(listener, server::handler(move |req| f.clone().handle(req)));
         Ok(Self { addr, fake, task })

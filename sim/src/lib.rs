@@ -6,4 +6,4 @@
 pub mod fake;
 pub mod server;
 
-pub use fake::{Failure, FakeConfig, FakeSyncaroo};
+pub use fake::{DataFailure, Failure, FakeConfig, FakeSyncaroo};

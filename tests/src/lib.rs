@@ -29,6 +29,7 @@ pub fn events_secrets() -> BridgeSecrets {
         syncaroo_client_secret: Some(SecretString::new(
             "syncaroo-issued-client-secret-0123456789",
         )),
+        webhook_hash_key: None,
     }
 }
 

@@ -25,8 +25,19 @@ pub async fn authenticate(
     let raw = http_util::bearer_token(req)?;
     let secrets = app.secrets.get().await?;
     let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), raw);
+    let t = live_access_token(app, &hash).await?;
+    if &t.connection_id != connection {
+        return Err(Error::InvalidToken(
+            "access token was not issued for this connectionId".into(),
+        ));
+    }
+    Ok(t)
+}
+
+/// The access token stored under `hash`, if it is one and is live.
+pub async fn live_access_token(app: &App, hash: &str) -> Result<TokenRecord, Error> {
     let invalid = || Error::InvalidToken("access token is not valid".into());
-    let t = app.store.get_token(&hash).await?.ok_or_else(invalid)?;
+    let t = app.store.get_token(hash).await?.ok_or_else(invalid)?;
     if t.kind != TokenKind::Access {
         return Err(invalid());
     }
@@ -35,11 +46,6 @@ pub async fn authenticate(
     }
     if t.expires_at <= app.clock.now() {
         return Err(Error::InvalidToken("access token has expired".into()));
-    }
-    if &t.connection_id != connection {
-        return Err(Error::InvalidToken(
-            "access token was not issued for this connectionId".into(),
-        ));
     }
     Ok(t)
 }

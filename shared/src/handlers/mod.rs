@@ -6,8 +6,11 @@ pub mod admin;
 pub mod authorize;
 pub mod check_connection;
 pub mod refresh;
+pub mod sync;
 pub mod token;
+pub mod webhook;
 
 pub use authorize::authorize;
 pub use check_connection::check_connection;
 pub use token::token;
+pub use webhook::webhook;

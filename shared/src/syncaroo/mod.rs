@@ -1,6 +1,7 @@
 //! Our side as a client of the Syncaroo API: the OAuth client, the stored
 //! credentials, and the token provider every caller of the API goes through.
 
+pub mod data;
 pub mod oauth;
 pub mod provider;
 

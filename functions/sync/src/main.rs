@@ -1,0 +1,21 @@
+//! The `sync` Lambda: fed by the table's stream (new webhook events only),
+//! fetches what they announce. Wiring only; the worker lives in
+//! syncaroo-shared.
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+use syncaroo_shared::deadletter::SqsDeadLetters;
+use syncaroo_shared::{handlers, telemetry, App};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let (app, sdk) = App::from_aws_env().await?;
+    app.provider();
+    let dlq = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sdk), &app.config.dead_letter_queue_url);
+    let (app, dlq) = (&app, &dlq);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, lambda_runtime::Error>(handlers::sync::process_stream_batch(app, dlq, &event.payload).await)
+    }))
+    .await
+}

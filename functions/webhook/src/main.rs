@@ -1,0 +1,3 @@
+//! The `webhook` Lambda: wiring only; the handler lives in syncaroo-shared.
+
+syncaroo_shared::http_lambda_main!(syncaroo_shared::handlers::webhook);

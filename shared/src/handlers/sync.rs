@@ -1,0 +1,175 @@
+//! The sync worker: takes recorded webhook events (from the table's stream
+//! in AWS, from the local runner in-process) and does what they announce.
+//! Data: fetch `apiUrl` and every page after it with the Syncaroo token,
+//! store it per connection, location, attribute type and resource with the
+//! fetch time. Status: store the location's status and metaData.
+
+use crate::app::App;
+use crate::deadletter::DeadLetters;
+use crate::metrics;
+use crate::store::{EventRecord, EventStatus, LocationStatus, SyncedData};
+use crate::syncaroo::data::{fetch_all, ApiOrigin, FetchError, FetchPolicy};
+use crate::webhook::{Webhook, WebhookType};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub const METRIC_EVENT_FAILED: &str = "SyncEventFailed";
+/// A DynamoDB item holds 400 KB; keep the stored data clearly below it.
+pub const MAX_STORED_BYTES: usize = 350 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Already done or failed: a redelivery, nothing applied again.
+    Skipped,
+    /// Failed this time; try again later (the event stays pending).
+    Retry(String),
+    /// Dead-lettered and marked failed.
+    Failed(String),
+}
+
+enum SyncError {
+    Permanent(String),
+    Transient(String),
+}
+
+impl From<FetchError> for SyncError {
+    fn from(e: FetchError) -> Self {
+        if e.is_permanent() {
+            SyncError::Permanent(e.to_string())
+        } else {
+            SyncError::Transient(e.to_string())
+        }
+    }
+}
+
+impl From<crate::error::Error> for SyncError {
+    fn from(e: crate::error::Error) -> Self {
+        SyncError::Transient(e.to_string())
+    }
+}
+
+pub fn fetch_policy(app: &App) -> FetchPolicy {
+    let c = &app.config;
+    FetchPolicy {
+        max_pages: c.sync_max_pages,
+        max_response_bytes: c.sync_max_response_bytes as usize,
+        page_attempts: c.sync_page_attempts,
+        deadline: Duration::from_millis(c.sync_deadline_ms),
+        backoff_ms: 200,
+    }
+}
+
+/// Processes one event: at most once to completion, however often it is
+/// delivered.
+pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord, policy: &FetchPolicy) -> Outcome {
+    let attempt = match app.store.start_attempt(&event.id).await {
+        Ok(Some(n)) => n,
+        Ok(None) => return Outcome::Skipped,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let result = match event.webhook_type {
+        WebhookType::Data => sync_data(app, event, policy).await,
+        WebhookType::Status => sync_status(app, event).await,
+    };
+    let (reason, permanent) = match result {
+        Ok(()) => {
+            return match app.store.finish_event(&event.id, EventStatus::Done, None).await {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Retry(e.to_string()),
+            };
+        }
+        Err(SyncError::Permanent(r)) => (r, true),
+        Err(SyncError::Transient(r)) => (r, false),
+    };
+    if !permanent && (attempt as u64) < app.config.sync_max_attempts {
+        tracing::warn!(event_id = %event.id, attempt, reason = %reason, "sync failed; will retry");
+        return Outcome::Retry(reason);
+    }
+    tracing::error!(event_id = %event.id, attempt, reason = %reason, "sync failed; dead-lettering the event");
+    let mut dead = event.clone();
+    dead.attempts = attempt;
+    if let Err(e) = dlq.send(&dead, &reason).await {
+        // Not marked failed: the event stays pending and comes back.
+        tracing::error!(event_id = %event.id, error = %e, "dead-letter send failed");
+        return Outcome::Retry(reason);
+    }
+    metrics::count(METRIC_EVENT_FAILED, 1);
+    if let Err(e) = app.store.finish_event(&event.id, EventStatus::Failed, Some(&reason)).await {
+        tracing::error!(event_id = %event.id, error = %e, "could not mark the event failed");
+    }
+    Outcome::Failed(reason)
+}
+
+async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Result<(), SyncError> {
+    let hook = Webhook::parse(event.payload.as_bytes()).map_err(|e| SyncError::Permanent(e.to_string()))?;
+    let api_url = hook.api_url.as_deref().ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
+    let origin = ApiOrigin::from_base(&app.config.syncaroo_api_base);
+    let fetched_at_ms = app.clock.now_ms();
+    let fetched = fetch_all(app.provider(), &origin, api_url, policy).await?;
+    let data = Value::Array(fetched.items).to_string();
+    if data.len() > MAX_STORED_BYTES {
+        return Err(SyncError::Permanent(format!("{} bytes of data exceed the {MAX_STORED_BYTES}-byte item limit", data.len())));
+    }
+    let synced = SyncedData {
+        connection_id: hook.connection_id.clone(),
+        location_id: hook.location_id.clone(),
+        attribute_type: hook.attribute_type.clone().unwrap_or_default(),
+        resource_id: hook.resource_id.clone(),
+        data,
+        pages: fetched.pages,
+        fetched_at_ms,
+        event_id: event.id.clone(),
+    };
+    let applied = app.store.put_synced(&synced).await?;
+    tracing::info!(
+        event_id = %event.id,
+        location_id = %synced.location_id,
+        attribute_type = %synced.attribute_type,
+        pages = synced.pages,
+        applied,
+        "data synced"
+    );
+    Ok(())
+}
+
+async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
+    let hook = Webhook::parse(event.payload.as_bytes()).map_err(|e| SyncError::Permanent(e.to_string()))?;
+    let meta = hook.body.get("metaData").cloned().unwrap_or(Value::Null);
+    let status = LocationStatus {
+        connection_id: hook.connection_id.clone(),
+        location_id: hook.location_id.clone(),
+        meta: meta.to_string(),
+        received_at_ms: event.received_at_ms,
+        event_id: event.id.clone(),
+    };
+    let applied = app.store.put_location_status(&status).await?;
+    tracing::info!(event_id = %event.id, location_id = %status.location_id, applied, "status synced");
+    Ok(())
+}
+
+/// A DynamoDB stream batch (the worker Lambda's event): processes each new
+/// event record and reports the ones to retry, so one bad event does not
+/// redo the rest.
+pub async fn process_stream_batch(app: &App, dlq: &dyn DeadLetters, batch: &Value) -> Value {
+    let policy = fetch_policy(app);
+    let mut failures = Vec::new();
+    let records = batch.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
+    for record in &records {
+        let seq = record.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).unwrap_or("");
+        if record.get("eventName").and_then(Value::as_str) != Some("INSERT") {
+            continue;
+        }
+        let event = record
+            .pointer("/dynamodb/NewImage")
+            .and_then(crate::store::dynamo::event_from_stream_image);
+        let Some(event) = event else {
+            tracing::warn!(sequence = seq, "stream record is not a webhook event; skipped");
+            continue;
+        };
+        if let Outcome::Retry(_) = process_event(app, dlq, &event, &policy).await {
+            failures.push(json!({ "itemIdentifier": seq }));
+        }
+    }
+    json!({ "batchItemFailures": failures })
+}

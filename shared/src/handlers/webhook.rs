@@ -1,0 +1,87 @@
+//! `apiUri/webhookPath` (and `siteUri/webhookPath`): Syncaroo's change
+//! notifications. Authenticated by our bearer token for the body's
+//! connection, verified by the hash profile, recorded once, acked at once:
+//! the Syncaroo API is called later by the sync worker, never here.
+
+use crate::app::App;
+use crate::crypto;
+use crate::error::Error;
+use crate::http_util::{self, Request, Response};
+use crate::store::{EventRecord, EventStatus};
+use crate::webhook::{HashKey, Webhook};
+use http::{Method, StatusCode};
+
+/// Webhook bodies are a few hundred bytes; refuse anything much larger.
+pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
+
+pub async fn webhook(app: &App, req: Request) -> Response {
+    match handle(app, &req).await {
+        Ok(r) => r,
+        Err(e) => e.to_bearer_response(),
+    }
+}
+
+async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
+    if req.method() != Method::POST {
+        return Err(Error::MethodNotAllowed);
+    }
+    // Anonymous callers learn nothing, not even whether the body parses.
+    let raw_token = http_util::bearer_token(req)?;
+    let ct = http_util::header(req, "content-type").unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return Err(Error::UnsupportedMediaType("expected Content-Type: application/json".into()));
+    }
+    if req.body().len() > MAX_WEBHOOK_BODY {
+        return Err(Error::PayloadTooLarge(MAX_WEBHOOK_BODY));
+    }
+    let hook = Webhook::parse(req.body())?;
+    // Round trip 1: the token, which must be ours and live, for this connection.
+    let secrets = app.secrets.get().await?;
+    let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), raw_token);
+    let token = super::check_connection::live_access_token(app, &hash).await?;
+    if token.connection_id != hook.connection_id {
+        return Err(Error::Forbidden("access token was not issued for this connectionId".into()));
+    }
+    let key = match app.config.webhook_hash.key {
+        HashKey::ClientSecret => secrets.client_secret.expose(),
+        HashKey::WebhookKey => secrets
+            .webhook_hash_key
+            .as_ref()
+            .map(|k| k.expose())
+            .ok_or_else(|| Error::Config("WEBHOOK_HASH_KEY=webhook_key but webhookHashKey is not set".into()))?,
+    };
+    if let Err(e) = app.config.webhook_hash.verify(key.as_bytes(), &hook.body) {
+        // Say which webhook, never what it carried.
+        tracing::warn!(
+            connection_id = %hook.connection_id,
+            webhook_type = hook.webhook_type.as_str(),
+            location_id = %hook.location_id,
+            reason = %e,
+            "webhook refused: hash"
+        );
+        return Err(e);
+    }
+    let event = EventRecord {
+        id: format!("{}:{}", hook.connection_id, hook.digest()),
+        connection_id: hook.connection_id.clone(),
+        webhook_type: hook.webhook_type,
+        location_id: hook.location_id.clone(),
+        payload: hook.stored_payload(),
+        received_at_ms: app.clock.now_ms(),
+        status: EventStatus::Pending,
+        attempts: 0,
+        error: None,
+    };
+    // Round trip 2: record once. A duplicate is acked and not processed again.
+    let new = app.store.record_event(&event).await?;
+    tracing::info!(
+        connection_id = %hook.connection_id,
+        webhook_type = hook.webhook_type.as_str(),
+        location_id = %hook.location_id,
+        duplicate = !new,
+        "webhook recorded"
+    );
+    let (status, word) = if new { (StatusCode::ACCEPTED, "accepted") } else { (StatusCode::OK, "duplicate") };
+    Ok(http_util::json_response(status, &serde_json::json!({ "status": word, "eventId": event.id })))
+}
