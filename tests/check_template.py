@@ -53,6 +53,16 @@ EXPECTED = {
         "schedule": True,
     },
 }
+EXPECTED["webhook"] = {
+    "routes": {("POST", "/api/update/"), ("POST", "/api/update"), ("POST", "/update/"), ("POST", "/update")},
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem"},
+}
+EXPECTED["sync"] = {
+    "routes": set(),
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "SyncarooApiCredentials"},
+    "stream": True,
+}
 BASE_SECRETS = {"ClientSecret", "SessionKey", "TokenHashKey"}
 
 
@@ -125,7 +135,7 @@ def main():
         for pol in props.get("Policies", []):
             for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
                 acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-                if "*" in str(st.get("Resource")) or any(a.endswith("*") for a in acts):
+                if "*" in str(st.get("Resource")).replace("${", "") or any(a.endswith("*") for a in acts):
                     errors.append(f"{name}: wildcard in policy {st}")
                 actions |= {a for a in acts if a.startswith("dynamodb:")}
                 if "secretsmanager:GetSecretValue" in acts:
@@ -137,6 +147,17 @@ def main():
             errors.append(f"{name}: may read secrets {sorted(granted)}, needs exactly {sorted(want)}")
         if refs(env.get("SECRET_ID", {})) != want:
             errors.append(f"{name}: SECRET_ID names {sorted(refs(env.get('SECRET_ID', {})))}, not {sorted(want)}")
+        streams = [e for e in props.get("Events", {}).values() if e["Type"] == "DynamoDB"]
+        if bool(streams) != bool(exp.get("stream")):
+            errors.append(f"{name}: stream event {'missing' if exp.get('stream') else 'unexpected'}")
+        for st in streams:
+            sp = st["Properties"]
+            if "ReportBatchItemFailures" not in sp.get("FunctionResponseTypes", []):
+                errors.append(f"{name}: stream must report partial batch failures")
+            if "OnFailure" not in sp.get("DestinationConfig", {}):
+                errors.append(f"{name}: stream needs an on-failure destination")
+            if "EVENT#" not in str(sp.get("FilterCriteria")):
+                errors.append(f"{name}: stream must be filtered to webhook events")
         schedules = [e for e in props.get("Events", {}).values() if e["Type"] == "Schedule"]
         if bool(schedules) != bool(exp.get("schedule")):
             errors.append(f"{name}: schedule event {'missing' if exp.get('schedule') else 'unexpected'}")

@@ -132,7 +132,9 @@ fn spawn_worker(
     tokio::spawn(async move {
         let policy = fetch_policy(&app);
         while let Some(id) = rx.recv().await {
-            let Ok(Some(event)) = app.store.get_event(&id).await else { continue };
+            let Ok(Some(event)) = app.store.get_event(&id).await else {
+                continue;
+            };
             if let Outcome::Retry(_) = process_event(&app, dlq.as_ref(), &event, &policy).await {
                 let tx = tx.clone();
                 let pause = std::time::Duration::from_millis(500 * (event.attempts as u64 + 1));

@@ -32,7 +32,10 @@ pub struct SqsDeadLetters {
 
 impl SqsDeadLetters {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
@@ -48,7 +51,12 @@ impl DeadLetters for SqsDeadLetters {
             .message_body(message(event, reason))
             .send()
             .await
-            .map_err(|e| Error::Store(format!("SendMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e))))?;
+            .map_err(|e| {
+                Error::Store(format!(
+                    "SendMessage: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                ))
+            })?;
         Ok(())
     }
 }

@@ -112,7 +112,10 @@ mod tests {
     #[test]
     fn sorts_keys_and_drops_whitespace() {
         let v = json!({"b": 1, "a": [true, null, "x"], "c": {"z": 1, "y": 2}});
-        assert_eq!(canonicalize(&v), r#"{"a":[true,null,"x"],"b":1,"c":{"y":2,"z":1}}"#);
+        assert_eq!(
+            canonicalize(&v),
+            r#"{"a":[true,null,"x"],"b":1,"c":{"y":2,"z":1}}"#
+        );
     }
 
     #[test]
@@ -121,7 +124,10 @@ mod tests {
         // in UTF-16 although not in UTF-32 order of the first char... and
         // "\r" before "1".
         let v: Value = serde_json::from_str(r#"{"€":1,"😀":2,"\r":3,"1":4,"ö":5}"#).unwrap();
-        assert_eq!(canonicalize(&v), "{\"\\r\":3,\"1\":4,\"ö\":5,\"€\":1,\"😀\":2}");
+        assert_eq!(
+            canonicalize(&v),
+            "{\"\\r\":3,\"1\":4,\"ö\":5,\"€\":1,\"😀\":2}"
+        );
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub enum HashKey {
 
 impl Default for HashProfile {
     fn default() -> Self {
-        Self { algorithm: HashAlgorithm::HmacSha256, encoding: HashEncoding::Hex, key: HashKey::ClientSecret }
+        Self {
+            algorithm: HashAlgorithm::HmacSha256,
+            encoding: HashEncoding::Hex,
+            key: HashKey::ClientSecret,
+        }
     }
 }
 
@@ -55,19 +59,35 @@ impl HashProfile {
             "hmac-sha256" => HashAlgorithm::HmacSha256,
             "hmac-sha512" => HashAlgorithm::HmacSha512,
             "sha256" => HashAlgorithm::Sha256,
-            other => return Err(Error::Config(format!("WEBHOOK_HASH_ALGORITHM {other:?}: use hmac-sha256, hmac-sha512 or sha256"))),
+            other => {
+                return Err(Error::Config(format!(
+                    "WEBHOOK_HASH_ALGORITHM {other:?}: use hmac-sha256, hmac-sha512 or sha256"
+                )))
+            }
         };
         let encoding = match encoding {
             "hex" => HashEncoding::Hex,
             "base64" => HashEncoding::Base64,
-            other => return Err(Error::Config(format!("WEBHOOK_HASH_ENCODING {other:?}: use hex or base64"))),
+            other => {
+                return Err(Error::Config(format!(
+                    "WEBHOOK_HASH_ENCODING {other:?}: use hex or base64"
+                )))
+            }
         };
         let key = match key {
             "client_secret" => HashKey::ClientSecret,
             "webhook_key" => HashKey::WebhookKey,
-            other => return Err(Error::Config(format!("WEBHOOK_HASH_KEY {other:?}: use client_secret or webhook_key"))),
+            other => {
+                return Err(Error::Config(format!(
+                    "WEBHOOK_HASH_KEY {other:?}: use client_secret or webhook_key"
+                )))
+            }
         };
-        Ok(Self { algorithm, encoding, key })
+        Ok(Self {
+            algorithm,
+            encoding,
+            key,
+        })
     }
 
     /// The hash of `body` (an object; its `hash` member is ignored).
@@ -101,15 +121,25 @@ impl HashProfile {
     pub fn verify(&self, key: &[u8], body: &Map<String, Value>) -> Result<(), Error> {
         let sent = match body.get("hash") {
             Some(Value::String(h)) if !h.is_empty() => h,
-            Some(_) => return Err(Error::InvalidSignature("hash must be a non-empty string".into())),
+            Some(_) => {
+                return Err(Error::InvalidSignature(
+                    "hash must be a non-empty string".into(),
+                ))
+            }
             None => return Err(Error::InvalidSignature("missing hash".into())),
         };
         let expected = self.compute(key, body);
-        let sent = if self.encoding == HashEncoding::Hex { sent.to_ascii_lowercase() } else { sent.clone() };
+        let sent = if self.encoding == HashEncoding::Hex {
+            sent.to_ascii_lowercase()
+        } else {
+            sent.clone()
+        };
         if crypto::ct_eq(&sent, &expected) {
             Ok(())
         } else {
-            Err(Error::InvalidSignature("hash does not match the payload".into()))
+            Err(Error::InvalidSignature(
+                "hash does not match the payload".into(),
+            ))
         }
     }
 }
@@ -153,7 +183,9 @@ pub struct Webhook {
 
 fn id_string(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) if !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control) => Some(s.clone()),
+        Value::String(s) if !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control) => {
+            Some(s.clone())
+        }
         Value::Number(n) if n.is_u64() => Some(n.to_string()),
         _ => None,
     }
@@ -162,8 +194,13 @@ fn id_string(v: &Value) -> Option<String> {
 impl Webhook {
     /// Parses and validates a body: a JSON object with the guide's fields.
     pub fn parse(raw: &[u8]) -> Result<Self, Error> {
-        let v: Value = serde_json::from_slice(raw)
-            .map_err(|e| Error::InvalidRequest(format!("body is not valid JSON (line {}, column {})", e.line(), e.column())))?;
+        let v: Value = serde_json::from_slice(raw).map_err(|e| {
+            Error::InvalidRequest(format!(
+                "body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
         let Value::Object(body) = v else {
             return Err(Error::InvalidRequest("body must be a JSON object".into()));
         };
@@ -171,12 +208,17 @@ impl Webhook {
             .get("connectionId")
             .cloned()
             .ok_or_else(|| Error::InvalidRequest("missing connectionId".into()))
-            .and_then(|v| serde_json::from_value(v).map_err(|_| Error::InvalidRequest("connectionId is not a valid id".into())))?;
+            .and_then(|v| {
+                serde_json::from_value(v)
+                    .map_err(|_| Error::InvalidRequest("connectionId is not a valid id".into()))
+            })?;
         let webhook_type = body
             .get("webhookType")
             .and_then(Value::as_str)
             .and_then(WebhookType::parse)
-            .ok_or_else(|| Error::InvalidRequest("webhookType must be \"data\" or \"status\"".into()))?;
+            .ok_or_else(|| {
+                Error::InvalidRequest("webhookType must be \"data\" or \"status\"".into())
+            })?;
         let location_id = body
             .get("locationId")
             .and_then(id_string)
@@ -187,7 +229,10 @@ impl Webhook {
         };
         let (mut attribute_type, mut resource_id, mut api_url) = (None, None, None);
         if webhook_type == WebhookType::Data {
-            let attr = meta.get("attributeType").and_then(Value::as_str).unwrap_or("");
+            let attr = meta
+                .get("attributeType")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if !ATTRIBUTE_TYPES.contains(&attr) {
                 return Err(Error::InvalidRequest(
                     "metaData.attributeType must be locations, resources or rates".into(),
@@ -196,14 +241,28 @@ impl Webhook {
             attribute_type = Some(attr.to_string());
             match meta.get("apiUrl").and_then(Value::as_str) {
                 Some(u) if !u.is_empty() && u.len() <= 2048 => api_url = Some(u.to_string()),
-                _ => return Err(Error::InvalidRequest("metaData.apiUrl must be a URL".into())),
+                _ => {
+                    return Err(Error::InvalidRequest(
+                        "metaData.apiUrl must be a URL".into(),
+                    ))
+                }
             }
             resource_id = match meta.get("resourceId") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(id_string(v).ok_or_else(|| Error::InvalidRequest("metaData.resourceId is not a valid id".into()))?),
+                Some(v) => Some(id_string(v).ok_or_else(|| {
+                    Error::InvalidRequest("metaData.resourceId is not a valid id".into())
+                })?),
             };
         }
-        Ok(Self { connection_id, webhook_type, location_id, attribute_type, resource_id, api_url, body })
+        Ok(Self {
+            connection_id,
+            webhook_type,
+            location_id,
+            attribute_type,
+            resource_id,
+            api_url,
+            body,
+        })
     }
 
     /// The idempotency key: SHA-256 of the canonical body without `hash`,
@@ -211,7 +270,9 @@ impl Webhook {
     pub fn digest(&self) -> String {
         let mut without = self.body.clone();
         without.remove("hash");
-        crypto::hex(&Sha256::digest(jcs::canonicalize(&Value::Object(without)).as_bytes()))
+        crypto::hex(&Sha256::digest(
+            jcs::canonicalize(&Value::Object(without)).as_bytes(),
+        ))
     }
 
     /// The body without `hash`, as stored.
@@ -233,28 +294,43 @@ mod tests {
 
     #[test]
     fn default_profile_is_hex_hmac_sha256_over_jcs_without_hash() {
-        let b = body(json!({"webhookType": "status", "connectionId": 99, "locationId": "1198", "metaData": {}, "hash": "x"}));
+        let b = body(
+            json!({"webhookType": "status", "connectionId": 99, "locationId": "1198", "metaData": {}, "hash": "x"}),
+        );
         let h = HashProfile::default().compute(b"secret", &b);
         // Independently: HMAC-SHA256("secret", canonical JSON without hash).
-        let canonical = r#"{"connectionId":99,"locationId":"1198","metaData":{},"webhookType":"status"}"#;
+        let canonical =
+            r#"{"connectionId":99,"locationId":"1198","metaData":{},"webhookType":"status"}"#;
         let mut m = Hmac::<Sha256>::new_from_slice(b"secret").unwrap();
         m.update(canonical.as_bytes());
         assert_eq!(h, crypto::hex(&m.finalize().into_bytes()));
         let mut signed = b.clone();
         signed.insert("hash".into(), Value::String(h.to_uppercase()));
-        assert!(HashProfile::default().verify(b"secret", &signed).is_ok(), "hex is case-insensitive");
+        assert!(
+            HashProfile::default().verify(b"secret", &signed).is_ok(),
+            "hex is case-insensitive"
+        );
         assert!(HashProfile::default().verify(b"other", &signed).is_err());
         signed.insert("locationId".into(), json!("1199"));
-        assert!(HashProfile::default().verify(b"secret", &signed).is_err(), "tampered");
+        assert!(
+            HashProfile::default().verify(b"secret", &signed).is_err(),
+            "tampered"
+        );
         signed.remove("hash");
-        assert!(matches!(HashProfile::default().verify(b"secret", &signed), Err(Error::InvalidSignature(_))));
+        assert!(matches!(
+            HashProfile::default().verify(b"secret", &signed),
+            Err(Error::InvalidSignature(_))
+        ));
     }
 
     #[test]
     fn profiles_parse_and_differ() {
         let p = HashProfile::parse("hmac-sha512", "base64", "webhook_key").unwrap();
         let b = body(json!({"a": 1}));
-        assert_ne!(p.compute(b"k", &b), HashProfile::default().compute(b"k", &b));
+        assert_ne!(
+            p.compute(b"k", &b),
+            HashProfile::default().compute(b"k", &b)
+        );
         assert!(HashProfile::parse("md5", "hex", "client_secret").is_err());
     }
 
@@ -278,7 +354,10 @@ mod tests {
             r#"{"connectionId":-4,"webhookType":"status","locationId":"1","metaData":{}}"#,
         ];
         for b in bad {
-            assert!(matches!(Webhook::parse(b.as_bytes()), Err(Error::InvalidRequest(_))), "{b}");
+            assert!(
+                matches!(Webhook::parse(b.as_bytes()), Err(Error::InvalidRequest(_))),
+                "{b}"
+            );
         }
     }
 

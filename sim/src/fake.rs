@@ -150,7 +150,10 @@ impl Fake {
 
     /// Serves `pages` (each a `data` array) at `path` (e.g. `/api/v1/rates/1198`).
     pub fn set_pages(&self, path: &str, pages: Vec<Vec<serde_json::Value>>) {
-        self.datasets.lock().unwrap().insert(path.to_string(), pages);
+        self.datasets
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), pages);
     }
 
     /// Queues failures for the next data requests, in order.
@@ -174,7 +177,11 @@ impl Fake {
 
     fn data(&self, req: &Request) -> Response {
         let path = req.uri().path().to_string();
-        let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+        let pq = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
         let bearer = req
             .headers()
             .get("authorization")
@@ -186,11 +193,14 @@ impl Fake {
         let failure = self.data_failures.lock().unwrap().pop_front();
         match &failure {
             Some(DataFailure::Status(s)) => return json_resp(*s, json!({"error": "unavailable"})),
-            Some(DataFailure::Unauthorized) => return json_resp(401, json!({"error": "invalid_token"})),
+            Some(DataFailure::Unauthorized) => {
+                return json_resp(401, json!({"error": "invalid_token"}))
+            }
             Some(DataFailure::Redirect(to)) => {
                 let mut r = http::Response::new(Bytes::new());
                 *r.status_mut() = http::StatusCode::FOUND;
-                r.headers_mut().insert("location", http::HeaderValue::from_str(to).unwrap());
+                r.headers_mut()
+                    .insert("location", http::HeaderValue::from_str(to).unwrap());
                 return r;
             }
             _ => {}
@@ -209,7 +219,11 @@ impl Fake {
             return json_resp(404, json!({"error": "no such page"}));
         }
         let data = pages.get(page - 1).cloned().unwrap_or_default();
-        let mut next = if page < count { self.page_url(&path, page + 1) } else { String::new() };
+        let mut next = if page < count {
+            self.page_url(&path, page + 1)
+        } else {
+            String::new()
+        };
         if let Some(DataFailure::NextTo(to)) = &failure {
             next = to.clone();
         }
@@ -227,7 +241,10 @@ impl Fake {
         if matches!(failure, Some(DataFailure::Truncated)) {
             let text = body.to_string();
             let mut r = http::Response::new(Bytes::from(text[..text.len() / 2].to_string()));
-            r.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                "content-type",
+                http::HeaderValue::from_static("application/json"),
+            );
             return r;
         }
         json_resp(200, body)

@@ -3,6 +3,7 @@
 //! log capture, and a small browser-like client for the connect flow.
 
 pub mod browser;
+pub mod ddb_proxy;
 pub mod local_aws;
 pub mod logs;
 
@@ -58,6 +59,16 @@ impl TestApp {
     pub fn with(store: Arc<dyn Store>, config: Config) -> Self {
         let clock = Arc::new(ManualClock::new(EVENTS_NOW));
         let secrets = events_secrets();
+        let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone());
+        Self {
+            app,
+            clock,
+            secrets,
+        }
+    }
+
+    pub fn with_secrets(store: Arc<dyn Store>, config: Config, secrets: BridgeSecrets) -> Self {
+        let clock = Arc::new(ManualClock::new(EVENTS_NOW));
         let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone());
         Self {
             app,
@@ -277,4 +288,71 @@ impl TestApp {
             bytes::Bytes::new(),
         )
     }
+}
+
+/// Signs a webhook body with the default hash profile.
+pub fn sign(mut body: serde_json::Value, key: &str) -> String {
+    let map = body.as_object().expect("object").clone();
+    let hash = syncaroo_shared::webhook::HashProfile::default().compute(key.as_bytes(), &map);
+    body["hash"] = serde_json::Value::String(hash);
+    body.to_string()
+}
+
+/// A config whose Syncaroo API is `base` (a loopback fake), with short
+/// retry budgets so failure tests stay fast.
+pub fn config_with_syncaroo(base: &str, extra: &[(&str, &str)]) -> Config {
+    let base = base.to_string();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| {
+        if let Some((_, v)) = extra.iter().find(|(n, _)| n == k) {
+            return Some(v.clone());
+        }
+        match k {
+            "SYNCAROO_API_BASE" => Some(base.clone()),
+            "SYNCAROO_ALLOW_LOOPBACK" => Some("true".into()),
+            "SYNCAROO_HTTP_TIMEOUT_MS" => Some("2000".into()),
+            "SYNC_PAGE_ATTEMPTS" => Some("3".into()),
+            "SYNC_MAX_ATTEMPTS" => Some("2".into()),
+            _ => None,
+        }
+    })
+    .expect("valid test config")
+}
+
+/// Walks the connect flow against a running local runner as the demo user
+/// and returns Syncaroo's access token for `connection`.
+pub async fn connect_over_http(r: &syncaroo_local::Running, connection: &str) -> String {
+    let redirect = "https://app.syncaroo.com/connection";
+    let url = format!(
+        "{}?connectionId={connection}&clientId={}&redirectUri={}&response_type=code",
+        r.setup.auth_uri,
+        r.setup.your_client_id,
+        form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let back = browser::Browser::new()
+        .connect(&url, redirect, "demo", "demo", "authorize")
+        .await
+        .expect("connect flow");
+    let code = query_of(&back)["code"].clone();
+    let tokens: serde_json::Value = reqwest::Client::new()
+        .post(&r.setup.auth_token_uri)
+        .form(&[
+            ("clientId", r.setup.your_client_id.as_str()),
+            ("clientSecret", r.setup.your_client_secret.as_str()),
+            ("code", code.as_str()),
+            ("grantType", "authorization_code"),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    tokens["accessToken"]
+        .as_str()
+        .expect("accessToken")
+        .to_string()
 }

@@ -202,3 +202,62 @@ mod refresh_function {
         assert_eq!(out["statusCode"], 401);
     }
 }
+
+mod webhook_and_sync {
+    use super::*;
+    use syncaroo_shared::deadletter::MemoryDeadLetters;
+    use syncaroo_shared::model::ConnectionId;
+
+    #[tokio::test]
+    async fn data_webhook_event_is_recorded() {
+        let (t, store) = TestApp::memory();
+        t.seed_events_tokens().await;
+        let resp = handlers::webhook(&t.app, event("webhook-data.json")).await;
+        assert_eq!(resp.status(), 202, "{}", body_text(&resp));
+        assert_eq!(body_json(&resp)["status"], "accepted");
+        assert_eq!(store.event_count(), 1);
+        let again = handlers::webhook(&t.app, event("webhook-data.json")).await;
+        assert_eq!((again.status().as_u16(), store.event_count()), (200, 1));
+    }
+
+    #[tokio::test]
+    async fn status_webhook_event_is_recorded_under_the_streams_id() {
+        let (t, _) = TestApp::memory();
+        t.seed_events_tokens().await;
+        let resp = handlers::webhook(&t.app, event("webhook-status.json")).await;
+        assert_eq!(resp.status(), 202, "{}", body_text(&resp));
+        let stream = syncaroo_tests::event_json("sync-stream.json");
+        let pk = stream["Records"][0]["dynamodb"]["Keys"]["pk"]["S"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            format!("EVENT#{}", body_json(&resp)["eventId"].as_str().unwrap()),
+            pk
+        );
+    }
+
+    #[tokio::test]
+    async fn sync_stream_event_stores_the_status() {
+        let (t, _) = TestApp::memory();
+        t.seed_events_tokens().await;
+        // The stream delivers what the webhook recorded.
+        handlers::webhook(&t.app, event("webhook-status.json")).await;
+        let dlq = MemoryDeadLetters::default();
+        let out = handlers::sync::process_stream_batch(
+            &t.app,
+            &dlq,
+            &syncaroo_tests::event_json("sync-stream.json"),
+        )
+        .await;
+        assert_eq!(out["batchItemFailures"], serde_json::json!([]));
+        let s = t
+            .app
+            .store
+            .get_location_status(&ConnectionId::parse("99").unwrap(), "1198")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.meta.contains("lockdown"));
+        assert!(dlq.all().is_empty());
+    }
+}

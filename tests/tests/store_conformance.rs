@@ -310,3 +310,100 @@ conformance!(
     confirm_is_idempotent_and_bound_to_user,
     listings_roundtrip,
 );
+
+mod sync_data {
+    use super::*;
+
+    fn data(fetched_at_ms: i64, marker: &str) -> SyncedData {
+        SyncedData {
+            connection_id: ConnectionId::parse("99").unwrap(),
+            location_id: "1198".into(),
+            attribute_type: "rates".into(),
+            resource_id: Some("7843".into()),
+            data: format!("[\"{marker}\"]"),
+            pages: 1,
+            fetched_at_ms,
+            event_id: marker.into(),
+        }
+    }
+
+    /// Two fetches of the same resource whose writes land in reverse order:
+    /// the later fetch stays.
+    async fn later_fetch_wins(s: Arc<dyn Store>) {
+        assert!(s.put_synced(&data(2_000, "later")).await.unwrap());
+        assert!(
+            !s.put_synced(&data(1_000, "earlier")).await.unwrap(),
+            "the earlier fetch loses"
+        );
+        let got = s
+            .get_synced(
+                &ConnectionId::parse("99").unwrap(),
+                "1198",
+                "rates",
+                Some("7843"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.event_id, "later");
+        assert!(s.put_synced(&data(3_000, "latest")).await.unwrap());
+        assert!(s
+            .get_synced(&ConnectionId::parse("99").unwrap(), "1198", "rates", None)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn memory_later_fetch_wins() {
+        later_fetch_wins(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_later_fetch_wins() {
+        let Some(s) = local_aws::dynamo_store("sync").await else {
+            return;
+        };
+        later_fetch_wins(Arc::new(s)).await;
+    }
+
+    async fn events_record_once_and_attempt_counts(s: Arc<dyn Store>) {
+        let e = EventRecord {
+            id: "99:abc".into(),
+            connection_id: ConnectionId::parse("99").unwrap(),
+            webhook_type: syncaroo_shared::webhook::WebhookType::Status,
+            location_id: "1198".into(),
+            payload: "{}".into(),
+            received_at_ms: 5,
+            status: EventStatus::Pending,
+            attempts: 0,
+            error: None,
+        };
+        assert!(s.record_event(&e).await.unwrap());
+        assert!(!s.record_event(&e).await.unwrap());
+        assert_eq!(s.start_attempt("99:abc").await.unwrap(), Some(1));
+        assert_eq!(s.start_attempt("99:abc").await.unwrap(), Some(2));
+        s.finish_event("99:abc", EventStatus::Failed, Some("why"))
+            .await
+            .unwrap();
+        assert_eq!(s.start_attempt("99:abc").await.unwrap(), None);
+        let got = s.get_event("99:abc").await.unwrap().unwrap();
+        assert_eq!(
+            (got.status, got.attempts, got.error.as_deref()),
+            (EventStatus::Failed, 2, Some("why"))
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_events() {
+        events_record_once_and_attempt_counts(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_events() {
+        let Some(s) = local_aws::dynamo_store("events").await else {
+            return;
+        };
+        events_record_once_and_attempt_counts(Arc::new(s)).await;
+    }
+}

@@ -12,10 +12,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let (app, sdk) = App::from_aws_env().await?;
     app.provider();
-    let dlq = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sdk), &app.config.dead_letter_queue_url);
+    let dlq = SqsDeadLetters::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        &app.config.dead_letter_queue_url,
+    );
     let (app, dlq) = (&app, &dlq);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, lambda_runtime::Error>(handlers::sync::process_stream_batch(app, dlq, &event.payload).await)
+        Ok::<_, lambda_runtime::Error>(
+            handlers::sync::process_stream_batch(app, dlq, &event.payload).await,
+        )
     }))
     .await
 }

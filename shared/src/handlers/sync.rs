@@ -49,6 +49,18 @@ impl From<crate::error::Error> for SyncError {
     }
 }
 
+/// Test helper: the configured policy with short pauses.
+pub struct FetchPolicyExt;
+
+impl FetchPolicyExt {
+    pub fn fast(app: &App) -> FetchPolicy {
+        FetchPolicy {
+            backoff_ms: 5,
+            ..fetch_policy(app)
+        }
+    }
+}
+
 pub fn fetch_policy(app: &App) -> FetchPolicy {
     let c = &app.config;
     FetchPolicy {
@@ -62,7 +74,12 @@ pub fn fetch_policy(app: &App) -> FetchPolicy {
 
 /// Processes one event: at most once to completion, however often it is
 /// delivered.
-pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord, policy: &FetchPolicy) -> Outcome {
+pub async fn process_event(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    event: &EventRecord,
+    policy: &FetchPolicy,
+) -> Outcome {
     let attempt = match app.store.start_attempt(&event.id).await {
         Ok(Some(n)) => n,
         Ok(None) => return Outcome::Skipped,
@@ -74,7 +91,11 @@ pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord
     };
     let (reason, permanent) = match result {
         Ok(()) => {
-            return match app.store.finish_event(&event.id, EventStatus::Done, None).await {
+            return match app
+                .store
+                .finish_event(&event.id, EventStatus::Done, None)
+                .await
+            {
                 Ok(()) => Outcome::Done,
                 Err(e) => Outcome::Retry(e.to_string()),
             };
@@ -95,21 +116,32 @@ pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord
         return Outcome::Retry(reason);
     }
     metrics::count(METRIC_EVENT_FAILED, 1);
-    if let Err(e) = app.store.finish_event(&event.id, EventStatus::Failed, Some(&reason)).await {
+    if let Err(e) = app
+        .store
+        .finish_event(&event.id, EventStatus::Failed, Some(&reason))
+        .await
+    {
         tracing::error!(event_id = %event.id, error = %e, "could not mark the event failed");
     }
     Outcome::Failed(reason)
 }
 
 async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Result<(), SyncError> {
-    let hook = Webhook::parse(event.payload.as_bytes()).map_err(|e| SyncError::Permanent(e.to_string()))?;
-    let api_url = hook.api_url.as_deref().ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
+    let hook = Webhook::parse(event.payload.as_bytes())
+        .map_err(|e| SyncError::Permanent(e.to_string()))?;
+    let api_url = hook
+        .api_url
+        .as_deref()
+        .ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
     let origin = ApiOrigin::from_base(&app.config.syncaroo_api_base);
     let fetched_at_ms = app.clock.now_ms();
     let fetched = fetch_all(app.provider(), &origin, api_url, policy).await?;
     let data = Value::Array(fetched.items).to_string();
     if data.len() > MAX_STORED_BYTES {
-        return Err(SyncError::Permanent(format!("{} bytes of data exceed the {MAX_STORED_BYTES}-byte item limit", data.len())));
+        return Err(SyncError::Permanent(format!(
+            "{} bytes of data exceed the {MAX_STORED_BYTES}-byte item limit",
+            data.len()
+        )));
     }
     let synced = SyncedData {
         connection_id: hook.connection_id.clone(),
@@ -134,7 +166,8 @@ async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Resu
 }
 
 async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
-    let hook = Webhook::parse(event.payload.as_bytes()).map_err(|e| SyncError::Permanent(e.to_string()))?;
+    let hook = Webhook::parse(event.payload.as_bytes())
+        .map_err(|e| SyncError::Permanent(e.to_string()))?;
     let meta = hook.body.get("metaData").cloned().unwrap_or(Value::Null);
     let status = LocationStatus {
         connection_id: hook.connection_id.clone(),
@@ -154,9 +187,16 @@ async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
 pub async fn process_stream_batch(app: &App, dlq: &dyn DeadLetters, batch: &Value) -> Value {
     let policy = fetch_policy(app);
     let mut failures = Vec::new();
-    let records = batch.get("Records").and_then(Value::as_array).cloned().unwrap_or_default();
+    let records = batch
+        .get("Records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for record in &records {
-        let seq = record.pointer("/dynamodb/SequenceNumber").and_then(Value::as_str).unwrap_or("");
+        let seq = record
+            .pointer("/dynamodb/SequenceNumber")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if record.get("eventName").and_then(Value::as_str) != Some("INSERT") {
             continue;
         }
@@ -164,7 +204,10 @@ pub async fn process_stream_batch(app: &App, dlq: &dyn DeadLetters, batch: &Valu
             .pointer("/dynamodb/NewImage")
             .and_then(crate::store::dynamo::event_from_stream_image);
         let Some(event) = event else {
-            tracing::warn!(sequence = seq, "stream record is not a webhook event; skipped");
+            tracing::warn!(
+                sequence = seq,
+                "stream record is not a webhook event; skipped"
+            );
             continue;
         };
         if let Outcome::Retry(_) = process_event(app, dlq, &event, &policy).await {

@@ -30,7 +30,9 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let ct = http_util::header(req, "content-type").unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/json") {
-        return Err(Error::UnsupportedMediaType("expected Content-Type: application/json".into()));
+        return Err(Error::UnsupportedMediaType(
+            "expected Content-Type: application/json".into(),
+        ));
     }
     if req.body().len() > MAX_WEBHOOK_BODY {
         return Err(Error::PayloadTooLarge(MAX_WEBHOOK_BODY));
@@ -41,7 +43,9 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), raw_token);
     let token = super::check_connection::live_access_token(app, &hash).await?;
     if token.connection_id != hook.connection_id {
-        return Err(Error::Forbidden("access token was not issued for this connectionId".into()));
+        return Err(Error::Forbidden(
+            "access token was not issued for this connectionId".into(),
+        ));
     }
     let key = match app.config.webhook_hash.key {
         HashKey::ClientSecret => secrets.client_secret.expose(),
@@ -49,7 +53,9 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
             .webhook_hash_key
             .as_ref()
             .map(|k| k.expose())
-            .ok_or_else(|| Error::Config("WEBHOOK_HASH_KEY=webhook_key but webhookHashKey is not set".into()))?,
+            .ok_or_else(|| {
+                Error::Config("WEBHOOK_HASH_KEY=webhook_key but webhookHashKey is not set".into())
+            })?,
     };
     if let Err(e) = app.config.webhook_hash.verify(key.as_bytes(), &hook.body) {
         // Say which webhook, never what it carried.
@@ -82,6 +88,13 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         duplicate = !new,
         "webhook recorded"
     );
-    let (status, word) = if new { (StatusCode::ACCEPTED, "accepted") } else { (StatusCode::OK, "duplicate") };
-    Ok(http_util::json_response(status, &serde_json::json!({ "status": word, "eventId": event.id })))
+    let (status, word) = if new {
+        (StatusCode::ACCEPTED, "accepted")
+    } else {
+        (StatusCode::OK, "duplicate")
+    };
+    Ok(http_util::json_response(
+        status,
+        &serde_json::json!({ "status": word, "eventId": event.id }),
+    ))
 }

@@ -1015,13 +1015,21 @@ impl EventStore for DynamoStore {
             .send()
             .await;
         match res {
-            Ok(out) => Ok(out.attributes().and_then(|a| get_n(a, "attempts")).map(|n| n as u32)),
+            Ok(out) => Ok(out
+                .attributes()
+                .and_then(|a| get_n(a, "attempts"))
+                .map(|n| n as u32)),
             Err(e) if is_ccf(&e) => Ok(None),
             Err(e) => Err(store_err("UpdateItem", e)),
         }
     }
 
-    async fn finish_event(&self, id: &str, status: EventStatus, error: Option<&str>) -> Result<(), Error> {
+    async fn finish_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        error: Option<&str>,
+    ) -> Result<(), Error> {
         let mut req = self
             .client
             .update_item()
@@ -1042,7 +1050,10 @@ impl EventStore for DynamoStore {
     }
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
-        let mut item = key(sync_pk(&d.connection_id, &d.location_id), &data_sk(&d.attribute_type, d.resource_id.as_deref()));
+        let mut item = key(
+            sync_pk(&d.connection_id, &d.location_id),
+            &data_sk(&d.attribute_type, d.resource_id.as_deref()),
+        );
         item.insert("data".into(), s(&d.data));
         item.insert("pages".into(), n(d.pages as i64));
         item.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
@@ -1075,12 +1086,17 @@ impl EventStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(sync_pk(connection, location), &data_sk(attribute_type, resource))))
+            .set_key(Some(key(
+                sync_pk(connection, location),
+                &data_sk(attribute_type, resource),
+            )))
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         Ok(Some(SyncedData {
             connection_id: connection.clone(),
             location_id: location.to_string(),
@@ -1129,7 +1145,9 @@ impl EventStore for DynamoStore {
             .send()
             .await
             .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
         Ok(Some(LocationStatus {
             connection_id: connection.clone(),
             location_id: location.to_string(),

@@ -403,7 +403,12 @@ impl EventStore for MemoryStore {
         }
     }
 
-    async fn finish_event(&self, id: &str, status: EventStatus, error: Option<&str>) -> Result<(), Error> {
+    async fn finish_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        error: Option<&str>,
+    ) -> Result<(), Error> {
         let mut g = ev_lock(&self.events);
         let e = g.events.get_mut(id).ok_or(Error::NotFound)?;
         e.status = status;
@@ -413,8 +418,16 @@ impl EventStore for MemoryStore {
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
         let mut g = ev_lock(&self.events);
-        let k = (d.connection_id.clone(), d.location_id.clone(), d.attribute_type.clone(), d.resource_id.clone());
-        if g.synced.get(&k).is_some_and(|old| old.fetched_at_ms >= d.fetched_at_ms) {
+        let k = (
+            d.connection_id.clone(),
+            d.location_id.clone(),
+            d.attribute_type.clone(),
+            d.resource_id.clone(),
+        );
+        if g.synced
+            .get(&k)
+            .is_some_and(|old| old.fetched_at_ms >= d.fetched_at_ms)
+        {
             return Ok(false);
         }
         g.synced.insert(k, d.clone());
@@ -428,14 +441,22 @@ impl EventStore for MemoryStore {
         attribute_type: &str,
         resource: Option<&str>,
     ) -> Result<Option<SyncedData>, Error> {
-        let k = (connection.clone(), location.to_string(), attribute_type.to_string(), resource.map(str::to_string));
+        let k = (
+            connection.clone(),
+            location.to_string(),
+            attribute_type.to_string(),
+            resource.map(str::to_string),
+        );
         Ok(ev_lock(&self.events).synced.get(&k).cloned())
     }
 
     async fn put_location_status(&self, s: &LocationStatus) -> Result<bool, Error> {
         let mut g = ev_lock(&self.events);
         let k = (s.connection_id.clone(), s.location_id.clone());
-        if g.statuses.get(&k).is_some_and(|old| old.received_at_ms >= s.received_at_ms) {
+        if g.statuses
+            .get(&k)
+            .is_some_and(|old| old.received_at_ms >= s.received_at_ms)
+        {
             return Ok(false);
         }
         g.statuses.insert(k, s.clone());
@@ -447,6 +468,9 @@ impl EventStore for MemoryStore {
         connection: &ConnectionId,
         location: &str,
     ) -> Result<Option<LocationStatus>, Error> {
-        Ok(ev_lock(&self.events).statuses.get(&(connection.clone(), location.to_string())).cloned())
+        Ok(ev_lock(&self.events)
+            .statuses
+            .get(&(connection.clone(), location.to_string()))
+            .cloned())
     }
 }

@@ -240,7 +240,12 @@ pub trait EventStore: Send + Sync {
     /// done or failed (a redelivery must not be applied twice).
     async fn start_attempt(&self, id: &str) -> Result<Option<u32>, Error>;
 
-    async fn finish_event(&self, id: &str, status: EventStatus, error: Option<&str>) -> Result<(), Error>;
+    async fn finish_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        error: Option<&str>,
+    ) -> Result<(), Error>;
 
     /// Stores fetched data unless data fetched later is already stored:
     /// `Ok(false)` when this write lost to a later fetch.

@@ -44,7 +44,14 @@ pub enum FetchError {
 impl FetchError {
     /// Retrying cannot help: the event fails now.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Refused(_) | Self::Loop | Self::TooManyPages(_) | Self::TooLarge(_) | Self::Rejected(_))
+        matches!(
+            self,
+            Self::Refused(_)
+                | Self::Loop
+                | Self::TooManyPages(_)
+                | Self::TooLarge(_)
+                | Self::Rejected(_)
+        )
     }
 }
 
@@ -58,7 +65,10 @@ pub struct ApiOrigin {
 /// `(scheme, authority, path-and-query)` of an absolute URL, without any
 /// fragment; `None` when it is not one.
 fn split(url: &str) -> Option<(String, String, String)> {
-    if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+    if url
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    {
         return None;
     }
     let (scheme, rest) = url.split_once("://")?;
@@ -68,8 +78,16 @@ fn split(url: &str) -> Option<(String, String, String)> {
         return None;
     }
     let tail = rest[end..].split('#').next().unwrap_or("");
-    let path_query = if tail.starts_with('/') { tail.to_string() } else { format!("/{tail}") };
-    Some((scheme.to_ascii_lowercase(), authority.to_ascii_lowercase(), path_query))
+    let path_query = if tail.starts_with('/') {
+        tail.to_string()
+    } else {
+        format!("/{tail}")
+    };
+    Some((
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase(),
+        path_query,
+    ))
 }
 
 impl ApiOrigin {
@@ -88,7 +106,10 @@ impl ApiOrigin {
                 "{scheme}://{authority} is not the configured Syncaroo API host"
             )));
         }
-        Ok(format!("{}://{}{}", self.scheme, self.authority, path_query))
+        Ok(format!(
+            "{}://{}{}",
+            self.scheme, self.authority, path_query
+        ))
     }
 }
 
@@ -125,7 +146,10 @@ pub async fn fetch_all(
             Some(other) => items.push(other.clone()),
         }
         let info = page.get("pages");
-        let next = info.and_then(|p| p.get("next")).and_then(Value::as_str).filter(|n| !n.is_empty());
+        let next = info
+            .and_then(|p| p.get("next"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
         let current = info.and_then(|p| p.get("current")).and_then(Value::as_u64);
         let count = info.and_then(|p| p.get("count")).and_then(Value::as_u64);
         let last = matches!((current, count), (Some(c), Some(n)) if c >= n);
@@ -189,7 +213,9 @@ async fn fetch_page(
                             .and_then(|v| v.parse::<u64>().ok())
                             .map(|s| Duration::from_secs(s.min(10)));
                     }
-                    300..=399 => return Err(FetchError::Refused("redirects are not followed".into())),
+                    300..=399 => {
+                        return Err(FetchError::Refused("redirects are not followed".into()))
+                    }
                     other => return Err(FetchError::Rejected(other)),
                 }
             }
@@ -201,7 +227,10 @@ async fn fetch_page(
             tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
         }
     }
-    Err(FetchError::Transient(format!("gave up after {} attempts: {last}", policy.page_attempts)))
+    Err(FetchError::Transient(format!(
+        "gave up after {} attempts: {last}",
+        policy.page_attempts
+    )))
 }
 
 async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {
@@ -218,7 +247,12 @@ async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<Vec<u8>
                 body.extend_from_slice(&c);
             }
             Ok(None) => return Ok(body),
-            Err(e) => return Err(FetchError::Transient(format!("body cut off: {}", describe(&e)))),
+            Err(e) => {
+                return Err(FetchError::Transient(format!(
+                    "body cut off: {}",
+                    describe(&e)
+                )))
+            }
         }
     }
 }
@@ -231,7 +265,8 @@ mod tests {
     fn rebuilds_only_on_our_origin() {
         let o = ApiOrigin::from_base("https://app.syncaroo.com/api/");
         assert_eq!(
-            o.rebuild("https://APP.syncaroo.com/api/v1/rates?page=2#x").unwrap(),
+            o.rebuild("https://APP.syncaroo.com/api/v1/rates?page=2#x")
+                .unwrap(),
             "https://app.syncaroo.com/api/v1/rates?page=2"
         );
         for bad in [

@@ -1,0 +1,150 @@
+//! A counting, timing TCP proxy in front of DynamoDB Local: records each
+//! request's operation (from `X-Amz-Target`), when it was sent and when its
+//! answer began, so a test can assert how many requests a handler makes and
+//! how many of them had to wait for another (sequential round trips).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub op: String,
+    pub sent: Instant,
+    pub answered: Option<Instant>,
+}
+
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Call>>>);
+
+impl Recorder {
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+    pub fn calls(&self) -> Vec<Call> {
+        self.0.lock().unwrap().clone()
+    }
+    pub fn ops(&self) -> Vec<String> {
+        self.calls().into_iter().map(|c| c.op).collect()
+    }
+    /// The longest chain of calls each sent after the previous one was
+    /// answered: the number of sequential round trips.
+    pub fn sequential_round_trips(&self) -> usize {
+        let calls = self.calls();
+        let mut depth = vec![0usize; calls.len()];
+        let mut order: Vec<usize> = (0..calls.len()).collect();
+        order.sort_by_key(|&i| calls[i].sent);
+        for &i in &order {
+            let before = order
+                .iter()
+                .filter(|&&j| calls[j].answered.is_some_and(|a| a <= calls[i].sent))
+                .map(|&j| depth[j])
+                .max()
+                .unwrap_or(0);
+            depth[i] = before + 1;
+        }
+        depth.into_iter().max().unwrap_or(0)
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Starts the proxy to `upstream` (`host:port`); returns its URL.
+pub async fn start(upstream: String) -> (String, Recorder) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let rec = Recorder::default();
+    let r = rec.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let rec = r.clone();
+            tokio::spawn(pipe(client, server, rec));
+        }
+    });
+    (url, rec)
+}
+
+async fn pipe(client: TcpStream, server: TcpStream, rec: Recorder) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    // Indexes (into the recorder) of this connection's unanswered requests.
+    let pending: Arc<Mutex<std::collections::VecDeque<usize>>> = Default::default();
+    let (p1, r1) = (pending.clone(), rec.clone());
+    let up = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            let mut at = 0;
+            while let Some(i) = find(&chunk[at..], b"x-amz-target: DynamoDB_20120810.") {
+                let start = at + i + "x-amz-target: DynamoDB_20120810.".len();
+                let end = chunk[start..]
+                    .iter()
+                    .position(|&b| b == b'\r')
+                    .map(|e| start + e)
+                    .unwrap_or(chunk.len());
+                let op = String::from_utf8_lossy(&chunk[start..end]).to_string();
+                let mut calls = r1.0.lock().unwrap();
+                calls.push(Call {
+                    op,
+                    sent: Instant::now(),
+                    answered: None,
+                });
+                p1.lock().unwrap().push_back(calls.len() - 1);
+                at = end;
+            }
+            if sw.write_all(chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match sr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        let mut at = 0;
+        while let Some(i) = find(&chunk[at..], b"HTTP/1.1 ") {
+            if let Some(idx) = pending.lock().unwrap().pop_front() {
+                if let Some(c) = rec.0.lock().unwrap().get_mut(idx) {
+                    c.answered = Some(Instant::now());
+                }
+            }
+            at += i + 9;
+        }
+        if cw.write_all(chunk).await.is_err() {
+            break;
+        }
+    }
+    up.abort();
+}
+
+/// A DynamoDB store whose requests go through a fresh proxy.
+pub async fn proxied_store(table: &str) -> (syncaroo_shared::store::DynamoStore, Recorder) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB Local endpoint");
+    let upstream = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (url, rec) = start(upstream).await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(url)
+        .build();
+    let store =
+        syncaroo_shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+    store.ensure_table().await.expect("table");
+    (store, rec)
+}

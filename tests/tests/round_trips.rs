@@ -1,0 +1,108 @@
+//! How many DynamoDB requests each request path makes, counted by a proxy in
+//! front of DynamoDB Local, so a regression fails CI:
+//! token exchange 1, refresh grant 1, check_connection <= 2 sequential,
+//! webhook ack <= 2 sequential.
+
+use std::sync::Arc;
+use syncaroo_shared::handlers;
+use syncaroo_tests::ddb_proxy::{proxied_store, Recorder};
+use syncaroo_tests::{body_json, events_creds, local_aws, request, sign, TestApp};
+
+async fn app() -> Option<(TestApp, Recorder)> {
+    if !local_aws::dynamodb_available() {
+        return None;
+    }
+    let (store, rec) = proxied_store(&local_aws::unique_table("rt")).await;
+    let t = TestApp::with_store(Arc::new(store));
+    t.seed_events_tokens().await;
+    rec.reset();
+    Some((t, rec))
+}
+
+#[tokio::test]
+async fn token_exchange_is_one_transaction() {
+    let Some((t, rec)) = app().await else { return };
+    let code = t.issue_code("321", "1").await;
+    rec.reset();
+    let resp = handlers::token(&t.app, t.code_request(&code)).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(rec.ops(), ["TransactWriteItems"]);
+}
+
+#[tokio::test]
+async fn refresh_grant_is_one_transaction() {
+    let Some((t, rec)) = app().await else { return };
+    let resp = handlers::token(&t.app, syncaroo_tests::event("token-refresh.json")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(rec.ops(), ["TransactWriteItems"]);
+}
+
+#[tokio::test]
+async fn check_connection_is_two_sequential_round_trips() {
+    let Some((t, rec)) = app().await else { return };
+    let resp =
+        handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json")).await;
+    assert_eq!(resp.status(), 200);
+    let mut ops = rec.ops();
+    assert_eq!(ops.remove(0), "GetItem");
+    ops.sort();
+    assert_eq!(ops, ["Query", "UpdateItem"]);
+    assert_eq!(
+        rec.sequential_round_trips(),
+        2,
+        "the two writes/reads after the token run in parallel"
+    );
+}
+
+#[tokio::test]
+async fn webhook_ack_is_two_sequential_round_trips() {
+    let Some((t, rec)) = app().await else { return };
+    let body = sign(
+        serde_json::json!({"connectionId": 99, "webhookType": "status", "locationId": "1198", "metaData": {"status": "open"}}),
+        t.secrets.client_secret.expose(),
+    );
+    let req = request(
+        "POST",
+        "/api/update/",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
+        ],
+        body,
+    );
+    let resp = handlers::webhook(&t.app, req).await;
+    assert_eq!(resp.status(), 202, "{}", body_json(&resp));
+    assert_eq!(rec.ops(), ["GetItem", "PutItem"]);
+    assert_eq!(rec.sequential_round_trips(), 2);
+}
+
+#[tokio::test]
+async fn consent_is_one_transaction() {
+    let Some((t, rec)) = app().await else { return };
+    let cookie = syncaroo_tests::event_json("authorize-consent.json")["cookies"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let page = handlers::authorize(&t.app, syncaroo_tests::event("authorize-consent.json")).await;
+    assert!(rec.ops().is_empty(), "showing consent reads nothing");
+    let mut fields = syncaroo_tests::browser::parse_form(&syncaroo_tests::body_text(&page))
+        .unwrap()
+        .fields;
+    fields.push(("decision".into(), "authorize".into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let req = request(
+        "POST",
+        "/api/oauth/authorize",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", &cookie),
+        ],
+        syncaroo_tests::form(&pairs),
+    );
+    let resp = handlers::authorize(&t.app, req).await;
+    assert_eq!(resp.status(), 302);
+    assert_eq!(rec.ops(), ["TransactWriteItems"]);
+}

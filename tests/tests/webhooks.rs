@@ -1,0 +1,526 @@
+//! Webhooks in, data pulled: the webhook handler's refusals, idempotent
+//! recording, and the sync worker against the fake Syncaroo's paginating
+//! data API, its failures, and the SSRF rules.
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use syncaroo_shared::deadletter::MemoryDeadLetters;
+use syncaroo_shared::handlers::{self, sync};
+use syncaroo_shared::model::ConnectionId;
+use syncaroo_shared::secrets::SecretString;
+use syncaroo_shared::store::{CredentialsStore, EventStatus, MemoryStore};
+use syncaroo_shared::syncaroo::NewCredentials;
+use syncaroo_sim::{DataFailure, FakeConfig, FakeSyncaroo};
+use syncaroo_tests::{body_json, config_with_syncaroo, events_creds, logs, request, sign, TestApp};
+
+const RATES: &str = "/api/v1/locations/1198/rates";
+
+fn conn() -> ConnectionId {
+    ConnectionId::parse("99").unwrap()
+}
+
+fn data_body(api_url: &str) -> Value {
+    json!({
+        "connectionId": 99,
+        "webhookType": "data",
+        "locationId": "1198",
+        "metaData": {"attributeType": "rates", "apiUrl": api_url, "currency": "GBP"},
+    })
+}
+
+fn status_body(status: &str) -> Value {
+    json!({"connectionId": 99, "webhookType": "status", "locationId": "1198",
+           "metaData": {"status": status, "reason": "lockdown"}})
+}
+
+struct World {
+    t: TestApp,
+    store: Arc<MemoryStore>,
+    fake: FakeSyncaroo,
+    dlq: MemoryDeadLetters,
+}
+
+/// The events' connection (99) with live tokens, the fake Syncaroo as the
+/// API with our credentials at it, and three pages of rates.
+async fn world(extra: &[(&str, &str)]) -> World {
+    let fake = FakeSyncaroo::start_local(FakeConfig::default())
+        .await
+        .unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let mut t = TestApp::with(store.clone(), config_with_syncaroo(&fake.base(), extra));
+    t.secrets.syncaroo_client_id = Some(SecretString::new(fake.fake.cfg.client_id.clone()));
+    t.secrets.syncaroo_client_secret = Some(SecretString::new(fake.fake.cfg.client_secret.clone()));
+    let t = TestApp::with_secrets(store.clone(), t.app.config.as_ref().clone(), t.secrets);
+    t.seed_events_tokens().await;
+    let (access, refresh, _) = fake.fake.issue_pair();
+    let now = syncaroo_shared::clock::Clock::now(&syncaroo_shared::clock::SystemClock);
+    store
+        .put_credentials(
+            &NewCredentials {
+                access_token: SecretString::new(access),
+                expires_at: now + 600,
+                refresh_token: SecretString::new(refresh),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    fake.fake.set_pages(
+        RATES,
+        vec![
+            vec![
+                json!({"rate": "hourly", "amount": 10}),
+                json!({"rate": "daily", "amount": 60}),
+            ],
+            vec![json!({"rate": "weekly", "amount": 250})],
+            vec![
+                json!({"rate": "monthly", "amount": 900}),
+                json!({"rate": "yearly", "amount": 9000}),
+            ],
+        ],
+    );
+    World {
+        t,
+        store,
+        fake,
+        dlq: MemoryDeadLetters::default(),
+    }
+}
+
+impl World {
+    fn post(&self, body: &str) -> syncaroo_shared::http_util::Request {
+        request(
+            "POST",
+            "/api/update/",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
+            ],
+            body.to_string(),
+        )
+    }
+
+    fn signed(&self, body: Value) -> String {
+        sign(body, self.t.secrets.client_secret.expose())
+    }
+
+    /// Posts a signed body and runs the worker on the recorded event.
+    async fn deliver_and_process(&self, body: Value) -> sync::Outcome {
+        let resp = handlers::webhook(&self.t.app, self.post(&self.signed(body))).await;
+        assert_eq!(resp.status(), 202, "{}", syncaroo_tests::body_text(&resp));
+        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
+        let event = self.t.app.store.get_event(&id).await.unwrap().unwrap();
+        let policy = sync::FetchPolicyExt::fast(&self.t.app);
+        sync::process_event(&self.t.app, &self.dlq, &event, &policy).await
+    }
+
+    async fn stored_rates(&self) -> Option<Vec<Value>> {
+        let d = self
+            .t
+            .app
+            .store
+            .get_synced(&conn(), "1198", "rates", None)
+            .await
+            .unwrap()?;
+        Some(serde_json::from_str(&d.data).unwrap())
+    }
+}
+
+#[tokio::test]
+async fn webhook_refusals_are_clear_4xx_and_record_nothing() {
+    let cap = logs::capture();
+    let w = world(&[]).await;
+    let good = data_body(&w.fake.fake.page_url(RATES, 1));
+    let bad_hash = {
+        let mut v: Value = serde_json::from_str(&w.signed(good.clone())).unwrap();
+        v["hash"] = json!("deadbeef-not-the-hash");
+        v.to_string()
+    };
+    let tampered = {
+        let mut v: Value = serde_json::from_str(&w.signed(good.clone())).unwrap();
+        v["locationId"] = json!("7120");
+        v.to_string()
+    };
+    // A live token of another connection.
+    let other_code = w.t.issue_code("100", "1").await;
+    let other = body_json(&handlers::token(&w.t.app, w.t.code_request(&other_code)).await)
+        ["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let with_bearer = |tok: &str, body: String| {
+        request(
+            "POST",
+            "/api/update/",
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {tok}")),
+            ],
+            body,
+        )
+    };
+    let unknown_type = w.signed(
+        json!({"connectionId": 99, "webhookType": "push", "locationId": "1198", "metaData": {}}),
+    );
+    let cases: Vec<(&str, syncaroo_shared::http_util::Request, u16, &str)> = vec![
+        ("bad hash", w.post(&bad_hash), 401, "invalid_signature"),
+        ("tampered body", w.post(&tampered), 401, "invalid_signature"),
+        ("missing hash", w.post(&good.to_string()), 401, "invalid_signature"),
+        ("token of another connection", with_bearer(&other, w.signed(good.clone())), 403, "insufficient_scope"),
+        ("unknown token", with_bearer("scb_at_unknown", w.signed(good.clone())), 401, "invalid_token"),
+        ("no bearer", request("POST", "/api/update/", &[("content-type", "application/json")], w.signed(good.clone())), 401, "invalid_token"),
+        ("malformed JSON", w.post("{\"connectionId\": 99, \"webhookType\": "), 400, "invalid_request"),
+        ("not an object", w.post("[1,2]"), 400, "invalid_request"),
+        ("unknown webhookType", w.post(&unknown_type), 400, "invalid_request"),
+        ("bad attributeType", w.post(&w.signed(json!({"connectionId": 99, "webhookType": "data", "locationId": "1198", "metaData": {"attributeType": "prices", "apiUrl": "https://x/"}}))), 400, "invalid_request"),
+        ("data without apiUrl", w.post(&w.signed(json!({"connectionId": 99, "webhookType": "data", "locationId": "1198", "metaData": {"attributeType": "rates"}}))), 400, "invalid_request"),
+        ("wrong content type", request("POST", "/api/update/", &[("content-type", "text/plain"), ("authorization", &format!("Bearer {}", events_creds::ACCESS))], w.signed(good.clone())), 415, "invalid_request"),
+        ("huge body", w.post(&format!("{{\"pad\":\"{}\"}}", "x".repeat(70_000))), 413, "invalid_request"),
+        ("GET", request("GET", "/api/update/", &[("authorization", &format!("Bearer {}", events_creds::ACCESS))], ""), 405, "invalid_request"),
+    ];
+    for (name, req, status, code) in cases {
+        let resp = handlers::webhook(&w.t.app, req).await;
+        assert_eq!(
+            resp.status().as_u16(),
+            status,
+            "{name}: {}",
+            syncaroo_tests::body_text(&resp)
+        );
+        assert_eq!(body_json(&resp)["error"], code, "{name}");
+        assert_eq!(w.store.event_count(), 0, "{name}: recorded something");
+    }
+    // Expired: the same bearer an hour later.
+    w.t.clock.advance(3600);
+    let resp = handlers::webhook(&w.t.app, w.post(&w.signed(good.clone()))).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(w.store.event_count(), 0);
+    let logged = cap.text();
+    assert!(logged.contains("webhook refused: hash"));
+    for leak in [
+        "deadbeef-not-the-hash",
+        events_creds::ACCESS,
+        "currency",
+        "/api/v1/locations",
+        &other,
+    ] {
+        assert!(!logged.contains(leak), "{leak} reached the logs");
+    }
+    assert_eq!(
+        w.fake.fake.data_requests(),
+        0,
+        "the webhook never calls Syncaroo"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_repeated_five_times_is_recorded_and_processed_once() {
+    let w = world(&[]).await;
+    let body = w.signed(data_body(&w.fake.fake.page_url(RATES, 1)));
+    let mut ids = vec![];
+    for i in 0..5 {
+        let resp = handlers::webhook(&w.t.app, w.post(&body)).await;
+        assert_eq!(resp.status(), if i == 0 { 202 } else { 200 });
+        let v = body_json(&resp);
+        assert_eq!(v["status"], if i == 0 { "accepted" } else { "duplicate" });
+        ids.push(v["eventId"].as_str().unwrap().to_string());
+    }
+    assert!(ids.iter().all(|i| i == &ids[0]));
+    assert_eq!(w.store.event_count(), 1);
+    let event = w.t.app.store.get_event(&ids[0]).await.unwrap().unwrap();
+    let policy = sync::FetchPolicyExt::fast(&w.t.app);
+    // Even if the event itself is delivered to the worker five times.
+    let mut outcomes = vec![];
+    for _ in 0..5 {
+        outcomes.push(sync::process_event(&w.t.app, &w.dlq, &event, &policy).await);
+    }
+    assert_eq!(outcomes[0], sync::Outcome::Done);
+    assert!(outcomes[1..].iter().all(|o| *o == sync::Outcome::Skipped));
+    assert_eq!(w.fake.fake.data_requests(), 3, "three pages, fetched once");
+    assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn status_webhook_stores_the_status() {
+    let w = world(&[]).await;
+    assert_eq!(
+        w.deliver_and_process(status_body("closed")).await,
+        sync::Outcome::Done
+    );
+    let s =
+        w.t.app
+            .store
+            .get_location_status(&conn(), "1198")
+            .await
+            .unwrap()
+            .unwrap();
+    let meta: Value = serde_json::from_str(&s.meta).unwrap();
+    assert_eq!(meta["status"], "closed");
+    assert_eq!(w.fake.fake.data_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_401_forces_one_refresh_and_one_retry() {
+    let w = world(&[]).await;
+    w.fake.fake.fail_data([DataFailure::Unauthorized]);
+    assert_eq!(
+        w.deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+            .await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.fake.fake.refreshes(), 1);
+    assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+    let log = w.fake.fake.data_log.lock().unwrap().clone();
+    assert_eq!(log.len(), 4, "page 1 twice, then pages 2 and 3");
+    assert_ne!(log[0].1, log[1].1, "the retry used the new token");
+}
+
+#[tokio::test]
+async fn rate_limits_and_server_errors_are_retried() {
+    let w = world(&[]).await;
+    w.fake.fake.fail_data([
+        DataFailure::Status(429),
+        DataFailure::Status(500),
+        DataFailure::Status(500),
+    ]);
+    // 429 on page 1, then 500 twice: attempts 2 and 3 of page 1 ... page 1 needs
+    // a fourth try, beyond SYNC_PAGE_ATTEMPTS=3, so this delivery is retried.
+    let first = w
+        .deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+        .await;
+    assert!(matches!(first, sync::Outcome::Retry(_)), "{first:?}");
+    assert!(w.stored_rates().await.is_none(), "nothing half-stored");
+    let event =
+        w.t.app
+            .store
+            .get_event(&format!(
+                "99:{}",
+                digest(&data_body(&w.fake.fake.page_url(RATES, 1)))
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+    let again = sync::process_event(
+        &w.t.app,
+        &w.dlq,
+        &event,
+        &sync::FetchPolicyExt::fast(&w.t.app),
+    )
+    .await;
+    assert_eq!(again, sync::Outcome::Done);
+    assert_eq!(
+        w.stored_rates().await.unwrap().len(),
+        5,
+        "nothing lost, nothing twice"
+    );
+}
+
+#[tokio::test]
+async fn five_hundred_twice_then_200_succeeds_in_one_delivery() {
+    let w = world(&[]).await;
+    w.fake
+        .fake
+        .fail_data([DataFailure::Status(500), DataFailure::Status(500)]);
+    assert_eq!(
+        w.deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+            .await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.fake.fake.data_requests(), 5);
+    assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_truncated_body_is_fetched_again() {
+    let w = world(&[]).await;
+    w.fake.fake.fail_data([DataFailure::Truncated]);
+    assert_eq!(
+        w.deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+            .await,
+        sync::Outcome::Done
+    );
+    let rates = w.stored_rates().await.unwrap();
+    assert_eq!(rates.len(), 5, "each page once: {rates:?}");
+    assert_eq!(w.fake.fake.data_requests(), 4);
+}
+
+#[tokio::test]
+async fn a_page_loop_fails_the_event_and_stores_nothing() {
+    let w = world(&[]).await;
+    let first = w.fake.fake.page_url(RATES, 1);
+    // Page 1 is served with next = page 2 (fine); page 2 points back to page 1.
+    w.fake.fake.fail_data([
+        DataFailure::NextTo(w.fake.fake.page_url(RATES, 2)),
+        DataFailure::NextTo(first.clone()),
+    ]);
+    let out = w.deliver_and_process(data_body(&first)).await;
+    assert!(
+        matches!(&out, sync::Outcome::Failed(r) if r.contains("loop")),
+        "{out:?}"
+    );
+    assert!(w.stored_rates().await.is_none());
+    assert_eq!(w.dlq.all().len(), 1);
+    assert_eq!(w.fake.fake.data_requests(), 2);
+}
+
+/// A listener on a second loopback port that counts connections.
+async fn trap() -> (String, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = l.accept().await {
+            h.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (format!("http://{addr}"), hits)
+}
+
+#[tokio::test]
+async fn an_api_url_on_another_host_is_never_requested() {
+    let w = world(&[]).await;
+    let (trap_url, hits) = trap().await;
+    let out = w
+        .deliver_and_process(data_body(&format!("{trap_url}{RATES}")))
+        .await;
+    assert!(
+        matches!(&out, sync::Outcome::Failed(r) if r.contains("not the configured Syncaroo API host")),
+        "{out:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no request, so no token, reached the other port"
+    );
+    assert_eq!(w.dlq.all().len(), 1);
+    assert_eq!(
+        w.t.app
+            .store
+            .get_event(&w.dlq.all()[0].0)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        EventStatus::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_host_is_never_followed() {
+    let w = world(&[]).await;
+    let (trap_url, hits) = trap().await;
+    w.fake
+        .fake
+        .fail_data([DataFailure::NextTo(format!("{trap_url}{RATES}?page=2"))]);
+    let out = w
+        .deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+        .await;
+    assert!(matches!(out, sync::Outcome::Failed(_)), "{out:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    assert!(w.stored_rates().await.is_none());
+    // A redirect is not followed either.
+    let w2 = world(&[]).await;
+    w2.fake
+        .fake
+        .fail_data([DataFailure::Redirect(format!("{trap_url}/steal"))]);
+    let out = w2
+        .deliver_and_process(data_body(&w2.fake.fake.page_url(RATES, 1)))
+        .await;
+    assert!(
+        matches!(&out, sync::Outcome::Failed(r) if r.contains("redirect")),
+        "{out:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn exhausted_retries_dead_letter_the_event() {
+    let w = world(&[]).await;
+    w.fake.fake.fail_data(vec![DataFailure::Status(503); 6]);
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    let first = w.deliver_and_process(body.clone()).await;
+    assert!(matches!(first, sync::Outcome::Retry(_)));
+    let event =
+        w.t.app
+            .store
+            .get_event(&format!("99:{}", digest(&body)))
+            .await
+            .unwrap()
+            .unwrap();
+    let second = sync::process_event(
+        &w.t.app,
+        &w.dlq,
+        &event,
+        &sync::FetchPolicyExt::fast(&w.t.app),
+    )
+    .await;
+    assert!(
+        matches!(second, sync::Outcome::Failed(_)),
+        "SYNC_MAX_ATTEMPTS=2: {second:?}"
+    );
+    assert_eq!(w.dlq.all().len(), 1);
+    let after = w.t.app.store.get_event(&event.id).await.unwrap().unwrap();
+    assert_eq!((after.status, after.attempts), (EventStatus::Failed, 2));
+    // A later redelivery does nothing.
+    let third = sync::process_event(
+        &w.t.app,
+        &w.dlq,
+        &event,
+        &sync::FetchPolicyExt::fast(&w.t.app),
+    )
+    .await;
+    assert_eq!(third, sync::Outcome::Skipped);
+    assert_eq!(w.fake.fake.data_requests(), 6);
+}
+
+fn digest(body: &Value) -> String {
+    syncaroo_shared::webhook::Webhook::parse(body.to_string().as_bytes())
+        .unwrap()
+        .digest()
+}
+
+/// One bad event in a stream batch is reported alone; the others are done.
+#[tokio::test]
+async fn stream_batch_reports_only_the_failing_record() {
+    let w = world(&[]).await;
+    w.fake.fake.fail_data(vec![DataFailure::Status(503); 3]);
+    let mut records = vec![];
+    for (i, body) in [
+        data_body(&w.fake.fake.page_url(RATES, 1)),
+        status_body("open"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let resp = handlers::webhook(&w.t.app, w.post(&w.signed(body))).await;
+        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
+        let e = w.t.app.store.get_event(&id).await.unwrap().unwrap();
+        let image = syncaroo_shared::store::dynamo::event_item(&e)
+            .into_iter()
+            .map(|(k, v)| {
+                let j = match v {
+                    aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
+                    aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
+                    _ => json!({"NULL": true}),
+                };
+                (k, j)
+            })
+            .collect::<serde_json::Map<_, _>>();
+        records.push(json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": format!("{}", 100 + i), "NewImage": image}}));
+    }
+    records.push(json!({"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "300"}}));
+    let out = sync::process_stream_batch(&w.t.app, &w.dlq, &json!({"Records": records})).await;
+    assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "100"}]));
+    assert!(w
+        .t
+        .app
+        .store
+        .get_location_status(&conn(), "1198")
+        .await
+        .unwrap()
+        .is_some());
+}

@@ -1,0 +1,146 @@
+//! Over HTTP against the local runner (webhook served, worker in-process)
+//! with the fake Syncaroo as the API: signed webhooks in, data pulled.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use syncaroo_local::{Options, Running};
+use syncaroo_shared::model::ConnectionId;
+use syncaroo_shared::secrets::SecretString;
+use syncaroo_shared::store::EventStatus;
+use syncaroo_shared::syncaroo::NewCredentials;
+use syncaroo_sim::{FakeConfig, FakeSyncaroo};
+use syncaroo_tests::{connect_over_http, local_aws, sign};
+
+const RATES: &str = "/api/v1/locations/1198/rates";
+
+async fn setup(store: syncaroo_local::StoreKind) -> (Running, FakeSyncaroo, String) {
+    let fake = FakeSyncaroo::start_local(FakeConfig::default())
+        .await
+        .unwrap();
+    let r = syncaroo_local::start(Options {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store,
+        table: local_aws::unique_table("hooks"),
+        syncaroo_base: fake.base(),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let (access, refresh, exp) = fake.fake.issue_pair();
+    r.store
+        .put_credentials(
+            &NewCredentials {
+                access_token: SecretString::new(access),
+                expires_at: exp,
+                refresh_token: SecretString::new(refresh),
+            },
+            0,
+        )
+        .await
+        .unwrap();
+    let bearer = connect_over_http(&r, "99").await;
+    (r, fake, bearer)
+}
+
+async fn post(r: &Running, bearer: &str, path: &str, body: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", r.base()))
+        .bearer_auth(bearer)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn wait_done(r: &Running, id: &str) -> EventStatus {
+    for _ in 0..200 {
+        let e = r.store.get_event(id).await.unwrap().unwrap();
+        if e.status != EventStatus::Pending {
+            return e.status;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("event {id} still pending");
+}
+
+async fn run(store: syncaroo_local::StoreKind) {
+    let (r, fake, bearer) = setup(store).await;
+    let secret = r.setup.your_client_secret.clone();
+    fake.fake.set_pages(
+        RATES,
+        vec![
+            vec![json!({"rate": "hourly", "amount": 10})],
+            vec![json!({"rate": "daily", "amount": 60})],
+            vec![json!({"rate": "weekly", "amount": 250})],
+        ],
+    );
+    let data = sign(
+        json!({"connectionId": 99, "webhookType": "data", "locationId": "1198",
+               "metaData": {"attributeType": "rates", "apiUrl": fake.fake.page_url(RATES, 1)}}),
+        &secret,
+    );
+    // The guide's two readings of the webhook URL both work.
+    let (status, v) = post(&r, &bearer, "/api/update/", &data).await;
+    assert_eq!(status, 202, "{v}");
+    let id = v["eventId"].as_str().unwrap().to_string();
+    for _ in 0..4 {
+        let (status, v) = post(&r, &bearer, "/update/", &data).await;
+        assert_eq!((status, v["status"].as_str()), (200, Some("duplicate")));
+    }
+    assert_eq!(wait_done(&r, &id).await, EventStatus::Done);
+    let conn = ConnectionId::parse("99").unwrap();
+    let stored = r
+        .store
+        .get_synced(&conn, "1198", "rates", None)
+        .await
+        .unwrap()
+        .expect("stored");
+    let rates: Vec<Value> = serde_json::from_str(&stored.data).unwrap();
+    assert_eq!(
+        (stored.pages, rates.len()),
+        (3, 3),
+        "all three pages stored"
+    );
+    assert_eq!(rates[2]["rate"], "weekly");
+    // Delivered five times, processed once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fake.fake.data_requests(), 3);
+    assert_eq!(r.store.get_event(&id).await.unwrap().unwrap().attempts, 1);
+
+    let status_hook = sign(
+        json!({"connectionId": 99, "webhookType": "status", "locationId": "1198", "metaData": {"status": "closed"}}),
+        &secret,
+    );
+    let (code, v) = post(&r, &bearer, "/api/update/", &status_hook).await;
+    assert_eq!(code, 202);
+    assert_eq!(
+        wait_done(&r, v["eventId"].as_str().unwrap()).await,
+        EventStatus::Done
+    );
+    let s = r
+        .store
+        .get_location_status(&conn, "1198")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&s.meta).unwrap()["status"],
+        "closed"
+    );
+    r.stop();
+}
+
+#[tokio::test]
+async fn webhooks_over_http_in_memory() {
+    run(syncaroo_local::StoreKind::Memory).await;
+}
+
+#[tokio::test]
+async fn webhooks_over_http_on_dynamodb_local() {
+    if !local_aws::dynamodb_available() {
+        return;
+    }
+    run(syncaroo_local::StoreKind::Dynamodb).await;
+}
