@@ -54,6 +54,9 @@ pub struct Options {
     pub syncaroo_client_secret: String,
     /// Password of the admin routes (user `admin`); generated when absent.
     pub admin_key: Option<String>,
+    /// Further settings (environment variable names of `Config`), e.g. a
+    /// webhook hash profile; they win over the runner's own.
+    pub settings: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             syncaroo_client_id: syncaroo_sim::fake::DEFAULT_CLIENT_ID.into(),
             syncaroo_client_secret: syncaroo_sim::fake::DEFAULT_CLIENT_SECRET.into(),
             admin_key: None,
+            settings: Vec::new(),
         }
     }
 }
@@ -212,8 +216,13 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
         ("ADMIN_CONFIRM_URI", format!("{site}{ADMIN_CONFIRM_PATH}")),
     ];
-    let config =
-        Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))?;
+    let config = Config::from_lookup(|k| {
+        opts.settings
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+    })?;
     let app = App::new(
         config,
         store.clone(),

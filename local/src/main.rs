@@ -14,8 +14,10 @@ const USAGE: &str = "usage:
   syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
                        [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
                        [--syncaroo-base URL] [--syncaroo-client-id ID] [--syncaroo-client-secret S]
-                       [--admin-key KEY]
+                       [--admin-key KEY] [--set NAME=VALUE]...
   syncaroo-local import --file FILE [--table NAME]
+  syncaroo-local demo [--store memory|dynamodb]
+      Runs the local runner and the Syncaroo simulator together: the whole flow once.
 Logs go to stderr; `serve` prints the guide's setup block as one JSON line on stdout.
 `--store dynamodb` and `import` reach DynamoDB through the standard AWS environment
 (AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, credentials).";
@@ -48,6 +50,11 @@ fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
             "--syncaroo-client-id" => o.syncaroo_client_id = val()?,
             "--syncaroo-client-secret" => o.syncaroo_client_secret = val()?,
             "--admin-key" => o.admin_key = Some(val()?),
+            "--set" => {
+                let kv = val()?;
+                let (k, v) = kv.split_once('=').ok_or("--set takes NAME=VALUE")?;
+                o.settings.push((k.to_string(), v.to_string()));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag {other}")),
         }
@@ -57,8 +64,10 @@ fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    syncaroo_shared::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The demo prints its own progress; keep the service logs to warnings.
+    let quiet = args.first().is_some_and(|c| c == "demo");
+    syncaroo_shared::telemetry::init_with_default(if quiet { "error" } else { "info" });
     let (cmd, opts, file) = match parse(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -72,6 +81,7 @@ async fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "serve" => serve(opts).await,
         "import" => import(opts, file).await,
+        "demo" => demo(opts).await,
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };
     match result {
@@ -104,6 +114,85 @@ async fn serve(opts: Options) -> Result<(), String> {
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     running.stop();
     Ok(())
+}
+
+/// The runner, a fake Syncaroo API and the simulator, in one process: the
+/// whole protocol once, with a line per step and a table at the end.
+async fn demo(mut opts: Options) -> Result<(), String> {
+    use syncaroo_sim::run::{run, SimOptions};
+    let fake = syncaroo_sim::FakeSyncaroo::start_local(syncaroo_sim::FakeConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    opts.addr = "127.0.0.1:0".parse().expect("addr");
+    opts.syncaroo_base = fake.base();
+    let running = syncaroo_local::start(opts)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "syncaroo-bridge local runner on {}, fake Syncaroo API on {}",
+        running.base(),
+        fake.base()
+    );
+    println!("simulating Syncaroo: connect flow, tokens, check_connection, webhooks, data sync\n");
+    let mut sim = SimOptions::new(
+        &running.setup.site_uri,
+        &running.setup.your_client_id,
+        &running.setup.your_client_secret,
+    );
+    sim.admin_key = Some(running.admin_key.clone());
+    sim.progress = true;
+    let mut report = run(&sim, &fake.fake).await;
+    // Locally we can also look inside: what the worker stored.
+    let started = std::time::Instant::now();
+    let conn = syncaroo_shared::model::ConnectionId::parse(&sim.connection_id)
+        .map_err(|e| e.to_string())?;
+    let rates = running
+        .store
+        .get_synced(&conn, "1198", "rates", None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = running
+        .store
+        .get_location_status(&conn, "1198")
+        .await
+        .map_err(|e| e.to_string())?;
+    let (ok, detail) = match (rates, status) {
+        (Some(r), Some(s)) => (
+            r.pages == 3,
+            format!(
+                "rates of 1198: {} pages stored; status of 1198: {}",
+                r.pages, s.meta
+            ),
+        ),
+        (r, s) => (
+            false,
+            format!(
+                "expected stored rates and status, found rates={} status={}",
+                r.is_some(),
+                s.is_some()
+            ),
+        ),
+    };
+    println!(
+        "[{:>2}] {} {:<40} {:>6} ms  {detail}",
+        report.steps.len() + 1,
+        if ok { "PASS" } else { "FAIL" },
+        "store: synced data and status",
+        started.elapsed().as_millis()
+    );
+    report.steps.push(syncaroo_sim::run::Step {
+        name: "store: synced data and status".into(),
+        ok,
+        millis: started.elapsed().as_millis(),
+        detail,
+    });
+    println!("\n{}", report.table());
+    running.stop();
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(format!("{} step(s) failed", report.failed().len()))
+    }
 }
 
 async fn import(opts: Options, file: Option<String>) -> Result<(), String> {

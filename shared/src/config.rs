@@ -47,6 +47,10 @@ pub struct Config {
     pub syncaroo_wait_ms: u64,
     pub syncaroo_http_timeout_ms: u64,
     pub syncaroo_refresh_attempts: u64,
+    /// `expires` in guide-dialect token responses: `guide`
+    /// (`YYYY-MM-DDTHH:MM:SS`, UTC, as Syncaroo expects) or `rfc3339`
+    /// (with a `Z`, for clients that insist on a zone).
+    pub token_expires_format: String,
     /// How webhook `hash`es are verified.
     pub webhook_hash: crate::webhook::HashProfile,
     /// Processing attempts per webhook event before it is dead-lettered.
@@ -108,6 +112,7 @@ impl Config {
             syncaroo_wait_ms: n("SYNCAROO_WAIT_MS", 15_000)?,
             syncaroo_http_timeout_ms: n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
             syncaroo_refresh_attempts: n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
+            token_expires_format: s("TOKEN_EXPIRES_FORMAT", "guide"),
             webhook_hash: crate::webhook::HashProfile::parse(
                 &s("WEBHOOK_HASH_ALGORITHM", "hmac-sha256"),
                 &s("WEBHOOK_HASH_ENCODING", "hex"),
@@ -148,6 +153,11 @@ impl Config {
             ));
         }
         crate::syncaroo::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
+        if !matches!(self.token_expires_format.as_str(), "guide" | "rfc3339") {
+            return Err(Error::Config(
+                "TOKEN_EXPIRES_FORMAT must be guide or rfc3339".into(),
+            ));
+        }
         if self.sync_max_attempts == 0 || self.sync_max_pages == 0 || self.sync_page_attempts == 0 {
             return Err(Error::Config(
                 "SYNC_MAX_ATTEMPTS, SYNC_MAX_PAGES and SYNC_PAGE_ATTEMPTS must be >= 1".into(),

@@ -79,8 +79,8 @@ pub struct Fake {
     pub code_exchanges: AtomicUsize,
     datasets: Mutex<HashMap<String, Vec<Vec<serde_json::Value>>>>,
     data_failures: Mutex<VecDeque<DataFailure>>,
-    /// Every data request: (path and query, bearer token).
-    pub data_log: Mutex<Vec<(String, String)>>,
+    /// Every data request: (path and query, bearer token, status answered).
+    pub data_log: Mutex<Vec<(String, String, u16)>>,
     base: std::sync::OnceLock<String>,
 }
 
@@ -175,7 +175,32 @@ impl Fake {
         }
     }
 
+    /// Expires every access token at once (Syncaroo revoking them): the
+    /// platform must refresh on its next call.
+    pub fn expire_access(&self) {
+        self.tokens.lock().unwrap().access.clear();
+    }
+
+    /// Data requests for `path` (any page) answered 200.
+    pub fn served(&self, path: &str) -> Vec<String> {
+        self.data_log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(pq, _, st)| *st == 200 && (pq == path || pq.starts_with(&format!("{path}?"))))
+            .map(|(pq, _, _)| pq.clone())
+            .collect()
+    }
+
     fn data(&self, req: &Request) -> Response {
+        let resp = self.data_inner(req);
+        if let Some(last) = self.data_log.lock().unwrap().last_mut() {
+            last.2 = resp.status().as_u16();
+        }
+        resp
+    }
+
+    fn data_inner(&self, req: &Request) -> Response {
         let path = req.uri().path().to_string();
         let pq = req
             .uri()
@@ -189,7 +214,7 @@ impl Fake {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("")
             .to_string();
-        self.data_log.lock().unwrap().push((pq, bearer.clone()));
+        self.data_log.lock().unwrap().push((pq, bearer.clone(), 0));
         let failure = self.data_failures.lock().unwrap().pop_front();
         match &failure {
             Some(DataFailure::Status(s)) => return json_resp(*s, json!({"error": "unavailable"})),

@@ -3,7 +3,10 @@
 //! 10-minute tokens and single-use refresh tokens, with failures on demand)
 //! and a tiny HTTP server helper shared with the local runner.
 
+pub mod browser;
 pub mod fake;
+pub mod run;
+pub mod sender;
 pub mod server;
 
 pub use fake::{DataFailure, Failure, FakeConfig, FakeSyncaroo};

@@ -2,7 +2,7 @@
 //! known secrets, the events/ files as requests, the local AWS stand-ins,
 //! log capture, and a small browser-like client for the connect flow.
 
-pub mod browser;
+pub use syncaroo_sim::browser;
 pub mod ddb_proxy;
 pub mod local_aws;
 pub mod logs;

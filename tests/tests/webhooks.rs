@@ -273,6 +273,7 @@ async fn a_401_forces_one_refresh_and_one_retry() {
     let log = w.fake.fake.data_log.lock().unwrap().clone();
     assert_eq!(log.len(), 4, "page 1 twice, then pages 2 and 3");
     assert_ne!(log[0].1, log[1].1, "the retry used the new token");
+    assert_eq!((log[0].2, log[1].2), (401, 200));
 }
 
 #[tokio::test]

@@ -258,7 +258,10 @@ fn respond(app: &App, dialect: Dialect, m: &Minted) -> Response {
             StatusCode::OK,
             &GuideTokens {
                 access_token: &m.access,
-                expires: guide_datetime(m.access_rec.expires_at),
+                expires: match app.config.token_expires_format.as_str() {
+                    "rfc3339" => format!("{}Z", guide_datetime(m.access_rec.expires_at)),
+                    _ => guide_datetime(m.access_rec.expires_at),
+                },
                 refresh_token: &m.refresh,
             },
         ),
