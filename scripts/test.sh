@@ -22,10 +22,16 @@ echo "== template.yaml: cfn-lint and wiring check"
 
 echo "== cargo test --workspace"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+echo "== end to end: the function binaries under cargo-lambda's emulator, fed events/"
+bash tests/e2e/lambda_emulator.sh 2>&1 | tee target/lambda-e2e.txt
+
 python3 - <<'PY'
 import re
 text = open("target/test-output.txt").read()
 passed = sum(int(m) for m in re.findall(r"test result: \w+\. (\d+) passed", text))
 failed = sum(int(m) for m in re.findall(r"(\d+) failed;", text))
+e2e = open("target/lambda-e2e.txt").read()
+passed += len(re.findall(r"^PASS ", e2e, re.M))
+failed += len(re.findall(r"^FAIL ", e2e, re.M))
 print(f"{passed} passed, {failed} failed")
 PY

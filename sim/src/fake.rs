@@ -385,6 +385,26 @@ impl Fake {
             ("GET", "/api/authorize") => self.authorize(&req),
             ("POST", "/api/token") => self.token(&req).await,
             ("GET", p) if p.starts_with("/api/") => self.data(&req),
+            // Syncaroo's app receiving the user back (the connect flow's redirectUri).
+            ("GET", "/connection") => {
+                let q = params(req.uri().query().unwrap_or("").as_bytes());
+                let got = q.contains_key("code");
+                let html = format!(
+                    "<!doctype html><title>Syncaroo</title><h1>{}</h1><p>connection {}</p>",
+                    if got {
+                        "Syncaroo received the authorization code"
+                    } else {
+                        "Syncaroo received no code"
+                    },
+                    q.get("connectionId").map(String::as_str).unwrap_or("?")
+                );
+                let mut r = http::Response::new(Bytes::from(html));
+                r.headers_mut().insert(
+                    "content-type",
+                    http::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r
+            }
             _ => json_resp(404, json!({"error": "not_found"})),
         }
     }

@@ -32,6 +32,11 @@ async fn authorize_with_session_shows_consent() {
     assert!(html.contains("name=\"csrf\""));
     assert!(html.contains("value=\"authorize\"") && html.contains("value=\"deny\""));
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' https://app.syncaroo.com;"),
+        "{csp}"
+    );
     assert_eq!(store.counts(), (0, 0, 0), "showing consent writes nothing");
 }
 

@@ -136,7 +136,29 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
         .render()
         .map_err(|e| Error::Config(format!("consent template: {e}")))?;
     tracing::info!(connection_id = %authz.connection_id, "authorize: consent shown");
-    Ok(http_util::html_response(StatusCode::OK, html))
+    let mut resp = http_util::html_response(StatusCode::OK, html);
+    // The form posts here and is then redirected to Syncaroo: browsers apply
+    // form-action to that redirect too, so Syncaroo's origin must be allowed.
+    let origin = redirect_origin(&authz.redirect_uri);
+    http_util::set_header(
+        &mut resp,
+        "content-security-policy",
+        &format!(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+    );
+    Ok(resp)
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn redirect_origin(uri: &str) -> String {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!("{scheme}://{authority}")
+        }
+        None => String::new(),
+    }
 }
 
 async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
