@@ -28,6 +28,41 @@ impl Recorder {
     pub fn ops(&self) -> Vec<String> {
         self.calls().into_iter().map(|c| c.op).collect()
     }
+    /// Calls sent in `[from, to)`.
+    pub fn between(&self, from: Instant, to: Instant) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.sent >= from && c.sent < to)
+            .collect()
+    }
+
+    /// How long, within `[from, to)`, at least one call was waiting for its
+    /// answer (overlapping waits counted once).
+    pub fn waiting(&self, from: Instant, to: Instant) -> std::time::Duration {
+        let mut spans: Vec<(Instant, Instant)> = self
+            .between(from, to)
+            .into_iter()
+            .map(|c| (c.sent, c.answered.unwrap_or(to).min(to)))
+            .collect();
+        spans.sort();
+        let mut total = std::time::Duration::ZERO;
+        let mut cur: Option<(Instant, Instant)> = None;
+        for (a, b) in spans {
+            match cur {
+                Some((s, e)) if a <= e => cur = Some((s, e.max(b))),
+                Some((s, e)) => {
+                    total += e - s;
+                    cur = Some((a, b));
+                }
+                None => cur = Some((a, b)),
+            }
+        }
+        if let Some((s, e)) = cur {
+            total += e - s;
+        }
+        total
+    }
+
     /// The longest chain of calls each sent after the previous one was
     /// answered: the number of sequential round trips.
     pub fn sequential_round_trips(&self) -> usize {
@@ -129,6 +164,17 @@ async fn pipe(client: TcpStream, server: TcpStream, rec: Recorder) {
         }
     }
     up.abort();
+}
+
+/// A proxy in front of the server at `endpoint` (`http://host:port`).
+pub async fn start_for(endpoint: &str) -> (String, Recorder) {
+    start(
+        endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string(),
+    )
+    .await
 }
 
 /// A DynamoDB store whose requests go through a fresh proxy.

@@ -6,6 +6,7 @@ pub use syncaroo_sim::browser;
 pub mod ddb_proxy;
 pub mod local_aws;
 pub mod logs;
+pub mod seed;
 
 use bytes::Bytes;
 use std::path::PathBuf;

@@ -31,14 +31,15 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-/// Installs (once per test binary) a global subscriber at TRACE that writes
-/// into a buffer, and returns that buffer.
+/// Installs (once per test binary) a global subscriber at TRACE, with the
+/// production filter's caps on the SDK and HTTP crates, writing into a
+/// buffer, and returns that buffer.
 pub fn capture() -> Captured {
     static CAP: OnceLock<Captured> = OnceLock::new();
     CAP.get_or_init(|| {
         let cap = Captured::default();
         tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_env_filter(syncaroo_shared::telemetry::filter("trace"))
             .with_ansi(false)
             .with_writer(cap.clone())
             .init();

@@ -130,6 +130,11 @@ async fn run(store: syncaroo_local::StoreKind) {
     let token = r.app.provider().access_token().await.unwrap();
     assert_eq!(token.expose(), c.access_token.expose());
     let logged = cap.text();
+    for line in logged.lines() {
+        if line.contains(c.access_token.expose()) || line.contains(c.refresh_token.expose()) {
+            eprintln!("LEAK: {}", &line[..line.len().min(900)]);
+        }
+    }
     assert!(
         !logged.contains(c.access_token.expose()) && !logged.contains(c.refresh_token.expose())
     );
@@ -148,4 +153,20 @@ async fn admin_connect_against_the_fake_syncaroo_on_dynamodb_local() {
         return;
     }
     run(syncaroo_local::StoreKind::Dynamodb).await;
+}
+
+/// The SDK logs whole DynamoDB and Secrets Manager bodies at TRACE; the
+/// production filter caps those targets whatever RUST_LOG asks for.
+#[test]
+fn sdk_body_logs_are_capped_even_at_trace() {
+    let cap = logs::capture();
+    tracing::trace!(target: "aws_smithy_runtime::client::orchestrator::http", "body=SECRET-BODY-123");
+    tracing::debug!(target: "aws_sdk_secretsmanager::operation", "SecretString=SECRET-BODY-456");
+    tracing::trace!(target: "syncaroo_shared::handlers", "ours-visible-789");
+    let text = cap.text();
+    assert!(!text.contains("SECRET-BODY-123") && !text.contains("SECRET-BODY-456"));
+    assert!(
+        text.contains("ours-visible-789"),
+        "our own TRACE lines still show"
+    );
 }

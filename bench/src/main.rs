@@ -1,0 +1,459 @@
+//! The cold-start benchmark. For each function (and a bare hello-world built
+//! the same way) it starts the release binary against a minimal Lambda
+//! Runtime API emulator on loopback, with DynamoDB Local and the Secrets
+//! Manager server behind counting, timing proxies, and measures:
+//! init (exec to the first `GET /runtime/invocation/next`), init minus the
+//! time spent waiting on those servers ("own work"), the first invocation,
+//! warm invocations (p50/p99), DynamoDB requests per invocation, the zipped
+//! size of the binary and its peak RSS. Run it with `bash benches/run.sh`.
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use syncaroo_sim::server::{self, Request, Response};
+use syncaroo_tests::ddb_proxy::{start_for, Recorder};
+use syncaroo_tests::repo_root;
+use tokio::sync::{mpsc, Notify};
+
+/// One function under test: its binary, the event of its first invocation,
+/// the event of its warm ones, and what a good answer looks like.
+struct Case {
+    name: &'static str,
+    first: &'static str,
+    warm: &'static str,
+    ok: fn(&Value) -> bool,
+}
+
+fn http_ok(v: &Value) -> bool {
+    v["statusCode"].as_u64().is_some_and(|s| s < 500)
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "hello",
+        first: "authorize-no-session.json",
+        warm: "authorize-no-session.json",
+        ok: http_ok,
+    },
+    Case {
+        name: "authorize",
+        first: "authorize-no-session.json",
+        warm: "authorize-consent.json",
+        ok: http_ok,
+    },
+    Case {
+        name: "token",
+        first: "token-exchange.json",
+        warm: "token-refresh.json",
+        ok: http_ok,
+    },
+    Case {
+        name: "check_connection",
+        first: "check-connection.json",
+        warm: "check-connection.json",
+        ok: http_ok,
+    },
+    Case {
+        name: "webhook",
+        first: "webhook-status.json",
+        warm: "webhook-status.json",
+        ok: http_ok,
+    },
+    Case {
+        name: "sync",
+        first: "sync-stream.json",
+        warm: "sync-stream.json",
+        ok: |v| v["batchItemFailures"] == json!([]),
+    },
+    Case {
+        name: "refresh",
+        first: "refresh-schedule.json",
+        warm: "refresh-schedule.json",
+        ok: |v| v.get("outcome").is_some(),
+    },
+];
+
+/// The emulator's state: events waiting for `next`, answers coming back.
+struct Emulator {
+    queue: Mutex<VecDeque<(String, Bytes)>>,
+    ready: Notify,
+    first_next: Mutex<Option<Instant>>,
+    answers: mpsc::UnboundedSender<(String, Bytes, Instant)>,
+}
+
+async fn emulate(emu: Arc<Emulator>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if req.method() == http::Method::GET && path.ends_with("/runtime/invocation/next") {
+        emu.first_next
+            .lock()
+            .unwrap()
+            .get_or_insert_with(Instant::now);
+        loop {
+            let notified = emu.ready.notified();
+            if let Some((id, body)) = emu.queue.lock().unwrap().pop_front() {
+                let deadline = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+                    + 30_000;
+                let mut r = http::Response::new(body);
+                let h = r.headers_mut();
+                h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+                h.insert(
+                    "lambda-runtime-deadline-ms",
+                    deadline.to_string().parse().unwrap(),
+                );
+                h.insert(
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:bench"
+                        .parse()
+                        .unwrap(),
+                );
+                h.insert(
+                    "lambda-runtime-trace-id",
+                    "Root=1-00000000-000000000000000000000000".parse().unwrap(),
+                );
+                h.insert("content-type", "application/json".parse().unwrap());
+                return r;
+            }
+            notified.await;
+        }
+    }
+    if req.method() == http::Method::POST
+        && (path.ends_with("/response") || path.ends_with("/error"))
+    {
+        let id = path.split('/').rev().nth(1).unwrap_or("").to_string();
+        let _ = emu.answers.send((id, req.body().clone(), Instant::now()));
+        let mut r = http::Response::new(Bytes::from_static(b"{}"));
+        *r.status_mut() = http::StatusCode::ACCEPTED;
+        return r;
+    }
+    if path.ends_with("/init/error") {
+        let _ = emu
+            .answers
+            .send(("init".into(), req.body().clone(), Instant::now()));
+    }
+    let mut r = http::Response::new(Bytes::new());
+    *r.status_mut() = http::StatusCode::ACCEPTED;
+    r
+}
+
+#[derive(Debug, Default, Clone)]
+struct Row {
+    name: String,
+    init: Duration,
+    init_own: Duration,
+    init_requests: usize,
+    first: Duration,
+    first_ddb: usize,
+    p50: Duration,
+    p99: Duration,
+    warm_ddb: f64,
+    zip_bytes: u64,
+    rss_kb: u64,
+    errors: Vec<String>,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn zipped_size(bin: &Path) -> u64 {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import io,sys,zipfile\nb=io.BytesIO()\nz=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED,compresslevel=9)\nz.write(sys.argv[1],'bootstrap')\nz.close()\nprint(len(b.getvalue()))",
+        )
+        .arg(bin)
+        .output()
+        .expect("python3 zips");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn ddb_ops(calls: &[syncaroo_tests::ddb_proxy::Call]) -> usize {
+    // Both proxies record; DynamoDB ops are the ones that are not
+    // Secrets Manager's.
+    calls.iter().filter(|c| c.op != "GetSecretValue").count()
+}
+
+async fn run_case(
+    case: &Case,
+    bin_dir: &Path,
+    env: &[(String, String)],
+    ddb: &Recorder,
+    sm: &Recorder,
+    warm: usize,
+) -> Row {
+    let mut row = Row {
+        name: case.name.to_string(),
+        ..Row::default()
+    };
+    let bin = bin_dir.join(case.name);
+    row.zip_bytes = zipped_size(&bin);
+    let (tx, mut answers) = mpsc::unbounded_channel();
+    let emu = Arc::new(Emulator {
+        queue: Mutex::new(VecDeque::new()),
+        ready: Notify::new(),
+        first_next: Mutex::new(None),
+        answers: tx,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let e = emu.clone();
+    let server = server::spawn(
+        listener,
+        server::handler(move |req| emulate(e.clone(), req)),
+    );
+    ddb.reset();
+    sm.reset();
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(&bin);
+    child
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", case.name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = child
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let pid = child.id().unwrap_or(0);
+    // Init: until the first GET next.
+    let init_end = loop {
+        if let Some(t) = *emu.first_next.lock().unwrap() {
+            break t;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            row.errors.push("no GET /next within 20 s".into());
+            let _ = child.kill().await;
+            server.abort();
+            return row;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    };
+    row.init = init_end - started;
+    let waits = ddb.waiting(started, init_end) + sm.waiting(started, init_end);
+    row.init_own = row.init.saturating_sub(waits);
+    row.init_requests = ddb.between(started, init_end).len() + sm.between(started, init_end).len();
+
+    let events = repo_root().join("events");
+    let first = Bytes::from(std::fs::read(events.join(case.first)).unwrap());
+    let warm_ev = Bytes::from(std::fs::read(events.join(case.warm)).unwrap());
+    let invoke = |n: usize, body: Bytes| {
+        let id = format!("req-{n}");
+        emu.queue.lock().unwrap().push_back((id, body));
+        emu.ready.notify_waiters();
+        Instant::now()
+    };
+    let sent = invoke(0, first);
+    let Some((_, body, at)) = answers.recv().await else {
+        row.errors.push("no answer".into());
+        return row;
+    };
+    row.first = at - sent;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !(case.ok)(&v) {
+        row.errors.push(format!(
+            "first answer: {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        ));
+    }
+    row.first_ddb = ddb_ops(&ddb.between(sent, at + Duration::from_millis(1)));
+    let mut lat = Vec::with_capacity(warm);
+    let warm_from = Instant::now();
+    for n in 1..=warm {
+        let sent = invoke(n, warm_ev.clone());
+        let Some((_, body, at)) = answers.recv().await else {
+            break;
+        };
+        lat.push(at - sent);
+        if n == 1 {
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if !(case.ok)(&v) {
+                row.errors.push(format!(
+                    "warm answer: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ));
+            }
+        }
+    }
+    row.warm_ddb = ddb_ops(&ddb.between(warm_from, Instant::now())) as f64 / warm.max(1) as f64;
+    lat.sort();
+    row.p50 = percentile(&lat, 0.50);
+    row.p99 = percentile(&lat, 0.99);
+    row.rss_kb = peak_rss_kb(pid);
+    let _ = child.kill().await;
+    server.abort();
+    row
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut warm = 300usize;
+    let mut bin_dir = repo_root().join("target/release");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--warm" => warm = it.next().and_then(|v| v.parse().ok()).expect("--warm N"),
+            "--bin-dir" => bin_dir = PathBuf::from(it.next().expect("--bin-dir DIR")),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    let ddb_url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through benches/run.sh");
+    let sm_url =
+        std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").expect("run through benches/run.sh");
+    let (ddb_proxy, ddb) = start_for(&ddb_url).await;
+    let (sm_proxy, sm) = start_for(&sm_url).await;
+
+    // State the events refer to, and the secret they were signed with.
+    let table = format!("bench-{}", std::process::id());
+    let doc = syncaroo_tests::seed::seed_events(&table).await;
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sm_client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let secret = format!("bench-secret-{}", std::process::id());
+    sm_client
+        .create_secret()
+        .name(&secret)
+        .secret_string(doc.to_string())
+        .send()
+        .await
+        .expect("secret");
+
+    // Warm the JVM behind DynamoDB Local and moto before measuring.
+    let ddb_client = aws_sdk_dynamodb::Client::new(&sdk);
+    for _ in 0..200 {
+        let _ = ddb_client
+            .get_item()
+            .table_name(&table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("WARM".into()),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("WARM".into()),
+            )
+            .send()
+            .await;
+    }
+    for _ in 0..30 {
+        let _ = sm_client.get_secret_value().secret_id(&secret).send().await;
+    }
+
+    let env: Vec<(String, String)> = vec![
+        ("AWS_ENDPOINT_URL_DYNAMODB".into(), ddb_proxy),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), sm_proxy),
+        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+        ("AWS_REGION".into(), "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "bench".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), "bench".into()),
+        ("TABLE_NAME".into(), table.clone()),
+        ("SECRET_ID".into(), secret.clone()),
+        ("RUST_LOG".into(), "warn".into()),
+    ];
+    println!(
+        "benchmark: {warm} warm invocations per function; binaries from {}",
+        bin_dir.display()
+    );
+    let mut rows = Vec::new();
+    for case in CASES {
+        let row = run_case(case, &bin_dir, &env, &ddb, &sm, warm).await;
+        eprintln!("  measured {}", row.name);
+        rows.push(row);
+    }
+    let hello = rows[0].init_own;
+    println!(
+        "\n{:<17} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>11} {:>11} {:>9} {:>8}",
+        "function",
+        "init ms",
+        "own ms",
+        "own/hw",
+        "first ms",
+        "p50 ms",
+        "p99 ms",
+        "ddb/1st",
+        "ddb/warm",
+        "zip MB",
+        "RSS MB"
+    );
+    let mut failures = Vec::new();
+    for r in &rows {
+        let ratio = r.init_own.as_secs_f64() / hello.as_secs_f64().max(1e-9);
+        println!(
+            "{:<17} {:>9} {:>9} {:>7.2} {:>9} {:>9} {:>9} {:>11} {:>11.2} {:>9.2} {:>8.1}",
+            r.name,
+            ms(r.init),
+            ms(r.init_own),
+            ratio,
+            ms(r.first),
+            ms(r.p50),
+            ms(r.p99),
+            r.first_ddb,
+            r.warm_ddb,
+            r.zip_bytes as f64 / 1_048_576.0,
+            r.rss_kb as f64 / 1024.0
+        );
+        for e in &r.errors {
+            failures.push(format!("{}: {e}", r.name));
+        }
+        if r.zip_bytes > 4 * 1024 * 1024 {
+            failures.push(format!(
+                "{}: zipped bootstrap {} bytes > 4 MB",
+                r.name, r.zip_bytes
+            ));
+        }
+        if r.rss_kb > 40 * 1024 {
+            failures.push(format!("{}: peak RSS {} kB > 40 MB", r.name, r.rss_kb));
+        }
+    }
+    println!("\ninit = exec to first GET /next; own = init minus time waiting on DynamoDB Local / Secrets Manager (init requests: {});",
+        rows.iter().skip(1).map(|r| format!("{} {}", r.name, r.init_requests)).collect::<Vec<_>>().join(", "));
+    println!("ddb/1st = DynamoDB requests of the first invocation; ddb/warm = per warm invocation; zip = deflated bootstrap.");
+    if failures.is_empty() {
+        println!("all limits met (zip <= 4 MB, RSS <= 40 MB, every answer as expected)");
+    } else {
+        println!("LIMITS NOT MET:");
+        for f in &failures {
+            println!("  {f}");
+        }
+        std::process::exit(1);
+    }
+}

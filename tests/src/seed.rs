@@ -1,0 +1,79 @@
+//! Seeds DynamoDB (from the AWS environment) with what the `events/` files
+//! refer to: the events' code (unredeemed), their access and refresh tokens
+//! (under another code), and the demo listings; prints the secret JSON the
+//! files were signed with. Used by tests/e2e/lambda_emulator.sh.
+
+use crate::{events_creds, events_secrets};
+use std::sync::Arc;
+use syncaroo_shared::clock::{Clock, SystemClock};
+use syncaroo_shared::crypto::keyed_hash;
+use syncaroo_shared::model::{AuthCodeRecord, ConnectionId, TokenKind, TokenRecord, UserId};
+use syncaroo_shared::store::{CodeRedemption, DynamoStore, Store};
+
+/// Seeds `table` and returns the secret document the events were made with.
+pub async fn seed_events(table: &str) -> serde_json::Value {
+    let store = DynamoStore::from_env(table).await;
+    store.ensure_table().await.expect("table");
+    let store: Arc<dyn Store> = Arc::new(store);
+    let secrets = events_secrets();
+    let key = secrets.token_hash_key.expose().as_bytes().to_vec();
+    let now = SystemClock.now();
+    let conn = ConnectionId::parse(events_creds::CONNECTION).unwrap();
+    let user = UserId::parse(events_creds::USER).unwrap();
+    let code = |raw: &str, family: &str| AuthCodeRecord {
+        hash: keyed_hash(&key, raw),
+        connection_id: conn.clone(),
+        user_id: user.clone(),
+        client_id: "syncaroo".into(),
+        redirect_uri: "https://app.syncaroo.com/connection".into(),
+        family: family.into(),
+        expires_at: now + 600,
+    };
+    // The events' own code stays unredeemed, for token-exchange.json.
+    store
+        .begin_authorization(&code(events_creds::CODE, events_creds::FAMILY), now)
+        .await
+        .expect("code");
+    // Another code carries the events' access and refresh tokens.
+    let seed = code("seed-code-for-events", events_creds::FAMILY);
+    store
+        .begin_authorization(&seed, now)
+        .await
+        .expect("seed code");
+    let tok = |raw: &str, kind, ttl: i64| TokenRecord {
+        hash: keyed_hash(&key, raw),
+        kind,
+        connection_id: conn.clone(),
+        user_id: user.clone(),
+        client_id: "syncaroo".into(),
+        family: events_creds::FAMILY.into(),
+        expires_at: now + ttl,
+        revoked: false,
+        used_at: None,
+    };
+    store
+        .redeem_code(&CodeRedemption {
+            code_hash: seed.hash.clone(),
+            client_id: "syncaroo".into(),
+            redirect_uri: None,
+            connection_id: conn.clone(),
+            user_id: user.clone(),
+            family: events_creds::FAMILY.into(),
+            now,
+            access: tok(events_creds::ACCESS, TokenKind::Access, 3600),
+            refresh: tok(events_creds::REFRESH, TokenKind::Refresh, 86_400),
+        })
+        .await
+        .expect("tokens");
+    syncaroo_local::import_listings(store.as_ref(), syncaroo_local::DEMO_LISTINGS)
+        .await
+        .expect("listings");
+    serde_json::json!({
+        "clientSecret": secrets.client_secret.expose(),
+        "sessionKey": secrets.session_key.expose(),
+        "tokenHashKey": secrets.token_hash_key.expose(),
+        "adminKey": secrets.admin_key.as_ref().unwrap().expose(),
+        "syncarooClientId": secrets.syncaroo_client_id.as_ref().unwrap().expose(),
+        "syncarooClientSecret": secrets.syncaroo_client_secret.as_ref().unwrap().expose(),
+    })
+}
