@@ -258,6 +258,18 @@ async fn run_case(
     let waits = ddb.waiting(started, init_end) + sm.waiting(started, init_end);
     row.init_own = row.init.saturating_sub(waits);
     row.init_requests = ddb.between(started, init_end).len() + sm.between(started, init_end).len();
+    if std::env::var("BENCH_DEBUG").is_ok() {
+        for c in ddb.calls().iter().chain(sm.calls().iter()) {
+            eprintln!(
+                "  {} {}: sent +{:?} answered +{:?}",
+                case.name,
+                c.op,
+                c.sent.saturating_duration_since(started),
+                c.answered.map(|a| a.saturating_duration_since(started))
+            );
+        }
+        eprintln!("  {} init end +{:?}", case.name, init_end - started);
+    }
 
     let events = repo_root().join("events");
     let first = Bytes::from(std::fs::read(events.join(case.first)).unwrap());
@@ -374,6 +386,23 @@ async fn main() {
         let _ = sm_client.get_secret_value().secret_id(&secret).send().await;
     }
 
+    // Self-check: both proxies see and name a request.
+    let via = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk)
+            .endpoint_url(&sm_proxy)
+            .build(),
+    );
+    via.get_secret_value()
+        .secret_id(&secret)
+        .send()
+        .await
+        .expect("secret via proxy");
+    assert_eq!(
+        sm.ops(),
+        ["GetSecretValue"],
+        "the Secrets Manager proxy records requests"
+    );
+    sm.reset();
     let env: Vec<(String, String)> = vec![
         ("AWS_ENDPOINT_URL_DYNAMODB".into(), ddb_proxy),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), sm_proxy),
@@ -389,6 +418,15 @@ async fn main() {
         ("SECRET_ID".into(), secret.clone()),
         ("RUST_LOG".into(), "warn".into()),
     ];
+    // As template.yaml does on Lambda: point the TLS stack at one CA bundle
+    // instead of letting it scan a directory of certificates at init.
+    let mut env = env;
+    if let Some(bundle) = std::env::var("BENCH_SSL_CERT_FILE")
+        .ok()
+        .filter(|b| !b.is_empty())
+    {
+        env.push(("SSL_CERT_FILE".into(), bundle));
+    }
     println!(
         "benchmark: {warm} warm invocations per function; binaries from {}",
         bin_dir.display()

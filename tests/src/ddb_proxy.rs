@@ -121,14 +121,16 @@ async fn pipe(client: TcpStream, server: TcpStream, rec: Recorder) {
             };
             let chunk = &buf[..n];
             let mut at = 0;
-            while let Some(i) = find(&chunk[at..], b"x-amz-target: DynamoDB_20120810.") {
-                let start = at + i + "x-amz-target: DynamoDB_20120810.".len();
+            while let Some(i) = find(&chunk[at..], b"x-amz-target: ") {
+                let start = at + i + "x-amz-target: ".len();
                 let end = chunk[start..]
                     .iter()
                     .position(|&b| b == b'\r')
                     .map(|e| start + e)
                     .unwrap_or(chunk.len());
-                let op = String::from_utf8_lossy(&chunk[start..end]).to_string();
+                // `DynamoDB_20120810.GetItem`, `secretsmanager.GetSecretValue`
+                let target = String::from_utf8_lossy(&chunk[start..end]).to_string();
+                let op = target.rsplit('.').next().unwrap_or(&target).to_string();
                 let mut calls = r1.0.lock().unwrap();
                 calls.push(Call {
                     op,
