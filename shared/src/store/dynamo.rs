@@ -204,6 +204,46 @@ impl DynamoStore {
         unreachable!("the last attempt returns")
     }
 
+    /// A strongly consistent `GetItem`.
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// `PutItem` under `condition` (attributes named `#name`, values given);
+    /// `Ok(false)` when the condition did not hold.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        attrs: &[&str],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, Error> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(attrs));
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(store_err("PutItem", e)),
+        }
+    }
+
     /// Creates the table with its index and TTL, if missing. The stack
     /// creates it in AWS; this is for DynamoDB Local and the local runner.
     pub async fn ensure_table(&self) -> Result<(), Error> {
@@ -566,29 +606,13 @@ impl Store for DynamoStore {
     }
 
     async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(token_pk(hash), "TOKEN")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
-        Ok(out.item().and_then(token_from))
+        let item = self.get_consistent(key(token_pk(hash), "TOKEN")).await?;
+        Ok(item.as_ref().and_then(token_from))
     }
 
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(conn_pk(id), "CONNECTION")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let item = self.get_consistent(key(conn_pk(id), "CONNECTION")).await?;
+        let Some(item) = item.as_ref() else {
             return Ok(None);
         };
         let parse = || -> Option<Connection> {
@@ -721,16 +745,8 @@ impl DynamoStore {
 #[async_trait]
 impl CredentialsStore for DynamoStore {
     async fn get_credentials(&self) -> Result<Option<SyncarooCredentials>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(CREDS_PK, CREDS_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let item = self.get_consistent(key(CREDS_PK, CREDS_SK)).await?;
+        let Some(item) = item.as_ref() else {
             return Ok(None);
         };
         let parse = || -> Option<SyncarooCredentials> {
@@ -971,33 +987,13 @@ pub fn event_from_stream_image(image: &serde_json::Value) -> Option<EventRecord>
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(event_item(e)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .set_expression_attribute_names(names(&["pk"]))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("PutItem", e)),
-        }
+        self.put_if(event_item(e), "attribute_not_exists(#pk)", &["pk"], vec![])
+            .await
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(event_pk(id), "EVENT")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
-        Ok(out.item().and_then(event_from))
+        let item = self.get_consistent(key(event_pk(id), "EVENT")).await?;
+        Ok(item.as_ref().and_then(event_from))
     }
 
     async fn start_attempt(&self, id: &str) -> Result<Option<u32>, Error> {
@@ -1058,21 +1054,13 @@ impl EventStore for DynamoStore {
         item.insert("pages".into(), n(d.pages as i64));
         item.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
         item.insert("event_id".into(), s(&d.event_id));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #fetched_at_ms < :f")
-            .set_expression_attribute_names(names(&["pk", "fetched_at_ms"]))
-            .expression_attribute_values(":f", n(d.fetched_at_ms))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("PutItem", e)),
-        }
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk) OR #fetched_at_ms < :f",
+            &["pk", "fetched_at_ms"],
+            vec![(":f", n(d.fetched_at_ms))],
+        )
+        .await
     }
 
     async fn get_synced(
@@ -1082,19 +1070,13 @@ impl EventStore for DynamoStore {
         attribute_type: &str,
         resource: Option<&str>,
     ) -> Result<Option<SyncedData>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
+        let item = self
+            .get_consistent(key(
                 sync_pk(connection, location),
                 &data_sk(attribute_type, resource),
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else {
+            ))
+            .await?;
+        let Some(item) = item.as_ref() else {
             return Ok(None);
         };
         Ok(Some(SyncedData {
@@ -1114,21 +1096,13 @@ impl EventStore for DynamoStore {
         item.insert("meta".into(), s(&st.meta));
         item.insert("received_at_ms".into(), n(st.received_at_ms));
         item.insert("event_id".into(), s(&st.event_id));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk) OR #received_at_ms < :r")
-            .set_expression_attribute_names(names(&["pk", "received_at_ms"]))
-            .expression_attribute_values(":r", n(st.received_at_ms))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("PutItem", e)),
-        }
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk) OR #received_at_ms < :r",
+            &["pk", "received_at_ms"],
+            vec![(":r", n(st.received_at_ms))],
+        )
+        .await
     }
 
     async fn get_location_status(
@@ -1136,16 +1110,10 @@ impl EventStore for DynamoStore {
         connection: &ConnectionId,
         location: &str,
     ) -> Result<Option<LocationStatus>, Error> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(sync_pk(connection, location), "STATUS")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let item = self
+            .get_consistent(key(sync_pk(connection, location), "STATUS"))
+            .await?;
+        let Some(item) = item.as_ref() else {
             return Ok(None);
         };
         Ok(Some(LocationStatus {
