@@ -2,7 +2,7 @@
 # The cold-start benchmark (not part of the test run): builds every function
 # and a bare lambda_http hello-world with the release profile (x86_64 here),
 # starts DynamoDB Local and moto, and runs the harness (bench/src/main.rs).
-# Usage: bash benches/run.sh [--warm N]
+# Usage: bash benches/run.sh [--warm N] [--cold N]   (defaults 300 and 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)

@@ -68,6 +68,13 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
     syncaroo_local::import_listings(store.as_ref(), syncaroo_local::DEMO_LISTINGS)
         .await
         .expect("listings");
+    // The webhook event sync-stream.json delivers, recorded and pending.
+    let stream = crate::event_json("sync-stream.json");
+    let event = syncaroo_shared::store::dynamo::event_from_stream_image(
+        &stream["Records"][0]["dynamodb"]["NewImage"],
+    )
+    .expect("the stream event's image");
+    store.record_event(&event).await.expect("event");
     serde_json::json!({
         "clientSecret": secrets.client_secret.expose(),
         "sessionKey": secrets.session_key.expose(),
