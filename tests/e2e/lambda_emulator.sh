@@ -47,7 +47,9 @@ check authorize authorize-consent.json 'r["statusCode"]==200 and "Connect Syncar
 check token token-exchange.json 'r["statusCode"]==200 and json.loads(r["body"])["accessToken"].startswith("scb_at_")'
 check check_connection check-connection.json 'r["statusCode"]==200 and sorted(json.loads(r["body"])["locations"])==["1198","7120","8102","9587"]'
 check token token-refresh.json 'r["statusCode"]==200 and "refreshToken" in json.loads(r["body"])'
-check webhook webhook-status.json 'r["statusCode"]==202'
+check webhook webhook-data.json 'r["statusCode"]==202 and json.loads(r["body"])["status"]=="accepted"'
+check webhook webhook-data.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="duplicate"'
+# seed-events recorded the status webhook the stream sample carries.
 check webhook webhook-status.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="duplicate"'
 check sync sync-stream.json 'r["batchItemFailures"]==[]'
 check refresh refresh-schedule.json 'r["outcome"]=="skipped"'

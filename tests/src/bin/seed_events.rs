@@ -1,5 +1,6 @@
 //! `seed-events TABLE`: seeds DynamoDB (from the AWS environment) with what
-//! the `events/` files refer to and prints the secret document they were
+//! the `events/` files refer to (including the recorded status webhook that
+//! `sync-stream.json` delivers) and prints the secret document they were
 //! made with. Used by tests/e2e/lambda_emulator.sh.
 
 #[tokio::main]
