@@ -357,3 +357,31 @@ pub async fn connect_over_http(r: &syncaroo_local::Running, connection: &str) ->
         .expect("accessToken")
         .to_string()
 }
+
+/// A fake Syncaroo API and a local runner (on `store`, its own table) that
+/// calls it; `settings` and `admin_key` go to the runner.
+pub async fn runner_with_fake(
+    store: syncaroo_local::StoreKind,
+    table_prefix: &str,
+    admin_key: Option<&str>,
+    settings: &[(&str, &str)],
+) -> (syncaroo_local::Running, syncaroo_sim::FakeSyncaroo) {
+    let fake = syncaroo_sim::FakeSyncaroo::start_local(syncaroo_sim::FakeConfig::default())
+        .await
+        .expect("fake Syncaroo starts");
+    let r = syncaroo_local::start(syncaroo_local::Options {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        store,
+        table: local_aws::unique_table(table_prefix),
+        syncaroo_base: fake.base(),
+        admin_key: admin_key.map(str::to_string),
+        settings: settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..syncaroo_local::Options::default()
+    })
+    .await
+    .expect("local runner starts");
+    (r, fake)
+}

@@ -2,9 +2,8 @@
 //! at the fake Syncaroo, the connect route visited with the admin key, the
 //! redirects followed, the credentials stored.
 
-use syncaroo_local::{Options, ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH};
-use syncaroo_sim::{FakeConfig, FakeSyncaroo};
-use syncaroo_tests::{local_aws, logs};
+use syncaroo_local::{ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH};
+use syncaroo_tests::{local_aws, logs, runner_with_fake};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -15,19 +14,13 @@ fn client() -> reqwest::Client {
 
 async fn run(store: syncaroo_local::StoreKind) {
     let cap = logs::capture();
-    let fake = FakeSyncaroo::start_local(FakeConfig::default())
-        .await
-        .unwrap();
-    let r = syncaroo_local::start(Options {
-        addr: "127.0.0.1:0".parse().unwrap(),
+    let (r, fake) = runner_with_fake(
         store,
-        table: local_aws::unique_table("admin"),
-        syncaroo_base: fake.base(),
-        admin_key: Some("local-admin-key-0123456789abcdef0123".into()),
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+        "admin",
+        Some("local-admin-key-0123456789abcdef0123"),
+        &[],
+    )
+    .await;
     let http = client();
     let connect = format!("{}{ADMIN_CONNECT_PATH}", r.base());
 

@@ -2,28 +2,12 @@
 //! embedded store and on DynamoDB Local; and against runners with one piece
 //! deliberately broken, where it must fail and say where and why.
 
-use syncaroo_local::{Options, StoreKind};
+use syncaroo_local::StoreKind;
 use syncaroo_sim::run::{run, Report, SimOptions};
-use syncaroo_sim::{FakeConfig, FakeSyncaroo};
-use syncaroo_tests::local_aws;
+use syncaroo_tests::{local_aws, runner_with_fake};
 
 async fn simulate(store: StoreKind, settings: &[(&str, &str)]) -> Report {
-    let fake = FakeSyncaroo::start_local(FakeConfig::default())
-        .await
-        .unwrap();
-    let r = syncaroo_local::start(Options {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        store,
-        table: local_aws::unique_table("sim"),
-        syncaroo_base: fake.base(),
-        settings: settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let (r, fake) = runner_with_fake(store, "sim", None, settings).await;
     let mut o = SimOptions::new(
         &r.setup.site_uri,
         &r.setup.your_client_id,

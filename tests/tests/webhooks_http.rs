@@ -3,29 +3,18 @@
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use syncaroo_local::{Options, Running};
+use syncaroo_local::Running;
 use syncaroo_shared::model::ConnectionId;
 use syncaroo_shared::secrets::SecretString;
 use syncaroo_shared::store::EventStatus;
 use syncaroo_shared::syncaroo::NewCredentials;
-use syncaroo_sim::{FakeConfig, FakeSyncaroo};
-use syncaroo_tests::{connect_over_http, local_aws, sign};
+use syncaroo_sim::FakeSyncaroo;
+use syncaroo_tests::{connect_over_http, local_aws, runner_with_fake, sign};
 
 const RATES: &str = "/api/v1/locations/1198/rates";
 
 async fn setup(store: syncaroo_local::StoreKind) -> (Running, FakeSyncaroo, String) {
-    let fake = FakeSyncaroo::start_local(FakeConfig::default())
-        .await
-        .unwrap();
-    let r = syncaroo_local::start(Options {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        store,
-        table: local_aws::unique_table("hooks"),
-        syncaroo_base: fake.base(),
-        ..Options::default()
-    })
-    .await
-    .unwrap();
+    let (r, fake) = runner_with_fake(store, "hooks", None, &[]).await;
     let (access, refresh, exp) = fake.fake.issue_pair();
     r.store
         .put_credentials(
