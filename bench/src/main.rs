@@ -230,14 +230,30 @@ async fn run_case(
     ddb.reset();
     sm.reset();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&bin);
+    // BENCH_WRAP="strace -f -tt -o /tmp/st" (or perf record ...) runs the
+    // binary under a profiler; the numbers then include its overhead.
+    let wrap: Vec<String> = std::env::var("BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let mut child = match wrap.split_first() {
+        Some((prog, args)) => {
+            let mut c = tokio::process::Command::new(prog);
+            c.args(args).arg(&bin);
+            c
+        }
+        None => tokio::process::Command::new(&bin),
+    };
     child
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", &api)
         .env("AWS_LAMBDA_FUNCTION_NAME", case.name)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(if std::env::var("BENCH_DEBUG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     let mut child = child
         .spawn()
         .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
@@ -256,7 +272,9 @@ async fn run_case(
         tokio::time::sleep(Duration::from_micros(200)).await;
     };
     row.init = init_end - started;
-    let waits = ddb.waiting(started, init_end) + sm.waiting(started, init_end);
+    // The secrets fetch and the DynamoDB warm-up overlap: a moment when
+    // either is outstanding is waiting, counted once.
+    let waits = syncaroo_tests::ddb_proxy::waiting_on(&[ddb, sm], started, init_end);
     row.init_own = row.init.saturating_sub(waits);
     row.init_requests = ddb.between(started, init_end).len() + sm.between(started, init_end).len();
     if std::env::var("BENCH_DEBUG").is_ok() {
@@ -339,6 +357,8 @@ async fn main() {
     let mut warm = 300usize;
     let mut cold = 5usize;
     let mut bin_dir = repo_root().join("target/release");
+    // --only NAME: that function (and the hello-world baseline) alone.
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -351,6 +371,7 @@ async fn main() {
                     .expect("--cold N (>= 1)")
             }
             "--bin-dir" => bin_dir = PathBuf::from(it.next().expect("--bin-dir DIR")),
+            "--only" => only = Some(it.next().expect("--only FUNCTION").clone()),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -363,7 +384,7 @@ async fn main() {
     // State the events refer to, and the secret they were signed with.
     let table = format!("bench-{}", std::process::id());
     let doc = syncaroo_tests::seed::seed_events(&table).await;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
     let sm_client = aws_sdk_secretsmanager::Client::new(&sdk);
     let secret = format!("bench-secret-{}", std::process::id());
     sm_client
@@ -425,23 +446,23 @@ async fn main() {
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), "bench".into()),
         ("TABLE_NAME".into(), table.clone()),
         ("SECRET_ID".into(), secret.clone()),
-        ("RUST_LOG".into(), "warn".into()),
+        (
+            "RUST_LOG".into(),
+            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ];
-    // As template.yaml does on Lambda: point the TLS stack at one CA bundle
-    // instead of letting it scan a directory of certificates at init.
-    let mut env = env;
-    if let Some(bundle) = std::env::var("BENCH_SSL_CERT_FILE")
-        .ok()
-        .filter(|b| !b.is_empty())
-    {
-        env.push(("SSL_CERT_FILE".into(), bundle));
-    }
     println!(
         "benchmark: {cold} cold starts (median init) and {warm} warm invocations per function; binaries from {}",
         bin_dir.display()
     );
     let mut rows = Vec::new();
     for case in CASES {
+        if only
+            .as_deref()
+            .is_some_and(|o| o != case.name && case.name != "hello")
+        {
+            continue;
+        }
         // Every cold start gets a freshly seeded table, so each sees the
         // state the events expect (an unredeemed code, live tokens...).
         let mut runs = Vec::new();

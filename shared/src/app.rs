@@ -58,26 +58,71 @@ impl App {
     /// all clients, then the secrets fetched and the DynamoDB connection
     /// warmed concurrently, so the first request pays for neither.
     pub async fn from_aws_env() -> Result<(Self, aws_config::SdkConfig), Error> {
+        let (app, sdk, warming) = Self::start_from_aws_env().await?;
+        warming.finish().await?;
+        Ok((app, sdk))
+    }
+
+    /// Like [`App::from_aws_env`], but returns as soon as the secrets fetch
+    /// and the DynamoDB warm-up are in flight (on the runtime's worker
+    /// threads), so a function can build its other clients while it waits;
+    /// it must then await [`Warming::finish`] before serving.
+    pub async fn start_from_aws_env() -> Result<(Self, aws_config::SdkConfig, Warming), Error> {
         let t0 = std::time::Instant::now();
         let config = Config::from_env()?;
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::aws_http::load_sdk_config()
+            .await
+            .map_err(Error::Config)?;
         let t_sdk = t0.elapsed();
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
         let secrets =
             SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id);
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
         let app = Self::new(config, Arc::new(store), secrets, Arc::new(SystemClock));
         let t_clients = t0.elapsed();
-        let (secrets, ping) = tokio::join!(app.secrets.get(), app.store.ping());
-        secrets?;
-        ping?;
+        let warm = app.clone();
+        let task = tokio::spawn(async move {
+            let (secrets, ping) = tokio::join!(warm.secrets.get(), warm.store.ping());
+            secrets?;
+            ping
+        });
+        let warming = Warming {
+            task,
+            t0,
+            t_sdk,
+            t_clients,
+        };
+        Ok((app, sdk, warming))
+    }
+}
+
+/// The secrets fetch and DynamoDB warm-up started by
+/// [`App::start_from_aws_env`].
+pub struct Warming {
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+    t0: std::time::Instant,
+    t_sdk: std::time::Duration,
+    t_clients: std::time::Duration,
+}
+
+impl Warming {
+    /// Waits for both; either failing fails the init.
+    pub async fn finish(self) -> Result<(), Error> {
+        self.task
+            .await
+            .map_err(|e| Error::Config(format!("init warm-up task: {e}")))??;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         // Where cold start goes (no values, only durations), for the
         // benchmark and for CloudWatch.
         tracing::info!(
-            config_and_sdk_ms = t_sdk.as_secs_f64() * 1e3,
-            clients_ms = (t_clients - t_sdk).as_secs_f64() * 1e3,
-            secrets_and_warm_ms = (t0.elapsed() - t_clients).as_secs_f64() * 1e3,
+            logging_ms = ms(self
+                .t0
+                .saturating_duration_since(crate::telemetry::main_started())),
+            config_and_sdk_ms = ms(self.t_sdk),
+            clients_ms = ms(self.t_clients - self.t_sdk),
+            secrets_and_warm_ms = ms(self.t0.elapsed() - self.t_clients),
+            since_main_ms = ms(crate::telemetry::main_started().elapsed()),
             "init done"
         );
-        Ok((app, sdk))
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! handlers to the in-memory store.
 
 pub mod app;
+pub mod aws_http;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -23,8 +24,9 @@ pub mod secrets;
 pub mod store;
 pub mod syncaroo;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook;
 
-pub use app::App;
+pub use app::{App, Warming};
 pub use config::Config;
 pub use error::Error;

@@ -37,8 +37,16 @@ pub fn filter(default: &str) -> EnvFilter {
     f
 }
 
+static MAIN_STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// When `main` began (the first call to [`init`]), for the "init done" line.
+pub fn main_started() -> std::time::Instant {
+    *MAIN_STARTED.get_or_init(std::time::Instant::now)
+}
+
 /// Plain text to stderr (CloudWatch takes it as is), level from `RUST_LOG`.
 pub fn init() {
+    main_started();
     init_with_default("info");
 }
 

@@ -37,7 +37,7 @@ impl Default for Browser {
 
 impl Browser {
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
+        let client = syncaroo_shared::tls::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(30))
             .build()

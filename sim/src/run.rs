@@ -321,7 +321,7 @@ fn rates(tag: &str) -> Vec<Vec<Value>> {
 /// Runs the whole scenario against `o.target`, with `fake` as the Syncaroo
 /// API the target was configured to call.
 pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
-    let http = reqwest::Client::builder()
+    let http = syncaroo_shared::tls::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
         .build()

@@ -24,7 +24,7 @@ pub struct Delivery {
 impl Sender {
     pub fn new(url: impl Into<String>, key: impl Into<String>) -> Self {
         Self {
-            http: reqwest::Client::builder()
+            http: syncaroo_shared::tls::http_client_builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("client"),

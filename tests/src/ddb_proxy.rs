@@ -16,11 +16,16 @@ pub struct Call {
 }
 
 #[derive(Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<Call>>>);
+pub struct Recorder(Arc<Mutex<Vec<Call>>>, Arc<std::sync::atomic::AtomicUsize>);
 
 impl Recorder {
     pub fn reset(&self) {
         self.0.lock().unwrap().clear();
+        self.1.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// TCP connections accepted since the last reset.
+    pub fn connections(&self) -> usize {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
     }
     pub fn calls(&self) -> Vec<Call> {
         self.0.lock().unwrap().clone()
@@ -39,28 +44,7 @@ impl Recorder {
     /// How long, within `[from, to)`, at least one call was waiting for its
     /// answer (overlapping waits counted once).
     pub fn waiting(&self, from: Instant, to: Instant) -> std::time::Duration {
-        let mut spans: Vec<(Instant, Instant)> = self
-            .between(from, to)
-            .into_iter()
-            .map(|c| (c.sent, c.answered.unwrap_or(to).min(to)))
-            .collect();
-        spans.sort();
-        let mut total = std::time::Duration::ZERO;
-        let mut cur: Option<(Instant, Instant)> = None;
-        for (a, b) in spans {
-            match cur {
-                Some((s, e)) if a <= e => cur = Some((s, e.max(b))),
-                Some((s, e)) => {
-                    total += e - s;
-                    cur = Some((a, b));
-                }
-                None => cur = Some((a, b)),
-            }
-        }
-        if let Some((s, e)) = cur {
-            total += e - s;
-        }
-        total
+        waiting_on(&[self], from, to)
     }
 
     /// The longest chain of calls each sent after the previous one was
@@ -83,6 +67,34 @@ impl Recorder {
     }
 }
 
+/// How long, within `[from, to)`, at least one call recorded by any of
+/// `recorders` was waiting for its answer: overlapping waits, on one server
+/// or on several, counted once.
+pub fn waiting_on(recorders: &[&Recorder], from: Instant, to: Instant) -> std::time::Duration {
+    let mut spans: Vec<(Instant, Instant)> = recorders
+        .iter()
+        .flat_map(|r| r.between(from, to))
+        .map(|c| (c.sent, c.answered.unwrap_or(to).min(to)))
+        .collect();
+    spans.sort();
+    let mut total = std::time::Duration::ZERO;
+    let mut cur: Option<(Instant, Instant)> = None;
+    for (a, b) in spans {
+        match cur {
+            Some((s, e)) if a <= e => cur = Some((s, e.max(b))),
+            Some((s, e)) => {
+                total += e - s;
+                cur = Some((a, b));
+            }
+            None => cur = Some((a, b)),
+        }
+    }
+    if let Some((s, e)) = cur {
+        total += e - s;
+    }
+    total
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len())
         .position(|w| w.eq_ignore_ascii_case(needle))
@@ -96,21 +108,65 @@ pub async fn start(upstream: String) -> (String, Recorder) {
     let r = rec.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let Ok(server) = TcpStream::connect(&upstream).await else {
-                continue;
-            };
-            let rec = r.clone();
-            tokio::spawn(pipe(client, server, rec));
+            r.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(pipe(client, upstream.clone(), r.clone()));
         }
     });
     (url, rec)
 }
 
-async fn pipe(client: TcpStream, server: TcpStream, rec: Recorder) {
+type Pending = Arc<Mutex<std::collections::VecDeque<usize>>>;
+
+/// Records each request that starts in `chunk` as sent now.
+fn record_requests(chunk: &[u8], rec: &Recorder, pending: &Pending) {
+    let mut at = 0;
+    while let Some(i) = find(&chunk[at..], b"x-amz-target: ") {
+        let start = at + i + "x-amz-target: ".len();
+        let end = chunk[start..]
+            .iter()
+            .position(|&b| b == b'\r')
+            .map(|e| start + e)
+            .unwrap_or(chunk.len());
+        // `DynamoDB_20120810.GetItem`, `secretsmanager.GetSecretValue`
+        let target = String::from_utf8_lossy(&chunk[start..end]).to_string();
+        let op = target.rsplit('.').next().unwrap_or(&target).to_string();
+        let mut calls = rec.0.lock().unwrap();
+        calls.push(Call {
+            op,
+            sent: Instant::now(),
+            answered: None,
+        });
+        pending.lock().unwrap().push_back(calls.len() - 1);
+        at = end;
+    }
+}
+
+async fn pipe(client: TcpStream, upstream: String, rec: Recorder) {
     let (mut cr, mut cw) = client.into_split();
-    let (mut sr, mut sw) = server.into_split();
     // Indexes (into the recorder) of this connection's unanswered requests.
-    let pending: Arc<Mutex<std::collections::VecDeque<usize>>> = Default::default();
+    let pending: Pending = Default::default();
+    // The first request is recorded when it arrives, not after the proxy's
+    // own connection upstream is up: that wait is the proxy's, not the
+    // client's work.
+    let mut first = vec![0u8; 64 * 1024];
+    let read_first = async {
+        match cr.read(&mut first).await {
+            Ok(n) => {
+                record_requests(&first[..n], &rec, &pending);
+                n
+            }
+            Err(_) => 0,
+        }
+    };
+    let (n, server) = tokio::join!(read_first, TcpStream::connect(&upstream));
+    let Ok(server) = server else { return };
+    if n == 0 {
+        return;
+    }
+    let (mut sr, mut sw) = server.into_split();
+    if sw.write_all(&first[..n]).await.is_err() {
+        return;
+    }
     let (p1, r1) = (pending.clone(), rec.clone());
     let up = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
@@ -119,28 +175,8 @@ async fn pipe(client: TcpStream, server: TcpStream, rec: Recorder) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let chunk = &buf[..n];
-            let mut at = 0;
-            while let Some(i) = find(&chunk[at..], b"x-amz-target: ") {
-                let start = at + i + "x-amz-target: ".len();
-                let end = chunk[start..]
-                    .iter()
-                    .position(|&b| b == b'\r')
-                    .map(|e| start + e)
-                    .unwrap_or(chunk.len());
-                // `DynamoDB_20120810.GetItem`, `secretsmanager.GetSecretValue`
-                let target = String::from_utf8_lossy(&chunk[start..end]).to_string();
-                let op = target.rsplit('.').next().unwrap_or(&target).to_string();
-                let mut calls = r1.0.lock().unwrap();
-                calls.push(Call {
-                    op,
-                    sent: Instant::now(),
-                    answered: None,
-                });
-                p1.lock().unwrap().push_back(calls.len() - 1);
-                at = end;
-            }
-            if sw.write_all(chunk).await.is_err() {
+            record_requests(&buf[..n], &r1, &p1);
+            if sw.write_all(&buf[..n]).await.is_err() {
                 break;
             }
         }
@@ -187,7 +223,7 @@ pub async fn proxied_store(table: &str) -> (syncaroo_shared::store::DynamoStore,
         .trim_end_matches('/')
         .to_string();
     let (url, rec) = start(upstream).await;
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .endpoint_url(url)
         .build();
@@ -195,4 +231,45 @@ pub async fn proxied_store(table: &str) -> (syncaroo_shared::store::DynamoStore,
         syncaroo_shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
     store.ensure_table().await.expect("table");
     (store, rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn rec(spans: &[(u64, u64)], base: Instant) -> Recorder {
+        let r = Recorder::default();
+        for &(a, b) in spans {
+            r.0.lock().unwrap().push(Call {
+                op: "GetItem".into(),
+                sent: base + Duration::from_millis(a),
+                answered: Some(base + Duration::from_millis(b)),
+            });
+        }
+        r
+    }
+
+    #[test]
+    fn overlapping_waits_on_two_servers_count_once() {
+        let t = Instant::now();
+        let ddb = rec(&[(4, 7), (12, 13)], t);
+        let sm = rec(&[(3, 8)], t);
+        let to = t + Duration::from_millis(20);
+        assert_eq!(ddb.waiting(t, to), Duration::from_millis(4));
+        assert_eq!(sm.waiting(t, to), Duration::from_millis(5));
+        // [3,8] and [4,7] overlap: 5 ms, plus [12,13].
+        assert_eq!(waiting_on(&[&ddb, &sm], t, to), Duration::from_millis(6));
+        // A call still unanswered at `to` waits until `to`.
+        let open = Recorder::default();
+        open.0.lock().unwrap().push(Call {
+            op: "GetItem".into(),
+            sent: t + Duration::from_millis(18),
+            answered: None,
+        });
+        assert_eq!(
+            waiting_on(&[&ddb, &sm, &open], t, to),
+            Duration::from_millis(8)
+        );
+    }
 }

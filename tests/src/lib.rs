@@ -338,7 +338,9 @@ pub async fn connect_over_http(r: &syncaroo_local::Running, connection: &str) ->
         .await
         .expect("connect flow");
     let code = query_of(&back)["code"].clone();
-    let tokens: serde_json::Value = reqwest::Client::new()
+    let tokens: serde_json::Value = syncaroo_shared::tls::http_client_builder()
+        .build()
+        .unwrap()
         .post(&r.setup.auth_token_uri)
         .form(&[
             ("clientId", r.setup.your_client_id.as_str()),

@@ -62,6 +62,6 @@ pub async fn secrets_client() -> Option<aws_sdk_secretsmanager::Client> {
     if !secrets_manager_available() {
         return None;
     }
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
     Some(aws_sdk_secretsmanager::Client::new(&sdk))
 }

@@ -6,7 +6,7 @@ use syncaroo_local::{ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH};
 use syncaroo_tests::{local_aws, logs, runner_with_fake};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    syncaroo_shared::tls::http_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

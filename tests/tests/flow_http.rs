@@ -32,7 +32,9 @@ fn authorize_url(r: &Running, connection: &str, state: &str) -> String {
 }
 
 async fn post_token(r: &Running, pairs: &[(&str, &str)]) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = syncaroo_shared::tls::http_client_builder()
+        .build()
+        .unwrap()
         .post(&r.setup.auth_token_uri)
         .form(pairs)
         .send()
@@ -49,7 +51,9 @@ async fn check(r: &Running, connection: &str, access: &str) -> (u16, Option<Stri
         r.setup.api_uri.trim_end_matches('/'),
         r.setup.check_connection_path
     );
-    let resp = reqwest::Client::new()
+    let resp = syncaroo_shared::tls::http_client_builder()
+        .build()
+        .unwrap()
         .get(url)
         .bearer_auth(access)
         .send()

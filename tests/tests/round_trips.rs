@@ -15,6 +15,8 @@ async fn app() -> Option<(TestApp, Recorder)> {
     let (store, rec) = proxied_store(&local_aws::unique_table("rt")).await;
     let t = TestApp::with_store(Arc::new(store));
     t.seed_events_tokens().await;
+    // As in a Lambda's init: the connections are warmed first.
+    t.app.store.ping().await.expect("warm-up");
     rec.reset();
     Some((t, rec))
 }
@@ -50,7 +52,8 @@ async fn check_connection_is_two_sequential_round_trips() {
     assert_eq!(
         rec.sequential_round_trips(),
         2,
-        "the two writes/reads after the token run in parallel"
+        "the two writes/reads after the token run in parallel: {:?}",
+        rec.calls()
     );
 }
 
@@ -105,4 +108,27 @@ async fn consent_is_one_transaction() {
     let resp = handlers::authorize(&t.app, req).await;
     assert_eq!(resp.status(), 302);
     assert_eq!(rec.ops(), ["TransactWriteItems"]);
+}
+
+/// The SDK asks its HTTP client for a connector on every request; ours must
+/// hand back the same pool each time, or the connection warmed during init
+/// is never used and every request pays a new (on AWS, TLS) connection.
+#[tokio::test]
+async fn requests_reuse_the_warmed_connection() {
+    let Some((t, rec)) = app().await else { return };
+    for _ in 0..3 {
+        let resp =
+            handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json"))
+                .await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(rec.ops().len(), 3 * 3);
+    // The two warmed connections serve all of them.
+    assert_eq!(
+        rec.connections(),
+        0,
+        "{} connections for {} requests",
+        rec.connections(),
+        rec.ops().len()
+    );
 }

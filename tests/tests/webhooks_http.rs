@@ -32,7 +32,9 @@ async fn setup(store: syncaroo_local::StoreKind) -> (Running, FakeSyncaroo, Stri
 }
 
 async fn post(r: &Running, bearer: &str, path: &str, body: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
+    let resp = syncaroo_shared::tls::http_client_builder()
+        .build()
+        .unwrap()
         .post(format!("{}{path}", r.base()))
         .bearer_auth(bearer)
         .header("content-type", "application/json")

@@ -9,9 +9,11 @@ use syncaroo_shared::{handlers, telemetry, App};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let (app, _) = App::from_aws_env().await?;
-    // Build the Syncaroo HTTP client during init, not on the first tick.
+    let (app, _, warming) = App::start_from_aws_env().await?;
+    // Build the Syncaroo HTTP client during init (while the secrets and the
+    // DynamoDB warm-up are in flight), not on the first tick.
     app.provider();
+    warming.finish().await?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handlers::refresh::invoke(app, event.payload)

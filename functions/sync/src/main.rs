@@ -10,12 +10,15 @@ use syncaroo_shared::{handlers, telemetry, App};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let (app, sdk) = App::from_aws_env().await?;
+    // The Syncaroo and SQS clients are built while the secrets and the
+    // DynamoDB warm-up are in flight.
+    let (app, sdk, warming) = App::start_from_aws_env().await?;
     app.provider();
     let dlq = SqsDeadLetters::new(
         aws_sdk_sqs::Client::new(&sdk),
         &app.config.dead_letter_queue_url,
     );
+    warming.finish().await?;
     let (app, dlq) = (&app, &dlq);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         Ok::<_, lambda_runtime::Error>(

@@ -323,13 +323,18 @@ impl DynamoStore {
 #[async_trait]
 impl Store for DynamoStore {
     async fn ping(&self) -> Result<(), Error> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key("PING", "PING")))
-            .send()
-            .await
-            .map_err(|e| store_err("GetItem", e))?;
+        let read = || async {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key("PING", "PING")))
+                .send()
+                .await
+                .map_err(|e| store_err("GetItem", e))
+        };
+        let (a, b) = tokio::join!(read(), read());
+        a?;
+        b?;
         Ok(())
     }
 
@@ -709,7 +714,9 @@ impl DynamoStore {
     /// A store on the table `table`, with the client configured from the
     /// standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` and friends).
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::aws_http::load_sdk_config()
+            .await
+            .expect("TLS configuration");
         Self::new(Client::new(&sdk), table)
     }
 }

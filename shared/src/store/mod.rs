@@ -73,7 +73,9 @@ pub enum RotateError {
 
 #[async_trait]
 pub trait Store: CredentialsStore + EventStore + Send + Sync {
-    /// One cheap read: warms the connection (TLS, DNS) during init.
+    /// Cheap reads that warm the connections (TLS, DNS) during init: as
+    /// many as a request path runs in parallel (two), so each of those
+    /// finds an idle connection instead of queueing behind the other.
     async fn ping(&self) -> Result<(), Error>;
 
     /// Stores a new code and binds the connection to the user (as pending)

@@ -47,8 +47,7 @@ struct TokenBody {
 impl SyncarooOAuth {
     /// `base` has passed [`super::check_base`]. Redirects are never followed.
     pub fn new(base: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let http = crate::tls::http_client_builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
