@@ -28,10 +28,22 @@ impl App {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let ttl = config.secrets_cache_ttl;
+        let secrets = Arc::new(CachedSecrets::new(secrets, clock.clone(), ttl));
+        Self::with_cached_secrets(config, store, secrets, clock)
+    }
+
+    /// Like [`App::new`], with the secrets cache already built (and perhaps
+    /// already filling).
+    pub fn with_cached_secrets(
+        config: Config,
+        store: Arc<dyn Store>,
+        secrets: Arc<CachedSecrets>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             config: Arc::new(config),
             store,
-            secrets: Arc::new(CachedSecrets::new(secrets, clock.clone(), ttl)),
+            secrets,
             clock,
             provider: Arc::new(OnceLock::new()),
         }
@@ -74,19 +86,27 @@ impl App {
             .await
             .map_err(Error::Config)?;
         let t_sdk = t0.elapsed();
-        let secrets =
-            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id);
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name);
-        let app = Self::new(config, Arc::new(store), secrets, Arc::new(SystemClock));
+        // Each request leaves as soon as its client exists, so everything
+        // built after it is built while it is in flight.
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let secrets = Arc::new(CachedSecrets::new(
+            SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id),
+            clock.clone(),
+            config.secrets_cache_ttl,
+        ));
+        let fetching = secrets.clone();
+        let fetch = tokio::spawn(async move { fetching.get().await.map(drop) });
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.table_name,
+        ));
+        let pinging = store.clone();
+        let ping = tokio::spawn(async move { pinging.ping().await });
+        let app = Self::with_cached_secrets(config, store, secrets, clock);
         let t_clients = t0.elapsed();
-        let warm = app.clone();
-        let task = tokio::spawn(async move {
-            let (secrets, ping) = tokio::join!(warm.secrets.get(), warm.store.ping());
-            secrets?;
-            ping
-        });
         let warming = Warming {
-            task,
+            fetch,
+            ping,
             t0,
             t_sdk,
             t_clients,
@@ -98,7 +118,8 @@ impl App {
 /// The secrets fetch and DynamoDB warm-up started by
 /// [`App::start_from_aws_env`].
 pub struct Warming {
-    task: tokio::task::JoinHandle<Result<(), Error>>,
+    fetch: tokio::task::JoinHandle<Result<(), Error>>,
+    ping: tokio::task::JoinHandle<Result<(), Error>>,
     t0: std::time::Instant,
     t_sdk: std::time::Duration,
     t_clients: std::time::Duration,
@@ -107,9 +128,12 @@ pub struct Warming {
 impl Warming {
     /// Waits for both; either failing fails the init.
     pub async fn finish(self) -> Result<(), Error> {
-        self.task
-            .await
-            .map_err(|e| Error::Config(format!("init warm-up task: {e}")))??;
+        let joined = |r: Result<Result<(), Error>, tokio::task::JoinError>| {
+            r.map_err(|e| Error::Config(format!("init task: {e}")))?
+        };
+        let (fetch, ping) = tokio::join!(self.fetch, self.ping);
+        joined(fetch)?;
+        joined(ping)?;
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         // Where cold start goes (no values, only durations), for the
         // benchmark and for CloudWatch.

@@ -23,6 +23,11 @@ use std::time::Duration;
 /// Connect timeout when the SDK's settings give none (the SDK's own default).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
+/// The longest a response may go without a byte arriving. Bodies are read
+/// whole here, before the SDK's stalled-stream monitor could watch them, so
+/// this is what stops a connection that stalls mid-answer.
+const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The SDK asks its HTTP client for a connector on every request; this one
 /// builds one per distinct timeout setting and hands the same one back
 /// after, so every SDK client in the process shares one connection pool
@@ -30,6 +35,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 #[derive(Debug)]
 pub struct ReqwestHttpClient {
     tls: rustls::ClientConfig,
+    read_idle: Duration,
     connectors: Mutex<HashMap<TimeoutKey, SharedHttpConnector>>,
 }
 
@@ -39,8 +45,15 @@ impl ReqwestHttpClient {
     pub fn new(tls: rustls::ClientConfig) -> Self {
         Self {
             tls,
+            read_idle: READ_IDLE_TIMEOUT,
             connectors: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Another limit on how long an answer may stall (tests).
+    pub fn with_read_idle_timeout(mut self, limit: Duration) -> Self {
+        self.read_idle = limit;
+        self
     }
 
     /// As the SDK's `SharedHttpClient`, for `ConfigLoader::http_client`.
@@ -57,6 +70,7 @@ impl ReqwestHttpClient {
             .tls_backend_preconfigured(self.tls.clone())
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+            .read_timeout(self.read_idle)
             .tcp_nodelay(true)
             .build()
             .expect("a reqwest client on a prebuilt TLS config");
@@ -158,4 +172,89 @@ pub async fn load_sdk_config() -> Result<aws_config::SdkConfig, String> {
         );
     }
     Ok(loader.load().await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers every request with the start of a response
+    /// and then stalls.
+    async fn stalling_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"Item\"")
+                        .await;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                });
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn a_stalled_answer_fails_the_request_instead_of_hanging() {
+        let url = stalling_server().await;
+        let http = SharedHttpClient::new(
+            ReqwestHttpClient::new(crate::tls::client_config().unwrap())
+                .with_read_idle_timeout(Duration::from_millis(300)),
+        );
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .http_client(http)
+            .endpoint_url(url)
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(conf);
+        let started = Instant::now();
+        let err = client
+            .get_item()
+            .table_name("t")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("k".into()))
+            .send()
+            .await
+            .expect_err("a stalled body is an error");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(
+                err,
+                aws_sdk_dynamodb::error::SdkError::DispatchFailure(_)
+                    | aws_sdk_dynamodb::error::SdkError::TimeoutError(_)
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn one_connector_per_setting() {
+        let c = ReqwestHttpClient::new(crate::tls::client_config().unwrap());
+        let rc = aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder::for_tests()
+            .build()
+            .unwrap();
+        let a = HttpConnectorSettings::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .build();
+        let b = HttpConnectorSettings::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build();
+        c.http_connector(&a, &rc);
+        c.http_connector(&a, &rc);
+        assert_eq!(c.connectors(), 1);
+        c.http_connector(&b, &rc);
+        assert_eq!(c.connectors(), 2);
+    }
 }
