@@ -82,16 +82,20 @@ struct Emulator {
     queue: Mutex<VecDeque<(String, Bytes)>>,
     ready: Notify,
     first_next: Mutex<Option<Instant>>,
+    /// When the bytes of the process's first connection arrived (the
+    /// runtime's first request is always `GET next`).
+    first_bytes: Mutex<Option<Instant>>,
     answers: mpsc::UnboundedSender<(String, Bytes, Instant)>,
 }
 
 async fn emulate(emu: Arc<Emulator>, req: Request) -> Response {
     let path = req.uri().path().to_string();
     if req.method() == http::Method::GET && path.ends_with("/runtime/invocation/next") {
+        let arrived = *emu.first_bytes.lock().unwrap();
         emu.first_next
             .lock()
             .unwrap()
-            .get_or_insert_with(Instant::now);
+            .get_or_insert_with(|| arrived.unwrap_or_else(Instant::now));
         loop {
             let notified = emu.ready.notified();
             if let Some((id, body)) = emu.queue.lock().unwrap().pop_front() {
@@ -235,15 +239,27 @@ async fn run_case(
         queue: Mutex::new(VecDeque::new()),
         ready: Notify::new(),
         first_next: Mutex::new(None),
+        first_bytes: Mutex::new(None),
         answers: tx,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap().to_string();
+    // Init ends when the first `GET next` reaches the socket (the kernel's
+    // stamp), not when this process, sharing the CPUs, gets round to it.
+    syncaroo_tests::ktime::enable(&listener).expect("SO_TIMESTAMPNS");
     let e = emu.clone();
-    let server = server::spawn(
-        listener,
-        server::handler(move |req| emulate(e.clone(), req)),
-    );
+    let handler = server::handler(move |req| emulate(e.clone(), req));
+    let e = emu.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            if e.first_bytes.lock().unwrap().is_none() {
+                if let Ok(t) = syncaroo_tests::ktime::first_arrival(&stream).await {
+                    e.first_bytes.lock().unwrap().get_or_insert(t);
+                }
+            }
+            tokio::spawn(server::serve(stream, handler.clone()));
+        }
+    });
     ddb.reset();
     sm.reset();
     let started = Instant::now();
@@ -487,7 +503,7 @@ async fn main() {
         ),
     ];
     println!(
-        "benchmark: {cold} cold starts (median init) and {warm} warm invocations per function; binaries from {}",
+        "benchmark: {cold} rounds of cold starts (hello then each function; median init) and {warm} warm invocations per function; binaries from {}",
         bin_dir.display()
     );
     match function_cpu() {
@@ -496,18 +512,21 @@ async fn main() {
         ),
         None => println!("no CPU pinning (BENCH_PIN=1 pins, given two CPUs)"),
     }
-    let mut rows = Vec::new();
-    for case in CASES {
-        if only
-            .as_deref()
-            .is_some_and(|o| o != case.name && case.name != "hello")
-        {
-            continue;
-        }
-        // Every cold start gets a freshly seeded table, so each sees the
-        // state the events expect (an unredeemed code, live tokens...).
-        let mut runs = Vec::new();
-        for i in 0..cold {
+    // Cold starts are interleaved: each round starts hello and then every
+    // function once, so a noisy moment on this shared machine hits them all
+    // alike instead of one function's whole series.
+    let cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| {
+            only.as_deref()
+                .is_none_or(|o| o == c.name || c.name == "hello")
+        })
+        .collect();
+    let mut runs: Vec<Vec<Row>> = cases.iter().map(|_| Vec::new()).collect();
+    for i in 0..cold {
+        for (case, runs) in cases.iter().zip(runs.iter_mut()) {
+            // Every cold start gets a freshly seeded table, so each sees the
+            // state the events expect (an unredeemed code, live tokens...).
             let table = format!("bench-{}-{}-{i}", std::process::id(), case.name);
             syncaroo_tests::seed::seed_events(&table).await;
             let mut env = env.clone();
@@ -516,6 +535,9 @@ async fn main() {
             let n = if i + 1 == cold { warm } else { 5 };
             runs.push(run_case(case, &bin_dir, &env, &ddb, &sm, n, case.first).await);
         }
+    }
+    let mut rows = Vec::new();
+    for (case, mut runs) in cases.iter().zip(runs) {
         let median = |f: fn(&Row) -> Duration| {
             let mut v: Vec<Duration> = runs.iter().map(f).collect();
             v.sort();
@@ -529,7 +551,7 @@ async fn main() {
         row.first = first;
         row.init = init;
         row.init_own = own;
-        eprintln!("  measured {}", row.name);
+        eprintln!("  measured {}", case.name);
         rows.push(row);
     }
     let hello = rows[0].init_own;

@@ -37,7 +37,10 @@ pub fn to_lambda(resp: Response) -> lambda_http::Response<Body> {
 #[macro_export]
 macro_rules! http_lambda_main {
     ($handler:path) => {
-        #[tokio::main]
+        // One thread: a Lambda serves one event at a time on a share of a
+        // vCPU, so worker threads add hand-offs, not parallelism (README,
+        // Performance).
+        #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init();
             let (app, _) = $crate::App::from_aws_env().await?;

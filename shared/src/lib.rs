@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod deadletter;
+pub mod early_secrets;
 pub mod error;
 pub mod handlers;
 pub mod http_util;

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 pub type Request = http::Request<Bytes>;
@@ -28,32 +28,32 @@ pub fn spawn(listener: TcpListener, handler: Handler) -> JoinHandle<()> {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let handler = handler.clone();
-                    async move {
-                        let (parts, body) = req.into_parts();
-                        let resp = match Limited::new(body, MAX_BODY).collect().await {
-                            Ok(b) => handler(http::Request::from_parts(parts, b.to_bytes())).await,
-                            Err(_) => {
-                                let mut r = http::Response::new(Bytes::from_static(
-                                    b"request body too large",
-                                ));
-                                *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
-                                r
-                            }
-                        };
-                        let (parts, body) = resp.into_parts();
-                        Ok::<_, Infallible>(hyper::Response::from_parts(parts, Full::new(body)))
-                    }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            tokio::spawn(serve(stream, handler.clone()));
         }
     })
+}
+
+/// Serves `handler` on one accepted connection until it closes.
+pub async fn serve(stream: TcpStream, handler: Handler) {
+    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let handler = handler.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let resp = match Limited::new(body, MAX_BODY).collect().await {
+                Ok(b) => handler(http::Request::from_parts(parts, b.to_bytes())).await,
+                Err(_) => {
+                    let mut r = http::Response::new(Bytes::from_static(b"request body too large"));
+                    *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                    r
+                }
+            };
+            let (parts, body) = resp.into_parts();
+            Ok::<_, Infallible>(hyper::Response::from_parts(parts, Full::new(body)))
+        }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .await;
 }
 
 /// Wraps an async closure as a [`Handler`].

@@ -103,6 +103,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Starts the proxy to `upstream` (`host:port`); returns its URL.
 pub async fn start(upstream: String) -> (String, Recorder) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A request counts as sent when its bytes reach this socket, not when
+    // this process gets round to reading them.
+    crate::ktime::enable(&listener).expect("SO_TIMESTAMPNS");
     let url = format!("http://{}", listener.local_addr().unwrap());
     let rec = Recorder::default();
     let r = rec.clone();
@@ -117,8 +120,8 @@ pub async fn start(upstream: String) -> (String, Recorder) {
 
 type Pending = Arc<Mutex<std::collections::VecDeque<usize>>>;
 
-/// Records each request that starts in `chunk` as sent now.
-fn record_requests(chunk: &[u8], rec: &Recorder, pending: &Pending) {
+/// Records each request that starts in `chunk` as sent at `at`.
+fn record_requests(chunk: &[u8], sent: Instant, rec: &Recorder, pending: &Pending) {
     let mut at = 0;
     while let Some(i) = find(&chunk[at..], b"x-amz-target: ") {
         let start = at + i + "x-amz-target: ".len();
@@ -133,7 +136,7 @@ fn record_requests(chunk: &[u8], rec: &Recorder, pending: &Pending) {
         let mut calls = rec.0.lock().unwrap();
         calls.push(Call {
             op,
-            sent: Instant::now(),
+            sent,
             answered: None,
         });
         pending.lock().unwrap().push_back(calls.len() - 1);
@@ -142,7 +145,6 @@ fn record_requests(chunk: &[u8], rec: &Recorder, pending: &Pending) {
 }
 
 async fn pipe(client: TcpStream, upstream: String, rec: Recorder) {
-    let (mut cr, mut cw) = client.into_split();
     // Indexes (into the recorder) of this connection's unanswered requests.
     let pending: Pending = Default::default();
     // The first request is recorded when it arrives, not after the proxy's
@@ -150,9 +152,9 @@ async fn pipe(client: TcpStream, upstream: String, rec: Recorder) {
     // client's work.
     let mut first = vec![0u8; 64 * 1024];
     let read_first = async {
-        match cr.read(&mut first).await {
-            Ok(n) => {
-                record_requests(&first[..n], &rec, &pending);
+        match crate::ktime::read(&client, &mut first).await {
+            Ok((n, at)) => {
+                record_requests(&first[..n], at, &rec, &pending);
                 n
             }
             Err(_) => 0,
@@ -163,6 +165,7 @@ async fn pipe(client: TcpStream, upstream: String, rec: Recorder) {
     if n == 0 {
         return;
     }
+    let (cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
     if sw.write_all(&first[..n]).await.is_err() {
         return;
@@ -171,11 +174,11 @@ async fn pipe(client: TcpStream, upstream: String, rec: Recorder) {
     let up = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = match cr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
+            let (n, at) = match crate::ktime::read(cr.as_ref(), &mut buf).await {
+                Ok((0, _)) | Err(_) => break,
+                Ok(r) => r,
             };
-            record_requests(&buf[..n], &r1, &p1);
+            record_requests(&buf[..n], at, &r1, &p1);
             if sw.write_all(&buf[..n]).await.is_err() {
                 break;
             }

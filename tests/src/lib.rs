@@ -4,6 +4,7 @@
 
 pub use syncaroo_sim::browser;
 pub mod ddb_proxy;
+pub mod ktime;
 pub mod local_aws;
 pub mod logs;
 pub mod seed;

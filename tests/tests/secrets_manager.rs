@@ -153,3 +153,70 @@ async fn lambda_wiring_reads_secret_and_warms_dynamodb() {
     );
     assert_eq!(app.config.table_name, store.table());
 }
+
+/// The early fetch of a cold start (signed by hand with the SDK's signer)
+/// reads exactly what the SDK client reads, by ARN and by name, and its
+/// errors name the secret, never a value.
+#[tokio::test]
+async fn the_early_fetch_reads_what_the_sdk_reads() {
+    let Some(client) = local_aws::secrets_client().await else {
+        return;
+    };
+    let target = syncaroo_shared::early_secrets::Target::from_env()
+        .expect("the test environment names the endpoint, region and keys");
+    let (a, b) = (
+        local_aws::unique_table("early-a"),
+        local_aws::unique_table("early-b"),
+    );
+    let doc_a = format!(
+        r#"{{"clientSecret":"early-client-secret-0123456789abcdefgh","sessionKey":"{}"}}"#,
+        "s".repeat(40)
+    );
+    let arn_a = client
+        .create_secret()
+        .name(&a)
+        .secret_string(&doc_a)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    let doc_b = r#"{"tokenHashKey":"tokenHashKeytokenHashKeytokenHashKey"}"#;
+    client
+        .create_secret()
+        .name(&b)
+        .secret_string(doc_b)
+        .send()
+        .await
+        .unwrap();
+    let ids = format!("{arn_a}, {b}");
+    let docs = target.fetch_all(&ids).await.unwrap();
+    assert_eq!(docs, [doc_a.clone(), doc_b.to_string()]);
+    let through_sdk = SecretsManagerSource::new(client.clone(), &ids)
+        .load()
+        .await
+        .unwrap();
+    let early = syncaroo_shared::secrets::BridgeSecrets::parse_merged(&docs).unwrap();
+    assert_eq!(
+        early.client_secret.expose(),
+        through_sdk.client_secret.expose()
+    );
+    assert_eq!(
+        early.token_hash_key.expose(),
+        through_sdk.token_hash_key.expose()
+    );
+
+    let err = target
+        .fetch_all(&format!("{b},does-not-exist-early"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does-not-exist-early") && err.contains("ResourceNotFoundException"),
+        "{err}"
+    );
+    assert!(!err.contains("tokenHashKey"), "{err}");
+    let err = target.fetch_all(" , ").await.unwrap_err().to_string();
+    assert!(err.contains("names no secret"), "{err}");
+}

@@ -6,7 +6,8 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde_json::Value;
 use syncaroo_shared::{handlers, telemetry, App};
 
-#[tokio::main]
+// One thread, as every function (README, Performance).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let (app, _, warming) = App::start_from_aws_env().await?;

@@ -7,7 +7,8 @@ use serde_json::Value;
 use syncaroo_shared::deadletter::SqsDeadLetters;
 use syncaroo_shared::{handlers, telemetry, App};
 
-#[tokio::main]
+// One thread, as every function (README, Performance).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     // The Syncaroo and SQS clients are built while the secrets and the

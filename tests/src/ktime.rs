@@ -1,0 +1,171 @@
+//! When bytes reached a loopback socket, from the kernel's receive
+//! timestamp (`SO_TIMESTAMPNS`), not from when this process got around to
+//! reading them: the benchmark's proxy and Runtime API emulator share two
+//! CPUs with the function they measure, so their own wake-up delay would
+//! otherwise be charged to the function.
+//!
+//! Enable it on a listener before accepting: accepted sockets inherit it,
+//! and bytes that arrive before the accept are stamped too. Elsewhere than
+//! Linux, or when the kernel gives no stamp, the time of the read is used.
+
+use std::io;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::Interest;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Stamps every socket `listener` accepts from now on.
+pub fn enable(listener: &TcpListener) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = listener;
+    Ok(())
+}
+
+/// A wall-clock kernel stamp as an `Instant` (both clocks read together).
+fn to_instant(stamp: SystemTime) -> Instant {
+    let now = Instant::now();
+    let age = SystemTime::now()
+        .duration_since(stamp)
+        .unwrap_or(Duration::ZERO);
+    now.checked_sub(age).unwrap_or(now)
+}
+
+/// One `recvmsg` into `buf` (`peek`: leave the bytes for the next reader);
+/// the count and the kernel's stamp of the last bytes read.
+#[cfg(target_os = "linux")]
+fn recv_stamped(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    peek: bool,
+) -> io::Result<(usize, Option<SystemTime>)> {
+    use std::os::fd::AsRawFd;
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for one control message with a timespec, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    let flags = if peek { libc::MSG_PEEK } else { 0 };
+    // SAFETY: the fd is an open socket; msg points at live buffers.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: walking the control buffer the kernel just filled, with the
+    // libc macros that bound every step by msg_controllen.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                stamp = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n as usize, stamp))
+}
+
+async fn read_inner(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    peek: bool,
+) -> io::Result<(usize, Instant)> {
+    #[cfg(target_os = "linux")]
+    loop {
+        stream.readable().await?;
+        match stream.try_io(Interest::READABLE, || recv_stamped(stream, buf, peek)) {
+            Ok((n, stamp)) => return Ok((n, stamp.map(to_instant).unwrap_or_else(Instant::now))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = Interest::READABLE;
+        let n = if peek {
+            stream.peek(buf).await?
+        } else {
+            loop {
+                stream.readable().await?;
+                match stream.try_read(buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok((n, Instant::now()))
+    }
+}
+
+/// Reads what is there (0 at end of stream), with when it arrived.
+pub async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
+    read_inner(stream, buf, false).await
+}
+
+/// When the first bytes waiting on `stream` arrived, leaving them unread.
+pub async fn first_arrival(stream: &TcpStream) -> io::Result<Instant> {
+    let mut one = [0u8; 1];
+    read_inner(stream, &mut one, true).await.map(|(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn stamps_bytes_with_when_they_arrived_not_when_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        enable(&listener).unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let before = Instant::now();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let after_write = Instant::now();
+        // Read late: the stamp must still say when the bytes came.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (server, _) = listener.accept().await.unwrap();
+        let peeked = first_arrival(&server).await.unwrap();
+        let mut buf = [0u8; 64];
+        let (n, read_at) = read(&server, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n", "peek left the bytes");
+        let slack = Duration::from_millis(5);
+        for t in [peeked, read_at] {
+            assert!(t + slack >= before, "{:?} before the write", before - t);
+            assert!(
+                t <= after_write + slack,
+                "stamped {:?} after the write, not at arrival",
+                t - after_write
+            );
+        }
+    }
+}
