@@ -3,7 +3,7 @@
 # and a bare lambda_http hello-world with the release profile (x86_64 here),
 # starts DynamoDB Local and moto, and runs the harness (bench/src/main.rs).
 # Usage: bash benches/run.sh [--warm N] [--cold N] [--only FUNCTION]
-#   (defaults 300 warm, 5 cold, every function). Profiling: BENCH_DEBUG=1
+#   (defaults 300 warm, 15 rounds of cold starts, every function). Profiling: BENCH_DEBUG=1
 #   prints each init request and the functions' stderr (BENCH_RUST_LOG=info
 #   adds their "init done" stage timings); BENCH_WRAP="strace -f -tt -o F"
 #   runs each binary under a tool.

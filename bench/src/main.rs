@@ -406,7 +406,7 @@ fn ms(d: Duration) -> String {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut warm = 300usize;
-    let mut cold = 5usize;
+    let mut cold = 15usize;
     let mut bin_dir = repo_root().join("target/release");
     // --only NAME: that function (and the hello-world baseline) alone.
     let mut only: Option<String> = None;
