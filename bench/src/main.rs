@@ -502,6 +502,10 @@ async fn main() {
             std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
         ),
     ];
+    // The proxies' listeners keep kernel stamping on for the whole run.
+    if !syncaroo_tests::ktime::wait_until_live().await {
+        println!("warning: no kernel receive timestamps; arrivals are timed when read");
+    }
     println!(
         "benchmark: {cold} rounds of cold starts (hello then each function; median init) and {warm} warm invocations per function; binaries from {}",
         bin_dir.display()

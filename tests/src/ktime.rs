@@ -96,11 +96,22 @@ async fn read_inner(
     buf: &mut [u8],
     peek: bool,
 ) -> io::Result<(usize, Instant)> {
+    read_kernel(stream, buf, peek)
+        .await
+        .map(|(n, stamp)| (n, stamp.unwrap_or_else(Instant::now)))
+}
+
+/// Like [`read_inner`], with `None` when the kernel gave no stamp.
+async fn read_kernel(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    peek: bool,
+) -> io::Result<(usize, Option<Instant>)> {
     #[cfg(target_os = "linux")]
     loop {
         stream.readable().await?;
         match stream.try_io(Interest::READABLE, || recv_stamped(stream, buf, peek)) {
-            Ok((n, stamp)) => return Ok((n, stamp.map(to_instant).unwrap_or_else(Instant::now))),
+            Ok((n, stamp)) => return Ok((n, stamp.map(to_instant))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }
@@ -120,8 +131,45 @@ async fn read_inner(
                 }
             }
         };
-        Ok((n, Instant::now()))
+        Ok((n, None))
     }
+}
+
+/// Waits (up to a second) until the kernel stamps incoming bytes. The first
+/// `SO_TIMESTAMPNS` on a machine switches stamping on asynchronously, so
+/// bytes that arrive just after [`enable`] may carry no stamp; call this
+/// once while a listener with [`enable`] is open. False if stamps never came
+/// (then reads fall back to the time of the read).
+pub async fn wait_until_live() -> bool {
+    let Ok(listener) = TcpListener::bind("127.0.0.1:0").await else {
+        return false;
+    };
+    if enable(&listener).is_err() {
+        return false;
+    }
+    let Ok(addr) = listener.local_addr() else {
+        return false;
+    };
+    for _ in 0..100 {
+        let Ok(mut client) = TcpStream::connect(addr).await else {
+            return false;
+        };
+        let Ok((server, _)) = listener.accept().await else {
+            return false;
+        };
+        if tokio::io::AsyncWriteExt::write_all(&mut client, b"x")
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        let mut one = [0u8; 1];
+        if let Ok((_, Some(_))) = read_kernel(&server, &mut one, false).await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
 }
 
 /// Reads what is there (0 at end of stream), with when it arrived.
@@ -145,6 +193,7 @@ mod tests {
     async fn stamps_bytes_with_when_they_arrived_not_when_read() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         enable(&listener).unwrap();
+        assert!(wait_until_live().await, "the kernel never stamped");
         let mut client = TcpStream::connect(listener.local_addr().unwrap())
             .await
             .unwrap();
