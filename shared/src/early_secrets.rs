@@ -187,25 +187,12 @@ impl Target {
             .tcp_nodelay(true)
             .build()
             .map_err(|_| Error::Secrets("HTTP client".into()))?;
-        let ids: Vec<&str> = secret_ids
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if ids.is_empty() {
-            return Err(Error::Secrets("SECRET_ID names no secret".into()));
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, id) in ids.iter().enumerate() {
-            let (target, http, id) = (self.clone(), http.clone(), id.to_string());
-            tasks.spawn(async move { (i, target.fetch(&http, &id).await) });
-        }
-        let mut docs = vec![String::new(); ids.len()];
-        while let Some(joined) = tasks.join_next().await {
-            let (i, doc) = joined.map_err(|e| Error::Secrets(format!("secret fetch task: {e}")))?;
-            docs[i] = doc?;
-        }
-        Ok(docs)
+        let ids = crate::secrets::split_ids(secret_ids);
+        crate::secrets::fetch_each(&ids, |id| {
+            let (target, http) = (self.clone(), http.clone());
+            async move { target.fetch(&http, &id).await }
+        })
+        .await
     }
 }
 

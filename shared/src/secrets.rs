@@ -160,13 +160,7 @@ pub struct SecretsManagerSource {
 
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        let ids: String = secret_id.into();
-        let secret_ids = ids
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect();
+        let secret_ids = split_ids(&secret_id.into());
         Self { client, secret_ids }
     }
 
@@ -192,21 +186,40 @@ impl SecretsManagerSource {
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
     async fn load(&self) -> Result<BridgeSecrets, Error> {
-        if self.secret_ids.is_empty() {
-            return Err(Error::Secrets("SECRET_ID names no secret".into()));
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, id) in self.secret_ids.iter().enumerate() {
-            let (client, id) = (self.client.clone(), id.clone());
-            tasks.spawn(async move { (i, Self::fetch(client, id).await) });
-        }
-        let mut docs = vec![String::new(); self.secret_ids.len()];
-        while let Some(joined) = tasks.join_next().await {
-            let (i, doc) = joined.map_err(|e| Error::Secrets(format!("secret fetch task: {e}")))?;
-            docs[i] = doc?;
-        }
+        let docs = fetch_each(&self.secret_ids, |id| Self::fetch(self.client.clone(), id)).await?;
         BridgeSecrets::parse_merged(&docs)
     }
+}
+
+/// The secret ids in `SECRET_ID` (comma-separated, blanks ignored).
+pub(crate) fn split_ids(ids: &str) -> Vec<String> {
+    ids.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Fetches every secret in `ids` concurrently; the documents in order.
+pub(crate) async fn fetch_each<F, Fut>(ids: &[String], fetch: F) -> Result<Vec<String>, Error>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, Error>> + Send + 'static,
+{
+    if ids.is_empty() {
+        return Err(Error::Secrets("SECRET_ID names no secret".into()));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let doc = fetch(id.clone());
+        tasks.spawn(async move { (i, doc.await) });
+    }
+    let mut docs = vec![String::new(); ids.len()];
+    while let Some(joined) = tasks.join_next().await {
+        let (i, doc) = joined.map_err(|e| Error::Secrets(format!("secret fetch task: {e}")))?;
+        docs[i] = doc?;
+    }
+    Ok(docs)
 }
 
 /// Caches a [`SecretSource`] for `ttl` seconds. When a refresh fails the
