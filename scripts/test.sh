@@ -22,6 +22,8 @@ echo "== template.yaml: cfn-lint and wiring check"
 
 echo "== cargo test --workspace"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
+echo "== the DynamoDB suites again with the clock 400 days ahead (tests/date_shift.sh)"
+bash tests/date_shift.sh 2>&1 | tee target/date-shift.txt
 echo "== end to end: the function binaries under cargo-lambda's emulator, fed events/"
 bash tests/e2e/lambda_emulator.sh 2>&1 | tee target/lambda-e2e.txt
 
@@ -30,6 +32,7 @@ import re
 text = open("target/test-output.txt").read()
 passed = sum(int(m) for m in re.findall(r"test result: \w+\. (\d+) passed", text))
 failed = sum(int(m) for m in re.findall(r"(\d+) failed;", text))
+text += open("target/date-shift.txt").read()
 e2e = open("target/lambda-e2e.txt").read()
 passed += len(re.findall(r"^PASS ", e2e, re.M))
 failed += len(re.findall(r"^FAIL ", e2e, re.M))

@@ -218,8 +218,12 @@ pub async fn start_for(endpoint: &str) -> (String, Recorder) {
     .await
 }
 
-/// A DynamoDB store whose requests go through a fresh proxy.
-pub async fn proxied_store(table: &str) -> (syncaroo_shared::store::DynamoStore, Recorder) {
+/// A DynamoDB store whose requests go through a fresh proxy, for handlers
+/// whose clock reads `handlers_now` (see [`crate::local_aws::ttl_shift_for`]).
+pub async fn proxied_store(
+    table: &str,
+    handlers_now: i64,
+) -> (syncaroo_shared::store::DynamoStore, Recorder) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB Local endpoint");
     let upstream = endpoint
         .trim_start_matches("http://")
@@ -231,7 +235,8 @@ pub async fn proxied_store(table: &str) -> (syncaroo_shared::store::DynamoStore,
         .endpoint_url(url)
         .build();
     let store =
-        syncaroo_shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+        syncaroo_shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table)
+            .with_ttl_shift(crate::local_aws::ttl_shift_for(handlers_now));
     store.ensure_table().await.expect("table");
     (store, rec)
 }

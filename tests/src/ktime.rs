@@ -38,13 +38,22 @@ pub fn enable(listener: &TcpListener) -> io::Result<()> {
     Ok(())
 }
 
-/// A wall-clock kernel stamp as an `Instant` (both clocks read together).
-fn to_instant(stamp: SystemTime) -> Instant {
+/// Bytes wait in a socket buffer for milliseconds; a stamp older than this
+/// means this process's wall clock is not the kernel's.
+const MAX_STAMP_AGE: Duration = Duration::from_secs(60);
+
+/// A wall-clock kernel stamp as an `Instant` (both clocks read together);
+/// `None` when the process's wall clock is not the kernel's, as under
+/// libfaketime (tests/date_shift.sh), so the caller uses the read time.
+fn to_instant(stamp: SystemTime) -> Option<Instant> {
     let now = Instant::now();
     let age = SystemTime::now()
         .duration_since(stamp)
         .unwrap_or(Duration::ZERO);
-    now.checked_sub(age).unwrap_or(now)
+    if age > MAX_STAMP_AGE {
+        return None;
+    }
+    Some(now.checked_sub(age).unwrap_or(now))
 }
 
 /// One `recvmsg` into `buf` (`peek`: leave the bytes for the next reader);
@@ -111,7 +120,7 @@ async fn read_kernel(
     loop {
         stream.readable().await?;
         match stream.try_io(Interest::READABLE, || recv_stamped(stream, buf, peek)) {
-            Ok((n, stamp)) => return Ok((n, stamp.map(to_instant))),
+            Ok((n, stamp)) => return Ok((n, stamp.and_then(to_instant))),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         }

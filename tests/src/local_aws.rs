@@ -45,12 +45,24 @@ pub fn unique_table(prefix: &str) -> String {
     )
 }
 
-/// A fresh table on DynamoDB Local, or `None` when it is not running.
-pub async fn dynamo_store(prefix: &str) -> Option<DynamoStore> {
+/// The TTL shift for a store driven by handlers whose clock reads
+/// `handlers_now`: DynamoDB Local's sweeper runs on the wall clock, so the
+/// `ttl` attributes move by the distance between the two (zero for a test
+/// on the real clock). This keeps a fixed-clock test green on any date.
+pub fn ttl_shift_for(handlers_now: i64) -> i64 {
+    use syncaroo_shared::clock::{Clock, SystemClock};
+    SystemClock.now() - handlers_now
+}
+
+/// A fresh table on DynamoDB Local for handlers whose clock reads
+/// `handlers_now`, or `None` when it is not running.
+pub async fn dynamo_store(prefix: &str, handlers_now: i64) -> Option<DynamoStore> {
     if !dynamodb_available() {
         return None;
     }
-    let store = DynamoStore::from_env(unique_table(prefix)).await;
+    let store = DynamoStore::from_env(unique_table(prefix))
+        .await
+        .with_ttl_shift(ttl_shift_for(handlers_now));
     store
         .ensure_table()
         .await

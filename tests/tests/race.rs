@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use syncaroo_shared::handlers;
 use syncaroo_shared::store::{MemoryStore, Store};
-use syncaroo_tests::{body_json, local_aws, TestApp};
+use syncaroo_tests::{body_json, local_aws, TestApp, EVENTS_NOW};
 
 const RACERS: usize = 50;
 
@@ -78,7 +78,7 @@ async fn fifty_redemptions_on_memory_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_redemptions_on_dynamodb_local() {
-    let Some(s) = local_aws::dynamo_store("race").await else {
+    let Some(s) = local_aws::dynamo_store("race", EVENTS_NOW).await else {
         return;
     };
     race(Arc::new(s)).await;

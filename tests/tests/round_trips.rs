@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use syncaroo_shared::handlers;
 use syncaroo_tests::ddb_proxy::{proxied_store, Recorder};
-use syncaroo_tests::{body_json, events_creds, local_aws, request, sign, TestApp};
+use syncaroo_tests::{body_json, events_creds, local_aws, request, sign, TestApp, EVENTS_NOW};
 
 async fn app() -> Option<(TestApp, Recorder)> {
     if !local_aws::dynamodb_available() {
         return None;
     }
-    let (store, rec) = proxied_store(&local_aws::unique_table("rt")).await;
+    let (store, rec) = proxied_store(&local_aws::unique_table("rt"), EVENTS_NOW).await;
     let t = TestApp::with_store(Arc::new(store));
     t.seed_events_tokens().await;
     // As in a Lambda's init: the connections are warmed first.

@@ -2,7 +2,7 @@
 //! Secrets-Manager-compatible server (moto, started by scripts/test.sh).
 
 use std::sync::Arc;
-use syncaroo_shared::clock::ManualClock;
+use syncaroo_shared::clock::{Clock, ManualClock, SystemClock};
 use syncaroo_shared::secrets::{CachedSecrets, SecretSource, SecretsManagerSource};
 use syncaroo_tests::local_aws;
 
@@ -142,7 +142,9 @@ async fn lambda_wiring_reads_secret_and_warms_dynamodb() {
         .send()
         .await
         .unwrap();
-    let store = local_aws::dynamo_store("wiring").await.unwrap();
+    let store = local_aws::dynamo_store("wiring", SystemClock.now())
+        .await
+        .unwrap();
     // from_aws_env reads the process environment; these two are ours alone.
     std::env::set_var("SECRET_ID", &name);
     std::env::set_var("TABLE_NAME", store.table());

@@ -294,7 +294,7 @@ macro_rules! conformance {
         mod dynamodb {
             use super::*;
             $(#[tokio::test] async fn $case() {
-                let Some(s) = local_aws::dynamo_store("conf").await else { return };
+                let Some(s) = local_aws::dynamo_store("conf", NOW).await else { return };
                 super::$case(Arc::new(s)).await;
             })*
         }
@@ -361,7 +361,7 @@ mod sync_data {
 
     #[tokio::test]
     async fn dynamodb_later_fetch_wins() {
-        let Some(s) = local_aws::dynamo_store("sync").await else {
+        let Some(s) = local_aws::dynamo_store("sync", NOW).await else {
             return;
         };
         later_fetch_wins(Arc::new(s)).await;
@@ -401,7 +401,7 @@ mod sync_data {
 
     #[tokio::test]
     async fn dynamodb_events() {
-        let Some(s) = local_aws::dynamo_store("events").await else {
+        let Some(s) = local_aws::dynamo_store("events", NOW).await else {
             return;
         };
         events_record_once_and_attempt_counts(Arc::new(s)).await;

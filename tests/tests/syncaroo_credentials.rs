@@ -118,7 +118,7 @@ async fn ten_callers_one_refresh(store: Arc<dyn CredentialsStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_concurrent_callers_share_one_refresh_on_dynamodb_local() {
-    let Some(s) = local_aws::dynamo_store("creds").await else {
+    let Some(s) = local_aws::dynamo_store("creds", SystemClock.now()).await else {
         return;
     };
     ten_callers_one_refresh(Arc::new(s)).await;
@@ -155,7 +155,7 @@ async fn dead_lease_is_taken_over(store: Arc<dyn CredentialsStore>) {
 
 #[tokio::test]
 async fn a_dead_lease_holder_is_taken_over_on_dynamodb_local() {
-    let Some(s) = local_aws::dynamo_store("lease").await else {
+    let Some(s) = local_aws::dynamo_store("lease", SystemClock.now()).await else {
         return;
     };
     dead_lease_is_taken_over(Arc::new(s)).await;

@@ -500,7 +500,7 @@ async fn stream_batch_reports_only_the_failing_record() {
         let resp = handlers::webhook(&w.t.app, w.post(&w.signed(body))).await;
         let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
         let e = w.t.app.store.get_event(&id).await.unwrap().unwrap();
-        let image = syncaroo_shared::store::dynamo::event_item(&e)
+        let image = syncaroo_shared::store::dynamo::event_item(&e, 0)
             .into_iter()
             .map(|(k, v)| {
                 let j = match v {

@@ -37,6 +37,9 @@ pub const GSI_FAMILY: &str = "gsi1";
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Seconds added to every `ttl` attribute written (see
+    /// [`DynamoStore::with_ttl_shift`]); zero in production.
+    ttl_shift: i64,
 }
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
@@ -110,7 +113,7 @@ fn failed_condition(r: &CancellationReason) -> bool {
     r.code() == Some("ConditionalCheckFailed")
 }
 
-fn token_item(t: &TokenRecord) -> Item {
+fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
     let mut item = key(token_pk(&t.hash), "TOKEN");
     item.insert("kind".into(), s(t.kind.as_str()));
     item.insert("conn".into(), s(t.connection_id.as_str()));
@@ -119,7 +122,10 @@ fn token_item(t: &TokenRecord) -> Item {
     item.insert("family".into(), s(&t.family));
     item.insert("expires_at".into(), n(t.expires_at));
     item.insert("revoked".into(), AttributeValue::Bool(t.revoked));
-    item.insert("ttl".into(), n(t.expires_at + KEEP_AFTER_EXPIRY));
+    item.insert(
+        "ttl".into(),
+        n(t.expires_at + KEEP_AFTER_EXPIRY + ttl_shift),
+    );
     item.insert("gsi1pk".into(), s(family_pk(&t.family)));
     item.insert("gsi1sk".into(), s(token_pk(&t.hash)));
     if let Some(u) = t.used_at {
@@ -147,7 +153,28 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            ttl_shift: 0,
         }
+    }
+
+    /// Adds `secs` to every `ttl` attribute this store writes.
+    ///
+    /// Records carry their lifetimes in the handlers' clock (`expires_at`,
+    /// checked by the code itself), while DynamoDB's TTL sweeper deletes
+    /// items by the real clock. In production both clocks are the wall
+    /// clock and the shift is zero. Tests run the handlers on a fixed clock
+    /// (the time the `events/` files were made at), which the wall clock
+    /// leaves behind; they set the shift to "wall clock now minus the fixed
+    /// clock", so the sweeper sees the lifetimes the test meant on any date.
+    pub fn with_ttl_shift(mut self, secs: i64) -> Self {
+        self.ttl_shift = secs;
+        self
+    }
+
+    /// The `ttl` attribute for an item DynamoDB may delete after `at`
+    /// (seconds on the handlers' clock).
+    fn ttl(&self, at: i64) -> AttributeValue {
+        n(at + self.ttl_shift)
     }
 
     pub fn client(&self) -> &Client {
@@ -347,7 +374,7 @@ impl Store for DynamoStore {
         code_item.insert("family".into(), s(&code.family));
         code_item.insert("expires_at".into(), n(code.expires_at));
         code_item.insert("consumed".into(), AttributeValue::Bool(false));
-        code_item.insert("ttl".into(), n(code.expires_at + KEEP_AFTER_EXPIRY));
+        code_item.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
         let put_code = self.put(code_item, Some("attribute_not_exists(pk)"))?;
         // Bind the connection to this user, creating it if new.
         let bind = Update::builder()
@@ -443,10 +470,16 @@ impl Store for DynamoStore {
             .map_err(|e| st(build_err(e)))?;
         let items = vec![
             TransactWriteItem::builder().update(consume).build(),
-            self.put(token_item(&r.access), Some("attribute_not_exists(pk)"))
-                .map_err(st)?,
-            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)"))
-                .map_err(st)?,
+            self.put(
+                token_item(&r.access, self.ttl_shift),
+                Some("attribute_not_exists(pk)"),
+            )
+            .map_err(st)?,
+            self.put(
+                token_item(&r.refresh, self.ttl_shift),
+                Some("attribute_not_exists(pk)"),
+            )
+            .map_err(st)?,
             TransactWriteItem::builder().update(authorize_conn).build(),
         ];
         let Err(reasons) = self.transact(items).await.map_err(st)? else {
@@ -520,10 +553,16 @@ impl Store for DynamoStore {
                 .condition_check(family_ok)
                 .build(),
             TransactWriteItem::builder().update(use_old).build(),
-            self.put(token_item(&r.access), Some("attribute_not_exists(pk)"))
-                .map_err(st)?,
-            self.put(token_item(&r.refresh), Some("attribute_not_exists(pk)"))
-                .map_err(st)?,
+            self.put(
+                token_item(&r.access, self.ttl_shift),
+                Some("attribute_not_exists(pk)"),
+            )
+            .map_err(st)?,
+            self.put(
+                token_item(&r.refresh, self.ttl_shift),
+                Some("attribute_not_exists(pk)"),
+            )
+            .map_err(st)?,
         ];
         let Err(reasons) = self.transact(items).await.map_err(st)? else {
             return Ok(());
@@ -558,7 +597,7 @@ impl Store for DynamoStore {
         let mut fam = key(family_pk(family), "FAMILY");
         fam.insert("revoked".into(), AttributeValue::Bool(true));
         fam.insert("revoked_at".into(), n(now));
-        fam.insert("ttl".into(), n(now + 400 * 86_400));
+        fam.insert("ttl".into(), self.ttl(now + 400 * 86_400));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -903,7 +942,7 @@ impl CredentialsStore for DynamoStore {
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {
         let mut item = key(format!("ADMINSTATE#{hash}"), "STATE");
         item.insert("expires_at".into(), n(expires_at));
-        item.insert("ttl".into(), n(expires_at));
+        item.insert("ttl".into(), self.ttl(expires_at));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -964,7 +1003,8 @@ fn event_from(item: &Item) -> Option<EventRecord> {
 }
 
 /// The event item for `e`: also what the stream delivers to the worker.
-pub fn event_item(e: &EventRecord) -> Item {
+/// `ttl_shift` as in [`DynamoStore::with_ttl_shift`].
+pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
     let mut item = key(event_pk(&e.id), "EVENT");
     item.insert("conn".into(), s(e.connection_id.as_str()));
     item.insert("type".into(), s(e.webhook_type.as_str()));
@@ -973,7 +1013,10 @@ pub fn event_item(e: &EventRecord) -> Item {
     item.insert("received_at_ms".into(), n(e.received_at_ms));
     item.insert("status".into(), s(e.status.as_str()));
     item.insert("attempts".into(), n(e.attempts as i64));
-    item.insert("ttl".into(), n(e.received_at_ms / 1000 + EVENT_KEEP_SECS));
+    item.insert(
+        "ttl".into(),
+        n(e.received_at_ms / 1000 + EVENT_KEEP_SECS + ttl_shift),
+    );
     item
 }
 
@@ -994,8 +1037,13 @@ pub fn event_from_stream_image(image: &serde_json::Value) -> Option<EventRecord>
 #[async_trait]
 impl EventStore for DynamoStore {
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {
-        self.put_if(event_item(e), "attribute_not_exists(#pk)", &["pk"], vec![])
-            .await
+        self.put_if(
+            event_item(e, self.ttl_shift),
+            "attribute_not_exists(#pk)",
+            &["pk"],
+            vec![],
+        )
+        .await
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, Error> {

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The date-sensitive tests with the clock moved far ahead.
+#
+# Every test that writes to DynamoDB Local writes `ttl` attributes, and
+# DynamoDB Local's TTL sweeper deletes items whose `ttl` is in the past by
+# *its* clock at random moments. A fixture written at a fixed date therefore
+# passes until that date goes by and then fails at random. This runs a
+# second DynamoDB Local and Secrets Manager server, and the tests that use
+# them, under libfaketime (Debian's `faketime`) with the clock DATE_SHIFT
+# ahead (default +400 days), so such a time bomb goes off today instead of
+# on some later day. The suites run twice because the sweeper is random.
+#
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHIFT="${DATE_SHIFT:-+400d}"
+command -v faketime >/dev/null || { echo "date shift: faketime missing (apt-get install faketime)"; exit 1; }
+# The monotonic clock moves too, by the same offset: with only the wall
+# clock faked (FAKETIME_DONT_FAKE_MONOTONIC=1) the JVM of DynamoDB Local
+# spins at 200% CPU and never answers, and libfaketime 0.9.10 fakes some of
+# a Rust test's monotonic reads and not others.
+unset FAKETIME_DONT_FAKE_MONOTONIC
+export LOCAL_AWS_STATE="$PWD/.tools/run-date-shift"
+
+echo "date shift: clock $SHIFT: $(faketime -f "$SHIFT" date -u +%FT%TZ) (real $(date -u +%FT%TZ))"
+eval "$(LOCAL_AWS_WRAP="faketime -f $SHIFT" bash scripts/local-aws.sh start)"
+trap 'bash scripts/local-aws.sh stop' EXIT
+export SYNCAROO_REQUIRE_LOCAL_AWS=1
+
+# Built normally, run under the shifted clock: cargo itself is not run
+# under faketime (its fingerprints would see every output as from the
+# future, and it rebuilds).
+suites=(round_trips store_conformance race syncaroo_credentials secrets_manager)
+args=(); for t in "${suites[@]}"; do args+=(--test "$t"); done
+mapfile -t bins < <(cargo test -q -p syncaroo-tests "${args[@]}" --no-run --message-format=json |
+  python3 -c 'import json,sys
+for l in sys.stdin:
+    m = json.loads(l)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["executable"])')
+[[ ${#bins[@]} -eq ${#suites[@]} ]] || { echo "date shift: expected ${#suites[@]} test binaries, got ${#bins[@]}"; exit 1; }
+failed=0
+for run in 1 2; do
+  for bin in "${bins[@]}"; do
+    echo "date shift: run $run: $(basename "$bin")"
+    (cd tests && faketime -f "$SHIFT" "$bin" 2>&1) || failed=$((failed + 1))
+  done
+done
+[[ $failed -eq 0 ]] || { echo "date shift: $failed suite runs failed with the clock at $SHIFT"; exit 1; }
+echo "date shift: every suite passed twice with the clock at $SHIFT"
