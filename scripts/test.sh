@@ -19,6 +19,8 @@ export SYNCAROO_REQUIRE_LOCAL_AWS=1
 echo "== template.yaml: cfn-lint and wiring check"
 .tools/venv/bin/cfn-lint template.yaml
 .tools/venv/bin/python tests/check_template.py
+echo "== template.yaml as AWS sees it: SAM transform expanded, no cycle, cfn-lint, moto CloudFormation deploy"
+.tools/venv/bin/python tests/template_aws.py
 
 echo "== cargo test --workspace"
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt

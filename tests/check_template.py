@@ -42,7 +42,7 @@ EXPECTED = {
                      "dynamodb:ConditionCheckItem", "dynamodb:Query"},
     },
     "check_connection": {
-        "routes": {("GET", "/api/check_connection"), ("GET", "/api/check_connection/")},
+        "routes": {("GET", "/api/check_connection")},
         "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     },
     "refresh": {
@@ -54,7 +54,7 @@ EXPECTED = {
     },
 }
 EXPECTED["webhook"] = {
-    "routes": {("POST", "/api/update/"), ("POST", "/api/update"), ("POST", "/update/"), ("POST", "/update")},
+    "routes": {("POST", "/api/update"), ("POST", "/update")},
     "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem"},
 }
 EXPECTED["sync"] = {
@@ -128,6 +128,11 @@ def main():
             continue
         routes = {(e["Properties"].get("Method", "").upper(), e["Properties"].get("Path"))
                   for e in props.get("Events", {}).values() if e["Type"] == "HttpApi"}
+        for _, path in routes:
+            if path != "/" and path.endswith("/"):
+                errors.append(f"{name}: route key {path} ends in '/': HTTP APIs refuse it")
+        if "HttpApi" in refs(env):
+            errors.append(f"{name}: environment names HttpApi (a dependency cycle: the API names the function)")
         if routes != exp["routes"]:
             errors.append(f"{name}: routes {sorted(routes)} != {sorted(exp['routes'])}")
         actions = set()

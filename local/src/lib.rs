@@ -23,13 +23,10 @@ pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo";
 pub const DEMO_USER_ID: &str = "1";
 
-pub const AUTH_PATH: &str = "/api/oauth/authorize";
-pub const TOKEN_PATH: &str = "/api/oauth/token";
-pub const CHECK_CONNECTION_PATH: &str = "/check_connection/";
-pub const WEBHOOK_PATH: &str = "/update/";
-pub const ADMIN_CONNECT_PATH: &str = "/api/admin/syncaroo/connect";
-pub const ADMIN_CONFIRM_PATH: &str = "/api/admin/syncaroo/confirm";
-pub const ADMIN_STATUS_PATH: &str = "/api/admin/syncaroo/status";
+pub use syncaroo_shared::public_url::{
+    ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH, AUTHORIZE_PATH as AUTH_PATH,
+    CHECK_CONNECTION_PATH, TOKEN_PATH, WEBHOOK_PATH,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -208,13 +205,12 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     let env = [
         ("OAUTH_CLIENT_ID", opts.client_id.clone()),
         ("OAUTH_REDIRECT_URI", opts.redirect_uri.clone()),
-        ("AUTH_URI", format!("{site}{AUTH_PATH}")),
+        ("PUBLIC_BASE_URL", site.clone()),
         ("LOGIN_URL", format!("{site}/login")),
         ("PLATFORM_NAME", "Demo Platform".to_string()),
         ("TABLE_NAME", opts.table.clone()),
         ("SYNCAROO_API_BASE", opts.syncaroo_base.clone()),
         ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
-        ("ADMIN_CONFIRM_URI", format!("{site}{ADMIN_CONFIRM_PATH}")),
     ];
     let config = Config::from_lookup(|k| {
         opts.settings
@@ -231,7 +227,9 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     );
     let setup = SetupBlock {
         site_uri: site.clone(),
-        api_uri: format!("{site}/api/"),
+        // Without its trailing slash: the guide appends checkConnectionPath
+        // and webhookPath, which start with one.
+        api_uri: format!("{site}/api"),
         auth_uri: format!("{site}{AUTH_PATH}"),
         webhook_path: WEBHOOK_PATH.into(),
         check_connection_path: CHECK_CONNECTION_PATH.into(),
@@ -279,15 +277,15 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
 
 async fn route(state: &State, req: Request) -> Response {
     let app = &state.app;
-    let path = req.uri().path().to_string();
+    // Every form of a path routes alike: `/x`, `/x/`, `/api//x/` (what the
+    // guide's setup values concatenate to), as the deployed HTTP API does.
+    let path = syncaroo_shared::public_url::normalize_path(req.uri().path());
     match path.as_str() {
         AUTH_PATH => handlers::authorize(app, req).await,
         TOKEN_PATH => handlers::token(app, req).await,
-        "/api/check_connection/" | "/api/check_connection" => {
-            handlers::check_connection(app, req).await
-        }
+        "/api/check_connection" => handlers::check_connection(app, req).await,
         "/login" => login(state, req).await,
-        "/api/update/" | "/api/update" | "/update/" | "/update" => {
+        "/api/update" | "/update" => {
             let resp = handlers::webhook(app, req).await;
             if resp.status() == http::StatusCode::ACCEPTED {
                 let id = serde_json::from_slice::<serde_json::Value>(resp.body())
@@ -337,7 +335,8 @@ fn login_page(
 
 /// Only our own authorize URL is a valid place to return to after login.
 fn safe_return(app: &App, to: &str) -> String {
-    if to.starts_with(&app.config.auth_uri) {
+    let base = app.config.public_base_url.as_deref().unwrap_or("");
+    if !base.is_empty() && to.starts_with(&format!("{base}{AUTH_PATH}")) {
         to.to_string()
     } else {
         "/".into()

@@ -13,9 +13,10 @@ pub struct Config {
     pub client_id: String,
     /// The one redirect URI Syncaroo registered; compared byte for byte.
     pub redirect_uri: String,
-    /// The public URL of the authorize endpoint (`authUri`), used as the
-    /// return address after the platform's login.
-    pub auth_uri: String,
+    /// Where this deployment is reached (`https://yourapp.com`, a custom
+    /// domain); `None`: the host each request came in on
+    /// ([`crate::public_url`]).
+    pub public_base_url: Option<String>,
     /// The platform's login page; we append `login_return_param=<return>`.
     pub login_url: String,
     pub login_return_param: String,
@@ -37,8 +38,6 @@ pub struct Config {
     /// Lets the base be `http://` on a loopback host (local runs and tests
     /// only; the template never sets it).
     pub syncaroo_allow_loopback: bool,
-    /// Our `redirectUri` at Syncaroo: the admin confirm route.
-    pub admin_confirm_uri: String,
     /// Refresh Syncaroo's access token when it expires within this margin.
     pub syncaroo_refresh_margin: u64,
     /// How long a refresher holds the lease before others may take over.
@@ -86,7 +85,7 @@ impl Config {
         let cfg = Config {
             client_id: s("OAUTH_CLIENT_ID", "syncaroo"),
             redirect_uri: s("OAUTH_REDIRECT_URI", "https://app.syncaroo.com/connection"),
-            auth_uri: s("AUTH_URI", "https://yourapp.com/api/oauth/authorize"),
+            public_base_url: get("PUBLIC_BASE_URL").filter(|v| !v.is_empty()),
             login_url: s("LOGIN_URL", "https://yourapp.com/login"),
             login_return_param: s("LOGIN_RETURN_PARAM", "return_to"),
             session_cookie: s("SESSION_COOKIE", "syncaroo_session"),
@@ -102,10 +101,6 @@ impl Config {
             syncaroo_allow_loopback: matches!(
                 s("SYNCAROO_ALLOW_LOOPBACK", "false").as_str(),
                 "true" | "1" | "yes"
-            ),
-            admin_confirm_uri: s(
-                "ADMIN_CONFIRM_URI",
-                "https://yourapp.com/api/admin/syncaroo/confirm",
             ),
             syncaroo_refresh_margin: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
             syncaroo_lease_ms: n("SYNCAROO_LEASE_MS", 30_000)?,
@@ -151,6 +146,9 @@ impl Config {
             return Err(Error::Config(
                 "OAUTH_REDIRECT_URI must be an absolute URL".into(),
             ));
+        }
+        if let Some(b) = &self.public_base_url {
+            crate::public_url::check_base_url(b)?;
         }
         crate::syncaroo::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
         if !matches!(self.token_expires_format.as_str(), "guide" | "rfc3339") {

@@ -21,6 +21,7 @@ pub mod jcs;
 pub mod lambda_glue;
 pub mod metrics;
 pub mod model;
+pub mod public_url;
 pub mod secrets;
 pub mod store;
 pub mod syncaroo;

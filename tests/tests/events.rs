@@ -14,12 +14,34 @@ async fn authorize_without_session_redirects_to_login() {
         loc.starts_with("https://yourapp.com/login?return_to="),
         "{loc}"
     );
+    // No PUBLIC_BASE_URL: back to the domain the event came in on
+    // (requestContext.domainName / Host).
     let back = &query_of(&loc)["return_to"];
+    assert!(
+        back.starts_with(
+            "https://abc123.execute-api.us-east-1.amazonaws.com/api/oauth/authorize?connectionId=99&"
+        ),
+        "{back}"
+    );
+    assert_eq!(store.counts(), (0, 0, 0), "nothing written");
+}
+
+#[tokio::test]
+async fn authorize_returns_to_the_configured_public_base_url() {
+    let store = std::sync::Arc::new(syncaroo_shared::store::MemoryStore::new());
+    let config = syncaroo_shared::Config::from_lookup(|k| match k {
+        "LOGIN_URL" => Some("https://yourapp.com/login".into()),
+        "PUBLIC_BASE_URL" => Some("https://yourapp.com".into()),
+        _ => None,
+    })
+    .unwrap();
+    let t = TestApp::with(store, config);
+    let resp = handlers::authorize(&t.app, event("authorize-no-session.json")).await;
+    let back = &query_of(&location(&resp))["return_to"];
     assert!(
         back.starts_with("https://yourapp.com/api/oauth/authorize?connectionId=99&"),
         "{back}"
     );
-    assert_eq!(store.counts(), (0, 0, 0), "nothing written");
 }
 
 #[tokio::test]

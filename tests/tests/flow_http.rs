@@ -169,6 +169,25 @@ async fn whole_flow(r: &Running) -> Vec<String> {
     );
     // Idempotent.
     assert_eq!(check(r, "100", &access2).await.0, 200);
+    // Every form of the path Syncaroo may build: the guide's own setup
+    // values (apiUri `.../api/` + `/check_connection/`) give a doubled slash.
+    for path in [
+        "/api//check_connection/",
+        "/api/check_connection",
+        "/api/check_connection/",
+        "//api/check_connection",
+    ] {
+        let url = format!("{}{path}?connectionId=100", r.setup.site_uri);
+        let resp = syncaroo_shared::tls::http_client_builder()
+            .build()
+            .unwrap()
+            .get(&url)
+            .bearer_auth(&access2)
+            .send()
+            .await
+            .expect("check");
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+    }
     // Bound to its connection.
     assert_eq!(check(r, "99", &access2).await.0, 401);
 

@@ -76,8 +76,10 @@ async fn run(store: syncaroo_local::StoreKind) {
     let (status, v) = post(&r, &bearer, "/api/update/", &data).await;
     assert_eq!(status, 202, "{v}");
     let id = v["eventId"].as_str().unwrap().to_string();
-    for _ in 0..4 {
-        let (status, v) = post(&r, &bearer, "/update/", &data).await;
+    // Any form of the path: siteUri + webhookPath, the guide's apiUri with
+    // its trailing slash + webhookPath (a doubled slash), no trailing slash.
+    for path in ["/update/", "/api//update/", "/update", "/api/update"] {
+        let (status, v) = post(&r, &bearer, path, &data).await;
         assert_eq!((status, v["status"].as_str()), (200, Some("duplicate")));
     }
     assert_eq!(wait_done(&r, &id).await, EventStatus::Done);

@@ -10,6 +10,7 @@ use crate::clock::guide_datetime;
 use crate::crypto;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
+use crate::public_url;
 use crate::syncaroo::{CredentialStatus, OAuthError};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -70,7 +71,7 @@ async fn guarded(
 }
 
 pub async fn connect(app: &App, req: Request) -> Response {
-    guarded(app, &req, async |app, _req| {
+    guarded(app, &req, async |app, req| {
         let secrets = app.secrets.get().await?;
         let (client_id, _) = secrets.syncaroo_client().ok_or_else(|| {
             Error::Unavailable(
@@ -80,7 +81,8 @@ pub async fn connect(app: &App, req: Request) -> Response {
         let state = crypto::random_b64(crypto::SECRET_BYTES);
         let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), &state);
         app.store.put_oauth_state(&hash, app.clock.now() + STATE_TTL).await?;
-        let url = app.provider().oauth().authorize_url(client_id, &app.config.admin_confirm_uri, &state);
+        let confirm = public_url::url(&app.config, req, public_url::ADMIN_CONFIRM_PATH)?;
+        let url = app.provider().oauth().authorize_url(client_id, &confirm, &state);
         tracing::info!("admin connect: sent to Syncaroo's authorize page");
         Ok(http_util::redirect(&url))
     })
@@ -108,10 +110,13 @@ pub async fn confirm(app: &App, req: Request) -> Response {
                 "syncarooClientId / syncarooClientSecret are not set yet: put them in the SyncarooApiCredentials secret".into(),
             )
         })?;
+        // The redirect URI the code was issued for: this very route, on the
+        // host the admin started from and came back to.
+        let confirm = public_url::url(&app.config, req, public_url::ADMIN_CONFIRM_PATH)?;
         let new = app
             .provider()
             .oauth()
-            .exchange_code(client, &app.config.admin_confirm_uri, code, app.clock.now())
+            .exchange_code(client, &confirm, code, app.clock.now())
             .await
             .map_err(|e| match e {
                 OAuthError::InvalidGrant => {

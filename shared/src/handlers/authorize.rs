@@ -9,6 +9,7 @@ use crate::crypto::{self, SessionClaims};
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
 use crate::model::{AuthCodeRecord, ConnectionId, GrantPayload, UserId, CODE_PREFIX};
+use crate::public_url;
 use askama::Template;
 use http::{Method, StatusCode};
 
@@ -110,7 +111,8 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
     let key = secrets.session_key.expose().as_bytes();
     let Some(session) = session(app, req, key) else {
         let cfg = &app.config;
-        let back = format!("{}?{}", cfg.auth_uri, req.uri().query().unwrap_or(""));
+        let auth_uri = public_url::url(cfg, req, public_url::AUTHORIZE_PATH)?;
+        let back = format!("{auth_uri}?{}", req.uri().query().unwrap_or(""));
         let login = http_util::append_query(&cfg.login_url, &[(&cfg.login_return_param, &back)]);
         tracing::info!(connection_id = %authz.connection_id, "authorize: no session, sent to login");
         return Ok(http_util::redirect(&login));

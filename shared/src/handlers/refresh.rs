@@ -37,15 +37,15 @@ pub async fn invoke(app: &App, payload: Value) -> Result<Value, ProviderError> {
     let Some(req) = http_event(&payload) else {
         return scheduled(app).await;
     };
-    let path = req.uri().path().trim_end_matches('/').to_string();
-    let resp = if path.ends_with("/admin/syncaroo/connect") {
-        super::admin::connect(app, req).await
-    } else if path.ends_with("/admin/syncaroo/confirm") {
-        super::admin::confirm(app, req).await
-    } else if path.ends_with("/admin/syncaroo/status") {
-        super::admin::status(app, req).await
-    } else {
-        crate::error::Error::NotFound.to_html_response()
+    use crate::public_url::{
+        normalize_path, ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH,
+    };
+    let path = normalize_path(req.uri().path());
+    let resp = match path.as_str() {
+        ADMIN_CONNECT_PATH => super::admin::connect(app, req).await,
+        ADMIN_CONFIRM_PATH => super::admin::confirm(app, req).await,
+        ADMIN_STATUS_PATH => super::admin::status(app, req).await,
+        _ => crate::error::Error::NotFound.to_html_response(),
     };
     Ok(to_apigw_v2(resp))
 }
