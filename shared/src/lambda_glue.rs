@@ -46,12 +46,28 @@ macro_rules! http_lambda_main {
             let (app, _) = $crate::App::from_aws_env().await?;
             let app = &app;
             lambda_http::run(lambda_http::service_fn(move |req| async move {
-                let resp = $handler(app, $crate::lambda_glue::from_lambda(req)).await;
+                let req = $crate::lambda_glue::from_lambda(req);
+                $crate::lambda_glue::test_panic(&req);
+                let resp = $handler(app, req).await;
                 Ok::<_, std::convert::Infallible>($crate::lambda_glue::to_lambda(resp))
             }))
             .await
         }
     };
+}
+
+/// Test builds only (feature `test-panic`): a request carrying
+/// `x-syncaroo-test-panic` panics here, inside the handler, so the emulator
+/// test can show lambda_runtime reporting it as an invocation error and the
+/// same process serving the next event. Compiled out of deployed builds.
+#[inline]
+pub fn test_panic(req: &Request) {
+    #[cfg(feature = "test-panic")]
+    if req.headers().contains_key("x-syncaroo-test-panic") {
+        panic!("test panic requested by x-syncaroo-test-panic");
+    }
+    #[cfg(not(feature = "test-panic"))]
+    let _ = req;
 }
 
 /// An API Gateway HTTP API (2.0) event carried in a generic payload, as a

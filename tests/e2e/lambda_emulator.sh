@@ -24,8 +24,10 @@ PY
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 log=target/lambda-watch.log
-TABLE_NAME="$table" SECRET_ID="$secret" RUST_LOG=warn \
-  cargo lambda watch -A 127.0.0.1 -P "$port" >"$log" 2>&1 &
+# JSON logs as Lambda's LoggingConfig asks for them; the test-panic feature
+# lets one request panic inside a handler (never in a deployed build).
+TABLE_NAME="$table" SECRET_ID="$secret" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO \
+  cargo lambda watch -A 127.0.0.1 -P "$port" -F syncaroo-shared/test-panic >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true; pkill -P $watch_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.5; done
@@ -54,5 +56,60 @@ check webhook webhook-status.json 'r["statusCode"]==200 and json.loads(r["body"]
 check sync sync-stream.json 'r["batchItemFailures"]==[]'
 check refresh refresh-schedule.json 'r["outcome"]=="skipped"'
 check refresh admin-status.json 'r["statusCode"]==200 and json.loads(r["body"])["connected"]==False'
+
+# A panic in a handler is that invocation's error; the warm process lives on
+# and serves the next event (no second cold start: one "init done" line).
+inits_before=$(grep -c '"message":"init done"' "$log" || true)
+python3 - events/check-connection.json target/panic-event.json <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+e["headers"]["x-syncaroo-test-panic"] = "1"
+json.dump(e, open(sys.argv[2], "w"))
+PY
+if out=$(cargo lambda invoke check_connection -A 127.0.0.1 -P "$port" --data-file target/panic-event.json 2>&1); then
+  echo "FAIL check_connection panic: invocation succeeded: ${out:0:300}"; fail=$((fail+1))
+elif [[ "$out" == *"panicked"* ]]; then
+  echo "PASS check_connection panic: reported as an invocation error"; pass=$((pass+1))
+else
+  echo "FAIL check_connection panic: unexpected error: ${out:0:300}"; fail=$((fail+1))
+fi
+check check_connection check-connection.json 'r["statusCode"]==200'
+sleep 0.5
+inits_after=$(grep -c '"message":"init done"' "$log" || true)
+if [[ "$inits_before" -ge 1 && "$inits_after" -eq "$inits_before" ]]; then
+  echo "PASS check_connection after a panic: served by the same process ($inits_after init lines)"; pass=$((pass+1))
+else
+  echo "FAIL check_connection after a panic: init lines $inits_before -> $inits_after"; fail=$((fail+1))
+fi
+
+# The functions' log lines are JSON objects (AWS_LAMBDA_LOG_FORMAT=JSON):
+# timestamp, level, target, message, fields, and the invocation's requestId.
+if python3 - "$log" <<'PY'
+import json, sys
+lines = []
+for raw in open(sys.argv[1], errors="replace"):
+    raw = raw.strip()
+    i = raw.find('{"')
+    if i < 0:
+        continue
+    try:
+        line = json.loads(raw[i:])
+    except ValueError:
+        continue
+    if isinstance(line, dict) and "timestamp" in line:
+        lines.append(line)
+assert lines, "no JSON log line"
+for l in lines:
+    assert {"timestamp", "level", "target", "message"} <= set(l), l
+in_invocation = [l for l in lines if l.get("requestId")]
+assert in_invocation, "no line carries a requestId"
+assert any(l["level"] == "ERROR" and "panicked" in l["message"] for l in in_invocation), \
+    "the panic is logged with its requestId"
+assert any(l.get("fields") for l in lines), "no line has fields"
+print(f"{len(lines)} JSON lines, {len(in_invocation)} with a requestId")
+PY
+then echo "PASS JSON logs under the emulator"; pass=$((pass+1))
+else echo "FAIL JSON logs under the emulator"; fail=$((fail+1)); fi
+
 echo "lambda emulator e2e: $pass passed, $fail failed"
 [[ $fail -eq 0 ]] || { echo "--- cargo lambda watch log"; tail -50 "$log"; exit 1; }
