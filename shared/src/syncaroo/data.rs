@@ -1,5 +1,5 @@
-//! Fetching `apiUrl` and every page after it, under the SSRF rules of
-//! DESIGN.md: a URL is followed only when its scheme and host are exactly
+//! Fetching `apiUrl` and every page after it, under our SSRF rules (README,
+//! "Webhooks and data sync"): a URL is followed only when its scheme and host are exactly
 //! our configured Syncaroo base's; it is rebuilt from our base with only the
 //! payload's path and query; redirects are never followed; pages, bytes and
 //! time are capped. The bearer token goes nowhere else.
