@@ -1,4 +1,4 @@
-//! DynamoDB, single table. Item layout (also in the README):
+//! DynamoDB, single table. Item layout (also in docs/ARCHITECTURE.md):
 //!
 //! | item | pk | sk | notes |
 //! |---|---|---|---|
