@@ -7,6 +7,8 @@
 //! and hand requests to [`handlers`]; the local runner wires the same
 //! handlers to the in-memory store.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod aws_http;
 pub mod clock;

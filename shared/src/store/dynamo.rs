@@ -185,6 +185,14 @@ impl DynamoStore {
         &self.table
     }
 
+    /// A transaction step that stores a newly issued token (never over one).
+    fn put_new_token(&self, t: &TokenRecord) -> Result<TransactWriteItem, Error> {
+        self.put(
+            token_item(t, self.ttl_shift),
+            Some("attribute_not_exists(pk)"),
+        )
+    }
+
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, Error> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -470,16 +478,8 @@ impl Store for DynamoStore {
             .map_err(|e| st(build_err(e)))?;
         let items = vec![
             TransactWriteItem::builder().update(consume).build(),
-            self.put(
-                token_item(&r.access, self.ttl_shift),
-                Some("attribute_not_exists(pk)"),
-            )
-            .map_err(st)?,
-            self.put(
-                token_item(&r.refresh, self.ttl_shift),
-                Some("attribute_not_exists(pk)"),
-            )
-            .map_err(st)?,
+            self.put_new_token(&r.access).map_err(st)?,
+            self.put_new_token(&r.refresh).map_err(st)?,
             TransactWriteItem::builder().update(authorize_conn).build(),
         ];
         let Err(reasons) = self.transact(items).await.map_err(st)? else {
@@ -553,16 +553,8 @@ impl Store for DynamoStore {
                 .condition_check(family_ok)
                 .build(),
             TransactWriteItem::builder().update(use_old).build(),
-            self.put(
-                token_item(&r.access, self.ttl_shift),
-                Some("attribute_not_exists(pk)"),
-            )
-            .map_err(st)?,
-            self.put(
-                token_item(&r.refresh, self.ttl_shift),
-                Some("attribute_not_exists(pk)"),
-            )
-            .map_err(st)?,
+            self.put_new_token(&r.access).map_err(st)?,
+            self.put_new_token(&r.refresh).map_err(st)?,
         ];
         let Err(reasons) = self.transact(items).await.map_err(st)? else {
             return Ok(());
