@@ -6,10 +6,11 @@ pub mod oauth;
 pub mod provider;
 
 use crate::error::Error;
-use crate::secrets::SecretString;
 
 pub use oauth::{OAuthError, SyncarooOAuth};
 pub use provider::{ProviderError, TokenProvider};
+// The credentials records live with their store trait.
+pub use crate::store::credentials::{CredentialStatus, NewCredentials, SyncarooCredentials};
 
 /// Checks a configured Syncaroo base URL: https, or http on a loopback
 /// host when the local profile allows it; ends with `/`.
@@ -47,53 +48,6 @@ pub fn is_loopback_host(host: &str) -> bool {
         || host
             .parse::<std::net::Ipv4Addr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialStatus {
-    Active,
-    /// Syncaroo refused our refresh token, or a new pair was lost: stop
-    /// calling Syncaroo until an admin reconnects.
-    NeedsReauth,
-}
-
-impl CredentialStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::NeedsReauth => "needs_reauth",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "active" => Some(Self::Active),
-            "needs_reauth" => Some(Self::NeedsReauth),
-            _ => None,
-        }
-    }
-}
-
-/// Tokens Syncaroo just issued.
-#[derive(Debug, Clone)]
-pub struct NewCredentials {
-    pub access_token: SecretString,
-    pub expires_at: i64,
-    pub refresh_token: SecretString,
-}
-
-/// The one credentials item: the pair, its version, and the refresh lease.
-#[derive(Debug, Clone)]
-pub struct SyncarooCredentials {
-    pub access_token: SecretString,
-    pub expires_at: i64,
-    pub refresh_token: SecretString,
-    /// Bumped by every stored pair; waiters watch it.
-    pub version: u64,
-    pub lease_owner: Option<String>,
-    pub lease_until_ms: Option<i64>,
-    pub status: CredentialStatus,
-    pub reason: Option<String>,
-    pub updated_at: i64,
 }
 
 #[cfg(test)]

@@ -1,0 +1,208 @@
+//! The Syncaroo API credentials item and the admin connect state.
+
+use super::item::*;
+use super::DynamoStore;
+use crate::error::Error;
+use crate::secrets::SecretString;
+use crate::store::credentials::{CredentialStatus, NewCredentials, SyncarooCredentials};
+use crate::store::CredentialsStore;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+
+const CREDS_PK: &str = "SYNCAROO";
+const CREDS_SK: &str = "CREDENTIALS";
+
+impl DynamoStore {
+    fn creds_update(
+        &self,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(CREDS_PK, CREDS_SK)))
+    }
+}
+
+#[async_trait]
+impl CredentialsStore for DynamoStore {
+    async fn get_credentials(&self) -> Result<Option<SyncarooCredentials>, Error> {
+        let item = self.get_consistent(key(CREDS_PK, CREDS_SK)).await?;
+        let Some(item) = item.as_ref() else {
+            return Ok(None);
+        };
+        let parse = || -> Option<SyncarooCredentials> {
+            Some(SyncarooCredentials {
+                access_token: SecretString::new(get_s(item, "access_token")?),
+                expires_at: get_n(item, "expires_at")?,
+                refresh_token: SecretString::new(get_s(item, "refresh_token")?),
+                version: get_n(item, "version")? as u64,
+                lease_owner: get_s(item, "lease_owner").map(str::to_string),
+                lease_until_ms: get_n(item, "lease_until_ms"),
+                status: CredentialStatus::parse(get_s(item, "status")?)?,
+                reason: get_s(item, "reason").map(str::to_string),
+                updated_at: get_n(item, "updated_at").unwrap_or(0),
+            })
+        };
+        parse()
+            .map(Some)
+            .ok_or_else(|| Error::Store("credentials item is malformed".into()))
+    }
+
+    async fn put_credentials(&self, new: &NewCredentials, now: i64) -> Result<u64, Error> {
+        let out = self
+            .creds_update()
+            .update_expression(
+                "SET #access_token = :a, #expires_at = :e, #refresh_token = :r, #status = :active, #updated_at = :now, #version = if_not_exists(#version, :zero) + :one REMOVE #lease_owner, #lease_until_ms, #reason",
+            )
+            .set_expression_attribute_names(names(&[
+                "access_token", "expires_at", "refresh_token", "status", "updated_at", "version",
+                "lease_owner", "lease_until_ms", "reason",
+            ]))
+            .expression_attribute_values(":a", s(new.access_token.expose()))
+            .expression_attribute_values(":e", n(new.expires_at))
+            .expression_attribute_values(":r", s(new.refresh_token.expose()))
+            .expression_attribute_values(":active", s(CredentialStatus::Active.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateItem", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| get_n(a, "version"))
+            .unwrap_or(0) as u64)
+    }
+
+    async fn acquire_lease(
+        &self,
+        version: u64,
+        owner: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, Error> {
+        let res = self
+            .creds_update()
+            .update_expression("SET #lease_owner = :o, #lease_until_ms = :u")
+            .condition_expression(
+                "#version = :v AND #status = :active AND (attribute_not_exists(#lease_until_ms) OR #lease_until_ms <= :now)",
+            )
+            .set_expression_attribute_names(names(&["lease_owner", "lease_until_ms", "version", "status"]))
+            .expression_attribute_values(":o", s(owner))
+            .expression_attribute_values(":u", n(until_ms))
+            .expression_attribute_values(":v", n(version as i64))
+            .expression_attribute_values(":active", s(CredentialStatus::Active.as_str()))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn complete_refresh(
+        &self,
+        version: u64,
+        owner: &str,
+        new: &NewCredentials,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let res = self
+            .creds_update()
+            .update_expression(
+                "SET #access_token = :a, #expires_at = :e, #refresh_token = :r, #updated_at = :now, #version = #version + :one REMOVE #lease_owner, #lease_until_ms",
+            )
+            .condition_expression("#version = :v AND #lease_owner = :o")
+            .set_expression_attribute_names(names(&[
+                "access_token", "expires_at", "refresh_token", "updated_at", "version",
+                "lease_owner", "lease_until_ms",
+            ]))
+            .expression_attribute_values(":a", s(new.access_token.expose()))
+            .expression_attribute_values(":e", n(new.expires_at))
+            .expression_attribute_values(":r", s(new.refresh_token.expose()))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(version as i64))
+            .expression_attribute_values(":o", s(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn release_lease(&self, owner: &str) -> Result<(), Error> {
+        let res = self
+            .creds_update()
+            .update_expression("REMOVE #lease_owner, #lease_until_ms")
+            .condition_expression("#lease_owner = :o")
+            .set_expression_attribute_names(names(&["lease_owner", "lease_until_ms"]))
+            .expression_attribute_values(":o", s(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn mark_needs_reauth(&self, reason: &str, now: i64) -> Result<(), Error> {
+        let res = self
+            .creds_update()
+            .update_expression(
+                "SET #status = :n, #reason = :r, #updated_at = :now REMOVE #lease_owner, #lease_until_ms",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(names(&[
+                "status", "reason", "updated_at", "lease_owner", "lease_until_ms", "pk",
+            ]))
+            .expression_attribute_values(":n", s(CredentialStatus::NeedsReauth.as_str()))
+            .expression_attribute_values(":r", s(reason))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {
+        let mut item = key(format!("ADMINSTATE#{hash}"), "STATE");
+        item.insert("expires_at".into(), n(expires_at));
+        item.insert("ttl".into(), self.ttl(expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_err("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn take_oauth_state(&self, hash: &str, now: i64) -> Result<bool, Error> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("ADMINSTATE#{hash}"), "STATE")))
+            .condition_expression("attribute_exists(#pk) AND #expires_at > :now")
+            .set_expression_attribute_names(names(&["pk", "expires_at"]))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(store_err("DeleteItem", e)),
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! Codes, tokens, token families and connections.
+
+use super::item::*;
+use super::{DynamoStore, GSI_FAMILY};
+use crate::error::Error;
+use crate::model::{
+    AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, TokenKind, TokenRecord, UserId,
+};
+use crate::store::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+
+/// Seconds a used or expired credential's item is kept so a replay is still
+/// recognised as one before DynamoDB's TTL deletes it.
+const KEEP_AFTER_EXPIRY: i64 = 86_400;
+
+pub(super) fn conn_pk(id: &ConnectionId) -> String {
+    format!("CONN#{id}")
+}
+fn token_pk(hash: &str) -> String {
+    format!("TOKEN#{hash}")
+}
+fn family_pk(f: &str) -> String {
+    format!("FAM#{f}")
+}
+
+pub(super) fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
+    let mut item = key(token_pk(&t.hash), "TOKEN");
+    item.insert("kind".into(), s(t.kind.as_str()));
+    item.insert("conn".into(), s(t.connection_id.as_str()));
+    item.insert("user".into(), s(t.user_id.as_str()));
+    item.insert("client".into(), s(&t.client_id));
+    item.insert("family".into(), s(&t.family));
+    item.insert("expires_at".into(), n(t.expires_at));
+    item.insert("revoked".into(), AttributeValue::Bool(t.revoked));
+    item.insert(
+        "ttl".into(),
+        n(t.expires_at + KEEP_AFTER_EXPIRY + ttl_shift),
+    );
+    item.insert("gsi1pk".into(), s(family_pk(&t.family)));
+    item.insert("gsi1sk".into(), s(token_pk(&t.hash)));
+    if let Some(u) = t.used_at {
+        item.insert("used_at".into(), n(u));
+    }
+    item
+}
+
+fn token_from(item: &Item) -> Option<TokenRecord> {
+    Some(TokenRecord {
+        hash: get_s(item, "pk")?.strip_prefix("TOKEN#")?.to_string(),
+        kind: TokenKind::parse(get_s(item, "kind")?)?,
+        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
+        user_id: UserId::parse(get_s(item, "user")?).ok()?,
+        client_id: get_s(item, "client")?.to_string(),
+        family: get_s(item, "family")?.to_string(),
+        expires_at: get_n(item, "expires_at")?,
+        revoked: get_bool(item, "revoked"),
+        used_at: get_n(item, "used_at"),
+    })
+}
+
+#[async_trait]
+impl GrantStore for DynamoStore {
+    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
+        let mut code_item = key(format!("CODE#{}", code.hash), "CODE");
+        code_item.insert("conn".into(), s(code.connection_id.as_str()));
+        code_item.insert("user".into(), s(code.user_id.as_str()));
+        code_item.insert("client".into(), s(&code.client_id));
+        code_item.insert("redirect".into(), s(&code.redirect_uri));
+        code_item.insert("family".into(), s(&code.family));
+        code_item.insert("expires_at".into(), n(code.expires_at));
+        code_item.insert("consumed".into(), AttributeValue::Bool(false));
+        code_item.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
+        let put_code = self.put(code_item, Some("attribute_not_exists(pk)"))?;
+        // Bind the connection to this user, creating it if new.
+        let bind = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
+            .update_expression(
+                "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now)",
+            )
+            .condition_expression("attribute_not_exists(#pk) OR #user = :u")
+            .set_expression_attribute_names(names(&["pk", "user", "client", "status", "created_at"]))
+            .expression_attribute_values(":u", s(code.user_id.as_str()))
+            .expression_attribute_values(":c", s(&code.client_id))
+            .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(build_err)?;
+        let res = self
+            .transact(vec![
+                put_code,
+                TransactWriteItem::builder().update(bind).build(),
+            ])
+            .await?;
+        match res {
+            Ok(()) => Ok(()),
+            Err(reasons) => {
+                if reasons.get(1).is_some_and(failed_condition) {
+                    Err(Error::Conflict(
+                        "this Syncaroo connection is linked to another account".into(),
+                    ))
+                } else {
+                    Err(Error::Store(format!(
+                        "authorization not stored: {reasons:?}"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError> {
+        let st = |e: Error| RedeemError::Store(e);
+        let mut cond = String::from(
+            "attribute_exists(#pk) AND #consumed = :f AND #expires_at > :now AND #client = :c AND #conn = :conn AND #user = :u AND #family = :fam",
+        );
+        let mut consume = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CODE#{}", r.code_hash), "CODE")))
+            .update_expression("SET #consumed = :t, #consumed_at = :now, #tokens = :tokens")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(r.now))
+            .expression_attribute_values(":c", s(&r.client_id))
+            .expression_attribute_values(":conn", s(r.connection_id.as_str()))
+            .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(
+                ":tokens",
+                AttributeValue::L(vec![s(&r.access.hash), s(&r.refresh.hash)]),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(uri) = &r.redirect_uri {
+            cond.push_str(" AND #redirect = :ru");
+            consume = consume.expression_attribute_values(":ru", s(uri));
+        }
+        let mut attrs = vec![
+            "pk",
+            "consumed",
+            "consumed_at",
+            "tokens",
+            "expires_at",
+            "client",
+            "conn",
+            "user",
+            "family",
+        ];
+        if r.redirect_uri.is_some() {
+            attrs.push("redirect");
+        }
+        let consume = consume
+            .set_expression_attribute_names(names(&attrs))
+            .condition_expression(cond)
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let authorize_conn = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&r.connection_id), "CONNECTION")))
+            .update_expression("SET #status = :authorized, #authorized_at = :now")
+            .condition_expression("attribute_exists(#pk) AND #user = :u")
+            .set_expression_attribute_names(names(&["pk", "user", "status", "authorized_at"]))
+            .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":authorized", s(ConnectionStatus::Authorized.as_str()))
+            .expression_attribute_values(":now", n(r.now))
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let items = vec![
+            TransactWriteItem::builder().update(consume).build(),
+            self.put_new_token(&r.access).map_err(st)?,
+            self.put_new_token(&r.refresh).map_err(st)?,
+            TransactWriteItem::builder().update(authorize_conn).build(),
+        ];
+        let Err(reasons) = self.transact(items).await.map_err(st)? else {
+            return Ok(());
+        };
+        let Some(code_reason) = reasons.first() else {
+            return Err(st(Error::Store(
+                "transaction cancelled without reasons".into(),
+            )));
+        };
+        if failed_condition(code_reason) {
+            let Some(old) = code_reason.item() else {
+                return Err(RedeemError::NotFound);
+            };
+            if get_bool(old, "consumed") {
+                let tokens = old
+                    .get("tokens")
+                    .and_then(|v| v.as_l().ok())
+                    .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                    .unwrap_or_default();
+                return Err(RedeemError::Replayed {
+                    family: get_s(old, "family").unwrap_or_default().to_string(),
+                    tokens,
+                });
+            }
+            if get_n(old, "expires_at").unwrap_or(0) <= r.now {
+                return Err(RedeemError::Expired);
+            }
+            return Err(RedeemError::Mismatch);
+        }
+        if reasons.get(3).is_some_and(failed_condition) {
+            return Err(RedeemError::Mismatch);
+        }
+        Err(st(Error::Store(format!(
+            "code redemption not stored: {reasons:?}"
+        ))))
+    }
+
+    async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError> {
+        let st = |e: Error| RotateError::Store(e);
+        let family_ok = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(family_pk(&r.family), "FAMILY")))
+            .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
+            .set_expression_attribute_names(names(&["revoked"]))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let use_old = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(token_pk(&r.old_hash), "TOKEN"))
+            )
+            .update_expression("SET #used_at = if_not_exists(#used_at, :now)")
+            .condition_expression(
+                "attribute_exists(#pk) AND #kind = :refresh AND #revoked = :f AND #expires_at > :now AND #client = :c AND #family = :fam AND (attribute_not_exists(#used_at) OR #used_at > :floor)",
+            )
+            .set_expression_attribute_names(names(&[
+                "pk", "used_at", "kind", "revoked", "expires_at", "client", "family",
+            ]))
+            .expression_attribute_values(":refresh", s(TokenKind::Refresh.as_str()))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", n(r.now))
+            .expression_attribute_values(":c", s(&r.client_id))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(":floor", n(r.grace_floor))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| st(build_err(e)))?;
+        let items = vec![
+            TransactWriteItem::builder()
+                .condition_check(family_ok)
+                .build(),
+            TransactWriteItem::builder().update(use_old).build(),
+            self.put_new_token(&r.access).map_err(st)?,
+            self.put_new_token(&r.refresh).map_err(st)?,
+        ];
+        let Err(reasons) = self.transact(items).await.map_err(st)? else {
+            return Ok(());
+        };
+        if reasons.first().is_some_and(failed_condition) {
+            return Err(RotateError::Revoked);
+        }
+        if let Some(reason) = reasons.get(1).filter(|r| failed_condition(r)) {
+            let Some(old) = reason.item().and_then(token_from) else {
+                return Err(RotateError::NotFound);
+            };
+            if old.kind != TokenKind::Refresh
+                || old.client_id != r.client_id
+                || old.family != r.family
+            {
+                return Err(RotateError::Mismatch);
+            }
+            if old.revoked {
+                return Err(RotateError::Revoked);
+            }
+            if old.expires_at <= r.now {
+                return Err(RotateError::Expired);
+            }
+            return Err(RotateError::Reused { family: old.family });
+        }
+        Err(st(Error::Store(format!(
+            "refresh rotation not stored: {reasons:?}"
+        ))))
+    }
+
+    async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error> {
+        let mut fam = key(family_pk(family), "FAMILY");
+        fam.insert("revoked".into(), AttributeValue::Bool(true));
+        fam.insert("revoked_at".into(), n(now));
+        fam.insert("ttl".into(), self.ttl(now + 400 * 86_400));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(fam))
+            .send()
+            .await
+            .map_err(|e| store_err("PutItem", e))?;
+        let mut hashes: Vec<String> = known.to_vec();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_FAMILY)
+            .key_condition_expression("gsi1pk = :f")
+            .expression_attribute_values(":f", s(family_pk(family)))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_err("Query", e))?;
+            if let Some(h) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("TOKEN#")) {
+                if !hashes.iter().any(|k| k == h) {
+                    hashes.push(h.to_string());
+                }
+            }
+        }
+        for h in hashes {
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(token_pk(&h), "TOKEN")))
+                .update_expression("SET #revoked = :t, #revoked_at = :now")
+                .condition_expression("attribute_exists(#pk)")
+                .set_expression_attribute_names(names(&["pk", "revoked", "revoked_at"]))
+                .expression_attribute_values(":t", AttributeValue::Bool(true))
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            if let Err(e) = res {
+                let gone = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception());
+                if !gone {
+                    return Err(store_err("UpdateItem", e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error> {
+        let item = self.get_consistent(key(token_pk(hash), "TOKEN")).await?;
+        Ok(item.as_ref().and_then(token_from))
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error> {
+        let item = self.get_consistent(key(conn_pk(id), "CONNECTION")).await?;
+        let Some(item) = item.as_ref() else {
+            return Ok(None);
+        };
+        let parse = || -> Option<Connection> {
+            Some(Connection {
+                id: id.clone(),
+                user_id: UserId::parse(get_s(item, "user")?).ok()?,
+                client_id: get_s(item, "client")?.to_string(),
+                status: ConnectionStatus::parse(get_s(item, "status")?)?,
+                created_at: get_n(item, "created_at")?,
+                confirmed_at: get_n(item, "confirmed_at"),
+            })
+        };
+        parse()
+            .map(Some)
+            .ok_or_else(|| Error::Store(format!("connection item {id} is malformed")))
+    }
+
+    async fn confirm_connection(
+        &self,
+        id: &ConnectionId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), Error> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            .update_expression(
+                "SET #status = :confirmed, #confirmed_at = if_not_exists(#confirmed_at, :now)",
+            )
+            .condition_expression("attribute_exists(#pk) AND #user = :u")
+            .set_expression_attribute_names(names(&["pk", "user", "status", "confirmed_at"]))
+            .expression_attribute_values(":u", s(user.as_str()))
+            .expression_attribute_values(":confirmed", s(ConnectionStatus::Confirmed.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(Error::InvalidToken(
+                    "the connection is not linked to this token".into(),
+                ))
+            }
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! DynamoDB, single table. Item layout (also in docs/ARCHITECTURE.md):
+//!
+//! | item | pk | sk | notes |
+//! |---|---|---|---|
+//! | code | `CODE#<hmac>` | `CODE` | `expires_at`, `consumed`, token hashes once redeemed; `ttl` a day after expiry so replays are still recognised |
+//! | token | `TOKEN#<hmac>` | `TOKEN` | `kind`, `conn`, `user`, `client`, `family`, `expires_at`, `revoked`, `used_at`; GSI `gsi1` on `gsi1pk = FAM#<family>` |
+//! | family | `FAM#<family>` | `FAMILY` | `revoked`: refresh of a revoked family is refused |
+//! | connection | `CONN#<connectionId>` | `CONNECTION` | `user`, `client`, `status`, `created_at`, `confirmed_at` |
+//! | location | `USER#<userId>` | `LOC#<locationId>` | `doc`: the location JSON in the guide's schema |
+//!
+//! One file per group of what the table holds: [`grants`] (codes, tokens,
+//! connections), [`listings`], [`credentials`] (Syncaroo API credentials),
+//! [`sync`] (webhook events, synced data, status); [`item`] has the
+//! attribute helpers they share.
+
+mod credentials;
+mod grants;
+pub mod item;
+mod listings;
+mod sync;
+
+pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
+pub use sync::{event_from_stream_image, event_item};
+
+use super::Store;
+use crate::error::Error;
+use crate::model::TokenRecord;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::CancellationReason;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use grants::token_item;
+use item::{build_err, cancellation, failed_condition, is_ccf};
+
+pub const GSI_FAMILY: &str = "gsi1";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    /// Seconds added to every `ttl` attribute written (see
+    /// [`DynamoStore::with_ttl_shift`]); zero in production.
+    ttl_shift: i64,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            ttl_shift: 0,
+        }
+    }
+
+    /// Adds `secs` to every `ttl` attribute this store writes.
+    ///
+    /// Records carry their lifetimes in the handlers' clock (`expires_at`,
+    /// checked by the code itself), while DynamoDB's TTL sweeper deletes
+    /// items by the real clock. In production both clocks are the wall
+    /// clock and the shift is zero. Tests run the handlers on a fixed clock
+    /// (the time the `events/` files were made at), which the wall clock
+    /// leaves behind; they set the shift to "wall clock now minus the fixed
+    /// clock", so the sweeper sees the lifetimes the test meant on any date.
+    pub fn with_ttl_shift(mut self, secs: i64) -> Self {
+        self.ttl_shift = secs;
+        self
+    }
+
+    /// The `ttl` attribute for an item DynamoDB may delete after `at`
+    /// (seconds on the handlers' clock).
+    fn ttl(&self, at: i64) -> AttributeValue {
+        n(at + self.ttl_shift)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A transaction step that stores a newly issued token (never over one).
+    fn put_new_token(&self, t: &TokenRecord) -> Result<TransactWriteItem, Error> {
+        self.put(
+            token_item(t, self.ttl_shift),
+            Some("attribute_not_exists(pk)"),
+        )
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, Error> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Runs a transaction. `Ok(Err(reasons))` is a cancellation (a failed
+    /// condition). A cancellation caused only by another transaction in
+    /// flight on the same items (`TransactionConflict`, as when many callers
+    /// race for one code) is retried with a short jittered backoff, so the
+    /// losers see the winner's result instead of an error.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
+        const ATTEMPTS: u32 = 6;
+        for attempt in 1..=ATTEMPTS {
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let reasons = match res {
+                Ok(_) => return Ok(Ok(())),
+                Err(e) => cancellation(e)?,
+            };
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            let failed = reasons.iter().any(failed_condition);
+            if conflict && !failed && attempt < ATTEMPTS {
+                let base = 5u64 << attempt;
+                let jitter = rand::random::<u64>() % base;
+                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+                continue;
+            }
+            return Ok(Err(reasons));
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// A strongly consistent `GetItem`.
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, Error> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// `PutItem` under `condition` (attributes named `#name`, values given);
+    /// `Ok(false)` when the condition did not hold.
+    async fn put_if(
+        &self,
+        item: Item,
+        condition: &str,
+        attrs: &[&str],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, Error> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(attrs));
+        for (k, v) in values {
+            req = req.expression_attribute_values(k, v);
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(store_err("PutItem", e)),
+        }
+    }
+
+    /// Creates the table with its index and TTL, if missing. The stack
+    /// creates it in AWS; this is for DynamoDB Local and the local runner.
+    pub async fn ensure_table(&self) -> Result<(), Error> {
+        let exists = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+        if exists.is_ok() {
+            return Ok(());
+        }
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_err)
+        };
+        let ks = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+                .map_err(build_err)
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI_FAMILY)
+            .key_schema(ks("gsi1pk", KeyType::Hash)?)
+            .key_schema(ks("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(build_err)?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .key_schema(ks("pk", KeyType::Hash)?)
+            .key_schema(ks("sk", KeyType::Range)?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        if let Err(e) = created {
+            let raced = e
+                .as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception());
+            if !raced {
+                return Err(store_err("CreateTable", e));
+            }
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name("ttl")
+                    .build()
+                    .map_err(build_err)?,
+            )
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateTimeToLive", e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn ping(&self) -> Result<(), Error> {
+        let read = || async {
+            self.client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key("PING", "PING")))
+                .send()
+                .await
+                .map_err(|e| store_err("GetItem", e))
+        };
+        let (a, b) = tokio::join!(read(), read());
+        a?;
+        b?;
+        Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// A store on the table `table`, with the client configured from the
+    /// standard AWS environment (`AWS_ENDPOINT_URL_DYNAMODB` and friends).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let sdk = crate::aws_http::load_sdk_config()
+            .await
+            .expect("TLS configuration");
+        Self::new(Client::new(&sdk), table)
+    }
+}

@@ -1,0 +1,216 @@
+//! Webhook events, synced data and location status.
+
+use super::item::*;
+use super::DynamoStore;
+use crate::error::Error;
+use crate::model::ConnectionId;
+use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
+use crate::webhook::WebhookType;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+/// Webhook events are kept this long (replays within it are recognised).
+const EVENT_KEEP_SECS: i64 = 30 * 86_400;
+
+fn event_pk(id: &str) -> String {
+    format!("EVENT#{id}")
+}
+fn sync_pk(conn: &ConnectionId, location: &str) -> String {
+    format!("SYNC#{conn}#{location}")
+}
+fn data_sk(attr: &str, resource: Option<&str>) -> String {
+    format!("DATA#{attr}#{}", resource.unwrap_or("-"))
+}
+
+fn event_from(item: &Item) -> Option<EventRecord> {
+    Some(EventRecord {
+        id: get_s(item, "pk")?.strip_prefix("EVENT#")?.to_string(),
+        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
+        webhook_type: WebhookType::parse(get_s(item, "type")?)?,
+        location_id: get_s(item, "location")?.to_string(),
+        payload: get_s(item, "payload")?.to_string(),
+        received_at_ms: get_n(item, "received_at_ms")?,
+        status: EventStatus::parse(get_s(item, "status")?)?,
+        attempts: get_n(item, "attempts").unwrap_or(0) as u32,
+        error: get_s(item, "error").map(str::to_string),
+    })
+}
+
+/// The event item for `e`: also what the stream delivers to the worker.
+/// `ttl_shift` as in [`DynamoStore::with_ttl_shift`].
+pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
+    let mut item = key(event_pk(&e.id), "EVENT");
+    item.insert("conn".into(), s(e.connection_id.as_str()));
+    item.insert("type".into(), s(e.webhook_type.as_str()));
+    item.insert("location".into(), s(&e.location_id));
+    item.insert("payload".into(), s(&e.payload));
+    item.insert("received_at_ms".into(), n(e.received_at_ms));
+    item.insert("status".into(), s(e.status.as_str()));
+    item.insert("attempts".into(), n(e.attempts as i64));
+    item.insert(
+        "ttl".into(),
+        n(e.received_at_ms / 1000 + EVENT_KEEP_SECS + ttl_shift),
+    );
+    item
+}
+
+/// An event from a stream record's `NewImage` (DynamoDB JSON).
+pub fn event_from_stream_image(image: &serde_json::Value) -> Option<EventRecord> {
+    let obj = image.as_object()?;
+    let mut item = Item::new();
+    for (k, v) in obj {
+        if let Some(sv) = v.get("S").and_then(|x| x.as_str()) {
+            item.insert(k.clone(), s(sv));
+        } else if let Some(nv) = v.get("N").and_then(|x| x.as_str()) {
+            item.insert(k.clone(), AttributeValue::N(nv.to_string()));
+        }
+    }
+    event_from(&item)
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {
+        self.put_if(
+            event_item(e, self.ttl_shift),
+            "attribute_not_exists(#pk)",
+            &["pk"],
+            vec![],
+        )
+        .await
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, Error> {
+        let item = self.get_consistent(key(event_pk(id), "EVENT")).await?;
+        Ok(item.as_ref().and_then(event_from))
+    }
+
+    async fn start_attempt(&self, id: &str) -> Result<Option<u32>, Error> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(event_pk(id), "EVENT")))
+            .update_expression("ADD #attempts :one")
+            .condition_expression("attribute_exists(#pk) AND #status = :pending")
+            .set_expression_attribute_names(names(&["attempts", "pk", "status"]))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":pending", s(EventStatus::Pending.as_str()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(out
+                .attributes()
+                .and_then(|a| get_n(a, "attempts"))
+                .map(|n| n as u32)),
+            Err(e) if is_ccf(&e) => Ok(None),
+            Err(e) => Err(store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn finish_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        error: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(event_pk(id), "EVENT")))
+            .expression_attribute_values(":st", s(status.as_str()));
+        req = match error {
+            Some(err) => req
+                .update_expression("SET #status = :st, #error = :err")
+                .set_expression_attribute_names(names(&["status", "error"]))
+                .expression_attribute_values(":err", s(err)),
+            None => req
+                .update_expression("SET #status = :st REMOVE #error")
+                .set_expression_attribute_names(names(&["status", "error"])),
+        };
+        req.send().await.map_err(|e| store_err("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
+        let mut item = key(
+            sync_pk(&d.connection_id, &d.location_id),
+            &data_sk(&d.attribute_type, d.resource_id.as_deref()),
+        );
+        item.insert("data".into(), s(&d.data));
+        item.insert("pages".into(), n(d.pages as i64));
+        item.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
+        item.insert("event_id".into(), s(&d.event_id));
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk) OR #fetched_at_ms < :f",
+            &["pk", "fetched_at_ms"],
+            vec![(":f", n(d.fetched_at_ms))],
+        )
+        .await
+    }
+
+    async fn get_synced(
+        &self,
+        connection: &ConnectionId,
+        location: &str,
+        attribute_type: &str,
+        resource: Option<&str>,
+    ) -> Result<Option<SyncedData>, Error> {
+        let item = self
+            .get_consistent(key(
+                sync_pk(connection, location),
+                &data_sk(attribute_type, resource),
+            ))
+            .await?;
+        let Some(item) = item.as_ref() else {
+            return Ok(None);
+        };
+        Ok(Some(SyncedData {
+            connection_id: connection.clone(),
+            location_id: location.to_string(),
+            attribute_type: attribute_type.to_string(),
+            resource_id: resource.map(str::to_string),
+            data: get_s(item, "data").unwrap_or("[]").to_string(),
+            pages: get_n(item, "pages").unwrap_or(0) as u32,
+            fetched_at_ms: get_n(item, "fetched_at_ms").unwrap_or(0),
+            event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
+        }))
+    }
+
+    async fn put_location_status(&self, st: &LocationStatus) -> Result<bool, Error> {
+        let mut item = key(sync_pk(&st.connection_id, &st.location_id), "STATUS");
+        item.insert("meta".into(), s(&st.meta));
+        item.insert("received_at_ms".into(), n(st.received_at_ms));
+        item.insert("event_id".into(), s(&st.event_id));
+        self.put_if(
+            item,
+            "attribute_not_exists(#pk) OR #received_at_ms < :r",
+            &["pk", "received_at_ms"],
+            vec![(":r", n(st.received_at_ms))],
+        )
+        .await
+    }
+
+    async fn get_location_status(
+        &self,
+        connection: &ConnectionId,
+        location: &str,
+    ) -> Result<Option<LocationStatus>, Error> {
+        let item = self
+            .get_consistent(key(sync_pk(connection, location), "STATUS"))
+            .await?;
+        let Some(item) = item.as_ref() else {
+            return Ok(None);
+        };
+        Ok(Some(LocationStatus {
+            connection_id: connection.clone(),
+            location_id: location.to_string(),
+            meta: get_s(item, "meta").unwrap_or("{}").to_string(),
+            received_at_ms: get_n(item, "received_at_ms").unwrap_or(0),
+            event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
+        }))
+    }
+}

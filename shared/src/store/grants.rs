@@ -1,0 +1,95 @@
+//! Grants: codes, tokens, token families and connections.
+
+use crate::error::Error;
+use crate::model::{AuthCodeRecord, Connection, ConnectionId, TokenRecord, UserId};
+use async_trait::async_trait;
+
+/// Redeem a code and issue its first tokens, in one atomic step.
+#[derive(Debug, Clone)]
+pub struct CodeRedemption {
+    pub code_hash: String,
+    pub client_id: String,
+    /// Present when the token request carried one: must then match.
+    pub redirect_uri: Option<String>,
+    pub connection_id: ConnectionId,
+    pub user_id: UserId,
+    pub family: String,
+    pub now: i64,
+    pub access: TokenRecord,
+    pub refresh: TokenRecord,
+}
+
+#[derive(Debug)]
+pub enum RedeemError {
+    NotFound,
+    Expired,
+    /// Issued to another client, redirect URI or connection.
+    Mismatch,
+    /// Already redeemed: the caller revokes `family` and `tokens`.
+    Replayed {
+        family: String,
+        tokens: Vec<String>,
+    },
+    Store(Error),
+}
+
+/// Exchange a refresh token for a new pair, in one atomic step.
+#[derive(Debug, Clone)]
+pub struct RefreshRotation {
+    pub old_hash: String,
+    pub client_id: String,
+    pub family: String,
+    pub now: i64,
+    /// A refresh token first used after this instant may be used again
+    /// (a client's network retry); one used earlier is a replay.
+    pub grace_floor: i64,
+    pub access: TokenRecord,
+    pub refresh: TokenRecord,
+}
+
+#[derive(Debug)]
+pub enum RotateError {
+    NotFound,
+    Expired,
+    Revoked,
+    Mismatch,
+    /// Used before, outside the grace window: the caller revokes `family`.
+    Reused {
+        family: String,
+    },
+    Store(Error),
+}
+
+/// Codes, tokens and connections: every step of the connect flow.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new code and binds the connection to the user (as pending)
+    /// atomically. A connection already bound to another user is a
+    /// [`Error::Conflict`] and nothing is written.
+    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error>;
+
+    /// Consumes the code, stores both tokens and marks the connection
+    /// authorized: all or nothing, and only once per code.
+    async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError>;
+
+    /// Marks the old refresh token used and stores the new pair: all or
+    /// nothing; refused for a revoked family.
+    async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError>;
+
+    /// Revokes every token of a family (plus `known` hashes, which may not
+    /// be indexed yet) and refuses the family's refresh tokens from now on.
+    async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error>;
+
+    /// A token by its keyed hash, read strongly consistent.
+    async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error>;
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error>;
+
+    /// Marks the connection confirmed (idempotent: the first time is kept).
+    async fn confirm_connection(
+        &self,
+        id: &ConnectionId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), Error>;
+}

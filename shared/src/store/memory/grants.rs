@@ -1,0 +1,157 @@
+//! Codes, tokens, token families and connections.
+
+use super::{CodeState, MemoryStore};
+use crate::error::Error;
+use crate::model::{
+    AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, TokenKind, TokenRecord, UserId,
+};
+use crate::store::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
+use async_trait::async_trait;
+
+#[async_trait]
+impl GrantStore for MemoryStore {
+    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
+        let mut g = self.lock();
+        if let Some(c) = g.connections.get(&code.connection_id) {
+            if c.user_id != code.user_id {
+                return Err(Error::Conflict(
+                    "this Syncaroo connection is linked to another account".into(),
+                ));
+            }
+        }
+        if g.codes.contains_key(&code.hash) {
+            return Err(Error::Store("code hash collision".into()));
+        }
+        g.codes.insert(
+            code.hash.clone(),
+            CodeState {
+                record: code.clone(),
+                consumed: false,
+                tokens: vec![],
+            },
+        );
+        g.connections
+            .entry(code.connection_id.clone())
+            .or_insert_with(|| Connection {
+                id: code.connection_id.clone(),
+                user_id: code.user_id.clone(),
+                client_id: code.client_id.clone(),
+                status: ConnectionStatus::Pending,
+                created_at: now,
+                confirmed_at: None,
+            });
+        Ok(())
+    }
+
+    async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError> {
+        let mut g = self.lock();
+        let Some(state) = g.codes.get_mut(&r.code_hash) else {
+            return Err(RedeemError::NotFound);
+        };
+        if state.consumed {
+            return Err(RedeemError::Replayed {
+                family: state.record.family.clone(),
+                tokens: state.tokens.clone(),
+            });
+        }
+        if state.record.expires_at <= r.now {
+            return Err(RedeemError::Expired);
+        }
+        let rec = &state.record;
+        if rec.client_id != r.client_id
+            || rec.connection_id != r.connection_id
+            || rec.user_id != r.user_id
+            || rec.family != r.family
+            || r.redirect_uri
+                .as_ref()
+                .is_some_and(|u| u != &rec.redirect_uri)
+        {
+            return Err(RedeemError::Mismatch);
+        }
+        match g.connections.get(&r.connection_id) {
+            Some(c) if c.user_id == r.user_id => {}
+            _ => return Err(RedeemError::Mismatch),
+        }
+        let state = g.codes.get_mut(&r.code_hash).expect("checked above");
+        state.consumed = true;
+        state.tokens = vec![r.access.hash.clone(), r.refresh.hash.clone()];
+        g.tokens.insert(r.access.hash.clone(), r.access.clone());
+        g.tokens.insert(r.refresh.hash.clone(), r.refresh.clone());
+        let conn = g
+            .connections
+            .get_mut(&r.connection_id)
+            .expect("checked above");
+        conn.status = ConnectionStatus::Authorized;
+        Ok(())
+    }
+
+    async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError> {
+        let mut g = self.lock();
+        if g.revoked_families.contains(&r.family) {
+            return Err(RotateError::Revoked);
+        }
+        let Some(old) = g.tokens.get(&r.old_hash) else {
+            return Err(RotateError::NotFound);
+        };
+        if old.kind != TokenKind::Refresh || old.client_id != r.client_id || old.family != r.family
+        {
+            return Err(RotateError::Mismatch);
+        }
+        if old.revoked {
+            return Err(RotateError::Revoked);
+        }
+        if old.expires_at <= r.now {
+            return Err(RotateError::Expired);
+        }
+        if let Some(used) = old.used_at {
+            if used <= r.grace_floor {
+                return Err(RotateError::Reused {
+                    family: old.family.clone(),
+                });
+            }
+        }
+        let old = g.tokens.get_mut(&r.old_hash).expect("checked above");
+        old.used_at.get_or_insert(r.now);
+        g.tokens.insert(r.access.hash.clone(), r.access.clone());
+        g.tokens.insert(r.refresh.hash.clone(), r.refresh.clone());
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family: &str, known: &[String], _now: i64) -> Result<(), Error> {
+        let mut g = self.lock();
+        g.revoked_families.insert(family.to_string());
+        for t in g.tokens.values_mut() {
+            if t.family == family || known.contains(&t.hash) {
+                t.revoked = true;
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error> {
+        Ok(self.lock().tokens.get(hash).cloned())
+    }
+
+    async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error> {
+        Ok(self.lock().connections.get(id).cloned())
+    }
+
+    async fn confirm_connection(
+        &self,
+        id: &ConnectionId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), Error> {
+        let mut g = self.lock();
+        match g.connections.get_mut(id) {
+            Some(c) if &c.user_id == user => {
+                c.status = ConnectionStatus::Confirmed;
+                c.confirmed_at.get_or_insert(now);
+                Ok(())
+            }
+            _ => Err(Error::InvalidToken(
+                "the connection is not linked to this token".into(),
+            )),
+        }
+    }
+}

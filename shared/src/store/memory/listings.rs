@@ -1,0 +1,28 @@
+//! The platform's listings.
+
+use super::MemoryStore;
+use crate::error::Error;
+use crate::model::{Location, UserId, UserListings};
+use crate::store::ListingStore;
+use async_trait::async_trait;
+
+#[async_trait]
+impl ListingStore for MemoryStore {
+    async fn put_listings(&self, listings: &UserListings) -> Result<(), Error> {
+        let mut g = self.lock();
+        let m = g.listings.entry(listings.user_id.clone()).or_default();
+        for (k, v) in &listings.locations {
+            m.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error> {
+        Ok(self
+            .lock()
+            .listings
+            .get(user)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
+    }
+}
