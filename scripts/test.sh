@@ -11,6 +11,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+echo "== no import cycle between the shared crate's modules"
+python3 tests/check_module_cycles.py
 echo "== rust-version is true for the lockfile"
 python3 tests/check_rust_version.py
 echo "== starting local AWS stand-ins"

@@ -148,9 +148,9 @@ impl Config {
             ));
         }
         if let Some(b) = &self.public_base_url {
-            crate::public_url::check_base_url(b)?;
+            crate::url_rules::check_base_url(b)?;
         }
-        crate::syncaroo::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
+        crate::url_rules::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
         if !matches!(self.token_expires_format.as_str(), "guide" | "rfc3339") {
             return Err(Error::Config(
                 "TOKEN_EXPIRES_FORMAT must be guide or rfc3339".into(),

@@ -5,7 +5,7 @@
 //! Messages are written for the caller and never carry a token, code or
 //! secret: constructors take fixed descriptions, not request values.
 
-use crate::http_util::{self, Response};
+use crate::http_response::{self as http_util, Response};
 use http::StatusCode;
 
 #[derive(Debug, thiserror::Error)]

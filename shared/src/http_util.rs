@@ -1,14 +1,16 @@
-//! The HTTP surface every handler shares: request and response types that
-//! are neither Lambda's nor hyper's, strict parameter parsing, and the
-//! response builders with their security headers.
+//! The HTTP surface every handler shares: the request type (neither
+//! Lambda's nor hyper's) and strict parameter parsing. Response building is
+//! in [`crate::http_response`] (re-exported here), which knows nothing of
+//! [`Error`], so the error type can build its own answers without a cycle.
 
 use crate::error::Error;
-use askama::Template;
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode};
+
+pub use crate::http_response::{
+    append_query, error_page, html_response, json_response, redirect, set_header, Response,
+};
 
 pub type Request = http::Request<Bytes>;
-pub type Response = http::Response<Bytes>;
 
 /// Larger bodies than this are refused before parsing: every form and JSON
 /// body of the protocol is a few hundred bytes.
@@ -130,99 +132,10 @@ pub fn bearer_token(req: &Request) -> Result<&str, Error> {
     }
 }
 
-pub fn set_header(resp: &mut Response, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        resp.headers_mut().insert(name, v);
-    }
-}
-
-fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
-    let mut r = http::Response::new(body);
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert("content-type", HeaderValue::from_static(content_type));
-    h.insert("cache-control", HeaderValue::from_static("no-store"));
-    h.insert("pragma", HeaderValue::from_static("no-cache"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    r
-}
-
-pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
-    base(status, "application/json; charset=UTF-8", Bytes::from(body))
-}
-
-pub fn html_response(status: StatusCode, html: String) -> Response {
-    let mut r = base(status, "text/html; charset=UTF-8", Bytes::from(html));
-    let h = r.headers_mut();
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    r
-}
-
-/// 302 to `location`. Pages that carry codes in their URL send no referrer.
-pub fn redirect(location: &str) -> Response {
-    let mut r = base(StatusCode::FOUND, "text/plain; charset=UTF-8", Bytes::new());
-    set_header(&mut r, "location", location);
-    r
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    reason: &'a str,
-    message: &'a str,
-}
-
-pub fn error_page(status: StatusCode, message: &str) -> Response {
-    let page = ErrorPage {
-        status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("Error"),
-        message,
-    };
-    let html = page
-        .render()
-        .unwrap_or_else(|_| format!("<h1>{}</h1>", status.as_u16()));
-    html_response(status, html)
-}
-
-/// Appends query parameters to a URL that may already have a query.
-pub fn append_query(url: &str, params: &[(&str, &str)]) -> String {
-    let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        ser.append_pair(k, v);
-    }
-    let q = ser.finish();
-    let (head, frag) = match url.split_once('#') {
-        Some((h, f)) => (h, Some(f)),
-        None => (url, None),
-    };
-    let sep = if !head.contains('?') {
-        "?"
-    } else if head.ends_with('?') || head.ends_with('&') {
-        ""
-    } else {
-        "&"
-    };
-    match frag {
-        Some(f) => format!("{head}{sep}{q}#{f}"),
-        None => format!("{head}{sep}{q}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     fn req_with(headers: &[(&str, &str)], body: &'static str) -> Request {
         let mut b = http::Request::builder().method("POST").uri("/x");

@@ -18,6 +18,7 @@ pub mod deadletter;
 pub mod early_secrets;
 pub mod error;
 pub mod handlers;
+pub mod http_response;
 pub mod http_util;
 pub mod jcs;
 pub mod lambda_glue;
@@ -29,6 +30,7 @@ pub mod store;
 pub mod syncaroo;
 pub mod telemetry;
 pub mod tls;
+pub mod url_rules;
 pub mod webhook;
 
 pub use app::{App, Warming};

@@ -15,6 +15,7 @@
 use crate::config::Config;
 use crate::error::Error;
 use crate::http_util::Request;
+pub use crate::url_rules::check_base_url;
 
 pub const AUTHORIZE_PATH: &str = "/api/oauth/authorize";
 pub const TOKEN_PATH: &str = "/api/oauth/token";
@@ -89,26 +90,6 @@ fn valid_authority(a: &str) -> bool {
         && a.len() <= 255
         && a.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
-}
-
-/// Checks a configured `PUBLIC_BASE_URL`: absolute http(s), no query or
-/// fragment.
-pub fn check_base_url(raw: &str) -> Result<(), Error> {
-    let bad = || {
-        Error::Config(format!(
-            "PUBLIC_BASE_URL must be an absolute https:// URL without query or fragment, got {raw:?}"
-        ))
-    };
-    let u = url::Url::parse(raw).map_err(|_| bad())?;
-    if !matches!(u.scheme(), "https" | "http")
-        || u.host_str().is_none()
-        || u.query().is_some()
-        || u.fragment().is_some()
-        || !u.username().is_empty()
-    {
-        return Err(bad());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,50 +5,11 @@ pub mod data;
 pub mod oauth;
 pub mod provider;
 
-use crate::error::Error;
-
 pub use oauth::{OAuthError, SyncarooOAuth};
 pub use provider::{ProviderError, TokenProvider};
-// The credentials records live with their store trait.
+// URL rules and the credentials records live in their own modules.
 pub use crate::store::credentials::{CredentialStatus, NewCredentials, SyncarooCredentials};
-
-/// Checks a configured Syncaroo base URL: https, or http on a loopback
-/// host when the local profile allows it; ends with `/`.
-pub fn check_base(base: &str, allow_loopback: bool) -> Result<(), Error> {
-    let bad = |why: &str| Err(Error::Config(format!("SYNCAROO_API_BASE {why}")));
-    if !base.ends_with('/') {
-        return bad("must end with /");
-    }
-    if base.starts_with("https://") {
-        return Ok(());
-    }
-    if let Some(rest) = base.strip_prefix("http://") {
-        let host = host_of(rest);
-        if allow_loopback && is_loopback_host(host) {
-            return Ok(());
-        }
-        return bad("must be https (http only on a loopback host with SYNCAROO_ALLOW_LOOPBACK)");
-    }
-    bad("must be an https URL")
-}
-
-/// The host of `authority/path...` (after the scheme), without port.
-pub fn host_of(after_scheme: &str) -> &str {
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or("");
-    }
-    authority.split(':').next().unwrap_or("")
-}
-
-pub fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub use crate::url_rules::{check_base, host_of, is_loopback_host};
 
 #[cfg(test)]
 mod tests {
