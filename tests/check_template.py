@@ -67,7 +67,7 @@ BASE_SECRETS = {"ClientSecret", "SessionKey", "TokenHashKey"}
 
 
 def refs(value):
-    """Every Ref / GetAtt / ${X} a value mentions."""
+    """Every Ref / GetAtt / ${X} a value mentions (every Fn::If branch)."""
     out = set()
     if isinstance(value, dict):
         for k, v in value.items():
@@ -78,6 +78,8 @@ def refs(value):
             elif k == "Fn::Sub":
                 s = v if isinstance(v, str) else v[0]
                 out |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", s) if not m.startswith("AWS::")}
+                if not isinstance(v, str):
+                    out |= refs(v[1])
             else:
                 out |= refs(v)
     elif isinstance(value, list):

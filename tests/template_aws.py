@@ -30,7 +30,6 @@ import io
 import json
 import os
 import pathlib
-import re
 import subprocess
 import sys
 import zipfile
@@ -42,6 +41,8 @@ OUT = ROOT / "target" / "template"
 
 from samtranslator.translator.transform import transform  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
+
+from check_template import refs  # noqa: E402  (Ref / GetAtt / ${X}, every Fn::If branch)
 
 BUCKET = "syncaroo-bridge-artifacts"
 # Parameter sets: every Condition of the template true and false at least once.
@@ -71,40 +72,11 @@ def expanded(params):
     return out, values
 
 
-def deps(value, resources):
-    """Resources a value depends on: Ref, GetAtt, ${X} in Sub; every Fn::If
-    branch counts."""
-    out = set()
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if k == "Ref" and isinstance(v, str):
-                if v in resources:
-                    out.add(v)
-            elif k == "Fn::GetAtt":
-                target = v.split(".")[0] if isinstance(v, str) else v[0]
-                if target in resources:
-                    out.add(target)
-            elif k == "Fn::Sub":
-                text = v if isinstance(v, str) else v[0]
-                for m in re.findall(r"\$\{([^}!]+)\}", text):
-                    name = m.split(".")[0]
-                    if name in resources:
-                        out.add(name)
-                if not isinstance(v, str):
-                    out |= deps(v[1], resources)
-            else:
-                out |= deps(v, resources)
-    elif isinstance(value, list):
-        for v in value:
-            out |= deps(v, resources)
-    return out
-
-
 def find_cycle(tpl):
     resources = tpl["Resources"]
     graph = {}
     for name, res in resources.items():
-        d = deps(res.get("Properties", {}), resources)
+        d = refs(res.get("Properties", {})) & set(resources)
         dep_on = res.get("DependsOn", [])
         d |= set([dep_on] if isinstance(dep_on, str) else dep_on)
         graph[name] = d
