@@ -5,7 +5,7 @@ use crate::crypto;
 use crate::error::Error;
 use crate::jcs;
 use crate::model::ConnectionId;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
