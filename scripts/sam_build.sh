@@ -12,7 +12,7 @@ fi
 export PATH="$PWD/$VENV/bin:$PATH" SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 start=$(date +%s)
 sam build --parameter-overrides Architecture=x86_64 </dev/null
-fns=(AuthorizeFunction TokenFunction CheckConnectionFunction RefreshFunction WebhookFunction SyncFunction)
+fns=(AuthorizeFunction TokenFunction CheckConnectionFunction RefreshFunction AdminFunction WebhookFunction SyncFunction)
 for f in "${fns[@]}"; do
   b=.aws-sam/build/$f/bootstrap
   [[ -x "$b" ]] || { echo "sam build: FAIL $f has no bootstrap"; exit 1; }

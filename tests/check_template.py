@@ -33,32 +33,36 @@ CfnLoader.add_multi_constructor("!", _tag)
 # What each handler calls, per the store and secrets code it uses.
 EXPECTED = {
     "authorize": {
-        "routes": {("GET", "/api/oauth/authorize"), ("POST", "/api/oauth/authorize")},
+        "http": True,
         "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
     },
     "token": {
-        "routes": {("POST", "/api/oauth/token")},
+        "http": True,
         "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
                      "dynamodb:ConditionCheckItem", "dynamodb:Query"},
     },
     "check_connection": {
-        "routes": {("GET", "/api/check_connection")},
+        "http": True,
         "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     },
     "refresh": {
-        "routes": {("GET", "/api/admin/syncaroo/connect"), ("GET", "/api/admin/syncaroo/confirm"),
-                   ("GET", "/api/admin/syncaroo/status")},
+        "http": False,
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "SyncarooApiCredentials"},
+        "schedule": True,
+    },
+    "admin": {
+        "http": True,
         "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
         "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "AdminKey", "SyncarooApiCredentials"},
-        "schedule": True,
     },
 }
 EXPECTED["webhook"] = {
-    "routes": {("POST", "/api/update"), ("POST", "/update")},
+    "http": True,
     "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem"},
 }
 EXPECTED["sync"] = {
-    "routes": set(),
+    "http": False,
     "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
     "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "SyncarooApiCredentials"},
     "stream": True,
@@ -135,8 +139,9 @@ def main():
                 errors.append(f"{name}: route key {path} ends in '/': HTTP APIs refuse it")
         if "HttpApi" in refs(env):
             errors.append(f"{name}: environment names HttpApi (a dependency cycle: the API names the function)")
-        if routes != exp["routes"]:
-            errors.append(f"{name}: routes {sorted(routes)} != {sorted(exp['routes'])}")
+        # Which paths: tests/tests/routes.rs checks them against the route table.
+        if bool(routes) != exp["http"]:
+            errors.append(f"{name}: HTTP routes {'missing' if exp['http'] else 'unexpected'}")
         actions = set()
         granted = set()
         for pol in props.get("Policies", []):

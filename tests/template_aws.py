@@ -184,8 +184,8 @@ def deploy(tpl, values, errors):
         errors.append(f"table TTL {ttl}")
     lam = boto3.client("lambda", **kw)
     fns = [k for k, v in created.items() if v["ResourceType"] == "AWS::Lambda::Function"]
-    if len(fns) != 6:
-        errors.append(f"moto: {len(fns)} functions, expected 6: {fns}")
+    if len(fns) != 7:
+        errors.append(f"moto: {len(fns)} functions, expected 7: {fns}")
     for f in fns:
         conf = lam.get_function_configuration(FunctionName=phys[f])
         env = conf.get("Environment", {}).get("Variables", {})

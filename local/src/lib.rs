@@ -11,6 +11,7 @@ use syncaroo_shared::clock::{Clock, SystemClock};
 use syncaroo_shared::crypto::{self, SessionClaims};
 use syncaroo_shared::http_util::{self, Params, Request, Response};
 use syncaroo_shared::model::UserListings;
+use syncaroo_shared::routes::{self, Endpoint};
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
 use syncaroo_shared::store::{DynamoStore, MemoryStore, Store};
 use syncaroo_shared::{handlers, App, Config, Error};
@@ -280,26 +281,24 @@ async fn route(state: &State, req: Request) -> Response {
     // Every form of a path routes alike: `/x`, `/x/`, `/api//x/` (what the
     // guide's setup values concatenate to), as the deployed HTTP API does.
     let path = syncaroo_shared::public_url::normalize_path(req.uri().path());
-    match path.as_str() {
-        AUTH_PATH => handlers::authorize(app, req).await,
-        TOKEN_PATH => handlers::token(app, req).await,
-        "/api/check_connection" => handlers::check_connection(app, req).await,
-        "/login" => login(state, req).await,
-        "/api/update" | "/update" => {
-            let resp = handlers::webhook(app, req).await;
-            if resp.status() == http::StatusCode::ACCEPTED {
-                let id = serde_json::from_slice::<serde_json::Value>(resp.body())
-                    .ok()
-                    .and_then(|v| v["eventId"].as_str().map(str::to_string));
-                if let Some(id) = id {
-                    let _ = state.events.send(id);
-                }
+    if let Some(r) = routes::find(&path) {
+        let webhook = r.endpoint == Endpoint::Webhook;
+        let resp = routes::handle(app, r.endpoint, req).await;
+        if webhook && resp.status() == http::StatusCode::ACCEPTED {
+            // What the table's stream does in AWS: the new event goes to
+            // the worker.
+            let id = serde_json::from_slice::<serde_json::Value>(resp.body())
+                .ok()
+                .and_then(|v| v["eventId"].as_str().map(str::to_string));
+            if let Some(id) = id {
+                let _ = state.events.send(id);
             }
-            resp
         }
-        ADMIN_CONNECT_PATH => handlers::admin::connect(app, req).await,
-        ADMIN_CONFIRM_PATH => handlers::admin::confirm(app, req).await,
-        ADMIN_STATUS_PATH => handlers::admin::status(app, req).await,
+        return resp;
+    }
+    // The runner's own pages: the stand-in login and an index.
+    match path.as_str() {
+        "/login" => login(state, req).await,
         "/" => http_util::html_response(
             http::StatusCode::OK,
             "<!doctype html><title>syncaroo-bridge local</title><h1>syncaroo-bridge, local runner</h1><p>Endpoints: <code>/api/oauth/authorize</code>, <code>/api/oauth/token</code>, <code>/api/check_connection/</code>, <code>/login</code>.</p>".into(),

@@ -118,20 +118,6 @@ pub fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-/// `Authorization: Bearer <token>`, scheme case-insensitive.
-pub fn bearer_token(req: &Request) -> Result<&str, Error> {
-    let v = header(req, "authorization")
-        .ok_or_else(|| Error::InvalidToken("missing Authorization: Bearer header".into()))?;
-    match v.split_once(' ') {
-        Some((scheme, tok)) if scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty() => {
-            Ok(tok.trim())
-        }
-        _ => Err(Error::InvalidToken(
-            "Authorization header is not a Bearer token".into(),
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,19 +178,10 @@ mod tests {
     }
 
     #[test]
-    fn cookies_and_bearer() {
-        let r = req_with(
-            &[
-                ("cookie", "a=1; sess=abc.def"),
-                ("authorization", "bearer  tok "),
-            ],
-            "",
-        );
+    fn cookies() {
+        let r = req_with(&[("cookie", "a=1; sess=abc.def")], "");
         assert_eq!(cookie(&r, "sess"), Some("abc.def"));
         assert_eq!(cookie(&r, "nope"), None);
-        assert_eq!(bearer_token(&r).unwrap(), "tok");
-        let r = req_with(&[("authorization", "Basic abc")], "");
-        assert!(bearer_token(&r).is_err());
     }
 
     #[test]

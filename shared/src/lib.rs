@@ -10,21 +10,23 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod aws_http;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod deadletter;
 pub mod early_secrets;
+pub mod edge;
 pub mod error;
 pub mod handlers;
 pub mod http_response;
 pub mod http_util;
 pub mod jcs;
-pub mod lambda_glue;
 pub mod metrics;
 pub mod model;
 pub mod public_url;
+pub mod routes;
 pub mod secrets;
 pub mod store;
 pub mod syncaroo;

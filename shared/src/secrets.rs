@@ -66,6 +66,13 @@ pub struct BridgeSecrets {
 const MIN_SECRET_LEN: usize = 32;
 
 impl BridgeSecrets {
+    /// The form every code, token and state is stored and looked up in:
+    /// HMAC-SHA256 under `tokenHashKey` (crate::crypto::keyed_hash), so a
+    /// read of the table yields nothing usable.
+    pub fn token_hash(&self, value: &str) -> String {
+        crate::crypto::keyed_hash(self.token_hash_key.expose().as_bytes(), value)
+    }
+
     pub fn parse(json: &str) -> Result<Self, Error> {
         let s: BridgeSecrets = serde_json::from_str(json).map_err(|_| {
             // serde's message could quote the document: say only what is wrong.

@@ -4,9 +4,11 @@
 //! and a tiny HTTP server helper shared with the local runner.
 
 pub mod browser;
+mod ctx;
 pub mod fake;
 pub mod run;
 pub mod sender;
 pub mod server;
+mod steps;
 
 pub use fake::{DataFailure, Failure, FakeConfig, FakeSyncaroo};

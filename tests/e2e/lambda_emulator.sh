@@ -55,7 +55,7 @@ check webhook webhook-data.json 'r["statusCode"]==200 and json.loads(r["body"])[
 check webhook webhook-status.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="duplicate"'
 check sync sync-stream.json 'r["batchItemFailures"]==[]'
 check refresh refresh-schedule.json 'r["outcome"]=="skipped"'
-check refresh admin-status.json 'r["statusCode"]==200 and json.loads(r["body"])["connected"]==False'
+check admin admin-status.json 'r["statusCode"]==200 and json.loads(r["body"])["connected"]==False'
 
 # A panic in a handler is that invocation's error; the warm process lives on
 # and serves the next event (no second cold start: one "init done" line).

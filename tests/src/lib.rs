@@ -13,8 +13,8 @@ use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
 use syncaroo_shared::clock::ManualClock;
+use syncaroo_shared::edge;
 use syncaroo_shared::http_util::{Request, Response};
-use syncaroo_shared::lambda_glue;
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
 use syncaroo_shared::store::{MemoryStore, Store};
 use syncaroo_shared::{App, Config};
@@ -85,7 +85,7 @@ impl TestApp {
     }
 
     pub fn hash(&self, raw: &str) -> String {
-        syncaroo_shared::crypto::keyed_hash(self.secrets.token_hash_key.expose().as_bytes(), raw)
+        self.secrets.token_hash(raw)
     }
 }
 
@@ -101,7 +101,7 @@ pub fn event(name: &str) -> Request {
     let path = repo_root().join("events").join(name);
     let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let req = lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
-    lambda_glue::from_lambda(req)
+    edge::from_lambda(req)
 }
 
 pub fn event_json(name: &str) -> serde_json::Value {

@@ -6,7 +6,6 @@
 use crate::{events_creds, events_secrets};
 use std::sync::Arc;
 use syncaroo_shared::clock::{Clock, SystemClock};
-use syncaroo_shared::crypto::keyed_hash;
 use syncaroo_shared::model::{AuthCodeRecord, ConnectionId, TokenKind, TokenRecord, UserId};
 use syncaroo_shared::store::{CodeRedemption, DynamoStore, Store};
 
@@ -16,12 +15,11 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
     store.ensure_table().await.expect("table");
     let store: Arc<dyn Store> = Arc::new(store);
     let secrets = events_secrets();
-    let key = secrets.token_hash_key.expose().as_bytes().to_vec();
     let now = SystemClock.now();
     let conn = ConnectionId::parse(events_creds::CONNECTION).unwrap();
     let user = UserId::parse(events_creds::USER).unwrap();
     let code = |raw: &str, family: &str| AuthCodeRecord {
-        hash: keyed_hash(&key, raw),
+        hash: secrets.token_hash(raw),
         connection_id: conn.clone(),
         user_id: user.clone(),
         client_id: "syncaroo".into(),
@@ -41,7 +39,7 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
         .await
         .expect("seed code");
     let tok = |raw: &str, kind, ttl: i64| TokenRecord {
-        hash: keyed_hash(&key, raw),
+        hash: secrets.token_hash(raw),
         kind,
         connection_id: conn.clone(),
         user_id: user.clone(),
@@ -69,11 +67,11 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
         .await
         .expect("listings");
     // The webhook event sync-stream.json delivers, recorded and pending.
-    let stream = crate::event_json("sync-stream.json");
-    let event = syncaroo_shared::store::dynamo::event_from_stream_image(
-        &stream["Records"][0]["dynamodb"]["NewImage"],
-    )
-    .expect("the stream event's image");
+    let batch: syncaroo_shared::edge::StreamBatch =
+        serde_json::from_value(crate::event_json("sync-stream.json")).expect("a stream batch");
+    let (_, event) = syncaroo_shared::edge::stream_events(batch)
+        .pop()
+        .expect("the stream event's image");
     store.record_event(&event).await.expect("event");
     serde_json::json!({
         "clientSecret": secrets.client_secret.expose(),

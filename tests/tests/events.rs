@@ -146,18 +146,17 @@ async fn check_connection_returns_the_guides_schema() {
 
 mod refresh_function {
     use super::*;
-    use syncaroo_shared::handlers::refresh;
+    use syncaroo_shared::edge::{self, ScheduleEvent};
 
-    fn payload(name: &str) -> serde_json::Value {
-        syncaroo_tests::event_json(name)
+    fn tick() -> ScheduleEvent {
+        serde_json::from_value(syncaroo_tests::event_json("refresh-schedule.json"))
+            .expect("an EventBridge scheduled event")
     }
 
     #[tokio::test]
     async fn schedule_without_credentials_is_skipped_not_failed() {
         let (t, _) = TestApp::memory();
-        let out = refresh::invoke(&t.app, payload("refresh-schedule.json"))
-            .await
-            .unwrap();
+        let out = edge::on_schedule(&t.app, &tick()).await.unwrap();
         assert_eq!(out["outcome"], "skipped");
     }
 
@@ -174,20 +173,27 @@ mod refresh_function {
             .put_credentials(&new, t.clock_now())
             .await
             .unwrap();
-        let out = refresh::invoke(&t.app, payload("refresh-schedule.json"))
-            .await
-            .unwrap();
+        let out = edge::on_schedule(&t.app, &tick()).await.unwrap();
         assert_eq!(out["outcome"], "fresh");
     }
+
+    #[test]
+    fn an_http_event_is_not_a_schedule_tick() {
+        let http = syncaroo_tests::event_json("admin-status.json");
+        assert!(serde_json::from_value::<ScheduleEvent>(http).is_err());
+    }
+}
+
+mod admin_function {
+    use super::*;
+    use syncaroo_shared::routes;
 
     #[tokio::test]
     async fn admin_connect_event_redirects_to_syncaroo() {
         let (t, _) = TestApp::memory();
-        let out = refresh::invoke(&t.app, payload("admin-connect.json"))
-            .await
-            .unwrap();
-        assert_eq!(out["statusCode"], 302, "{out}");
-        let loc = out["headers"]["location"].as_str().unwrap();
+        let resp = routes::admin(&t.app, event("admin-connect.json")).await;
+        assert_eq!(resp.status(), 302, "{}", body_text(&resp));
+        let loc = location(&resp);
         assert!(
             loc.starts_with(
                 "https://app.syncaroo.com/api/authorize?clientId=platform-at-syncaroo&redirectUri="
@@ -199,34 +205,48 @@ mod refresh_function {
     #[tokio::test]
     async fn admin_confirm_event_with_an_unknown_state_is_refused() {
         let (t, _) = TestApp::memory();
-        let out = refresh::invoke(&t.app, payload("admin-confirm.json"))
-            .await
-            .unwrap();
-        assert_eq!(out["statusCode"], 400);
+        let resp = routes::admin(&t.app, event("admin-confirm.json")).await;
+        assert_eq!(resp.status(), 400);
         assert!(t.app.store.get_credentials().await.unwrap().is_none());
     }
 
     #[tokio::test]
     async fn admin_status_event_reports_no_connection() {
         let (t, _) = TestApp::memory();
-        let out = refresh::invoke(&t.app, payload("admin-status.json"))
-            .await
-            .unwrap();
-        assert_eq!(out["statusCode"], 200);
-        let body: serde_json::Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
-        assert_eq!(body["connected"], false);
+        let resp = routes::admin(&t.app, event("admin-status.json")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(body_json(&resp)["connected"], false);
     }
 
     #[tokio::test]
     async fn admin_events_without_the_key_are_refused() {
         let (t, _) = TestApp::memory();
-        let mut ev = payload("admin-connect.json");
-        ev["headers"]
-            .as_object_mut()
+        let mut req = event("admin-connect.json");
+        req.headers_mut().remove("authorization");
+        let resp = routes::admin(&t.app, req).await;
+        assert_eq!(resp.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn the_admin_function_serves_only_admin_routes() {
+        let (t, store) = TestApp::memory();
+        t.seed_events_tokens().await;
+        let before = store.counts();
+        let resp = routes::admin(&t.app, event("check-connection.json")).await;
+        assert_eq!(resp.status(), 404);
+        assert_eq!(store.counts(), before);
+        let conn = t
+            .app
+            .store
+            .get_connection(&syncaroo_shared::model::ConnectionId::parse("99").unwrap())
+            .await
             .unwrap()
-            .remove("authorization");
-        let out = refresh::invoke(&t.app, ev).await.unwrap();
-        assert_eq!(out["statusCode"], 401);
+            .unwrap();
+        assert_ne!(
+            conn.status,
+            syncaroo_shared::model::ConnectionStatus::Confirmed,
+            "the admin function did not run check_connection"
+        );
     }
 }
 
@@ -270,12 +290,10 @@ mod webhook_and_sync {
         // The stream delivers what the webhook recorded.
         handlers::webhook(&t.app, event("webhook-status.json")).await;
         let dlq = MemoryDeadLetters::default();
-        let out = handlers::sync::process_stream_batch(
-            &t.app,
-            &dlq,
-            &syncaroo_tests::event_json("sync-stream.json"),
-        )
-        .await;
+        let batch = serde_json::from_value(syncaroo_tests::event_json("sync-stream.json"))
+            .expect("a DynamoDB stream batch");
+        let out = syncaroo_shared::edge::on_stream(&t.app, &dlq, batch).await;
+        let out = serde_json::to_value(out).unwrap();
         assert_eq!(out["batchItemFailures"], serde_json::json!([]));
         let s = t
             .app

@@ -484,6 +484,19 @@ fn digest(body: &Value) -> String {
         .digest()
 }
 
+/// A stream record as Lambda delivers it (the fields aws_lambda_events
+/// requires, as in events/sync-stream.json).
+fn stream_record(name: &str, seq: &str, image: Value) -> Value {
+    json!({
+        "eventID": format!("e{seq}"),
+        "eventName": name,
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {"SequenceNumber": seq, "SizeBytes": 100, "NewImage": image,
+                     "StreamViewType": "NEW_IMAGE"},
+    })
+}
+
 /// One bad event in a stream batch is reported alone; the others are done.
 #[tokio::test]
 async fn stream_batch_reports_only_the_failing_record() {
@@ -511,10 +524,16 @@ async fn stream_batch_reports_only_the_failing_record() {
                 (k, j)
             })
             .collect::<serde_json::Map<_, _>>();
-        records.push(json!({"eventName": "INSERT", "dynamodb": {"SequenceNumber": format!("{}", 100 + i), "NewImage": image}}));
+        records.push(stream_record(
+            "INSERT",
+            &format!("{}", 100 + i),
+            json!(image),
+        ));
     }
-    records.push(json!({"eventName": "MODIFY", "dynamodb": {"SequenceNumber": "300"}}));
-    let out = sync::process_stream_batch(&w.t.app, &w.dlq, &json!({"Records": records})).await;
+    records.push(stream_record("MODIFY", "300", json!({})));
+    let batch = serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
+    let out = serde_json::to_value(syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch).await)
+        .unwrap();
     assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "100"}]));
     assert!(w
         .t

@@ -1,10 +1,9 @@
-//! The `refresh` Lambda: on a schedule, keeps the Syncaroo API token fresh;
-//! behind the admin routes, runs the one-time connect handshake. Wiring
-//! only; the handlers live in syncaroo-shared.
+//! The `refresh` Lambda: on a schedule, keeps the Syncaroo API token fresh.
+//! Wiring only; the handler lives in syncaroo-shared.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
-use syncaroo_shared::{handlers, telemetry, App};
+use syncaroo_shared::edge::{self, ScheduleEvent};
+use syncaroo_shared::{telemetry, App};
 
 // One thread, as every function (README, Performance).
 #[tokio::main(flavor = "current_thread")]
@@ -16,10 +15,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     app.provider();
     warming.finish().await?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        handlers::refresh::invoke(app, event.payload)
-            .await
-            .map_err(lambda_runtime::Error::from)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ScheduleEvent>| async move {
+            edge::on_schedule(app, &event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        },
+    ))
     .await
 }

@@ -3,9 +3,9 @@
 //! syncaroo-shared.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use serde_json::Value;
 use syncaroo_shared::deadletter::SqsDeadLetters;
-use syncaroo_shared::{handlers, telemetry, App};
+use syncaroo_shared::edge::{self, StreamBatch};
+use syncaroo_shared::{telemetry, App};
 
 // One thread, as every function (README, Performance).
 #[tokio::main(flavor = "current_thread")]
@@ -21,10 +21,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     warming.finish().await?;
     let (app, dlq) = (&app, &dlq);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, lambda_runtime::Error>(
-            handlers::sync::process_stream_batch(app, dlq, &event.payload).await,
-        )
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<StreamBatch>| async move {
+            Ok::<_, lambda_runtime::Error>(edge::on_stream(app, dlq, event.payload).await)
+        },
+    ))
     .await
 }

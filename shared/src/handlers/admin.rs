@@ -6,14 +6,13 @@
 //! `admin`): browsers prompt for it once and resend it.
 
 use crate::app::App;
+use crate::auth::{self, Basic};
 use crate::clock::guide_datetime;
 use crate::crypto;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
 use crate::public_url;
 use crate::syncaroo::{CredentialStatus, OAuthError};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use http::{Method, StatusCode};
 
 /// How long an admin has to approve at Syncaroo.
@@ -38,21 +37,12 @@ async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
             "adminKey is not set in Secrets Manager".into(),
         ));
     };
-    let Some(b64) = http_util::header(req, "authorization").and_then(|h| {
-        let (scheme, rest) = h.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
-    }) else {
-        return Ok(false);
-    };
-    let Some(raw) = STANDARD
-        .decode(b64)
-        .ok()
-        .and_then(|r| String::from_utf8(r).ok())
-    else {
-        return Ok(false);
-    };
-    let (user, pass) = raw.split_once(':').unwrap_or(("", ""));
-    Ok(crypto::ct_eq(user, "admin") & crypto::ct_eq(pass, key.expose()))
+    Ok(match auth::basic_credentials(req) {
+        Basic::Credentials { user, password } => {
+            crypto::ct_eq(&user, "admin") & crypto::ct_eq(&password, key.expose())
+        }
+        Basic::Absent | Basic::Malformed => false,
+    })
 }
 
 async fn guarded(
@@ -79,7 +69,7 @@ pub async fn connect(app: &App, req: Request) -> Response {
             )
         })?;
         let state = crypto::random_b64(crypto::SECRET_BYTES);
-        let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), &state);
+        let hash = secrets.token_hash(&state);
         app.store.put_oauth_state(&hash, app.clock.now() + STATE_TTL).await?;
         let confirm = public_url::url(&app.config, req, public_url::ADMIN_CONFIRM_PATH)?;
         let url = app.provider().oauth().authorize_url(client_id, &confirm, &state);
@@ -99,7 +89,7 @@ pub async fn confirm(app: &App, req: Request) -> Response {
         let code = p.required(&["code"])?;
         let state = p.required(&["state"])?;
         let secrets = app.secrets.get().await?;
-        let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), state);
+        let hash = secrets.token_hash(state);
         if !app.store.take_oauth_state(&hash, app.clock.now()).await? {
             return Err(Error::InvalidRequest(
                 "this link was already used or has expired: start again from the connect page".into(),

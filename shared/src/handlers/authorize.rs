@@ -205,7 +205,7 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
             };
             let code = crypto::mint(CODE_PREFIX, Some(&payload));
             let record = AuthCodeRecord {
-                hash: crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), &code),
+                hash: secrets.token_hash(&code),
                 connection_id: authz.connection_id.clone(),
                 user_id: user,
                 client_id: authz.client_id.clone(),

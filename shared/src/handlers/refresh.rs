@@ -1,5 +1,6 @@
 //! The scheduled refresh: keeps Syncaroo's access token fresh so requests
-//! rarely wait for one, and reports what it did.
+//! rarely wait for one, and reports what it did. The refresh function's
+//! only job (on the schedule); the admin handshake is the admin function's.
 
 use crate::app::App;
 use crate::syncaroo::ProviderError;
@@ -27,25 +28,4 @@ pub async fn scheduled(app: &App) -> Result<Value, ProviderError> {
             Err(e)
         }
     }
-}
-
-/// The refresh function's whole job: an HTTP API event is an admin route
-/// (`.../connect`, `.../confirm`, `.../status`); anything else is the
-/// schedule.
-pub async fn invoke(app: &App, payload: Value) -> Result<Value, ProviderError> {
-    use crate::lambda_glue::{http_event, to_apigw_v2};
-    let Some(req) = http_event(&payload) else {
-        return scheduled(app).await;
-    };
-    use crate::public_url::{
-        normalize_path, ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH,
-    };
-    let path = normalize_path(req.uri().path());
-    let resp = match path.as_str() {
-        ADMIN_CONNECT_PATH => super::admin::connect(app, req).await,
-        ADMIN_CONFIRM_PATH => super::admin::confirm(app, req).await,
-        ADMIN_STATUS_PATH => super::admin::status(app, req).await,
-        _ => crate::error::Error::NotFound.to_html_response(),
-    };
-    Ok(to_apigw_v2(resp))
 }

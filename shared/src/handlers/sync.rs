@@ -10,7 +10,7 @@ use crate::metrics;
 use crate::store::{EventRecord, EventStatus, LocationStatus, SyncedData};
 use crate::syncaroo::data::{fetch_all, ApiOrigin, FetchError, FetchPolicy};
 use crate::webhook::{Webhook, WebhookType};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 pub const METRIC_EVENT_FAILED: &str = "SyncEventFailed";
@@ -181,38 +181,21 @@ async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
     Ok(())
 }
 
-/// A DynamoDB stream batch (the worker Lambda's event): processes each new
-/// event record and reports the ones to retry, so one bad event does not
-/// redo the rest.
-pub async fn process_stream_batch(app: &App, dlq: &dyn DeadLetters, batch: &Value) -> Value {
+/// A batch of delivered events (the sync function's stream batch, each
+/// under the key the caller names it by): processes each in turn and
+/// returns the keys of those to deliver again, so one failing event does
+/// not redo the rest.
+pub async fn process_batch<K>(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    events: Vec<(K, EventRecord)>,
+) -> Vec<K> {
     let policy = fetch_policy(app);
     let mut failures = Vec::new();
-    let records = batch
-        .get("Records")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for record in &records {
-        let seq = record
-            .pointer("/dynamodb/SequenceNumber")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if record.get("eventName").and_then(Value::as_str) != Some("INSERT") {
-            continue;
-        }
-        let event = record
-            .pointer("/dynamodb/NewImage")
-            .and_then(crate::store::dynamo::event_from_stream_image);
-        let Some(event) = event else {
-            tracing::warn!(
-                sequence = seq,
-                "stream record is not a webhook event; skipped"
-            );
-            continue;
-        };
+    for (key, event) in events {
         if let Outcome::Retry(_) = process_event(app, dlq, &event, &policy).await {
-            failures.push(json!({ "itemIdentifier": seq }));
+            failures.push(key);
         }
     }
-    json!({ "batchItemFailures": failures })
+    failures
 }

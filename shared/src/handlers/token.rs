@@ -3,6 +3,7 @@
 //! the dialect it was asked in, and errs as RFC 6749 section 5.2 says.
 
 use crate::app::App;
+use crate::auth::{self, Basic};
 use crate::clock::guide_datetime;
 use crate::crypto;
 use crate::error::Error;
@@ -12,8 +13,6 @@ use crate::model::{
 };
 use crate::secrets::BridgeSecrets;
 use crate::store::{CodeRedemption, RedeemError, RefreshRotation, RotateError};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use http::{Method, StatusCode};
 use serde::Serialize;
 
@@ -62,19 +61,17 @@ pub async fn token(app: &App, req: Request) -> Response {
 fn client_credentials(req: &Request, p: &Params) -> Result<(String, String), Error> {
     let form_id = p.one_of(&["clientId", "client_id"])?;
     let form_secret = p.one_of(&["clientSecret", "client_secret"])?;
-    let basic = http_util::header(req, "authorization").and_then(|h| {
-        let (scheme, rest) = h.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
-    });
     let unauth = || Error::InvalidClient("client authentication failed".into());
+    let basic = match auth::basic_credentials(req) {
+        Basic::Absent => None,
+        Basic::Malformed => return Err(unauth()),
+        Basic::Credentials { user, password } => Some((user, password)),
+    };
     match (basic, form_secret) {
         (Some(_), Some(_)) => Err(Error::InvalidRequest(
             "use one client authentication method, not both Basic and form".into(),
         )),
-        (Some(b64), None) => {
-            let raw = STANDARD.decode(b64).map_err(|_| unauth())?;
-            let raw = String::from_utf8(raw).map_err(|_| unauth())?;
-            let (id, secret) = raw.split_once(':').ok_or_else(unauth)?;
+        (Some((id, secret)), None) => {
             // RFC 6749 section 2.3.1: both parts are form-urlencoded.
             let dec = |s: &str| -> String {
                 form_urlencoded::parse(format!("v={s}").as_bytes())
@@ -82,7 +79,7 @@ fn client_credentials(req: &Request, p: &Params) -> Result<(String, String), Err
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default()
             };
-            let (id, secret) = (dec(id), dec(secret));
+            let (id, secret) = (dec(&id), dec(&secret));
             if form_id.is_some_and(|f| f != id) {
                 return Err(Error::InvalidRequest(
                     "clientId differs from the Basic credentials".into(),
@@ -135,11 +132,10 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
 
 fn mint(app: &App, secrets: &BridgeSecrets, payload: &GrantPayload, client_id: &str) -> Minted {
     let now = app.clock.now();
-    let key = secrets.token_hash_key.expose().as_bytes();
     let access = crypto::mint(TokenKind::Access.prefix(), None::<&()>);
     let refresh = crypto::mint(TokenKind::Refresh.prefix(), Some(payload));
     let record = |raw: &str, kind: TokenKind, ttl: u64| TokenRecord {
-        hash: crypto::keyed_hash(key, raw),
+        hash: secrets.token_hash(raw),
         kind,
         connection_id: payload.c.clone(),
         user_id: payload.u.clone(),
@@ -178,7 +174,7 @@ async fn exchange_code(
         .map(str::to_string);
     let minted = mint(app, secrets, &payload, client_id);
     let redemption = CodeRedemption {
-        code_hash: crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), code),
+        code_hash: secrets.token_hash(code),
         client_id: client_id.to_string(),
         redirect_uri,
         connection_id: payload.c.clone(),
@@ -223,7 +219,7 @@ async fn rotate(
     let now = app.clock.now();
     let minted = mint(app, secrets, &payload, client_id);
     let rotation = RefreshRotation {
-        old_hash: crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), raw),
+        old_hash: secrets.token_hash(raw),
         client_id: client_id.to_string(),
         family: payload.f.clone(),
         now,

@@ -4,7 +4,7 @@
 //! the Syncaroo API is called later by the sync worker, never here.
 
 use crate::app::App;
-use crate::crypto;
+use crate::auth;
 use crate::error::Error;
 use crate::http_util::{self, Request, Response};
 use crate::store::{EventRecord, EventStatus};
@@ -26,7 +26,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         return Err(Error::MethodNotAllowed);
     }
     // Anonymous callers learn nothing, not even whether the body parses.
-    let raw_token = http_util::bearer_token(req)?;
+    let raw_token = auth::bearer_token(req)?;
     let ct = http_util::header(req, "content-type").unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/json") {
@@ -40,8 +40,8 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let hook = Webhook::parse(req.body())?;
     // Round trip 1: the token, which must be ours and live, for this connection.
     let secrets = app.secrets.get().await?;
-    let hash = crypto::keyed_hash(secrets.token_hash_key.expose().as_bytes(), raw_token);
-    let token = super::check_connection::live_access_token(app, &hash).await?;
+    let token =
+        auth::access_token(app.store.as_ref(), &secrets, raw_token, app.clock.now()).await?;
     if token.connection_id != hook.connection_id {
         return Err(Error::Forbidden(
             "access token was not issued for this connectionId".into(),

@@ -20,7 +20,7 @@ mod listings;
 mod sync;
 
 pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
-pub use sync::{event_from_stream_image, event_item};
+pub use sync::{event_from, event_item};
 
 use super::Store;
 use crate::error::Error;

@@ -7,7 +7,7 @@ use crate::model::ConnectionId;
 use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
@@ -22,7 +22,9 @@ fn data_sk(attr: &str, resource: Option<&str>) -> String {
     format!("DATA#{attr}#{}", resource.unwrap_or("-"))
 }
 
-fn event_from(item: &Item) -> Option<EventRecord> {
+/// A webhook event from its item (a read, or a stream record's `NewImage`);
+/// `None` for any other item.
+pub fn event_from(item: &Item) -> Option<EventRecord> {
     Some(EventRecord {
         id: get_s(item, "pk")?.strip_prefix("EVENT#")?.to_string(),
         connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
@@ -52,20 +54,6 @@ pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
         n(e.received_at_ms / 1000 + EVENT_KEEP_SECS + ttl_shift),
     );
     item
-}
-
-/// An event from a stream record's `NewImage` (DynamoDB JSON).
-pub fn event_from_stream_image(image: &serde_json::Value) -> Option<EventRecord> {
-    let obj = image.as_object()?;
-    let mut item = Item::new();
-    for (k, v) in obj {
-        if let Some(sv) = v.get("S").and_then(|x| x.as_str()) {
-            item.insert(k.clone(), s(sv));
-        } else if let Some(nv) = v.get("N").and_then(|x| x.as_str()) {
-            item.insert(k.clone(), AttributeValue::N(nv.to_string()));
-        }
-    }
-    event_from(&item)
 }
 
 #[async_trait]

@@ -1,0 +1,139 @@
+//! Lambda at the edge: the one module that knows Lambda's event formats.
+//! API Gateway HTTP API (2.0) requests and responses, through lambda_http,
+//! become the plain `http` types the handlers take; the DynamoDB stream
+//! batch (with its `batchItemFailures` answer) and the EventBridge schedule
+//! event are `aws_lambda_events`' typed events, turned here into domain
+//! calls. Handlers see only `http` requests and domain types.
+
+use crate::app::App;
+use crate::deadletter::DeadLetters;
+use crate::handlers;
+use crate::http_util::{Request, Response};
+use crate::store::EventRecord;
+use crate::syncaroo::ProviderError;
+pub use aws_lambda_events::event::dynamodb::Event as StreamBatch;
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use bytes::Bytes;
+use lambda_http::Body;
+
+pub fn from_lambda(req: lambda_http::Request) -> Request {
+    let (parts, body) = req.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        // Future variants carry no body we accept.
+        #[allow(unreachable_patterns)]
+        _ => Bytes::new(),
+    };
+    http::Request::from_parts(parts, bytes)
+}
+
+pub fn to_lambda(resp: Response) -> lambda_http::Response<Body> {
+    let (parts, body) = resp.into_parts();
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(t) => Body::Text(t),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    lambda_http::Response::from_parts(parts, body)
+}
+
+/// The whole `main` of an HTTP function: logging, the AWS wiring done once
+/// per cold start (secrets fetched, DynamoDB warmed), then the runtime loop
+/// handing each request to `handler`.
+#[macro_export]
+macro_rules! http_lambda_main {
+    ($handler:path) => {
+        // One thread: a Lambda serves one event at a time on a share of a
+        // vCPU, so worker threads add hand-offs, not parallelism (README,
+        // Performance).
+        #[tokio::main(flavor = "current_thread")]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::telemetry::init();
+            let (app, _) = $crate::App::from_aws_env().await?;
+            let app = &app;
+            lambda_http::run(lambda_http::service_fn(move |req| async move {
+                let req = $crate::edge::from_lambda(req);
+                $crate::edge::test_panic(&req);
+                let resp = $handler(app, req).await;
+                Ok::<_, std::convert::Infallible>($crate::edge::to_lambda(resp))
+            }))
+            .await
+        }
+    };
+}
+
+/// Test builds only (feature `test-panic`): a request carrying
+/// `x-syncaroo-test-panic` panics here, inside the handler, so the emulator
+/// test can show lambda_runtime reporting it as an invocation error and the
+/// same process serving the next event. Compiled out of deployed builds.
+#[inline]
+pub fn test_panic(req: &Request) {
+    #[cfg(feature = "test-panic")]
+    if req.headers().contains_key("x-syncaroo-test-panic") {
+        panic!("test panic requested by x-syncaroo-test-panic");
+    }
+    #[cfg(not(feature = "test-panic"))]
+    let _ = req;
+}
+
+/// The schedule's tick (an EventBridge scheduled event): the refresh
+/// function's only event.
+pub type ScheduleEvent = EventBridgeEvent;
+
+/// A tick of the refresh schedule: keeps the Syncaroo token fresh. Returns
+/// the summary the function answers with.
+pub async fn on_schedule(
+    app: &App,
+    tick: &ScheduleEvent,
+) -> Result<serde_json::Value, ProviderError> {
+    tracing::debug!(detail_type = %tick.detail_type, source = %tick.source, "schedule tick");
+    handlers::refresh::scheduled(app).await
+}
+
+/// The new webhook events in a stream batch, each with the sequence number
+/// that names it in `batchItemFailures`. Records that are not an INSERT of
+/// an event item (the template's filter lets none through) are skipped.
+pub fn stream_events(batch: StreamBatch) -> Vec<(String, EventRecord)> {
+    let mut out = Vec::with_capacity(batch.records.len());
+    for record in batch.records {
+        let seq = record.change.sequence_number.unwrap_or_default();
+        if record.event_name != "INSERT" {
+            continue;
+        }
+        let image: crate::store::dynamo::Item = record.change.new_image.into();
+        match crate::store::dynamo::event_from(&image) {
+            Some(event) => out.push((seq, event)),
+            None => tracing::warn!(
+                sequence = %seq,
+                "stream record is not a webhook event; skipped"
+            ),
+        }
+    }
+    out
+}
+
+/// The sync function's whole job: processes the batch's events and names
+/// the ones to redeliver, so one failing event does not redo the rest.
+pub async fn on_stream(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    batch: StreamBatch,
+) -> DynamoDbEventResponse {
+    let failed = handlers::sync::process_batch(app, dlq, stream_events(batch)).await;
+    let mut resp = DynamoDbEventResponse::default();
+    resp.batch_item_failures = failed
+        .into_iter()
+        .map(|seq| {
+            let mut f = DynamoDbBatchItemFailure::default();
+            f.item_identifier = Some(seq);
+            f
+        })
+        .collect();
+    resp
+}

@@ -1,0 +1,366 @@
+//! The scenario's steps, one function each, in the order [`crate::run::run`]
+//! takes them. Each returns what it saw, or what it expected when it fails.
+
+use crate::browser::{visible_text, Browser};
+use crate::ctx::{Ctx, StepResult};
+use crate::sender::Sender;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+use syncaroo_shared::routes::{self, Endpoint};
+
+fn rates(tag: &str) -> Vec<Vec<Value>> {
+    vec![
+        vec![
+            json!({"rate": "hourly", "amount": 10, "tag": tag}),
+            json!({"rate": "daily", "amount": 60, "tag": tag}),
+        ],
+        vec![json!({"rate": "weekly", "amount": 250, "tag": tag})],
+        vec![json!({"rate": "monthly", "amount": 900, "tag": tag})],
+    ]
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(url.split_once('?').map(|x| x.1).unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn acked(r: &Result<crate::sender::Delivery, String>) -> bool {
+    matches!(r, Ok(d) if (200..300).contains(&d.status))
+}
+
+/// The authorize URL Syncaroo sends the user to, with a fresh `state`.
+pub(crate) fn authorize_url(c: &Ctx<'_>) -> (String, String) {
+    let o = c.o;
+    let state = format!("sim-{}", rand::random::<u32>());
+    let url = format!(
+        "{}?connectionId={}&clientId={}&redirectUri={}&response_type=code&state={state}",
+        c.url(&o.auth_path),
+        o.connection_id,
+        o.client_id,
+        form_urlencoded::byte_serialize(o.redirect_uri.as_bytes()).collect::<String>()
+    );
+    (url, state)
+}
+
+/// The user logs in and consents; the redirect back to Syncaroo carries
+/// connectionId, the state and a code (written to `code`).
+pub(crate) async fn user_connects(
+    c: &Ctx<'_>,
+    start: &str,
+    state: &str,
+    code: &mut String,
+) -> StepResult {
+    let o = c.o;
+    let back = Browser::new()
+        .connect(
+            start,
+            &o.redirect_uri,
+            &o.username,
+            &o.password,
+            "authorize",
+        )
+        .await
+        .map_err(|e| {
+            format!(
+                "expected to reach {} after login and consent: {e}",
+                o.redirect_uri
+            )
+        })?;
+    let q = query(&back);
+    if q.get("connectionId") != Some(&o.connection_id) {
+        return Err(format!(
+            "expected connectionId={} on the redirect, got {back}",
+            o.connection_id
+        ));
+    }
+    if q.get("state").map(String::as_str) != Some(state) {
+        return Err("expected the state to come back unchanged".into());
+    }
+    match q.get("code").filter(|c| !c.is_empty()) {
+        Some(cd) => {
+            *code = cd.clone();
+            Ok("redirected with connectionId, code and state".into())
+        }
+        None => Err(format!(
+            "expected a code on the redirect, got {}",
+            visible_text(&back)
+        )),
+    }
+}
+
+async fn exchange(c: &mut Ctx<'_>, code: &str) -> Result<(u16, Value), String> {
+    let o = c.o;
+    c.token_request(&[
+        ("clientId", &o.client_id),
+        ("clientSecret", &o.client_secret),
+        ("code", code),
+        ("grantType", "authorization_code"),
+    ])
+    .await
+}
+
+/// Syncaroo exchanges the code, as the guide shows.
+pub(crate) async fn code_exchange(c: &mut Ctx<'_>, code: &str) -> StepResult {
+    match exchange(c, code).await? {
+        (200, body) => c.take_tokens(&body),
+        (s, body) => Err(format!("expected 200 with tokens, got {s}: {body}")),
+    }
+}
+
+/// The code is single-use.
+pub(crate) async fn code_replay(c: &mut Ctx<'_>, code: &str) -> StepResult {
+    match exchange(c, code).await? {
+        (400, body) if body["error"] == "invalid_grant" => {
+            Ok("replay refused with invalid_grant".into())
+        }
+        (s, body) => Err(format!(
+            "expected 400 invalid_grant for a reused code, got {s}: {body}"
+        )),
+    }
+}
+
+/// The replay revoked the first tokens: connect again for a clean pair.
+pub(crate) async fn reconnect(c: &mut Ctx<'_>, start: &str) -> StepResult {
+    let o = c.o;
+    let back = Browser::new()
+        .connect(
+            start,
+            &o.redirect_uri,
+            &o.username,
+            &o.password,
+            "authorize",
+        )
+        .await?;
+    let code = query(&back).remove("code").unwrap_or_default();
+    match exchange(c, &code).await? {
+        (200, body) => c.take_tokens(&body),
+        (s, body) => Err(format!("expected 200, got {s}: {body}")),
+    }
+}
+
+/// Syncaroo rotates its tokens; the new access token works.
+pub(crate) async fn refresh_rotates(c: &mut Ctx<'_>) -> StepResult {
+    let o = c.o;
+    let refresh = c.refresh.clone().unwrap_or_default();
+    let (status, body) = c
+        .token_request(&[
+            ("clientId", &o.client_id),
+            ("clientSecret", &o.client_secret),
+            ("refreshToken", &refresh),
+            ("grantType", "refresh_token"),
+        ])
+        .await?;
+    if status != 200 {
+        return Err(format!("expected 200, got {status}: {body}"));
+    }
+    let d = c.take_tokens(&body)?;
+    if c.refresh.as_deref() == Some(refresh.as_str()) {
+        return Err("expected a new refresh token (rotation)".into());
+    }
+    let access = c.access.clone().unwrap_or_default();
+    c.check_connection(&access)
+        .await
+        .map(|_| format!("rotated; new access token works; {d}"))
+}
+
+/// The webhook body's connectionId, a number as the guide writes it.
+pub(crate) fn connection_value(c: &Ctx<'_>) -> Value {
+    let id = &c.o.connection_id;
+    id.parse::<u64>()
+        .map(Value::from)
+        .unwrap_or(Value::from(id.clone()))
+}
+
+/// A bad hash and a bad bearer are both refused.
+pub(crate) async fn forged_webhooks(c: &Ctx<'_>, sender: &Sender, bearer: &str) -> StepResult {
+    let body = json!({"connectionId": connection_value(c), "webhookType": "status",
+                      "locationId": "1198", "metaData": {"status": "open"}});
+    let mut forged = sender.sign(body.clone());
+    forged["hash"] = json!("0000");
+    let a = sender.send_raw(bearer, &forged).await?;
+    let b = sender.send(&format!("{bearer}x"), body).await?;
+    if a.status == 401 && b.status == 401 {
+        Ok("bad hash and bad bearer both refused with 401".into())
+    } else {
+        Err(format!(
+            "expected 401 for a bad hash and for a bad bearer, got {} and {}",
+            a.status, b.status
+        ))
+    }
+}
+
+pub(crate) async fn status_webhook(c: &Ctx<'_>, sender: &Sender, bearer: &str) -> StepResult {
+    let d = sender
+        .send(bearer, json!({"connectionId": connection_value(c), "webhookType": "status", "locationId": "1198",
+                             "metaData": {"status": "closed", "reason": "simulated lockdown"}}))
+        .await?;
+    if (200..300).contains(&d.status) {
+        Ok(format!("acked {} after {} tries", d.status, d.tries))
+    } else {
+        Err(format!("expected 2xx, got {}: {}", d.status, d.body))
+    }
+}
+
+/// A data webhook for 3 pages of rates; the platform must fetch them all.
+/// Leaves the webhook it sent in `sent`, for the duplicates step.
+pub(crate) async fn data_webhook(
+    c: &Ctx<'_>,
+    sender: &Sender,
+    bearer: &str,
+    path: &str,
+    sent: &mut Value,
+) -> StepResult {
+    c.fake.set_pages(path, rates("v1"));
+    *sent = json!({"connectionId": connection_value(c), "webhookType": "data", "locationId": "1198",
+                   "metaData": {"attributeType": "rates", "apiUrl": c.fake.page_url(path, 1)}});
+    let d = sender.send(bearer, sent.clone()).await?;
+    if !(200..300).contains(&d.status) {
+        return Err(format!("expected 2xx, got {}: {}", d.status, d.body));
+    }
+    c.wait_fetched(path, 3).await
+}
+
+/// The same webhook again, three times: acked, not fetched again.
+pub(crate) async fn duplicates(
+    c: &Ctx<'_>,
+    sender: &Sender,
+    bearer: &str,
+    path: &str,
+    data: &Value,
+) -> StepResult {
+    let mut acks = vec![];
+    for _ in 0..3 {
+        acks.push(sender.send(bearer, data.clone()).await.map(|d| d.status));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let fetched = c.fake.served(path).len();
+    if acks.iter().any(|a| !matches!(a, Ok(200..=299))) {
+        Err(format!("expected every duplicate acked 2xx, got {acks:?}"))
+    } else if fetched != 3 {
+        Err(format!(
+            "expected no new fetch for duplicates, saw {fetched} page requests (3 expected)"
+        ))
+    } else {
+        Ok("3 duplicates acked, none fetched again".into())
+    }
+}
+
+/// Out of order: a newer change announced before an older one.
+pub(crate) async fn out_of_order(c: &Ctx<'_>, sender: &Sender, bearer: &str) -> StepResult {
+    let path = format!(
+        "/api/v1/locations/1198/resources/7843/{}",
+        c.o.connection_id
+    );
+    c.fake.set_pages(
+        &path,
+        vec![vec![
+            json!({"ID": "7843", "name": "Meeting Room", "capacity": 8}),
+        ]],
+    );
+    let newer = json!({"connectionId": connection_value(c), "webhookType": "data", "locationId": "1198",
+                       "metaData": {"resourceId": "7843", "attributeType": "resources", "resourceType": "meeting-room",
+                                    "apiUrl": c.fake.page_url(&path, 1), "revision": 2}});
+    let mut older = newer.clone();
+    older["metaData"]["revision"] = json!(1);
+    let (a, b) = (
+        sender.send(bearer, newer).await,
+        sender.send(bearer, older).await,
+    );
+    if acked(&a) && acked(&b) {
+        c.wait_fetched(&path, 2).await
+    } else {
+        Err(format!(
+            "expected both acked, got {:?} and {:?}",
+            a.map(|d| d.status),
+            b.map(|d| d.status)
+        ))
+    }
+}
+
+/// Syncaroo expires the platform's API token: it must refresh.
+pub(crate) async fn token_refresh_on_401(c: &Ctx<'_>, sender: &Sender, bearer: &str) -> StepResult {
+    let fake = c.fake;
+    let before = fake.refreshes();
+    fake.expire_access();
+    let path = format!("/api/v1/locations/7120/rates/{}", c.o.connection_id);
+    fake.set_pages(&path, vec![vec![json!({"rate": "daily", "amount": 45})]]);
+    let d = sender
+        .send(bearer, json!({"connectionId": connection_value(c), "webhookType": "data", "locationId": "7120",
+                             "metaData": {"attributeType": "rates", "apiUrl": fake.page_url(&path, 1)}}))
+        .await?;
+    if !(200..300).contains(&d.status) {
+        return Err(format!("expected 2xx, got {}", d.status));
+    }
+    c.wait_fetched(&path, 1).await?;
+    if fake.refreshes() > before {
+        Ok("401 answered by one token refresh, then fetched".into())
+    } else {
+        Err("expected the platform to refresh its Syncaroo token".into())
+    }
+}
+
+/// The platform connects to (our fake) Syncaroo API with the admin key.
+pub(crate) async fn admin_connect(c: &Ctx<'_>, key: &str) -> StepResult {
+    let connect = c.url(routes::path(Endpoint::AdminConnect));
+    let anon = c
+        .http
+        .get(&connect)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if anon.status() != 401 {
+        return Err(format!(
+            "expected 401 for an anonymous admin call, got {}",
+            anon.status()
+        ));
+    }
+    let resp = c
+        .http
+        .get(&connect)
+        .basic_auth("admin", Some(key))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let to_syncaroo = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let Some(to_syncaroo) = to_syncaroo else {
+        return Err(format!(
+            "expected a redirect to Syncaroo's authorize URL, got {}",
+            resp.status()
+        ));
+    };
+    let resp = c
+        .http
+        .get(&to_syncaroo)
+        .send()
+        .await
+        .map_err(|e| format!("{to_syncaroo}: {e}"))?;
+    let back = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| format!("the fake Syncaroo refused the authorize request ({}): is the target's Syncaroo client id the fake's?", resp.status()))?;
+    let resp = c
+        .http
+        .get(&back)
+        .basic_auth("admin", Some(key))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    if status == 200 {
+        Ok("credentials stored".into())
+    } else {
+        Err(format!(
+            "expected 200 from confirm, got {status}: {}",
+            visible_text(&text)
+        ))
+    }
+}
