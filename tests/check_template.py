@@ -98,7 +98,7 @@ def main():
     resources = t["Resources"]
     known = set(resources) | set(t.get("Parameters", {})) | {"AWS::Region", "AWS::URLSuffix", "AWS::AccountId", "AWS::StackName"}
     config_src = (ROOT / "shared/src/config.rs").read_text()
-    env_read = set(re.findall(r'\b[sn]\("([A-Z_]+)"', config_src))
+    env_read = set(re.findall(r'\b(?:s|n|flag)\("([A-Z_]+)"', config_src))
     if not env_read:
         errors.append("found no environment variables in shared/src/config.rs")
     glob = t.get("Globals", {}).get("Function", {})

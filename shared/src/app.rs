@@ -27,7 +27,7 @@ impl App {
         secrets: impl SecretSource + 'static,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let ttl = config.secrets_cache_ttl;
+        let ttl = config.secrets_cache_ttl_secs;
         let secrets = Arc::new(CachedSecrets::new(secrets, clock.clone(), ttl));
         Self::with_cached_secrets(config, store, secrets, clock)
     }
@@ -119,7 +119,7 @@ impl App {
         let secrets = Arc::new(CachedSecrets::new(
             SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id),
             clock.clone(),
-            config.secrets_cache_ttl,
+            config.secrets_cache_ttl_secs,
         ));
         let fetching = secrets.clone();
         let fetch = tokio::spawn(async move {

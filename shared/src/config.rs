@@ -7,6 +7,61 @@ use crate::error::Error;
 /// RFC 6749 recommends ten minutes as the ceiling.
 pub const MAX_CODE_TTL: u64 = 600;
 
+/// The form of `expires` in guide-dialect token responses
+/// (`TOKEN_EXPIRES_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiresFormat {
+    /// `guide`: `YYYY-MM-DDTHH:MM:SS`, UTC without a zone, as Syncaroo
+    /// expects.
+    Guide,
+    /// `rfc3339`: with a `Z`, for clients that insist on a zone.
+    Rfc3339,
+}
+
+impl ExpiresFormat {
+    pub fn parse(v: &str) -> Result<Self, Error> {
+        match v {
+            "guide" => Ok(Self::Guide),
+            "rfc3339" => Ok(Self::Rfc3339),
+            other => Err(Error::Config(format!(
+                "TOKEN_EXPIRES_FORMAT {other:?}: use guide or rfc3339"
+            ))),
+        }
+    }
+}
+
+/// What a whole-number setting counts, for its error message.
+#[derive(Clone, Copy)]
+enum Unit {
+    Seconds,
+    Millis,
+    Bytes,
+    Count,
+}
+
+impl Unit {
+    fn of(key: &str) -> Unit {
+        if key.ends_with("_SECONDS") {
+            Unit::Seconds
+        } else if key.ends_with("_MS") {
+            Unit::Millis
+        } else if key.ends_with("_BYTES") {
+            Unit::Bytes
+        } else {
+            Unit::Count
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Unit::Seconds => "a whole number of seconds",
+            Unit::Millis => "a whole number of milliseconds",
+            Unit::Bytes => "a whole number of bytes",
+            Unit::Count => "a whole number",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The client id we gave Syncaroo (`yourClientId`).
@@ -24,32 +79,30 @@ pub struct Config {
     pub session_cookie: String,
     /// Shown on the consent page.
     pub platform_name: String,
-    pub code_ttl: u64,
-    pub access_token_ttl: u64,
-    pub refresh_token_ttl: u64,
+    pub code_ttl_secs: u64,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
     /// A refresh token reused within this many seconds of its first use is
     /// treated as a network retry, not theft.
-    pub refresh_reuse_grace: u64,
+    pub refresh_reuse_grace_secs: u64,
     pub table_name: String,
     pub secret_id: String,
-    pub secrets_cache_ttl: u64,
+    pub secrets_cache_ttl_secs: u64,
     /// Base of the Syncaroo API (`<base>authorize`, `<base>token`, data).
     pub syncaroo_api_base: String,
     /// Lets the base be `http://` on a loopback host (local runs and tests
     /// only; the template never sets it).
     pub syncaroo_allow_loopback: bool,
     /// Refresh Syncaroo's access token when it expires within this margin.
-    pub syncaroo_refresh_margin: u64,
+    pub syncaroo_refresh_margin_secs: u64,
     /// How long a refresher holds the lease before others may take over.
     pub syncaroo_lease_ms: u64,
     /// How long a caller waits for another refresher before giving up.
     pub syncaroo_wait_ms: u64,
     pub syncaroo_http_timeout_ms: u64,
     pub syncaroo_refresh_attempts: u64,
-    /// `expires` in guide-dialect token responses: `guide`
-    /// (`YYYY-MM-DDTHH:MM:SS`, UTC, as Syncaroo expects) or `rfc3339`
-    /// (with a `Z`, for clients that insist on a zone).
-    pub token_expires_format: String,
+    /// `expires` in guide-dialect token responses.
+    pub token_expires_format: ExpiresFormat,
     /// How webhook `hash`es are verified.
     pub webhook_hash: crate::webhook::HashProfile,
     /// Processing attempts per webhook event before it is dead-lettered.
@@ -74,12 +127,22 @@ impl Config {
     /// Reads every setting through `get`, so tests need no process env.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let s = |k: &str, d: &str| get(k).filter(|v| !v.is_empty()).unwrap_or_else(|| d.into());
+        // A whole number; the key's suffix (_SECONDS, _MS, _BYTES) is its
+        // unit, and the error names it.
         let n = |k: &str, d: u64| -> Result<u64, Error> {
             match get(k).filter(|v| !v.is_empty()) {
                 None => Ok(d),
                 Some(v) => v
+                    .trim()
                     .parse()
-                    .map_err(|_| Error::Config(format!("{k} must be a whole number of seconds"))),
+                    .map_err(|_| Error::Config(format!("{k} must be {}", Unit::of(k).what()))),
+            }
+        };
+        let flag = |k: &str| -> Result<bool, Error> {
+            match s(k, "false").to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(Error::Config(format!("{k} must be true or false"))),
             }
         };
         let cfg = Config {
@@ -90,24 +153,21 @@ impl Config {
             login_return_param: s("LOGIN_RETURN_PARAM", "return_to"),
             session_cookie: s("SESSION_COOKIE", "syncaroo_session"),
             platform_name: s("PLATFORM_NAME", "Your platform"),
-            code_ttl: n("CODE_TTL_SECONDS", 300)?,
-            access_token_ttl: n("ACCESS_TOKEN_TTL_SECONDS", 3600)?,
-            refresh_token_ttl: n("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400)?,
-            refresh_reuse_grace: n("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            code_ttl_secs: n("CODE_TTL_SECONDS", 300)?,
+            access_token_ttl_secs: n("ACCESS_TOKEN_TTL_SECONDS", 3600)?,
+            refresh_token_ttl_secs: n("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400)?,
+            refresh_reuse_grace_secs: n("REFRESH_REUSE_GRACE_SECONDS", 10)?,
             table_name: s("TABLE_NAME", "syncaroo-bridge"),
             secret_id: s("SECRET_ID", "syncaroo-bridge/secrets"),
-            secrets_cache_ttl: n("SECRETS_CACHE_TTL_SECONDS", 300)?,
+            secrets_cache_ttl_secs: n("SECRETS_CACHE_TTL_SECONDS", 300)?,
             syncaroo_api_base: s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
-            syncaroo_allow_loopback: matches!(
-                s("SYNCAROO_ALLOW_LOOPBACK", "false").as_str(),
-                "true" | "1" | "yes"
-            ),
-            syncaroo_refresh_margin: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
+            syncaroo_allow_loopback: flag("SYNCAROO_ALLOW_LOOPBACK")?,
+            syncaroo_refresh_margin_secs: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
             syncaroo_lease_ms: n("SYNCAROO_LEASE_MS", 30_000)?,
             syncaroo_wait_ms: n("SYNCAROO_WAIT_MS", 15_000)?,
             syncaroo_http_timeout_ms: n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
             syncaroo_refresh_attempts: n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
-            token_expires_format: s("TOKEN_EXPIRES_FORMAT", "guide"),
+            token_expires_format: ExpiresFormat::parse(&s("TOKEN_EXPIRES_FORMAT", "guide"))?,
             webhook_hash: crate::webhook::HashProfile::parse(
                 &s("WEBHOOK_HASH_ALGORITHM", "hmac-sha256"),
                 &s("WEBHOOK_HASH_ENCODING", "hex"),
@@ -125,18 +185,20 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), Error> {
-        if self.code_ttl == 0 || self.code_ttl > MAX_CODE_TTL {
+        if self.code_ttl_secs == 0 || self.code_ttl_secs > MAX_CODE_TTL {
             return Err(Error::Config(format!(
                 "CODE_TTL_SECONDS must be between 1 and {MAX_CODE_TTL}"
             )));
         }
-        if self.access_token_ttl == 0 || self.refresh_token_ttl <= self.access_token_ttl {
+        if self.access_token_ttl_secs == 0
+            || self.refresh_token_ttl_secs <= self.access_token_ttl_secs
+        {
             return Err(Error::Config(
                 "ACCESS_TOKEN_TTL_SECONDS must be positive and shorter than REFRESH_TOKEN_TTL_SECONDS"
                     .into(),
             ));
         }
-        if self.refresh_reuse_grace > 300 {
+        if self.refresh_reuse_grace_secs > 300 {
             return Err(Error::Config(
                 "REFRESH_REUSE_GRACE_SECONDS above 300 defeats reuse detection".into(),
             ));
@@ -151,11 +213,6 @@ impl Config {
             crate::url_rules::check_base_url(b)?;
         }
         crate::url_rules::check_base(&self.syncaroo_api_base, self.syncaroo_allow_loopback)?;
-        if !matches!(self.token_expires_format.as_str(), "guide" | "rfc3339") {
-            return Err(Error::Config(
-                "TOKEN_EXPIRES_FORMAT must be guide or rfc3339".into(),
-            ));
-        }
         if self.sync_max_attempts == 0 || self.sync_max_pages == 0 || self.sync_page_attempts == 0 {
             return Err(Error::Config(
                 "SYNC_MAX_ATTEMPTS, SYNC_MAX_PAGES and SYNC_PAGE_ATTEMPTS must be >= 1".into(),
@@ -191,8 +248,8 @@ mod tests {
     #[test]
     fn defaults_are_safe() {
         let c = cfg(&[]).unwrap();
-        assert!(c.code_ttl <= MAX_CODE_TTL);
-        assert!(c.access_token_ttl < c.refresh_token_ttl);
+        assert!(c.code_ttl_secs <= MAX_CODE_TTL);
+        assert!(c.access_token_ttl_secs < c.refresh_token_ttl_secs);
         assert_eq!(c.redirect_uri, "https://app.syncaroo.com/connection");
     }
 
@@ -221,6 +278,50 @@ mod tests {
     fn reads_overrides() {
         let c = cfg(&[("OAUTH_CLIENT_ID", "xyz1243"), ("CODE_TTL_SECONDS", "60")]).unwrap();
         assert_eq!(c.client_id, "xyz1243");
-        assert_eq!(c.code_ttl, 60);
+        assert_eq!(c.code_ttl_secs, 60);
+        let c = cfg(&[
+            ("TOKEN_EXPIRES_FORMAT", "rfc3339"),
+            ("SYNCAROO_ALLOW_LOOPBACK", "FALSE"),
+        ])
+        .unwrap();
+        assert_eq!(c.token_expires_format, ExpiresFormat::Rfc3339);
+        assert!(!c.syncaroo_allow_loopback);
+    }
+
+    #[test]
+    fn errors_name_the_unit_of_the_setting() {
+        let msg = |k: &str, v: &str| cfg(&[(k, v)]).unwrap_err().to_string();
+        let cases = [
+            (
+                "SYNCAROO_LEASE_MS",
+                "30s",
+                "SYNCAROO_LEASE_MS must be a whole number of milliseconds",
+            ),
+            (
+                "CODE_TTL_SECONDS",
+                "5m",
+                "CODE_TTL_SECONDS must be a whole number of seconds",
+            ),
+            (
+                "SYNC_MAX_RESPONSE_BYTES",
+                "1MB",
+                "SYNC_MAX_RESPONSE_BYTES must be a whole number of bytes",
+            ),
+            (
+                "SYNC_MAX_PAGES",
+                "many",
+                "SYNC_MAX_PAGES must be a whole number",
+            ),
+            ("TOKEN_EXPIRES_FORMAT", "unix", "use guide or rfc3339"),
+            (
+                "SYNCAROO_ALLOW_LOOPBACK",
+                "maybe",
+                "SYNCAROO_ALLOW_LOOPBACK must be true or false",
+            ),
+        ];
+        for (k, v, want) in cases {
+            let m = msg(k, v);
+            assert!(m.contains(want), "{k}={v}: {m}");
+        }
     }
 }

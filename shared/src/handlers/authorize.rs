@@ -211,7 +211,7 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
                 client_id: authz.client_id.clone(),
                 redirect_uri: authz.redirect_uri.clone(),
                 family,
-                expires_at: now + app.config.code_ttl as i64,
+                expires_at: now + app.config.code_ttl_secs as i64,
             };
             app.store.begin_authorization(&record, now).await?;
             back.push(("code", &code));

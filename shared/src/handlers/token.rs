@@ -5,6 +5,7 @@
 use crate::app::App;
 use crate::auth::{self, Basic};
 use crate::clock::guide_datetime;
+use crate::config::ExpiresFormat;
 use crate::crypto;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
@@ -146,8 +147,12 @@ fn mint(app: &App, secrets: &BridgeSecrets, payload: &GrantPayload, client_id: &
         used_at: None,
     };
     Minted {
-        access_rec: record(&access, TokenKind::Access, app.config.access_token_ttl),
-        refresh_rec: record(&refresh, TokenKind::Refresh, app.config.refresh_token_ttl),
+        access_rec: record(&access, TokenKind::Access, app.config.access_token_ttl_secs),
+        refresh_rec: record(
+            &refresh,
+            TokenKind::Refresh,
+            app.config.refresh_token_ttl_secs,
+        ),
         access,
         refresh,
     }
@@ -223,7 +228,7 @@ async fn rotate(
         client_id: client_id.to_string(),
         family: payload.f.clone(),
         now,
-        grace_floor: now - app.config.refresh_reuse_grace as i64,
+        grace_floor: now - app.config.refresh_reuse_grace_secs as i64,
         access: minted.access_rec.clone(),
         refresh: minted.refresh_rec.clone(),
     };
@@ -254,9 +259,11 @@ fn respond(app: &App, dialect: Dialect, m: &Minted) -> Response {
             StatusCode::OK,
             &GuideTokens {
                 access_token: &m.access,
-                expires: match app.config.token_expires_format.as_str() {
-                    "rfc3339" => format!("{}Z", guide_datetime(m.access_rec.expires_at)),
-                    _ => guide_datetime(m.access_rec.expires_at),
+                expires: match app.config.token_expires_format {
+                    ExpiresFormat::Rfc3339 => {
+                        format!("{}Z", guide_datetime(m.access_rec.expires_at))
+                    }
+                    ExpiresFormat::Guide => guide_datetime(m.access_rec.expires_at),
                 },
                 refresh_token: &m.refresh,
             },
@@ -266,7 +273,7 @@ fn respond(app: &App, dialect: Dialect, m: &Minted) -> Response {
             &RfcTokens {
                 access_token: &m.access,
                 token_type: "Bearer",
-                expires_in: app.config.access_token_ttl as i64,
+                expires_in: app.config.access_token_ttl_secs as i64,
                 refresh_token: &m.refresh,
             },
         ),

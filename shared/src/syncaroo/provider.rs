@@ -81,7 +81,7 @@ impl TokenProvider {
             ),
             secrets,
             clock,
-            margin: config.syncaroo_refresh_margin as i64,
+            margin: config.syncaroo_refresh_margin_secs as i64,
             lease_ms: config.syncaroo_lease_ms as i64,
             wait_ms: config.syncaroo_wait_ms as i64,
             attempts: config.syncaroo_refresh_attempts,
