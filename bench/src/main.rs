@@ -7,6 +7,8 @@
 //! warm invocations (p50/p99), DynamoDB requests per invocation, the zipped
 //! size of the binary and its peak RSS. Run it with `bash benches/run.sh`.
 
+#![forbid(unsafe_code)]
+
 use bytes::Bytes;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -14,9 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use syncaroo_sim::server::{self, Request, Response};
+use syncaroo_sim::server;
 use syncaroo_tests::ddb_proxy::{start_for, Recorder};
 use syncaroo_tests::repo_root;
+
+mod emulator;
+mod measure;
+
+use emulator::{emulate, Emulator};
+use measure::{ddb_ops, function_cpu, ms, peak_rss_kb, percentile, spawn_on_cpu, zipped_size};
 use tokio::sync::{mpsc, Notify};
 
 /// One function under test: its binary, the event of its first invocation,
@@ -77,75 +85,6 @@ const CASES: &[Case] = &[
     },
 ];
 
-/// The emulator's state: events waiting for `next`, answers coming back.
-struct Emulator {
-    queue: Mutex<VecDeque<(String, Bytes)>>,
-    ready: Notify,
-    first_next: Mutex<Option<Instant>>,
-    /// When the bytes of the process's first connection arrived (the
-    /// runtime's first request is always `GET next`).
-    first_bytes: Mutex<Option<Instant>>,
-    answers: mpsc::UnboundedSender<(String, Bytes, Instant)>,
-}
-
-async fn emulate(emu: Arc<Emulator>, req: Request) -> Response {
-    let path = req.uri().path().to_string();
-    if req.method() == http::Method::GET && path.ends_with("/runtime/invocation/next") {
-        let arrived = *emu.first_bytes.lock().unwrap();
-        emu.first_next
-            .lock()
-            .unwrap()
-            .get_or_insert_with(|| arrived.unwrap_or_else(Instant::now));
-        loop {
-            let notified = emu.ready.notified();
-            if let Some((id, body)) = emu.queue.lock().unwrap().pop_front() {
-                let deadline = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis()
-                    + 30_000;
-                let mut r = http::Response::new(body);
-                let h = r.headers_mut();
-                h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
-                h.insert(
-                    "lambda-runtime-deadline-ms",
-                    deadline.to_string().parse().unwrap(),
-                );
-                h.insert(
-                    "lambda-runtime-invoked-function-arn",
-                    "arn:aws:lambda:us-east-1:123456789012:function:bench"
-                        .parse()
-                        .unwrap(),
-                );
-                h.insert(
-                    "lambda-runtime-trace-id",
-                    "Root=1-00000000-000000000000000000000000".parse().unwrap(),
-                );
-                h.insert("content-type", "application/json".parse().unwrap());
-                return r;
-            }
-            notified.await;
-        }
-    }
-    if req.method() == http::Method::POST
-        && (path.ends_with("/response") || path.ends_with("/error"))
-    {
-        let id = path.split('/').rev().nth(1).unwrap_or("").to_string();
-        let _ = emu.answers.send((id, req.body().clone(), Instant::now()));
-        let mut r = http::Response::new(Bytes::from_static(b"{}"));
-        *r.status_mut() = http::StatusCode::ACCEPTED;
-        return r;
-    }
-    if path.ends_with("/init/error") {
-        let _ = emu
-            .answers
-            .send(("init".into(), req.body().clone(), Instant::now()));
-    }
-    let mut r = http::Response::new(Bytes::new());
-    *r.status_mut() = http::StatusCode::ACCEPTED;
-    r
-}
-
 #[derive(Debug, Default, Clone)]
 struct Row {
     name: String,
@@ -160,63 +99,6 @@ struct Row {
     zip_bytes: u64,
     rss_kb: u64,
     errors: Vec<String>,
-}
-
-/// With `BENCH_PIN=1`, `benches/run.sh` pins the local servers and this
-/// harness to CPU 0 and sets `BENCH_SERVER_CPU`; then each function (the
-/// hello-world too) runs alone on the last CPU, as if the servers were on
-/// other machines, as AWS's are.
-fn function_cpu() -> Option<usize> {
-    std::env::var("BENCH_SERVER_CPU").ok()?;
-    let n = std::thread::available_parallelism().ok()?.get();
-    (n >= 2).then_some(n - 1)
-}
-
-fn cpu_set(cpu: usize) -> libc::cpu_set_t {
-    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    set
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
-fn zipped_size(bin: &Path) -> u64 {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import io,sys,zipfile\nb=io.BytesIO()\nz=zipfile.ZipFile(b,'w',zipfile.ZIP_DEFLATED,compresslevel=9)\nz.write(sys.argv[1],'bootstrap')\nz.close()\nprint(len(b.getvalue()))",
-        )
-        .arg(bin)
-        .output()
-        .expect("python3 zips");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn ddb_ops(calls: &[syncaroo_tests::ddb_proxy::Call]) -> usize {
-    // Both proxies record; DynamoDB ops are the ones that are not
-    // Secrets Manager's.
-    calls.iter().filter(|c| c.op != "GetSecretValue").count()
 }
 
 async fn run_case(
@@ -276,19 +158,6 @@ async fn run_case(
         }
         None => tokio::process::Command::new(&bin),
     };
-    if let Some(cpu) = function_cpu() {
-        // SAFETY: sched_setaffinity is async-signal-safe; the closure only
-        // calls it on a set built before the fork.
-        let set = cpu_set(cpu);
-        unsafe {
-            child.pre_exec(move || {
-                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
     child
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -300,9 +169,11 @@ async fn run_case(
         } else {
             Stdio::null()
         });
-    let mut child = child
-        .spawn()
-        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let spawned = match function_cpu() {
+        Some(cpu) => spawn_on_cpu(&mut child, cpu),
+        None => child.spawn(),
+    };
+    let mut child = spawned.unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
     let pid = child.id().unwrap_or(0);
     // Init: until the first GET next.
     let init_end = loop {
@@ -396,10 +267,6 @@ async fn run_case(
     let _ = child.kill().await;
     server.abort();
     row
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main]

@@ -3,6 +3,8 @@
 //! page. It exists because Lambda functions cannot be served together
 //! without a container runtime; it calls the very handlers the Lambdas call.
 
+#![forbid(unsafe_code)]
+
 use askama::Template;
 use serde::Serialize;
 use std::net::SocketAddr;

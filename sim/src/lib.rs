@@ -3,6 +3,8 @@
 //! 10-minute tokens and single-use refresh tokens, with failures on demand)
 //! and a tiny HTTP server helper shared with the local runner.
 
+#![forbid(unsafe_code)]
+
 pub mod browser;
 mod ctx;
 pub mod fake;

@@ -17,21 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub fn enable(listener: &TcpListener) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket and a c_int option of the right size.
-        let rc = unsafe {
-            libc::setsockopt(
-                listener.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_TIMESTAMPNS,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        use nix::sys::socket::{setsockopt, sockopt::ReceiveTimestampns};
+        setsockopt(listener, ReceiveTimestampns, &true).map_err(io::Error::from)?;
     }
     #[cfg(not(target_os = "linux"))]
     let _ = listener;
@@ -64,40 +51,25 @@ fn recv_stamped(
     buf: &mut [u8],
     peek: bool,
 ) -> io::Result<(usize, Option<SystemTime>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use nix::sys::time::TimeSpec;
     use std::os::fd::AsRawFd;
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut control = nix::cmsg_space!(TimeSpec);
+    let flags = if peek {
+        MsgFlags::MSG_PEEK
+    } else {
+        MsgFlags::empty()
     };
-    // Room for one control message with a timespec, aligned for cmsghdr.
-    let mut control = [0u64; 8];
-    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    let flags = if peek { libc::MSG_PEEK } else { 0 };
-    // SAFETY: the fd is an open socket; msg points at live buffers.
-    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut control), flags)
+        .map_err(io::Error::from)?;
     let mut stamp = None;
-    // SAFETY: walking the control buffer the kernel just filled, with the
-    // libc macros that bound every step by msg_controllen.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
-            {
-                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                stamp = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmTimestampns(ts) = cmsg {
+            stamp = Some(UNIX_EPOCH + Duration::new(ts.tv_sec() as u64, ts.tv_nsec() as u32));
         }
     }
-    Ok((n as usize, stamp))
+    Ok((msg.bytes, stamp))
 }
 
 async fn read_inner(

@@ -2,6 +2,8 @@
 //! known secrets, the events/ files as requests, the local AWS stand-ins,
 //! log capture, and a small browser-like client for the connect flow.
 
+#![forbid(unsafe_code)]
+
 pub use syncaroo_sim::browser;
 pub mod ddb_proxy;
 pub mod ktime;
