@@ -12,6 +12,7 @@ use crate::crypto;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
 use crate::public_url;
+use crate::store::CredentialsStore;
 use crate::syncaroo::{CredentialStatus, OAuthError};
 use http::{Method, StatusCode};
 
@@ -130,18 +131,26 @@ pub async fn confirm(app: &App, req: Request) -> Response {
 /// The credentials' state, without any token.
 pub async fn status(app: &App, req: Request) -> Response {
     guarded(app, &req, async |app, _req| {
-        let body = match app.store.get_credentials().await? {
-            None => serde_json::json!({ "connected": false }),
-            Some(c) => serde_json::json!({
-                "connected": c.status == CredentialStatus::Active,
-                "status": c.status.as_str(),
-                "reason": c.reason,
-                "version": c.version,
-                "expires": guide_datetime(c.expires_at),
-                "refreshing": c.lease_until_ms.is_some_and(|u| u > app.clock.now_ms()),
-            }),
-        };
+        let body = credentials_status(app.store.as_ref(), app.clock.now_ms()).await?;
         Ok(http_util::json_response(StatusCode::OK, &body))
     })
     .await
+}
+
+/// What the status page shows: needs only the credentials store.
+async fn credentials_status(
+    store: &dyn CredentialsStore,
+    now_ms: i64,
+) -> Result<serde_json::Value, Error> {
+    Ok(match store.get_credentials().await? {
+        None => serde_json::json!({ "connected": false }),
+        Some(c) => serde_json::json!({
+            "connected": c.status == CredentialStatus::Active,
+            "status": c.status.as_str(),
+            "reason": c.reason,
+            "version": c.version,
+            "expires": guide_datetime(c.expires_at),
+            "refreshing": c.lease_until_ms.is_some_and(|u| u > now_ms),
+        }),
+    })
 }

@@ -5,7 +5,8 @@ use crate::app::App;
 use crate::auth;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
-use crate::model::{CheckConnectionResponse, ConnectionId};
+use crate::model::{CheckConnectionResponse, ConnectionId, TokenRecord};
+use crate::store::{GrantStore, ListingStore};
 use http::{Method, StatusCode};
 
 pub async fn check_connection(app: &App, req: Request) -> Response {
@@ -26,17 +27,27 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let secrets = app.secrets.get().await?;
     let now = app.clock.now();
     let token = auth::bearer_for(app.store.as_ref(), &secrets, req, &connection, now).await?;
-    let (confirmed, locations) = tokio::join!(
-        app.store
-            .confirm_connection(&connection, &token.user_id, now),
-        app.store.list_locations(&token.user_id)
-    );
-    confirmed?;
-    let body = CheckConnectionResponse {
-        connection_id: connection.clone(),
-        user_id: token.user_id.clone(),
-        locations: locations?.into_iter().map(|l| (l.id.clone(), l)).collect(),
-    };
+    let body = confirm_and_list(app.store.as_ref(), app.store.as_ref(), &token, now).await?;
     tracing::info!(connection_id = %connection, locations = body.locations.len(), "check_connection: confirmed");
     Ok(http_util::json_response(StatusCode::OK, &body))
+}
+
+/// Marks the connection confirmed and reads the user's listings, at once
+/// (one round trip after the token's).
+async fn confirm_and_list(
+    grants: &dyn GrantStore,
+    listings: &dyn ListingStore,
+    token: &TokenRecord,
+    now: i64,
+) -> Result<CheckConnectionResponse, Error> {
+    let (confirmed, locations) = tokio::join!(
+        grants.confirm_connection(&token.connection_id, &token.user_id, now),
+        listings.list_locations(&token.user_id)
+    );
+    confirmed?;
+    Ok(CheckConnectionResponse {
+        connection_id: token.connection_id.clone(),
+        user_id: token.user_id.clone(),
+        locations: locations?.into_iter().map(|l| (l.id.clone(), l)).collect(),
+    })
 }

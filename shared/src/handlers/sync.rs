@@ -7,7 +7,7 @@
 use crate::app::App;
 use crate::deadletter::DeadLetters;
 use crate::metrics;
-use crate::store::{EventRecord, EventStatus, LocationStatus, SyncedData};
+use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
 use crate::syncaroo::data::{fetch_all, ApiOrigin, FetchError, FetchPolicy};
 use crate::webhook::{Webhook, WebhookType};
 use serde_json::Value;
@@ -87,7 +87,7 @@ pub async fn process_event(
     };
     let result = match event.webhook_type {
         WebhookType::Data => sync_data(app, event, policy).await,
-        WebhookType::Status => sync_status(app, event).await,
+        WebhookType::Status => sync_status(app.store.as_ref(), event).await,
     };
     let (reason, permanent) = match result {
         Ok(()) => {
@@ -165,7 +165,8 @@ async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Resu
     Ok(())
 }
 
-async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
+/// A status webhook needs no fetch: only the sync store.
+async fn sync_status(store: &dyn EventStore, event: &EventRecord) -> Result<(), SyncError> {
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
     let meta = hook.body.get("metaData").cloned().unwrap_or(Value::Null);
@@ -176,7 +177,7 @@ async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
         received_at_ms: event.received_at_ms,
         event_id: event.id.clone(),
     };
-    let applied = app.store.put_location_status(&status).await?;
+    let applied = store.put_location_status(&status).await?;
     tracing::info!(event_id = %event.id, location_id = %status.location_id, applied, "status synced");
     Ok(())
 }
