@@ -74,12 +74,7 @@ impl<'a> Ctx<'a> {
             .await
             .map_err(|e| format!("token endpoint unreachable: {e}"))?;
         let status = resp.status().as_u16();
-        let cache = resp
-            .headers()
-            .get("cache-control")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let cache = header(&resp, "cache-control");
         let body: Value = resp
             .json()
             .await
@@ -122,12 +117,7 @@ impl<'a> Ctx<'a> {
             .await
             .map_err(|e| format!("unreachable: {e}"))?;
         let status = resp.status().as_u16();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let ct = header(&resp, "content-type");
         let body: Value = resp
             .json()
             .await
@@ -220,4 +210,13 @@ pub fn is_guide_datetime(s: &str) -> bool {
             13 | 16 => *c == b':',
             _ => c.is_ascii_digit(),
         })
+}
+
+/// A response header as text ("" when absent or not text).
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }

@@ -44,6 +44,21 @@ pub(crate) fn authorize_url(c: &Ctx<'_>) -> (String, String) {
     (url, state)
 }
 
+/// The browser's whole visit: Syncaroo's link, login, consent, and the
+/// redirect back to Syncaroo (its URL).
+async fn login_and_consent(c: &Ctx<'_>, start: &str) -> Result<String, String> {
+    let o = c.o;
+    Browser::new()
+        .connect(
+            start,
+            &o.redirect_uri,
+            &o.username,
+            &o.password,
+            "authorize",
+        )
+        .await
+}
+
 /// The user logs in and consents; the redirect back to Syncaroo carries
 /// connectionId, the state and a code (written to `code`).
 pub(crate) async fn user_connects(
@@ -53,21 +68,12 @@ pub(crate) async fn user_connects(
     code: &mut String,
 ) -> StepResult {
     let o = c.o;
-    let back = Browser::new()
-        .connect(
-            start,
-            &o.redirect_uri,
-            &o.username,
-            &o.password,
-            "authorize",
+    let back = login_and_consent(c, start).await.map_err(|e| {
+        format!(
+            "expected to reach {} after login and consent: {e}",
+            o.redirect_uri
         )
-        .await
-        .map_err(|e| {
-            format!(
-                "expected to reach {} after login and consent: {e}",
-                o.redirect_uri
-            )
-        })?;
+    })?;
     let q = query(&back);
     if q.get("connectionId") != Some(&o.connection_id) {
         return Err(format!(
@@ -123,16 +129,7 @@ pub(crate) async fn code_replay(c: &mut Ctx<'_>, code: &str) -> StepResult {
 
 /// The replay revoked the first tokens: connect again for a clean pair.
 pub(crate) async fn reconnect(c: &mut Ctx<'_>, start: &str) -> StepResult {
-    let o = c.o;
-    let back = Browser::new()
-        .connect(
-            start,
-            &o.redirect_uri,
-            &o.username,
-            &o.password,
-            "authorize",
-        )
-        .await?;
+    let back = login_and_consent(c, start).await?;
     let code = query(&back).remove("code").unwrap_or_default();
     match exchange(c, &code).await? {
         (200, body) => c.take_tokens(&body),
