@@ -1,107 +1,17 @@
 //! RFC 8785 JSON Canonicalization Scheme: the byte string the webhook hash
 //! is computed over. Object members sorted by their UTF-16 code units, no
 //! whitespace, strings with the minimal escapes of ECMAScript's
-//! `JSON.stringify`, numbers as ECMAScript prints them.
+//! `JSON.stringify`, numbers as ECMAScript prints a double. The work is
+//! `serde_json_canonicalizer`'s; the body must have been parsed with
+//! serde_json's `float_roundtrip` (the workspace enables it), so each
+//! number is the double a conformant signer saw.
 
 use serde_json::Value;
 
 pub fn canonicalize(v: &Value) -> String {
-    let mut out = String::new();
-    write(v, &mut out);
-    out
-}
-
-fn write(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&number(n)),
-        Value::String(s) => string(s, out),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(x, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                string(k, out);
-                out.push(':');
-                write(&m[k], out);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// ECMAScript Number::toString for the value.
-fn number(n: &serde_json::Number) -> String {
-    if let Some(i) = n.as_i64() {
-        return i.to_string();
-    }
-    if let Some(u) = n.as_u64() {
-        return u.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    if f == 0.0 {
-        return "0".into();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits, like ES.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
-    let exp: i32 = exp.parse().expect("integer exponent");
-    let neg = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let k = digits.len() as i32;
-    let n = exp + 1; // position of the decimal point
-    let body = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
-    } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-        let e = n - 1;
-        let sign = if e < 0 { '-' } else { '+' };
-        if k == 1 {
-            format!("{digits}e{sign}{}", e.abs())
-        } else {
-            format!("{}.{}e{sign}{}", &digits[..1], &digits[1..], e.abs())
-        }
-    };
-    if neg {
-        format!("-{body}")
-    } else {
-        body
-    }
+    // Serialising a serde_json::Value cannot fail: its keys are strings
+    // and its numbers finite.
+    serde_json_canonicalizer::to_string(v).expect("a JSON value canonicalises")
 }
 
 #[cfg(test)]
@@ -143,10 +53,62 @@ mod tests {
             ("-1.5e-10", "-1.5e-10"),
             ("4.5", "4.5"),
             ("333333333.3333333", "333333333.3333333"),
+            // RFC 8785 section 3.2.2.3: integers beyond 2^53 are doubles.
+            ("9007199254740993", "9007199254740992"),
+            ("-9007199254740993", "-9007199254740992"),
+            ("18446744073709551615", "18446744073709552000"),
+            // 17 significant digits must parse exactly (float_roundtrip).
+            ("0.9392884321352825", "0.9392884321352825"),
+            ("1795948873.8246393", "1795948873.8246393"),
         ];
         for (input, want) in cases {
             let v: Value = serde_json::from_str(input).unwrap();
             assert_eq!(canonicalize(&v), want, "{input}");
+        }
+    }
+
+    /// RFC 8785 Appendix B (values) and section 3.2.2 example.
+    #[test]
+    fn rfc8785_examples() {
+        let input = r#"{
+            "numbers": [333333333.33333329, 1E30, 4.50, 2e-3, 0.000000000000000000000000001],
+            "string": "\u20ac$\u000F\u000aA'\u0042\u0022\u005c\\\"\/",
+            "literals": [null, true, false]
+        }"#;
+        let v: Value = serde_json::from_str(input).unwrap();
+        assert_eq!(
+            canonicalize(&v),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+        );
+        // Appendix B's IEEE-754 table (a selection: hex bits -> text).
+        for (bits, want) in [
+            (0x0000000000000000u64, "0"),
+            (0x8000000000000000, "0"),
+            (0x0000000000000001, "5e-324"),
+            (0x8000000000000001, "-5e-324"),
+            (0x7fefffffffffffff, "1.7976931348623157e+308"),
+            (0xffefffffffffffff, "-1.7976931348623157e+308"),
+            (0x4340000000000000, "9007199254740992"),
+            (0xc340000000000000, "-9007199254740992"),
+            (0x4430000000000000, "295147905179352830000"),
+            (0x44b52d02c7e14af5, "9.999999999999997e+22"),
+            (0x44b52d02c7e14af6, "1e+23"),
+            (0x44b52d02c7e14af7, "1.0000000000000001e+23"),
+            (0x444b1ae4d6e2ef4e, "999999999999999700000"),
+            (0x444b1ae4d6e2ef4f, "999999999999999900000"),
+            (0x444b1ae4d6e2ef50, "1e+21"),
+            (0x3eb0c6f7a0b5ed8c, "9.999999999999997e-7"),
+            (0x3eb0c6f7a0b5ed8d, "0.000001"),
+            (0x41b3de4355555553, "333333333.3333332"),
+            (0x41b3de4355555554, "333333333.33333325"),
+            (0x41b3de4355555555, "333333333.3333333"),
+            (0x41b3de4355555556, "333333333.3333334"),
+            (0x41b3de4355555557, "333333333.33333343"),
+            (0xbecbf647612f3696, "-0.0000033333333333333333"),
+            (0x43143ff3c1cb0959, "1424953923781206.2"),
+        ] {
+            let v = Value::from(f64::from_bits(bits));
+            assert_eq!(canonicalize(&v), want, "{bits:#x}");
         }
     }
 
