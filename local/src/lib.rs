@@ -213,6 +213,8 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         ("PLATFORM_NAME", "Demo Platform".to_string()),
         ("TABLE_NAME", opts.table.clone()),
         ("SYNCAROO_API_BASE", opts.syncaroo_base.clone()),
+        // The fake Syncaroo serves its data API under the same base.
+        ("SYNCAROO_DATA_BASES", opts.syncaroo_base.clone()),
         ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
     ];
     let config = Config::from_lookup(|k| {

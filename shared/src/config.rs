@@ -30,6 +30,40 @@ impl ExpiresFormat {
     }
 }
 
+/// Which webhooks must carry a `hash` (`WEBHOOK_REQUIRE_HASH`). A `hash`
+/// that is present is always verified; the guide's own status example has
+/// none, and the bearer token authenticates every webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashRequirement {
+    /// `data` (default): data webhooks (which make us call Syncaroo).
+    Data,
+    /// `all`: every webhook.
+    All,
+    /// `none`: the bearer alone; a hash is checked when sent.
+    None,
+}
+
+impl HashRequirement {
+    pub fn parse(v: &str) -> Result<Self, Error> {
+        match v {
+            "data" => Ok(Self::Data),
+            "all" => Ok(Self::All),
+            "none" => Ok(Self::None),
+            other => Err(Error::Config(format!(
+                "WEBHOOK_REQUIRE_HASH {other:?}: use data, all or none"
+            ))),
+        }
+    }
+
+    pub fn requires(self, webhook_type: crate::webhook::WebhookType) -> bool {
+        match self {
+            Self::All => true,
+            Self::None => false,
+            Self::Data => webhook_type == crate::webhook::WebhookType::Data,
+        }
+    }
+}
+
 /// What a whole-number setting counts, for its error message.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -90,7 +124,12 @@ pub struct Config {
     pub secrets_cache_ttl_secs: u64,
     /// Base of the Syncaroo API (`<base>authorize`, `<base>token`, data).
     pub syncaroo_api_base: String,
-    /// Lets the base be `http://` on a loopback host (local runs and tests
+    /// Where the data API's URLs may point (`SYNCAROO_DATA_BASES`), apart
+    /// from the OAuth base above.
+    pub syncaroo_data_bases: crate::url_rules::DataBases,
+    /// How strictly webhooks must carry a `hash` (`WEBHOOK_REQUIRE_HASH`).
+    pub webhook_require_hash: HashRequirement,
+    /// Lets the bases be `http://` on a loopback host (local runs and tests
     /// only; the template never sets it).
     pub syncaroo_allow_loopback: bool,
     /// Refresh Syncaroo's access token when it expires within this margin.
@@ -161,6 +200,11 @@ impl Config {
             secret_id: s("SECRET_ID", "syncaroo-bridge/secrets"),
             secrets_cache_ttl_secs: n("SECRETS_CACHE_TTL_SECONDS", 300)?,
             syncaroo_api_base: s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
+            syncaroo_data_bases: crate::url_rules::DataBases::parse(
+                &s("SYNCAROO_DATA_BASES", crate::url_rules::DEFAULT_DATA_BASES),
+                flag("SYNCAROO_ALLOW_LOOPBACK")?,
+            )?,
+            webhook_require_hash: HashRequirement::parse(&s("WEBHOOK_REQUIRE_HASH", "data"))?,
             syncaroo_allow_loopback: flag("SYNCAROO_ALLOW_LOOPBACK")?,
             syncaroo_refresh_margin_secs: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
             syncaroo_lease_ms: n("SYNCAROO_LEASE_MS", 30_000)?,

@@ -23,7 +23,8 @@ const USAGE: &str = "usage:
       --connection-id ID      (default: random)
       --admin-key KEY         the target's admin key: also run the API-side steps
       --fake-addr HOST:PORT   where the fake Syncaroo API listens (default 127.0.0.1:9090);
-                              the target's SYNCAROO_API_BASE must be http://HOST:PORT/api/
+                              the target's SYNCAROO_API_BASE and SYNCAROO_DATA_BASES must be
+                              http://HOST:PORT/api/ (the local runner sets both)
       --syncaroo-client-id ID --syncaroo-client-secret S   the fake's OAuth client
       --sync-wait SECONDS     how long to wait for fetches (default 15)
   syncaroo-sim fake-syncaroo [--addr 127.0.0.1:9090] [--client-id ID] [--client-secret SECRET]

@@ -315,7 +315,7 @@ pub fn config_with_syncaroo(base: &str, extra: &[(&str, &str)]) -> Config {
             return Some(v.clone());
         }
         match k {
-            "SYNCAROO_API_BASE" => Some(base.clone()),
+            "SYNCAROO_API_BASE" | "SYNCAROO_DATA_BASES" => Some(base.clone()),
             "SYNCAROO_ALLOW_LOOPBACK" => Some("true".into()),
             "SYNCAROO_HTTP_TIMEOUT_MS" => Some("2000".into()),
             "SYNC_PAGE_ATTEMPTS" => Some("3".into()),

@@ -175,7 +175,8 @@ async fn webhook_refusals_are_clear_4xx_and_record_nothing() {
         ("unknown webhookType", w.post(&unknown_type), 400, "invalid_request"),
         ("bad attributeType", w.post(&w.signed(json!({"connectionId": 99, "webhookType": "data", "locationId": "1198", "metaData": {"attributeType": "prices", "apiUrl": "https://x/"}}))), 400, "invalid_request"),
         ("data without apiUrl", w.post(&w.signed(json!({"connectionId": 99, "webhookType": "data", "locationId": "1198", "metaData": {"attributeType": "rates"}}))), 400, "invalid_request"),
-        ("wrong content type", request("POST", "/api/update/", &[("content-type", "text/plain"), ("authorization", &format!("Bearer {}", events_creds::ACCESS))], w.signed(good.clone())), 415, "invalid_request"),
+        ("form content type", request("POST", "/api/update/", &[("content-type", "application/x-www-form-urlencoded"), ("authorization", &format!("Bearer {}", events_creds::ACCESS))], w.signed(good.clone())), 415, "invalid_request"),
+        ("multipart content type", request("POST", "/api/update/", &[("content-type", "multipart/form-data; boundary=x"), ("authorization", &format!("Bearer {}", events_creds::ACCESS))], w.signed(good.clone())), 415, "invalid_request"),
         ("huge body", w.post(&format!("{{\"pad\":\"{}\"}}", "x".repeat(70_000))), 413, "invalid_request"),
         ("GET", request("GET", "/api/update/", &[("authorization", &format!("Bearer {}", events_creds::ACCESS))], ""), 405, "invalid_request"),
     ];
@@ -386,7 +387,7 @@ async fn an_api_url_on_another_host_is_never_requested() {
         .deliver_and_process(data_body(&format!("{trap_url}{RATES}")))
         .await;
     assert!(
-        matches!(&out, sync::Outcome::Failed(r) if r.contains("not the configured Syncaroo API host")),
+        matches!(&out, sync::Outcome::Failed(r) if r.contains("not under a configured Syncaroo data API prefix")),
         "{out:?}"
     );
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -543,4 +544,104 @@ async fn stream_batch_reports_only_the_failing_record() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// The guide's literal status webhook (no `hash`), under each
+/// WEBHOOK_REQUIRE_HASH; a hash that is present must verify whatever the
+/// setting; data webhooks need one by default.
+#[tokio::test]
+async fn hash_requirement_follows_the_setting() {
+    let guide_status = r#"{
+  "connectionId": 99,
+  "webhookType": "status",
+  "locationId": "1198",
+  "metaData": {
+    "xxxx": "xxxx"
+  }
+}"#;
+    let mut wrong: Value = serde_json::from_str(guide_status).unwrap();
+    wrong["hash"] = json!("00ff");
+    for (setting, status_ok, data_ok) in [
+        (None, true, false),
+        (Some("data"), true, false),
+        (Some("all"), false, false),
+        (Some("none"), true, true),
+    ] {
+        let extra: Vec<(&str, &str)> = setting
+            .map(|v| vec![("WEBHOOK_REQUIRE_HASH", v)])
+            .unwrap_or_default();
+        let w = world(&extra).await;
+        let data = data_body(&w.fake.fake.page_url(RATES, 1)).to_string();
+        for (name, body, ok) in [
+            ("status", guide_status.to_string(), status_ok),
+            ("data", data, data_ok),
+        ] {
+            let resp = handlers::webhook(&w.t.app, w.post(&body)).await;
+            let want = if ok { 202 } else { 401 };
+            assert_eq!(
+                resp.status().as_u16(),
+                want,
+                "{setting:?} {name} without hash: {}",
+                syncaroo_tests::body_text(&resp)
+            );
+        }
+        let resp = handlers::webhook(&w.t.app, w.post(&wrong.to_string())).await;
+        assert_eq!(resp.status(), 401, "{setting:?}: a wrong hash is refused");
+        assert_eq!(body_json(&resp)["error"], "invalid_signature");
+    }
+    let bad = syncaroo_shared::Config::from_lookup(|k| {
+        (k == "WEBHOOK_REQUIRE_HASH").then(|| "some".into())
+    });
+    assert!(bad
+        .unwrap_err()
+        .to_string()
+        .contains("use data, all or none"));
+}
+
+/// Any body is JSON, whatever its Content-Type says (the guide names none).
+#[tokio::test]
+async fn any_content_type_but_forms_is_parsed_as_json() {
+    let w = world(&[]).await;
+    for (i, ct) in [
+        None,
+        Some("text/plain"),
+        Some("application/json"),
+        Some("application/vnd.syncaroo+json; charset=utf-8"),
+        Some("TEXT/PLAIN"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = w.signed(json!({"connectionId": 99, "webhookType": "status", "locationId": format!("l{i}"), "metaData": {"status": "open"}}));
+        let auth = format!("Bearer {}", events_creds::ACCESS);
+        let mut headers = vec![("authorization", auth.as_str())];
+        if let Some(ct) = ct {
+            headers.push(("content-type", ct));
+        }
+        let resp =
+            handlers::webhook(&w.t.app, request("POST", "/api/update", &headers, body)).await;
+        assert_eq!(
+            resp.status(),
+            202,
+            "{ct:?}: {}",
+            syncaroo_tests::body_text(&resp)
+        );
+    }
+}
+
+/// `{base}../x` and its percent-encoded forms resolve outside the data
+/// prefix: refused before any request, so the token goes nowhere.
+#[tokio::test]
+async fn dot_segments_cannot_leave_the_data_prefix() {
+    for escape in ["../admin/x", "%2e%2e/admin/x", ".%2E/admin/x"] {
+        let w = world(&[]).await;
+        let url = format!("{}{escape}", w.fake.base());
+        let out = w.deliver_and_process(data_body(&url)).await;
+        assert!(
+            matches!(&out, sync::Outcome::Failed(r) if r.contains("refused URL")),
+            "{url}: {out:?}"
+        );
+        assert_eq!(w.fake.fake.data_requests(), 0, "{url}: nothing requested");
+        assert_eq!(w.dlq.all().len(), 1);
+    }
 }

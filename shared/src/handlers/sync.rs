@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::deadletter::DeadLetters;
 use crate::metrics;
 use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
-use crate::syncaroo::data::{fetch_all, ApiOrigin, FetchError, FetchPolicy};
+use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy};
 use crate::webhook::{Webhook, WebhookType};
 use serde_json::Value;
 use std::time::Duration;
@@ -133,9 +133,14 @@ async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Resu
         .api_url
         .as_deref()
         .ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
-    let origin = ApiOrigin::from_base(&app.config.syncaroo_api_base);
     let fetched_at_ms = app.clock.now_ms();
-    let fetched = fetch_all(app.provider(), &origin, api_url, policy).await?;
+    let fetched = fetch_all(
+        app.provider(),
+        &app.config.syncaroo_data_bases,
+        api_url,
+        policy,
+    )
+    .await?;
     let data = Value::Array(fetched.items).to_string();
     if data.len() > MAX_STORED_BYTES {
         return Err(SyncError::Permanent(format!(

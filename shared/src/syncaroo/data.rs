@@ -1,12 +1,14 @@
 //! Fetching `apiUrl` and every page after it, under our SSRF rules (README,
-//! "Webhooks and data sync"): a URL is followed only when its scheme and host are exactly
-//! our configured Syncaroo base's; it is rebuilt from our base with only the
-//! payload's path and query; redirects are never followed; pages, bytes and
+//! "Webhooks and data sync"): a URL is followed only when it falls under
+//! one of the configured data API prefixes (scheme, host, port, path
+//! prefix), after resolving dot segments; it is rebuilt on that prefix's
+//! origin with only the normalised path and query; redirects are never followed; pages, bytes and
 //! time are capped. The bearer token goes nowhere else.
 
 use super::oauth::describe;
 use super::{ProviderError, TokenProvider};
 use crate::secrets::SecretString;
+use crate::url_rules::DataBases;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -55,62 +57,10 @@ impl FetchError {
     }
 }
 
-/// Scheme and authority of the configured base: the only origin we call.
-#[derive(Debug, Clone)]
-pub struct ApiOrigin {
-    scheme: String,
-    authority: String,
-}
-
-/// `(scheme, authority, path-and-query)` of an absolute URL, without any
-/// fragment; `None` when it is not one.
-fn split(url: &str) -> Option<(String, String, String)> {
-    if url
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
-    {
-        return None;
-    }
-    let (scheme, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    let tail = rest[end..].split('#').next().unwrap_or("");
-    let path_query = if tail.starts_with('/') {
-        tail.to_string()
-    } else {
-        format!("/{tail}")
-    };
-    Some((
-        scheme.to_ascii_lowercase(),
-        authority.to_ascii_lowercase(),
-        path_query,
-    ))
-}
-
-impl ApiOrigin {
-    /// From a base that passed [`super::check_base`].
-    pub fn from_base(base: &str) -> Self {
-        let (scheme, authority, _) = split(base).expect("checked base is absolute");
-        Self { scheme, authority }
-    }
-
-    /// `url` rebuilt on our origin, or why it is refused.
-    pub fn rebuild(&self, url: &str) -> Result<String, FetchError> {
-        let (scheme, authority, path_query) =
-            split(url).ok_or_else(|| FetchError::Refused("not an absolute URL".into()))?;
-        if scheme != self.scheme || authority != self.authority {
-            return Err(FetchError::Refused(format!(
-                "{scheme}://{authority} is not the configured Syncaroo API host"
-            )));
-        }
-        Ok(format!(
-            "{}://{}{}",
-            self.scheme, self.authority, path_query
-        ))
-    }
+/// The prefixes we call (`SYNCAROO_DATA_BASES`): every URL is rebuilt on
+/// one of them or refused.
+pub fn rebuild(bases: &DataBases, url: &str) -> Result<String, FetchError> {
+    bases.rebuild(url).map_err(FetchError::Refused)
 }
 
 /// Everything an `apiUrl` yielded.
@@ -122,12 +72,12 @@ pub struct Fetched {
 
 pub async fn fetch_all(
     provider: &TokenProvider,
-    origin: &ApiOrigin,
+    bases: &DataBases,
     api_url: &str,
     policy: &FetchPolicy,
 ) -> Result<Fetched, FetchError> {
     let deadline = Instant::now() + policy.deadline;
-    let mut url = origin.rebuild(api_url)?;
+    let mut url = rebuild(bases, api_url)?;
     let mut seen = HashSet::new();
     let mut items = Vec::new();
     let mut pages = 0u32;
@@ -154,7 +104,7 @@ pub async fn fetch_all(
         let count = info.and_then(|p| p.get("count")).and_then(Value::as_u64);
         let last = matches!((current, count), (Some(c), Some(n)) if c >= n);
         match next {
-            Some(n) if !last => url = origin.rebuild(n)?,
+            Some(n) if !last => url = rebuild(bases, n)?,
             _ => break,
         }
     }
@@ -261,13 +211,25 @@ async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<Vec<u8>
 mod tests {
     use super::*;
 
+    fn bases(list: &str) -> DataBases {
+        DataBases::parse(list, true).unwrap()
+    }
+
     #[test]
-    fn rebuilds_only_on_our_origin() {
-        let o = ApiOrigin::from_base("https://app.syncaroo.com/api/");
+    fn rebuilds_only_under_a_data_prefix() {
+        let o = bases(crate::url_rules::DEFAULT_DATA_BASES);
         assert_eq!(
-            o.rebuild("https://APP.syncaroo.com/api/v1/rates?page=2#x")
-                .unwrap(),
+            rebuild(&o, "https://APP.syncaroo.com/api/v1/rates?page=2#x").unwrap(),
             "https://app.syncaroo.com/api/v1/rates?page=2"
+        );
+        // The guide's apiUrl example.
+        assert_eq!(
+            rebuild(&o, "https://api.syncaroo.com/v1/resources/?location=1198").unwrap(),
+            "https://api.syncaroo.com/v1/resources/?location=1198"
+        );
+        assert_eq!(
+            rebuild(&o, "https://app.syncaroo.com:443/api/./v1/x").unwrap(),
+            "https://app.syncaroo.com/api/v1/x"
         );
         for bad in [
             "http://app.syncaroo.com/api/v1",
@@ -280,12 +242,35 @@ mod tests {
             "https://app.syncaroo.com/api\n/x",
             "https://app.syncaroo.com\\@evil.com/",
             "https://169.254.169.254/latest/meta-data",
+            // Outside the /api/ prefix of the OAuth host, in every spelling.
+            "https://app.syncaroo.com/x",
+            "https://app.syncaroo.com/api/../x",
+            "https://app.syncaroo.com/api/%2e%2e/x",
+            "https://app.syncaroo.com/api/%2E%2e/x",
+            "https://app.syncaroo.com/api/.%2e/x",
+            "https://app.syncaroo.com/apix/y",
         ] {
-            assert!(o.rebuild(bad).is_err(), "{bad}");
+            assert!(rebuild(&o, bad).is_err(), "{bad}");
         }
-        let local = ApiOrigin::from_base("http://127.0.0.1:9090/api/");
-        assert!(local.rebuild("http://127.0.0.1:9090/api/x").is_ok());
-        assert!(local.rebuild("http://127.0.0.1:9091/api/x").is_err());
-        assert!(local.rebuild("http://localhost:9090/api/x").is_err());
+        let local = bases("http://127.0.0.1:9090/api/");
+        assert!(rebuild(&local, "http://127.0.0.1:9090/api/x").is_ok());
+        assert!(rebuild(&local, "http://127.0.0.1:9091/api/x").is_err());
+        assert!(rebuild(&local, "http://localhost:9090/api/x").is_err());
+        assert!(rebuild(&local, "http://127.0.0.1:9090/api/../admin").is_err());
+    }
+
+    #[test]
+    fn data_bases_setting_is_checked() {
+        for bad in [
+            "",
+            "http://api.syncaroo.com/",
+            "https://api.syncaroo.com",
+            "https://api.syncaroo.com/?x=1",
+            "ftp://api.syncaroo.com/",
+        ] {
+            assert!(DataBases::parse(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(DataBases::parse("http://127.0.0.1:9/api/", false).is_err());
+        assert!(DataBases::parse("http://127.0.0.1:9/api/", true).is_ok());
     }
 }
