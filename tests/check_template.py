@@ -59,11 +59,11 @@ EXPECTED = {
 }
 EXPECTED["webhook"] = {
     "http": True,
-    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem"},
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 }
 EXPECTED["sync"] = {
     "http": False,
-    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "SyncarooApiCredentials"},
     "stream": True,
 }
@@ -168,8 +168,8 @@ def main():
                 errors.append(f"{name}: stream must report partial batch failures")
             if "OnFailure" not in sp.get("DestinationConfig", {}):
                 errors.append(f"{name}: stream needs an on-failure destination")
-            if "EVENT#" not in str(sp.get("FilterCriteria")):
-                errors.append(f"{name}: stream must be filtered to webhook events")
+            if "EVENT#" not in str(sp.get("FilterCriteria")) or "TARGET#" not in str(sp.get("FilterCriteria")):
+                errors.append(f"{name}: stream must be filtered to status events and notified targets")
         schedules = [e for e in props.get("Events", {}).values() if e["Type"] == "Schedule"]
         if bool(schedules) != bool(exp.get("schedule")):
             errors.append(f"{name}: schedule event {'missing' if exp.get('schedule') else 'unexpected'}")

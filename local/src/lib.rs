@@ -11,11 +11,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use syncaroo_shared::clock::{Clock, SystemClock};
 use syncaroo_shared::crypto::{self, SessionClaims};
+use syncaroo_shared::handlers::sync::{target_of, Delivered};
 use syncaroo_shared::http_util::{self, Params, Request, Response};
 use syncaroo_shared::model::UserListings;
 use syncaroo_shared::routes::{self, Endpoint};
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
 use syncaroo_shared::store::{DynamoStore, MemoryStore, Store};
+use syncaroo_shared::webhook::Webhook;
 use syncaroo_shared::{handlers, App, Config, Error};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -120,32 +122,40 @@ impl Running {
 struct State {
     app: App,
     session_ttl: i64,
-    /// New webhook events, for the in-process worker (the stream's role).
-    events: tokio::sync::mpsc::UnboundedSender<String>,
+    /// What webhooks recorded, for the in-process worker (the stream's role).
+    events: tokio::sync::mpsc::UnboundedSender<Delivered>,
 }
 
 /// The sync worker in-process: what the DynamoDB stream and the sync
-/// Lambda do in AWS. A retry comes back after a pause, like a redelivery.
+/// Lambda do in AWS. One task, so one target is never fetched twice at
+/// once (as one stream shard is processed in order); a retry comes back
+/// after a pause, like a redelivery.
 fn spawn_worker(
     app: App,
     dlq: Arc<syncaroo_shared::deadletter::MemoryDeadLetters>,
-    tx: tokio::sync::mpsc::UnboundedSender<String>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    tx: tokio::sync::mpsc::UnboundedSender<Delivered>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Delivered>,
 ) -> JoinHandle<()> {
-    use syncaroo_shared::handlers::sync::{fetch_policy, process_event, Outcome};
+    use syncaroo_shared::handlers::sync::{fetch_policy, process, Outcome};
     tokio::spawn(async move {
         let policy = fetch_policy(&app);
-        while let Some(id) = rx.recv().await {
-            let Ok(Some(event)) = app.store.get_event(&id).await else {
-                continue;
+        let mut retries: std::collections::HashMap<String, u64> = Default::default();
+        while let Some(d) = rx.recv().await {
+            let key = match &d {
+                Delivered::Target(t) => t.id(),
+                Delivered::Event(e) => e.id.clone(),
             };
-            if let Outcome::Retry(_) = process_event(&app, dlq.as_ref(), &event, &policy).await {
+            if let Outcome::Retry(_) = process(&app, dlq.as_ref(), &d, &policy).await {
+                let n = retries.entry(key).or_default();
+                *n += 1;
+                let pause = std::time::Duration::from_millis(500 * *n);
                 let tx = tx.clone();
-                let pause = std::time::Duration::from_millis(500 * (event.attempts as u64 + 1));
                 tokio::spawn(async move {
                     tokio::time::sleep(pause).await;
-                    let _ = tx.send(id);
+                    let _ = tx.send(d);
                 });
+            } else {
+                retries.remove(&key);
             }
         }
     })
@@ -286,16 +296,13 @@ async fn route(state: &State, req: Request) -> Response {
     // guide's setup values concatenate to), as the deployed HTTP API does.
     let path = syncaroo_shared::public_url::normalize_path(req.uri().path());
     if let Some(r) = routes::find(&path) {
-        let webhook = r.endpoint == Endpoint::Webhook;
+        let webhook = (r.endpoint == Endpoint::Webhook).then(|| req.body().clone());
         let resp = routes::handle(app, r.endpoint, req).await;
-        if webhook && resp.status() == http::StatusCode::ACCEPTED {
-            // What the table's stream does in AWS: the new event goes to
-            // the worker.
-            let id = serde_json::from_slice::<serde_json::Value>(resp.body())
-                .ok()
-                .and_then(|v| v["eventId"].as_str().map(str::to_string));
-            if let Some(id) = id {
-                let _ = state.events.send(id);
+        if let Some(body) = webhook.filter(|_| resp.status() == http::StatusCode::ACCEPTED) {
+            // What the table's stream does in AWS: what the webhook
+            // recorded goes to the worker.
+            if let Some(d) = delivered(app, &body, &resp).await {
+                let _ = state.events.send(d);
             }
         }
         return resp;
@@ -312,6 +319,17 @@ async fn route(state: &State, req: Request) -> Response {
             &serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
         ),
     }
+}
+
+/// What an accepted webhook recorded, as the stream would deliver it.
+async fn delivered(app: &App, body: &[u8], resp: &Response) -> Option<Delivered> {
+    let hook = Webhook::parse(body).ok()?;
+    if let Some(target) = target_of(&hook) {
+        return Some(Delivered::Target(target));
+    }
+    let ack: serde_json::Value = serde_json::from_slice(resp.body()).ok()?;
+    let event = app.store.get_event(ack["eventId"].as_str()?).await.ok()??;
+    Some(Delivered::Event(event))
 }
 
 #[derive(Template)]

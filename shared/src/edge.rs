@@ -8,8 +8,8 @@
 use crate::app::App;
 use crate::deadletter::DeadLetters;
 use crate::handlers;
+use crate::handlers::sync::Delivered;
 use crate::http_util::{Request, Response};
-use crate::store::EventRecord;
 use crate::syncaroo::ProviderError;
 pub use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
@@ -96,22 +96,32 @@ pub async fn on_schedule(
     handlers::refresh::scheduled(app).await
 }
 
-/// The new webhook events in a stream batch, each with the sequence number
-/// that names it in `batchItemFailures`. Records that are not an INSERT of
-/// an event item (the template's filter lets none through) are skipped.
-pub fn stream_events(batch: StreamBatch) -> Vec<(String, EventRecord)> {
+/// What a stream batch delivers to the worker, each with the sequence
+/// number that names it in `batchItemFailures`: notified data targets (an
+/// INSERT or MODIFY of a target's `NOTE` item) and recorded status changes
+/// (an INSERT of an `EVENT#` item). Anything else (the template's filter
+/// lets nothing else through) is skipped.
+pub fn stream_events(batch: StreamBatch) -> Vec<(String, Delivered)> {
     let mut out = Vec::with_capacity(batch.records.len());
     for record in batch.records {
         let seq = record.change.sequence_number.unwrap_or_default();
-        if record.event_name != "INSERT" {
-            continue;
-        }
         let image: crate::store::dynamo::Item = record.change.new_image.into();
-        match crate::store::dynamo::event_from(&image) {
-            Some(event) => out.push((seq, event)),
+        let delivered = match record.event_name.as_str() {
+            "INSERT" | "MODIFY" => crate::store::dynamo::target_from(&image).map(Delivered::Target),
+            _ => None,
+        }
+        .or_else(|| {
+            (record.event_name == "INSERT")
+                .then(|| crate::store::dynamo::event_from(&image))
+                .flatten()
+                .map(Delivered::Event)
+        });
+        match delivered {
+            Some(d) => out.push((seq, d)),
             None => tracing::warn!(
                 sequence = %seq,
-                "stream record is not a webhook event; skipped"
+                event_name = %record.event_name,
+                "stream record is neither a notified target nor a new webhook event; skipped"
             ),
         }
     }

@@ -82,6 +82,47 @@ pub struct Fake {
     /// Every data request: (path and query, bearer token, status answered).
     pub data_log: Mutex<Vec<(String, String, u16)>>,
     base: std::sync::OnceLock<String>,
+    /// Holds the next data request until released (tests of what happens
+    /// while a fetch is running).
+    hold: Mutex<Option<Arc<DataGate>>>,
+}
+
+/// A held data request: the test waits until the request is held, acts,
+/// then releases it.
+#[derive(Default)]
+pub struct DataGate {
+    held: tokio::sync::Notify,
+    released: tokio::sync::Notify,
+    is_held: std::sync::atomic::AtomicBool,
+    is_released: std::sync::atomic::AtomicBool,
+}
+
+impl DataGate {
+    /// Returns once a data request is held here.
+    pub async fn wait_held(&self) {
+        loop {
+            // Registered before the check, so no wake-up is missed.
+            let n = self.held.notified();
+            if self.is_held.load(Ordering::SeqCst) {
+                return;
+            }
+            n.await;
+        }
+    }
+
+    pub fn release(&self) {
+        self.is_released.store(true, Ordering::SeqCst);
+        self.released.notify_waiters();
+    }
+
+    async fn hold(&self) {
+        let released = self.released.notified();
+        self.is_held.store(true, Ordering::SeqCst);
+        self.held.notify_waiters();
+        if !self.is_released.load(Ordering::SeqCst) {
+            released.await;
+        }
+    }
 }
 
 fn now() -> i64 {
@@ -159,6 +200,13 @@ impl Fake {
     /// Queues failures for the next data requests, in order.
     pub fn fail_data(&self, failures: impl IntoIterator<Item = DataFailure>) {
         self.data_failures.lock().unwrap().extend(failures);
+    }
+
+    /// Holds the next data request until the returned gate is released.
+    pub fn hold_data(&self) -> Arc<DataGate> {
+        let gate = Arc::new(DataGate::default());
+        *self.hold.lock().unwrap() = Some(gate.clone());
+        gate
     }
 
     pub fn data_requests(&self) -> usize {
@@ -384,7 +432,13 @@ impl Fake {
         match (req.method().as_str(), req.uri().path()) {
             ("GET", "/api/authorize") => self.authorize(&req),
             ("POST", "/api/token") => self.token(&req).await,
-            ("GET", p) if p.starts_with("/api/") => self.data(&req),
+            ("GET", p) if p.starts_with("/api/") => {
+                let gate = self.hold.lock().unwrap().take();
+                if let Some(gate) = gate {
+                    gate.hold().await;
+                }
+                self.data(&req)
+            }
             // Syncaroo's app receiving the user back (the connect flow's redirectUri).
             ("GET", "/connection") => {
                 let q = params(req.uri().query().unwrap_or("").as_bytes());
@@ -431,6 +485,7 @@ impl FakeSyncaroo {
             data_failures: Mutex::new(VecDeque::new()),
             data_log: Mutex::new(Vec::new()),
             base: std::sync::OnceLock::new(),
+            hold: Mutex::new(None),
         });
         let _ = fake.base.set(format!("http://{addr}"));
         let f = fake.clone();

@@ -195,8 +195,8 @@ pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
     );
     step!(
         c,
-        "webhook: duplicates processed once",
-        steps::duplicates(&c, &sender, &bearer, &rates, &data)
+        "webhook: same body again, fetched again",
+        steps::same_body_again(&c, &sender, &bearer, &rates, &data)
     );
     step!(
         c,

@@ -49,11 +49,15 @@ check authorize authorize-consent.json 'r["statusCode"]==200 and "Connect Syncar
 check token token-exchange.json 'r["statusCode"]==200 and json.loads(r["body"])["accessToken"].startswith("scb_at_")'
 check check_connection check-connection.json 'r["statusCode"]==200 and sorted(json.loads(r["body"])["locations"])==["1198","7120","8102","9587"]'
 check token token-refresh.json 'r["statusCode"]==200 and "refreshToken" in json.loads(r["body"])'
+# Webhooks are notifications: the same body twice is accepted twice.
+check webhook webhook-data.json 'r["statusCode"]==202 and json.loads(r["body"])["targetId"]=="99#1198#resources#7843"'
 check webhook webhook-data.json 'r["statusCode"]==202 and json.loads(r["body"])["status"]=="accepted"'
-check webhook webhook-data.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="duplicate"'
+check webhook webhook-status.json 'r["statusCode"]==202 and json.loads(r["body"])["eventId"].startswith("99:status:1198:")'
 # seed-events recorded the status webhook the stream sample carries.
-check webhook webhook-status.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="duplicate"'
 check sync sync-stream.json 'r["batchItemFailures"]==[]'
+# The target the two data webhooks notified: no Syncaroo API credentials
+# here, so it is named for redelivery.
+check sync sync-stream-data.json 'r["batchItemFailures"]==[{"itemIdentifier":"111100000000000000002"}]'
 check refresh refresh-schedule.json 'r["outcome"]=="skipped"'
 check admin admin-status.json 'r["statusCode"]==200 and json.loads(r["body"])["connected"]==False'
 

@@ -69,10 +69,12 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
     // The webhook event sync-stream.json delivers, recorded and pending.
     let batch: syncaroo_shared::edge::StreamBatch =
         serde_json::from_value(crate::event_json("sync-stream.json")).expect("a stream batch");
-    let (_, event) = syncaroo_shared::edge::stream_events(batch)
-        .pop()
-        .expect("the stream event's image");
-    store.record_event(&event).await.expect("event");
+    let [(_, syncaroo_shared::handlers::sync::Delivered::Event(event))] =
+        &syncaroo_shared::edge::stream_events(batch)[..]
+    else {
+        panic!("the stream sample is a recorded status webhook")
+    };
+    store.record_event(event).await.expect("event");
     serde_json::json!({
         "clientSecret": secrets.client_secret.expose(),
         "sessionKey": secrets.session_key.expose(),

@@ -255,45 +255,89 @@ mod webhook_and_sync {
     use syncaroo_shared::deadletter::MemoryDeadLetters;
     use syncaroo_shared::model::ConnectionId;
 
-    #[tokio::test]
-    async fn data_webhook_event_is_recorded() {
-        let (t, store) = TestApp::memory();
-        t.seed_events_tokens().await;
-        let resp = handlers::webhook(&t.app, event("webhook-data.json")).await;
-        assert_eq!(resp.status(), 202, "{}", body_text(&resp));
-        assert_eq!(body_json(&resp)["status"], "accepted");
-        assert_eq!(store.event_count(), 1);
-        let again = handlers::webhook(&t.app, event("webhook-data.json")).await;
-        assert_eq!((again.status().as_u16(), store.event_count()), (200, 1));
+    use syncaroo_shared::edge::{on_stream, stream_events};
+    use syncaroo_shared::handlers::sync::{target_of, Delivered};
+
+    fn stream(name: &str) -> Vec<Delivered> {
+        let batch = serde_json::from_value(syncaroo_tests::event_json(name))
+            .expect("a DynamoDB stream batch");
+        stream_events(batch).into_iter().map(|(_, d)| d).collect()
+    }
+
+    fn body_of(name: &str) -> String {
+        syncaroo_tests::event_json(name)["body"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     #[tokio::test]
-    async fn status_webhook_event_is_recorded_under_the_streams_id() {
+    async fn data_webhook_notifies_the_target_the_stream_sample_names() {
+        let (t, _) = TestApp::memory();
+        t.seed_events_tokens().await;
+        // Sent twice (the same change notified twice): both accepted.
+        for _ in 0..2 {
+            let resp = handlers::webhook(&t.app, event("webhook-data.json")).await;
+            assert_eq!(resp.status(), 202, "{}", body_text(&resp));
+            assert_eq!(body_json(&resp)["status"], "accepted");
+            assert_eq!(body_json(&resp)["targetId"], "99#1198#resources#7843");
+        }
+        let hook =
+            syncaroo_shared::webhook::Webhook::parse(body_of("webhook-data.json").as_bytes())
+                .unwrap();
+        let target = target_of(&hook).unwrap();
+        let st = t.app.store.get_target(&target).await.unwrap().unwrap();
+        assert_eq!((st.notifications, st.due()), (2, true));
+        assert_eq!(
+            stream("sync-stream-data.json"),
+            vec![Delivered::Target(target)]
+        );
+    }
+
+    #[tokio::test]
+    async fn status_webhook_is_recorded_as_the_stream_sample_shows() {
         let (t, _) = TestApp::memory();
         t.seed_events_tokens().await;
         let resp = handlers::webhook(&t.app, event("webhook-status.json")).await;
         assert_eq!(resp.status(), 202, "{}", body_text(&resp));
-        let stream = syncaroo_tests::event_json("sync-stream.json");
-        let pk = stream["Records"][0]["dynamodb"]["Keys"]["pk"]["S"]
-            .as_str()
-            .unwrap();
+        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
+        let ours = t.app.store.get_event(&id).await.unwrap().unwrap();
+        let [Delivered::Event(sample)] = &stream("sync-stream.json")[..] else {
+            panic!("the sample is one recorded status webhook");
+        };
         assert_eq!(
-            format!("EVENT#{}", body_json(&resp)["eventId"].as_str().unwrap()),
-            pk
+            (
+                &ours.connection_id,
+                ours.webhook_type,
+                &ours.location_id,
+                &ours.status
+            ),
+            (
+                &sample.connection_id,
+                sample.webhook_type,
+                &sample.location_id,
+                &sample.status
+            )
         );
+        for id in [&ours.id, &sample.id] {
+            let parts: Vec<&str> = id.split(':').collect();
+            assert_eq!(&parts[..3], ["99", "status", "1198"], "{id}");
+            assert!(parts[3].parse::<i64>().is_ok(), "{id}");
+        }
     }
 
     #[tokio::test]
     async fn sync_stream_event_stores_the_status() {
         let (t, _) = TestApp::memory();
-        t.seed_events_tokens().await;
-        // The stream delivers what the webhook recorded.
-        handlers::webhook(&t.app, event("webhook-status.json")).await;
+        // What the stream sample carries was recorded by a webhook.
+        let [Delivered::Event(e)] = &stream("sync-stream.json")[..] else {
+            panic!("one status event");
+        };
+        t.app.store.record_event(e).await.unwrap();
         let dlq = MemoryDeadLetters::default();
         let batch = serde_json::from_value(syncaroo_tests::event_json("sync-stream.json"))
             .expect("a DynamoDB stream batch");
-        let out = syncaroo_shared::edge::on_stream(&t.app, &dlq, batch).await;
-        let out = serde_json::to_value(out).unwrap();
+        let out = serde_json::to_value(on_stream(&t.app, &dlq, batch).await).unwrap();
         assert_eq!(out["batchItemFailures"], serde_json::json!([]));
         let s = t
             .app
@@ -303,6 +347,31 @@ mod webhook_and_sync {
             .unwrap()
             .unwrap();
         assert!(s.meta.contains("lockdown"));
+        assert!(dlq.all().is_empty());
+    }
+
+    /// A notified target that cannot be fetched yet (no Syncaroo API
+    /// credentials) is named in batchItemFailures, so the stream delivers
+    /// it again; one never notified is skipped.
+    #[tokio::test]
+    async fn sync_stream_data_record_is_redelivered_until_fetched() {
+        let (t, _) = TestApp::memory();
+        t.seed_events_tokens().await;
+        let dlq = MemoryDeadLetters::default();
+        let batch =
+            || serde_json::from_value(syncaroo_tests::event_json("sync-stream-data.json")).unwrap();
+        let out = serde_json::to_value(on_stream(&t.app, &dlq, batch()).await).unwrap();
+        assert_eq!(
+            out["batchItemFailures"],
+            serde_json::json!([]),
+            "not notified here"
+        );
+        handlers::webhook(&t.app, event("webhook-data.json")).await;
+        let out = serde_json::to_value(on_stream(&t.app, &dlq, batch()).await).unwrap();
+        assert_eq!(
+            out["batchItemFailures"],
+            serde_json::json!([{"itemIdentifier": "111100000000000000002"}])
+        );
         assert!(dlq.all().is_empty());
     }
 }

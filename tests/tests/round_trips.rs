@@ -79,6 +79,30 @@ async fn webhook_ack_is_two_sequential_round_trips() {
     assert_eq!(rec.sequential_round_trips(), 2);
 }
 
+/// A data webhook marks its target: the token read, then one UpdateItem.
+#[tokio::test]
+async fn data_webhook_ack_is_two_sequential_round_trips() {
+    let Some((t, rec)) = app().await else { return };
+    let body = sign(
+        serde_json::json!({"connectionId": 99, "webhookType": "data", "locationId": "1198",
+                           "metaData": {"attributeType": "rates", "apiUrl": "https://api.syncaroo.com/v1/rates"}}),
+        t.secrets.client_secret.expose(),
+    );
+    let req = request(
+        "POST",
+        "/api/update/",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
+        ],
+        body,
+    );
+    let resp = handlers::webhook(&t.app, req).await;
+    assert_eq!(resp.status(), 202, "{}", body_json(&resp));
+    assert_eq!(rec.ops(), ["GetItem", "UpdateItem"]);
+    assert_eq!(rec.sequential_round_trips(), 2);
+}
+
 #[tokio::test]
 async fn consent_is_one_transaction() {
     let Some((t, rec)) = app().await else { return };

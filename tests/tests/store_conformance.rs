@@ -346,6 +346,9 @@ mod sync_data {
             .unwrap()
             .unwrap();
         assert_eq!(got.event_id, "later");
+        // Two fetches started in the same millisecond: the one written
+        // last stays (it did not start earlier).
+        assert!(s.put_synced(&data(2_000, "same ms")).await.unwrap());
         assert!(s.put_synced(&data(3_000, "latest")).await.unwrap());
         assert!(s
             .get_synced(&ConnectionId::parse("99").unwrap(), "1198", "rates", None)
@@ -405,5 +408,106 @@ mod sync_data {
             return;
         };
         events_record_once_and_attempt_counts(Arc::new(s)).await;
+    }
+
+    fn target() -> SyncTarget {
+        SyncTarget {
+            connection_id: ConnectionId::parse("99").unwrap(),
+            location_id: "1198".into(),
+            attribute_type: "resources".into(),
+            resource_id: Some("7843".into()),
+        }
+    }
+
+    fn note(at: i64, marker: &str) -> TargetNote {
+        TargetNote {
+            target: target(),
+            payload: format!("{{\"m\":\"{marker}\"}}"),
+            notified_at_ms: at,
+        }
+    }
+
+    /// The sync item: every notification counts, the latest payload is
+    /// kept, a fetch covers the notifications read before it started, and
+    /// a fetch covering fewer never overwrites one covering more.
+    async fn targets_coalesce_and_count(s: Arc<dyn Store>) {
+        assert!(s.get_target(&target()).await.unwrap().is_none());
+        s.notify_target(&note(1_000, "a")).await.unwrap();
+        s.notify_target(&note(1_000, "b")).await.unwrap();
+        let st = s.get_target(&target()).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                st.notifications,
+                st.notified_at_ms,
+                st.payload.as_str(),
+                st.due()
+            ),
+            (2, 1_000, "{\"m\":\"b\"}", true)
+        );
+        assert_eq!(st.target, target());
+        assert_eq!(s.start_fetch(&target()).await.unwrap(), 1);
+        assert_eq!(s.start_fetch(&target()).await.unwrap(), 2);
+        s.fetch_done(&target(), 1_500, 2).await.unwrap();
+        let st = s.get_target(&target()).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                st.fetch_started_ms,
+                st.fetched_through,
+                st.attempts,
+                st.due()
+            ),
+            (Some(1_500), Some(2), 0, false)
+        );
+        // A slower fetch that read only the first notification lands late.
+        s.fetch_done(&target(), 1_200, 1).await.unwrap();
+        let st = s.get_target(&target()).await.unwrap().unwrap();
+        assert_eq!(
+            (st.fetch_started_ms, st.fetched_through),
+            (Some(1_500), Some(2))
+        );
+        // Another notification in the same millisecond as the fetch start
+        // is still newer: its sequence number says so.
+        s.notify_target(&note(1_500, "c")).await.unwrap();
+        let st = s.get_target(&target()).await.unwrap().unwrap();
+        assert!(st.due());
+        s.give_up(&target(), 3, "gone").await.unwrap();
+        let st = s.get_target(&target()).await.unwrap().unwrap();
+        assert_eq!(
+            (st.given_up_through, st.error.as_deref(), st.due()),
+            (Some(3), Some("gone"), false)
+        );
+        s.notify_target(&note(2_000, "d")).await.unwrap();
+        assert!(s.get_target(&target()).await.unwrap().unwrap().due());
+    }
+
+    #[tokio::test]
+    async fn memory_targets() {
+        targets_coalesce_and_count(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_targets() {
+        let Some(s) = local_aws::dynamo_store("targets", NOW).await else {
+            return;
+        };
+        targets_coalesce_and_count(Arc::new(s)).await;
+    }
+
+    /// What DynamoDB writes for a notification is what the stream hands
+    /// the worker: the NOTE item read back decodes as its target.
+    #[tokio::test]
+    async fn dynamodb_note_item_is_a_stream_target() {
+        let Some(s) = local_aws::dynamo_store("note", NOW).await else {
+            return;
+        };
+        s.notify_target(&note(1_000, "a")).await.unwrap();
+        let item = s
+            .raw_item("TARGET#99#1198#resources#7843", "NOTE")
+            .await
+            .unwrap();
+        assert_eq!(
+            syncaroo_shared::store::dynamo::target_from(&item),
+            Some(target())
+        );
     }
 }

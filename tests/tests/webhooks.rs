@@ -9,8 +9,9 @@ use syncaroo_shared::deadletter::MemoryDeadLetters;
 use syncaroo_shared::handlers::{self, sync};
 use syncaroo_shared::model::ConnectionId;
 use syncaroo_shared::secrets::SecretString;
-use syncaroo_shared::store::{CredentialsStore, EventStatus, MemoryStore};
+use syncaroo_shared::store::{CredentialsStore, MemoryStore, TargetState};
 use syncaroo_shared::syncaroo::NewCredentials;
+use syncaroo_shared::webhook::Webhook;
 use syncaroo_sim::{DataFailure, FakeConfig, FakeSyncaroo};
 use syncaroo_tests::{body_json, config_with_syncaroo, events_creds, logs, request, sign, TestApp};
 
@@ -105,14 +106,38 @@ impl World {
         sign(body, self.t.secrets.client_secret.expose())
     }
 
-    /// Posts a signed body and runs the worker on the recorded event.
-    async fn deliver_and_process(&self, body: Value) -> sync::Outcome {
-        let resp = handlers::webhook(&self.t.app, self.post(&self.signed(body))).await;
+    /// Posts a signed body; what the stream would hand the worker.
+    async fn deliver(&self, body: Value) -> sync::Delivered {
+        let signed = self.signed(body);
+        let resp = handlers::webhook(&self.t.app, self.post(&signed)).await;
         assert_eq!(resp.status(), 202, "{}", syncaroo_tests::body_text(&resp));
-        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
-        let event = self.t.app.store.get_event(&id).await.unwrap().unwrap();
+        let hook = Webhook::parse(signed.as_bytes()).unwrap();
+        match sync::target_of(&hook) {
+            Some(t) => sync::Delivered::Target(t),
+            None => {
+                let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
+                sync::Delivered::Event(self.t.app.store.get_event(&id).await.unwrap().unwrap())
+            }
+        }
+    }
+
+    async fn process(&self, d: &sync::Delivered) -> sync::Outcome {
         let policy = sync::FetchPolicyExt::fast(&self.t.app);
-        sync::process_event(&self.t.app, &self.dlq, &event, &policy).await
+        sync::process(&self.t.app, &self.dlq, d, &policy).await
+    }
+
+    /// Posts a signed body and runs the worker on what it recorded.
+    async fn deliver_and_process(&self, body: Value) -> sync::Outcome {
+        let d = self.deliver(body).await;
+        self.process(&d).await
+    }
+
+    async fn target_state(&self) -> TargetState {
+        let t = sync::target_of(
+            &Webhook::parse(data_body("https://x/").to_string().as_bytes()).unwrap(),
+        )
+        .unwrap();
+        self.t.app.store.get_target(&t).await.unwrap().unwrap()
     }
 
     async fn stored_rates(&self) -> Option<Vec<Value>> {
@@ -214,31 +239,125 @@ async fn webhook_refusals_are_clear_4xx_and_record_nothing() {
     );
 }
 
+/// The same change notified five times before the worker runs: five
+/// accepted notifications, one fetch, however often the stream delivers.
 #[tokio::test]
-async fn a_delivery_repeated_five_times_is_recorded_and_processed_once() {
+async fn notifications_before_a_fetch_coalesce_into_it() {
     let w = world(&[]).await;
-    let body = w.signed(data_body(&w.fake.fake.page_url(RATES, 1)));
-    let mut ids = vec![];
-    for i in 0..5 {
-        let resp = handlers::webhook(&w.t.app, w.post(&body)).await;
-        assert_eq!(resp.status(), if i == 0 { 202 } else { 200 });
-        let v = body_json(&resp);
-        assert_eq!(v["status"], if i == 0 { "accepted" } else { "duplicate" });
-        ids.push(v["eventId"].as_str().unwrap().to_string());
-    }
-    assert!(ids.iter().all(|i| i == &ids[0]));
-    assert_eq!(w.store.event_count(), 1);
-    let event = w.t.app.store.get_event(&ids[0]).await.unwrap().unwrap();
-    let policy = sync::FetchPolicyExt::fast(&w.t.app);
-    // Even if the event itself is delivered to the worker five times.
-    let mut outcomes = vec![];
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    let mut delivered = vec![];
     for _ in 0..5 {
-        outcomes.push(sync::process_event(&w.t.app, &w.dlq, &event, &policy).await);
+        delivered.push(w.deliver(body.clone()).await);
+    }
+    assert_eq!(w.target_state().await.notifications, 5);
+    let mut outcomes = vec![];
+    for d in &delivered {
+        outcomes.push(w.process(d).await);
     }
     assert_eq!(outcomes[0], sync::Outcome::Done);
-    assert!(outcomes[1..].iter().all(|o| *o == sync::Outcome::Skipped));
+    assert!(
+        outcomes[1..].iter().all(|o| *o == sync::Outcome::Skipped),
+        "{outcomes:?}"
+    );
     assert_eq!(w.fake.fake.data_requests(), 3, "three pages, fetched once");
     assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}
+
+/// The second change to the same rates sends the same body as the first:
+/// after the first fetch it is fetched again, and the new data stored.
+#[tokio::test]
+async fn the_same_body_after_a_fetch_is_fetched_again() {
+    let w = world(&[]).await;
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    assert_eq!(
+        w.deliver_and_process(body.clone()).await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.fake.fake.data_requests(), 3);
+    w.fake
+        .fake
+        .set_pages(RATES, vec![vec![json!({"rate": "hourly", "amount": 11})]]);
+    assert_eq!(w.deliver_and_process(body).await, sync::Outcome::Done);
+    assert_eq!(
+        w.fake.fake.data_requests(),
+        4,
+        "one more fetch (one page now)"
+    );
+    assert_eq!(
+        w.stored_rates().await.unwrap(),
+        vec![json!({"rate": "hourly", "amount": 11})]
+    );
+    let st = w.target_state().await;
+    assert_eq!((st.notifications, st.fetched_through), (2, Some(2)));
+}
+
+/// A notification that arrives while a fetch is running causes exactly one
+/// more fetch; later deliveries of either notification cause none. Real
+/// tasks: the fetch is held at the fake API while the webhook is acked.
+#[tokio::test]
+async fn a_notification_during_a_fetch_causes_exactly_one_more() {
+    let w = Arc::new(world(&[]).await);
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    let first = w.deliver(body.clone()).await;
+    let gate = w.fake.fake.hold_data();
+    let worker = {
+        let w = w.clone();
+        let first = first.clone();
+        tokio::spawn(async move { w.process(&first).await })
+    };
+    gate.wait_held().await;
+    // The fetch has started and is held on page 1: a new notification.
+    let second = w.deliver(body.clone()).await;
+    gate.release();
+    assert_eq!(worker.await.unwrap(), sync::Outcome::Done);
+    assert_eq!(w.fake.fake.data_requests(), 3);
+    let st = w.target_state().await;
+    assert_eq!((st.notifications, st.fetched_through), (2, Some(1)));
+    assert!(st.due());
+    assert_eq!(w.process(&second).await, sync::Outcome::Done);
+    assert_eq!(w.fake.fake.data_requests(), 6, "exactly one more fetch");
+    for d in [&first, &second] {
+        assert_eq!(w.process(d).await, sync::Outcome::Skipped);
+    }
+    assert_eq!(w.fake.fake.data_requests(), 6);
+}
+
+/// Status webhooks are applied in arrival order, and each change is kept
+/// with its receipt time: open -> closed -> open ends open, three changes.
+#[tokio::test]
+async fn status_changes_apply_in_arrival_order() {
+    let w = world(&[]).await;
+    let mut delivered = vec![];
+    for st in ["open", "closed", "open"] {
+        delivered.push(w.deliver(status_body(st)).await);
+        w.t.clock.advance(1);
+    }
+    // Whatever order the worker sees them in.
+    for i in [2, 0, 1] {
+        assert_eq!(w.process(&delivered[i]).await, sync::Outcome::Done);
+    }
+    let s =
+        w.t.app
+            .store
+            .get_location_status(&conn(), "1198")
+            .await
+            .unwrap()
+            .unwrap();
+    let meta: Value = serde_json::from_str(&s.meta).unwrap();
+    assert_eq!(meta["status"], "open");
+    let kept: Vec<(i64, String)> = delivered
+        .iter()
+        .map(|d| match d {
+            sync::Delivered::Event(e) => (e.received_at_ms, e.payload.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kept.len(), 3);
+    assert!(
+        kept.windows(2).all(|p| p[0].0 < p[1].0),
+        "receipt times kept: {kept:?}"
+    );
+    assert_eq!(s.received_at_ms, kept[2].0);
 }
 
 #[tokio::test]
@@ -292,23 +411,10 @@ async fn rate_limits_and_server_errors_are_retried() {
         .await;
     assert!(matches!(first, sync::Outcome::Retry(_)), "{first:?}");
     assert!(w.stored_rates().await.is_none(), "nothing half-stored");
-    let event =
-        w.t.app
-            .store
-            .get_event(&format!(
-                "99:{}",
-                digest(&data_body(&w.fake.fake.page_url(RATES, 1)))
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-    let again = sync::process_event(
-        &w.t.app,
-        &w.dlq,
-        &event,
-        &sync::FetchPolicyExt::fast(&w.t.app),
-    )
-    .await;
+    // The stream delivers the record again.
+    let again = w
+        .process(&sync::Delivered::Target(w.target_state().await.target))
+        .await;
     assert_eq!(again, sync::Outcome::Done);
     assert_eq!(
         w.stored_rates().await.unwrap().len(),
@@ -397,16 +503,7 @@ async fn an_api_url_on_another_host_is_never_requested() {
         "no request, so no token, reached the other port"
     );
     assert_eq!(w.dlq.all().len(), 1);
-    assert_eq!(
-        w.t.app
-            .store
-            .get_event(&w.dlq.all()[0].0)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        EventStatus::Failed
-    );
+    assert_eq!(w.target_state().await.given_up_through, Some(1));
 }
 
 #[tokio::test]
@@ -444,45 +541,28 @@ async fn exhausted_retries_dead_letter_the_event() {
     let w = world(&[]).await;
     w.fake.fake.fail_data(vec![DataFailure::Status(503); 6]);
     let body = data_body(&w.fake.fake.page_url(RATES, 1));
-    let first = w.deliver_and_process(body.clone()).await;
+    let d = w.deliver(body.clone()).await;
+    let first = w.process(&d).await;
     assert!(matches!(first, sync::Outcome::Retry(_)));
-    let event =
-        w.t.app
-            .store
-            .get_event(&format!("99:{}", digest(&body)))
-            .await
-            .unwrap()
-            .unwrap();
-    let second = sync::process_event(
-        &w.t.app,
-        &w.dlq,
-        &event,
-        &sync::FetchPolicyExt::fast(&w.t.app),
-    )
-    .await;
+    let second = w.process(&d).await;
     assert!(
         matches!(second, sync::Outcome::Failed(_)),
         "SYNC_MAX_ATTEMPTS=2: {second:?}"
     );
     assert_eq!(w.dlq.all().len(), 1);
-    let after = w.t.app.store.get_event(&event.id).await.unwrap().unwrap();
-    assert_eq!((after.status, after.attempts), (EventStatus::Failed, 2));
-    // A later redelivery does nothing.
-    let third = sync::process_event(
-        &w.t.app,
-        &w.dlq,
-        &event,
-        &sync::FetchPolicyExt::fast(&w.t.app),
-    )
-    .await;
-    assert_eq!(third, sync::Outcome::Skipped);
+    let st = w.target_state().await;
+    assert_eq!((st.given_up_through, st.attempts), (Some(1), 0));
+    assert!(st.error.is_some());
+    // A later redelivery of the same notification does nothing...
+    assert_eq!(w.process(&d).await, sync::Outcome::Skipped);
     assert_eq!(w.fake.fake.data_requests(), 6);
-}
-
-fn digest(body: &Value) -> String {
-    syncaroo_shared::webhook::Webhook::parse(body.to_string().as_bytes())
-        .unwrap()
-        .digest()
+    // ...and a new notification is tried again.
+    let d = w.deliver(body).await;
+    assert!(matches!(
+        w.process(&d).await,
+        sync::Outcome::Done | sync::Outcome::Retry(_)
+    ));
+    assert!(w.fake.fake.data_requests() > 6);
 }
 
 /// A stream record as Lambda delivers it (the fields aws_lambda_events
@@ -504,33 +584,31 @@ async fn stream_batch_reports_only_the_failing_record() {
     let w = world(&[]).await;
     w.fake.fake.fail_data(vec![DataFailure::Status(503); 3]);
     let mut records = vec![];
-    for (i, body) in [
-        data_body(&w.fake.fake.page_url(RATES, 1)),
-        status_body("open"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let resp = handlers::webhook(&w.t.app, w.post(&w.signed(body))).await;
-        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
-        let e = w.t.app.store.get_event(&id).await.unwrap().unwrap();
-        let image = syncaroo_shared::store::dynamo::event_item(&e, 0)
-            .into_iter()
-            .map(|(k, v)| {
-                let j = match v {
-                    aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
-                    aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
-                    _ => json!({"NULL": true}),
-                };
-                (k, j)
-            })
-            .collect::<serde_json::Map<_, _>>();
-        records.push(stream_record(
-            "INSERT",
-            &format!("{}", 100 + i),
-            json!(image),
-        ));
-    }
+    // A notified data target, as its NOTE item's image arrives after the
+    // webhook's UpdateItem...
+    w.deliver(data_body(&w.fake.fake.page_url(RATES, 1))).await;
+    let note = json!({
+        "pk": {"S": "TARGET#99#1198#rates#-"}, "sk": {"S": "NOTE"},
+        "conn": {"S": "99"}, "location": {"S": "1198"}, "attr": {"S": "rates"},
+        "payload": {"S": "{}"}, "notified_at_ms": {"N": "1"}, "notifications": {"N": "1"},
+    });
+    records.push(stream_record("MODIFY", "100", note));
+    // ...and a recorded status change, as its EVENT item's image.
+    let resp = handlers::webhook(&w.t.app, w.post(&w.signed(status_body("open")))).await;
+    let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
+    let e = w.t.app.store.get_event(&id).await.unwrap().unwrap();
+    let image = syncaroo_shared::store::dynamo::event_item(&e, 0)
+        .into_iter()
+        .map(|(k, v)| {
+            let j = match v {
+                aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
+                aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
+                _ => json!({"NULL": true}),
+            };
+            (k, j)
+        })
+        .collect::<serde_json::Map<_, _>>();
+    records.push(stream_record("INSERT", "101", json!(image)));
     records.push(stream_record("MODIFY", "300", json!({})));
     let batch = serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
     let out = serde_json::to_value(syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch).await)

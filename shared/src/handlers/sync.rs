@@ -1,13 +1,18 @@
-//! The sync worker: takes recorded webhook events (from the table's stream
+//! The sync worker: takes what webhooks recorded (from the table's stream
 //! in AWS, from the local runner in-process) and does what they announce.
-//! Data: fetch `apiUrl` and every page after it with the Syncaroo token,
-//! store it per connection, location, attribute type and resource with the
-//! fetch time. Status: store the location's status and metaData.
+//! Data: a notified target is fetched while a notification is newer than
+//! the start of its last successful fetch: `apiUrl` and every page after
+//! it with the Syncaroo token, stored per connection, location, attribute
+//! type and resource with the fetch's start time. Duplicates that arrive
+//! before a fetch starts coalesce into it; one that arrives after it
+//! started causes one more. Status: each change is applied in arrival order.
 
 use crate::app::App;
 use crate::deadletter::DeadLetters;
 use crate::metrics;
-use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
+use crate::store::{
+    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetState,
+};
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy};
 use crate::webhook::{Webhook, WebhookType};
 use serde_json::Value;
@@ -72,8 +77,119 @@ pub fn fetch_policy(app: &App) -> FetchPolicy {
     }
 }
 
-/// Processes one event: at most once to completion, however often it is
-/// delivered.
+/// What the stream (or the local runner) hands the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivered {
+    /// A data target was notified: fetch if it is due.
+    Target(SyncTarget),
+    /// A recorded status change (or an event recorded before targets).
+    Event(EventRecord),
+}
+
+/// The target a data webhook notifies; `None` for a status webhook.
+pub fn target_of(hook: &Webhook) -> Option<SyncTarget> {
+    (hook.webhook_type == WebhookType::Data).then(|| SyncTarget {
+        connection_id: hook.connection_id.clone(),
+        location_id: hook.location_id.clone(),
+        attribute_type: hook.attribute_type.clone().unwrap_or_default(),
+        resource_id: hook.resource_id.clone(),
+    })
+}
+
+pub async fn process(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    delivered: &Delivered,
+    policy: &FetchPolicy,
+) -> Outcome {
+    match delivered {
+        Delivered::Target(t) => process_target(app, dlq, t, policy).await,
+        Delivered::Event(e) => process_event(app, dlq, e, policy).await,
+    }
+}
+
+/// Fetches a target if a notification is newer than its last successful
+/// fetch's start; `Skipped` when the last fetch covers every notification.
+pub async fn process_target(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    target: &SyncTarget,
+    policy: &FetchPolicy,
+) -> Outcome {
+    let store = app.store.as_ref();
+    let state = match store.get_target(target).await {
+        Ok(Some(s)) if s.due() => s,
+        Ok(_) => return Outcome::Skipped,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let attempt = match store.start_fetch(target).await {
+        Ok(n) => n,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    // The fetch starts now: every notification read above was recorded
+    // before it, so what it reads covers them (one recorded since gets a
+    // fetch of its own).
+    let started_ms = app.clock.now_ms();
+    let (reason, permanent) = match fetch_target(app, &state, started_ms, policy).await {
+        Ok(()) => {
+            return match store
+                .fetch_done(target, started_ms, state.notifications)
+                .await
+            {
+                Ok(()) => Outcome::Done,
+                Err(e) => Outcome::Retry(e.to_string()),
+            };
+        }
+        Err(SyncError::Permanent(r)) => (r, true),
+        Err(SyncError::Transient(r)) => (r, false),
+    };
+    if !permanent && (attempt as u64) < app.config.sync_max_attempts {
+        tracing::warn!(target = %target.id(), attempt, reason = %reason, "fetch failed; will retry");
+        return Outcome::Retry(reason);
+    }
+    tracing::error!(target = %target.id(), attempt, reason = %reason, "fetch failed; dead-lettering the notification");
+    let dead = EventRecord {
+        id: target.id(),
+        connection_id: target.connection_id.clone(),
+        webhook_type: WebhookType::Data,
+        location_id: target.location_id.clone(),
+        payload: state.payload.clone(),
+        received_at_ms: state.notified_at_ms,
+        status: EventStatus::Failed,
+        attempts: attempt,
+        error: Some(reason.clone()),
+    };
+    if let Err(e) = dlq.send(&dead, &reason).await {
+        tracing::error!(target = %target.id(), error = %e, "dead-letter send failed");
+        return Outcome::Retry(reason);
+    }
+    metrics::count(METRIC_EVENT_FAILED, 1);
+    if let Err(e) = store.give_up(target, state.notifications, &reason).await {
+        tracing::error!(target = %target.id(), error = %e, "could not mark the notification given up");
+    }
+    Outcome::Failed(reason)
+}
+
+async fn fetch_target(
+    app: &App,
+    state: &TargetState,
+    started_ms: i64,
+    policy: &FetchPolicy,
+) -> Result<(), SyncError> {
+    let hook = Webhook::parse(state.payload.as_bytes())
+        .map_err(|e| SyncError::Permanent(e.to_string()))?;
+    store_fetched(
+        app,
+        &hook,
+        format!("{}@{}", state.target.id(), state.notified_at_ms),
+        started_ms,
+        policy,
+    )
+    .await
+}
+
+/// Processes one recorded event: at most once to completion, however often
+/// it is delivered.
 pub async fn process_event(
     app: &App,
     dlq: &dyn DeadLetters,
@@ -129,11 +245,23 @@ pub async fn process_event(
 async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Result<(), SyncError> {
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
+    store_fetched(app, &hook, event.id.clone(), app.clock.now_ms(), policy).await
+}
+
+/// Fetches what a data webhook's `apiUrl` points at, every page, and
+/// stores it as fetched at `fetched_at_ms` (unless a later fetch is
+/// stored already).
+async fn store_fetched(
+    app: &App,
+    hook: &Webhook,
+    origin: String,
+    fetched_at_ms: i64,
+    policy: &FetchPolicy,
+) -> Result<(), SyncError> {
     let api_url = hook
         .api_url
         .as_deref()
         .ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
-    let fetched_at_ms = app.clock.now_ms();
     let fetched = fetch_all(
         app.provider(),
         &app.config.syncaroo_data_bases,
@@ -156,11 +284,11 @@ async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Resu
         data,
         pages: fetched.pages,
         fetched_at_ms,
-        event_id: event.id.clone(),
+        event_id: origin,
     };
     let applied = app.store.put_synced(&synced).await?;
     tracing::info!(
-        event_id = %event.id,
+        origin = %synced.event_id,
         location_id = %synced.location_id,
         attribute_type = %synced.attribute_type,
         pages = synced.pages,
@@ -194,12 +322,12 @@ async fn sync_status(store: &dyn EventStore, event: &EventRecord) -> Result<(), 
 pub async fn process_batch<K>(
     app: &App,
     dlq: &dyn DeadLetters,
-    events: Vec<(K, EventRecord)>,
+    delivered: Vec<(K, Delivered)>,
 ) -> Vec<K> {
     let policy = fetch_policy(app);
     let mut failures = Vec::new();
-    for (key, event) in events {
-        if let Outcome::Retry(_) = process_event(app, dlq, &event, &policy).await {
+    for (key, d) in delivered {
+        if let Outcome::Retry(_) = process(app, dlq, &d, &policy).await {
             failures.push(key);
         }
     }

@@ -1,13 +1,15 @@
 //! `apiUri/webhookPath` (and `siteUri/webhookPath`): Syncaroo's change
 //! notifications. Authenticated by our bearer token for the body's
-//! connection, verified by the hash profile, recorded once, acked at once:
-//! the Syncaroo API is called later by the sync worker, never here.
+//! connection, verified by the hash profile, recorded (a data webhook marks
+//! its target, a status webhook is kept as a change), acked at once: the
+//! Syncaroo API is called later by the sync worker, never here.
 
 use crate::app::App;
 use crate::auth;
+use crate::crypto;
 use crate::error::Error;
 use crate::http_util::{self, Request, Response};
-use crate::store::{EventRecord, EventStatus};
+use crate::store::{EventRecord, EventStatus, TargetNote};
 use crate::webhook::{HashKey, Webhook};
 use http::{Method, StatusCode};
 
@@ -84,33 +86,52 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         );
         return Err(e);
     }
-    let event = EventRecord {
-        id: format!("{}:{}", hook.connection_id, hook.digest()),
-        connection_id: hook.connection_id.clone(),
-        webhook_type: hook.webhook_type,
-        location_id: hook.location_id.clone(),
-        payload: hook.stored_payload(),
-        received_at_ms: app.clock.now_ms(),
-        status: EventStatus::Pending,
-        attempts: 0,
-        error: None,
+    // Round trip 2: one write, never refused as a duplicate: webhooks are
+    // notifications, and the second change to the same rates sends the
+    // same body as the first.
+    let now_ms = app.clock.now_ms();
+    let body = match super::sync::target_of(&hook) {
+        // Data: mark the target; the worker fetches while a notification
+        // is newer than its last fetch's start (coalescing duplicates).
+        Some(target) => {
+            let id = target.id();
+            app.store
+                .notify_target(&TargetNote {
+                    target,
+                    payload: hook.stored_payload(),
+                    notified_at_ms: now_ms,
+                })
+                .await?;
+            serde_json::json!({ "status": "accepted", "targetId": id })
+        }
+        // Status: each delivery is a change of state, kept with its
+        // receipt time and applied in arrival order.
+        None => {
+            let event = EventRecord {
+                id: format!(
+                    "{}:status:{}:{now_ms}:{}",
+                    hook.connection_id,
+                    hook.location_id,
+                    crypto::random_b64(9)
+                ),
+                connection_id: hook.connection_id.clone(),
+                webhook_type: hook.webhook_type,
+                location_id: hook.location_id.clone(),
+                payload: hook.stored_payload(),
+                received_at_ms: now_ms,
+                status: EventStatus::Pending,
+                attempts: 0,
+                error: None,
+            };
+            app.store.record_event(&event).await?;
+            serde_json::json!({ "status": "accepted", "eventId": event.id })
+        }
     };
-    // Round trip 2: record once. A duplicate is acked and not processed again.
-    let new = app.store.record_event(&event).await?;
     tracing::info!(
         connection_id = %hook.connection_id,
         webhook_type = hook.webhook_type.as_str(),
         location_id = %hook.location_id,
-        duplicate = !new,
         "webhook recorded"
     );
-    let (status, word) = if new {
-        (StatusCode::ACCEPTED, "accepted")
-    } else {
-        (StatusCode::OK, "duplicate")
-    };
-    Ok(http_util::json_response(
-        status,
-        &serde_json::json!({ "status": word, "eventId": event.id }),
-    ))
+    Ok(http_util::json_response(StatusCode::ACCEPTED, &body))
 }

@@ -18,7 +18,10 @@ pub use dynamo::DynamoStore;
 pub use grants::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
 pub use listings::ListingStore;
 pub use memory::MemoryStore;
-pub use sync::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
+pub use sync::{
+    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
+    TargetState,
+};
 
 /// Everything a deployment stores: the groups together, as the functions'
 /// `App` holds it. Handlers and helpers name the narrowest group they need.

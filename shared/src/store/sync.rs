@@ -30,10 +30,12 @@ impl EventStatus {
     }
 }
 
-/// A webhook delivery as recorded at ack time.
+/// A status webhook as recorded at ack time (each one: a change of state
+/// kept with its receipt time), and the form a dead-lettered fetch takes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
-    /// `<connectionId>:<sha256 of the canonical payload>`.
+    /// `<connectionId>:status:<locationId>:<received ms>:<random>`: every
+    /// delivery is its own record (a notification, never deduplicated).
     pub id: String,
     pub connection_id: ConnectionId,
     pub webhook_type: WebhookType,
@@ -44,6 +46,73 @@ pub struct EventRecord {
     pub status: EventStatus,
     pub attempts: u32,
     pub error: Option<String>,
+}
+
+/// What a data webhook announces a change of: one fetch refreshes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SyncTarget {
+    pub connection_id: ConnectionId,
+    pub location_id: String,
+    /// `locations`, `resources` or `rates`.
+    pub attribute_type: String,
+    pub resource_id: Option<String>,
+}
+
+impl SyncTarget {
+    /// A readable id (logs, dead letters, the stored data's origin).
+    pub fn id(&self) -> String {
+        format!(
+            "{}#{}#{}#{}",
+            self.connection_id,
+            self.location_id,
+            self.attribute_type,
+            self.resource_id.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// A notification: the target changed at Syncaroo; its latest `apiUrl` is
+/// in the payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetNote {
+    pub target: SyncTarget,
+    /// The latest webhook body without its `hash`, as JSON.
+    pub payload: String,
+    pub notified_at_ms: i64,
+}
+
+/// A target's notifications and fetches: the sync item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetState {
+    pub target: SyncTarget,
+    pub payload: String,
+    /// When the latest notification arrived.
+    pub notified_at_ms: i64,
+    /// How many notifications arrived in all: also each one's sequence
+    /// number, which orders them exactly (two in one millisecond too).
+    pub notifications: u64,
+    /// When the last successful fetch started.
+    pub fetch_started_ms: Option<i64>,
+    /// The notifications that fetch covers: all recorded before it started.
+    pub fetched_through: Option<u64>,
+    /// The notifications a failed fetch gave up on (dead-lettered): not
+    /// tried again until a newer one arrives.
+    pub given_up_through: Option<u64>,
+    /// Failed tries since the last success.
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+impl TargetState {
+    /// A notification is newer than the last successful fetch's start (and
+    /// than those given up on): fetch.
+    pub fn due(&self) -> bool {
+        let covered = self
+            .fetched_through
+            .unwrap_or(0)
+            .max(self.given_up_through.unwrap_or(0));
+        self.notifications > covered
+    }
 }
 
 /// What a data webhook's `apiUrl` returned, every page of it.
@@ -74,8 +143,31 @@ pub struct LocationStatus {
 /// Webhook events and what their processing stored.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Records a delivery once: `Ok(false)` if this payload was recorded
-    /// before (a duplicate delivery). One conditional write.
+    /// Marks the target: its latest notification time and payload, one
+    /// more notification. One write; never refused as a duplicate.
+    async fn notify_target(&self, note: &TargetNote) -> Result<(), Error>;
+
+    async fn get_target(&self, target: &SyncTarget) -> Result<Option<TargetState>, Error>;
+
+    /// Counts a fetch attempt: the attempts since the last success.
+    async fn start_fetch(&self, target: &SyncTarget) -> Result<u32, Error>;
+
+    /// A fetch that started at `started_ms`, after `through` notifications
+    /// were recorded, succeeded: recorded unless one covering more already
+    /// was; attempts back to 0.
+    async fn fetch_done(
+        &self,
+        target: &SyncTarget,
+        started_ms: i64,
+        through: u64,
+    ) -> Result<(), Error>;
+
+    /// The fetch for the first `through` notifications is dead-lettered:
+    /// not tried again until a newer notification.
+    async fn give_up(&self, target: &SyncTarget, through: u64, reason: &str) -> Result<(), Error>;
+
+    /// Records a status delivery: `Ok(false)` if this id was recorded
+    /// before. One conditional write.
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error>;
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, Error>;

@@ -20,7 +20,7 @@ mod listings;
 mod sync;
 
 pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
-pub use sync::{event_from, event_item};
+pub use sync::{event_from, event_item, target_from};
 
 use super::Store;
 use crate::error::Error;
@@ -139,6 +139,14 @@ impl DynamoStore {
     }
 
     /// A strongly consistent `GetItem`.
+    /// The item under a key as DynamoDB holds it (what a stream record's
+    /// image carries); for tests and debugging.
+    pub async fn raw_item(&self, pk: &str, sk: &str) -> Result<Item, Error> {
+        self.get_consistent(key(pk.to_string(), sk))
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
     async fn get_consistent(&self, key: Item) -> Result<Option<Item>, Error> {
         let out = self
             .client

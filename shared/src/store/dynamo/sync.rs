@@ -4,7 +4,10 @@ use super::item::*;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
-use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
+use crate::store::{
+    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
+    TargetState,
+};
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
@@ -20,6 +23,27 @@ fn sync_pk(conn: &ConnectionId, location: &str) -> String {
 }
 fn data_sk(attr: &str, resource: Option<&str>) -> String {
     format!("DATA#{attr}#{}", resource.unwrap_or("-"))
+}
+/// A target's items: `NOTE` (written by webhooks; the stream feeds the
+/// worker from it) and `STATE` (written by the worker only, so its writes
+/// wake nobody).
+fn target_pk(t: &SyncTarget) -> String {
+    format!("TARGET#{}", t.id())
+}
+const NOTE_SK: &str = "NOTE";
+const STATE_SK: &str = "STATE";
+
+/// The target a `NOTE` item (a read, or a stream record's `NewImage`)
+/// belongs to; `None` for any other item.
+pub fn target_from(item: &Item) -> Option<SyncTarget> {
+    get_s(item, "pk")?.strip_prefix("TARGET#")?;
+    (get_s(item, "sk")? == NOTE_SK).then_some(())?;
+    Some(SyncTarget {
+        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
+        location_id: get_s(item, "location")?.to_string(),
+        attribute_type: get_s(item, "attr")?.to_string(),
+        resource_id: get_s(item, "resource").map(str::to_string),
+    })
 }
 
 /// A webhook event from its item (a read, or a stream record's `NewImage`);
@@ -58,6 +82,144 @@ pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
 
 #[async_trait]
 impl EventStore for DynamoStore {
+    async fn notify_target(&self, note: &TargetNote) -> Result<(), Error> {
+        let t = &note.target;
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(target_pk(t), NOTE_SK)))
+            .expression_attribute_values(":conn", s(t.connection_id.as_str()))
+            .expression_attribute_values(":loc", s(&t.location_id))
+            .expression_attribute_values(":attr", s(&t.attribute_type))
+            .expression_attribute_values(":p", s(&note.payload))
+            .expression_attribute_values(":at", n(note.notified_at_ms))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(
+                ":ttl",
+                n(note.notified_at_ms / 1000 + EVENT_KEEP_SECS + self.ttl_shift),
+            );
+        let mut set = "SET #conn = :conn, #location = :loc, #attr = :attr, #payload = :p, \
+                       #notified_at_ms = :at, #ttl = :ttl"
+            .to_string();
+        let mut attrs = vec![
+            "conn",
+            "location",
+            "attr",
+            "payload",
+            "notified_at_ms",
+            "ttl",
+            "notifications",
+        ];
+        if let Some(r) = &t.resource_id {
+            set.push_str(", #resource = :res");
+            attrs.push("resource");
+            req = req.expression_attribute_values(":res", s(r));
+        }
+        req.update_expression(format!("{set} ADD #notifications :one"))
+            .set_expression_attribute_names(names(&attrs))
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn get_target(&self, t: &SyncTarget) -> Result<Option<TargetState>, Error> {
+        // Both items in one consistent read of the partition.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .set_expression_attribute_names(names(&["pk"]))
+            .expression_attribute_values(":pk", s(target_pk(t)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err("Query", e))?;
+        let items = out.items();
+        let find = |sk: &str| items.iter().find(|i| get_s(i, "sk") == Some(sk));
+        let Some(note) = find(NOTE_SK) else {
+            return Ok(None);
+        };
+        let state = find(STATE_SK);
+        let st = |k: &str| state.and_then(|i| get_n(i, k));
+        Ok(Some(TargetState {
+            target: t.clone(),
+            payload: get_s(note, "payload").unwrap_or("{}").to_string(),
+            notified_at_ms: get_n(note, "notified_at_ms").unwrap_or(0),
+            notifications: get_n(note, "notifications").unwrap_or(0) as u64,
+            fetch_started_ms: st("fetch_started_ms"),
+            fetched_through: st("fetched_through").map(|n| n as u64),
+            given_up_through: st("given_up_through").map(|n| n as u64),
+            attempts: st("attempts").unwrap_or(0) as u32,
+            error: state.and_then(|i| get_s(i, "error")).map(str::to_string),
+        }))
+    }
+
+    async fn start_fetch(&self, t: &SyncTarget) -> Result<u32, Error> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(target_pk(t), STATE_SK)))
+            .update_expression("ADD #attempts :one")
+            .set_expression_attribute_names(names(&["attempts"]))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateItem", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| get_n(a, "attempts"))
+            .unwrap_or(1) as u32)
+    }
+
+    async fn fetch_done(&self, t: &SyncTarget, started_ms: i64, through: u64) -> Result<(), Error> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(target_pk(t), STATE_SK)))
+            .update_expression(
+                "SET #fetch_started_ms = :s, #fetched_through = :c, #attempts = :zero REMOVE #error",
+            )
+            .condition_expression("attribute_not_exists(#fetched_through) OR #fetched_through < :c")
+            .set_expression_attribute_names(names(&[
+                "fetch_started_ms",
+                "fetched_through",
+                "attempts",
+                "error",
+            ]))
+            .expression_attribute_values(":s", n(started_ms))
+            .expression_attribute_values(":c", n(through as i64))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match res {
+            // A fetch covering as much or more is recorded already.
+            Err(e) if is_ccf(&e) => Ok(()),
+            other => other.map(|_| ()).map_err(|e| store_err("UpdateItem", e)),
+        }
+    }
+
+    async fn give_up(&self, t: &SyncTarget, through: u64, reason: &str) -> Result<(), Error> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(target_pk(t), STATE_SK)))
+            .update_expression("SET #given_up_through = :g, #attempts = :zero, #error = :e")
+            .set_expression_attribute_names(names(&["given_up_through", "attempts", "error"]))
+            .expression_attribute_values(":g", n(through as i64))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":e", s(reason))
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateItem", e))?;
+        Ok(())
+    }
+
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {
         self.put_if(
             event_item(e, self.ttl_shift),
@@ -133,7 +295,7 @@ impl EventStore for DynamoStore {
         item.insert("event_id".into(), s(&d.event_id));
         self.put_if(
             item,
-            "attribute_not_exists(#pk) OR #fetched_at_ms < :f",
+            "attribute_not_exists(#pk) OR #fetched_at_ms <= :f",
             &["pk", "fetched_at_ms"],
             vec![(":f", n(d.fetched_at_ms))],
         )

@@ -3,7 +3,10 @@
 use super::MemoryStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
-use crate::store::{EventRecord, EventStatus, EventStore, LocationStatus, SyncedData};
+use crate::store::{
+    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
+    TargetState,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +14,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub(super) struct EventState {
     events: HashMap<String, EventRecord>,
+    targets: HashMap<SyncTarget, TargetState>,
     synced: HashMap<(ConnectionId, String, String, Option<String>), SyncedData>,
     statuses: HashMap<(ConnectionId, String), LocationStatus>,
 }
@@ -22,12 +26,72 @@ fn ev_lock(m: &Mutex<EventState>) -> std::sync::MutexGuard<'_, EventState> {
 impl MemoryStore {
     /// How many webhook events are recorded (tests: "nothing recorded").
     pub fn event_count(&self) -> usize {
-        ev_lock(&self.events).events.len()
+        let g = ev_lock(&self.events);
+        g.events.len() + g.targets.len()
     }
 }
 
 #[async_trait]
 impl EventStore for MemoryStore {
+    async fn notify_target(&self, note: &TargetNote) -> Result<(), Error> {
+        let mut g = ev_lock(&self.events);
+        let t = g
+            .targets
+            .entry(note.target.clone())
+            .or_insert_with(|| TargetState {
+                target: note.target.clone(),
+                payload: String::new(),
+                notified_at_ms: 0,
+                notifications: 0,
+                fetch_started_ms: None,
+                fetched_through: None,
+                given_up_through: None,
+                attempts: 0,
+                error: None,
+            });
+        t.payload = note.payload.clone();
+        t.notified_at_ms = note.notified_at_ms;
+        t.notifications += 1;
+        Ok(())
+    }
+
+    async fn get_target(&self, target: &SyncTarget) -> Result<Option<TargetState>, Error> {
+        Ok(ev_lock(&self.events).targets.get(target).cloned())
+    }
+
+    async fn start_fetch(&self, target: &SyncTarget) -> Result<u32, Error> {
+        let mut g = ev_lock(&self.events);
+        let t = g.targets.get_mut(target).ok_or(Error::NotFound)?;
+        t.attempts += 1;
+        Ok(t.attempts)
+    }
+
+    async fn fetch_done(
+        &self,
+        target: &SyncTarget,
+        started_ms: i64,
+        through: u64,
+    ) -> Result<(), Error> {
+        let mut g = ev_lock(&self.events);
+        let t = g.targets.get_mut(target).ok_or(Error::NotFound)?;
+        if t.fetched_through.is_none_or(|c| c < through) {
+            t.fetch_started_ms = Some(started_ms);
+            t.fetched_through = Some(through);
+            t.attempts = 0;
+            t.error = None;
+        }
+        Ok(())
+    }
+
+    async fn give_up(&self, target: &SyncTarget, through: u64, reason: &str) -> Result<(), Error> {
+        let mut g = ev_lock(&self.events);
+        let t = g.targets.get_mut(target).ok_or(Error::NotFound)?;
+        t.given_up_through = Some(through);
+        t.attempts = 0;
+        t.error = Some(reason.to_string());
+        Ok(())
+    }
+
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {
         let mut g = ev_lock(&self.events);
         if g.events.contains_key(&e.id) {
@@ -76,7 +140,7 @@ impl EventStore for MemoryStore {
         );
         if g.synced
             .get(&k)
-            .is_some_and(|old| old.fetched_at_ms >= d.fetched_at_ms)
+            .is_some_and(|old| old.fetched_at_ms > d.fetched_at_ms)
         {
             return Ok(false);
         }
