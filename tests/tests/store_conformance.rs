@@ -324,6 +324,7 @@ mod sync_data {
             pages: 1,
             fetched_at_ms,
             event_id: marker.into(),
+            deleted: marker == "latest",
         }
     }
 
@@ -345,11 +346,22 @@ mod sync_data {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(got.event_id, "later");
+        assert_eq!((got.event_id.as_str(), got.deleted), ("later", false));
         // Two fetches started in the same millisecond: the one written
         // last stays (it did not start earlier).
         assert!(s.put_synced(&data(2_000, "same ms")).await.unwrap());
         assert!(s.put_synced(&data(3_000, "latest")).await.unwrap());
+        let got = s
+            .get_synced(
+                &ConnectionId::parse("99").unwrap(),
+                "1198",
+                "rates",
+                Some("7843"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.event_id.as_str(), got.deleted), ("latest", true));
         assert!(s
             .get_synced(&ConnectionId::parse("99").unwrap(), "1198", "rates", None)
             .await
@@ -491,6 +503,35 @@ mod sync_data {
             return;
         };
         targets_coalesce_and_count(Arc::new(s)).await;
+    }
+
+    /// Twenty webhooks for one target acked at once, on real tasks: every
+    /// notification counts (none lost to a read-modify-write race).
+    async fn concurrent_notifications_all_count(s: Arc<dyn Store>) {
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move { s.notify_target(&note(1_000 + i, "x")).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let st = s.get_target(&target()).await.unwrap().unwrap();
+        assert_eq!((st.notifications, st.due()), (20, true));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_concurrent_notifications() {
+        concurrent_notifications_all_count(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn dynamodb_concurrent_notifications() {
+        let Some(s) = local_aws::dynamo_store("notes", NOW).await else {
+            return;
+        };
+        concurrent_notifications_all_count(Arc::new(s)).await;
     }
 
     /// What DynamoDB writes for a notification is what the stream hands

@@ -723,3 +723,26 @@ async fn dot_segments_cannot_leave_the_data_prefix() {
         assert_eq!(w.dlq.all().len(), 1);
     }
 }
+
+/// Syncaroo answers 404 for the `apiUrl` itself: the resource was deleted
+/// there. Recorded as deleted, not dead-lettered, and not fetched again.
+#[tokio::test]
+async fn a_deleted_resource_is_recorded_not_dead_lettered() {
+    let w = world(&[]).await;
+    let gone = "/api/v1/locations/1198/rates-gone";
+    let out = w
+        .deliver_and_process(data_body(&w.fake.fake.page_url(gone, 1)))
+        .await;
+    assert_eq!(out, sync::Outcome::Done);
+    let d =
+        w.t.app
+            .store
+            .get_synced(&conn(), "1198", "rates", None)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!((d.deleted, d.data.as_str(), d.pages), (true, "[]", 0));
+    assert!(w.dlq.all().is_empty());
+    assert!(!w.target_state().await.due());
+    assert_eq!(w.fake.fake.data_requests(), 1);
+}

@@ -13,7 +13,7 @@ use crate::metrics;
 use crate::store::{
     EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetState,
 };
-use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy};
+use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
 use crate::webhook::{Webhook, WebhookType};
 use serde_json::Value;
 use std::time::Duration;
@@ -262,13 +262,25 @@ async fn store_fetched(
         .api_url
         .as_deref()
         .ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
-    let fetched = fetch_all(
+    let (fetched, deleted) = match fetch_all(
         app.provider(),
         &app.config.syncaroo_data_bases,
         api_url,
         policy,
     )
-    .await?;
+    .await
+    {
+        Ok(f) => (f, false),
+        // 404/410: deleted at Syncaroo. Recorded as such, not dead-lettered.
+        Err(FetchError::Gone(_)) => (
+            Fetched {
+                items: vec![],
+                pages: 0,
+            },
+            true,
+        ),
+        Err(e) => return Err(e.into()),
+    };
     let data = Value::Array(fetched.items).to_string();
     if data.len() > MAX_STORED_BYTES {
         return Err(SyncError::Permanent(format!(
@@ -285,6 +297,7 @@ async fn store_fetched(
         pages: fetched.pages,
         fetched_at_ms,
         event_id: origin,
+        deleted,
     };
     let applied = app.store.put_synced(&synced).await?;
     tracing::info!(
@@ -292,6 +305,7 @@ async fn store_fetched(
         location_id = %synced.location_id,
         attribute_type = %synced.attribute_type,
         pages = synced.pages,
+        deleted,
         applied,
         "data synced"
     );

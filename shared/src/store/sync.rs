@@ -127,6 +127,8 @@ pub struct SyncedData {
     pub pages: u32,
     pub fetched_at_ms: i64,
     pub event_id: String,
+    /// Syncaroo answered 404 or 410 for it: deleted there (`data` is `[]`).
+    pub deleted: bool,
 }
 
 /// The last status webhook of a location.

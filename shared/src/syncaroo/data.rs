@@ -33,9 +33,12 @@ pub enum FetchError {
     TooManyPages(u64),
     #[error("a page is larger than {0} bytes")]
     TooLarge(usize),
-    /// Syncaroo answered a definite no (404, 400...).
+    /// Syncaroo answered a definite no (400, 403...).
     #[error("Syncaroo answered HTTP {0}")]
     Rejected(u16),
+    /// 404 or 410 for the `apiUrl` itself: the resource was deleted.
+    #[error("Syncaroo answered HTTP {0}: deleted")]
+    Gone(u16),
     /// Worth another attempt later (timeouts, 429, 5xx, cut-off bodies).
     #[error("Syncaroo unavailable: {0}")]
     Transient(String),
@@ -53,6 +56,7 @@ impl FetchError {
                 | Self::TooManyPages(_)
                 | Self::TooLarge(_)
                 | Self::Rejected(_)
+                | Self::Gone(_)
         )
     }
 }
@@ -88,7 +92,12 @@ pub async fn fetch_all(
         if pages as u64 >= policy.max_pages {
             return Err(FetchError::TooManyPages(policy.max_pages));
         }
-        let page = fetch_page(provider, &url, policy, deadline).await?;
+        let page = match fetch_page(provider, &url, policy, deadline).await {
+            // Only the first page's absence means the resource is gone; a
+            // later page vanishing mid-walk is a failed fetch.
+            Err(FetchError::Gone(s)) if pages > 0 => return Err(FetchError::Rejected(s)),
+            other => other?,
+        };
         pages += 1;
         match page.get("data") {
             Some(Value::Array(a)) => items.extend(a.iter().cloned()),
@@ -166,6 +175,7 @@ async fn fetch_page(
                     300..=399 => {
                         return Err(FetchError::Refused("redirects are not followed".into()))
                     }
+                    404 | 410 => return Err(FetchError::Gone(status)),
                     other => return Err(FetchError::Rejected(other)),
                 }
             }

@@ -293,6 +293,12 @@ impl EventStore for DynamoStore {
         item.insert("pages".into(), n(d.pages as i64));
         item.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
         item.insert("event_id".into(), s(&d.event_id));
+        if d.deleted {
+            item.insert(
+                "deleted".into(),
+                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+            );
+        }
         self.put_if(
             item,
             "attribute_not_exists(#pk) OR #fetched_at_ms <= :f",
@@ -327,6 +333,7 @@ impl EventStore for DynamoStore {
             pages: get_n(item, "pages").unwrap_or(0) as u32,
             fetched_at_ms: get_n(item, "fetched_at_ms").unwrap_or(0),
             event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
+            deleted: get_bool(item, "deleted"),
         }))
     }
 
