@@ -291,11 +291,11 @@ async fn the_same_body_after_a_fetch_is_fetched_again() {
     assert_eq!((st.notifications, st.fetched_through), (2, Some(2)));
 }
 
-/// A notification that arrives while a fetch is running causes exactly one
-/// more fetch; later deliveries of either notification cause none. Real
+/// Notifications that arrive while a fetch is running cause exactly one
+/// more fetch; later deliveries of any of them cause none. Real
 /// tasks: the fetch is held at the fake API while the webhook is acked.
 #[tokio::test]
-async fn a_notification_during_a_fetch_causes_exactly_one_more() {
+async fn notifications_during_a_fetch_cause_exactly_one_more() {
     let w = Arc::new(world(&[]).await);
     let body = data_body(&w.fake.fake.page_url(RATES, 1));
     let first = w.deliver(body.clone()).await;
@@ -306,19 +306,32 @@ async fn a_notification_during_a_fetch_causes_exactly_one_more() {
         tokio::spawn(async move { w.process(&first).await })
     };
     gate.wait_held().await;
-    // The fetch has started and is held on page 1: a new notification.
-    let second = w.deliver(body.clone()).await;
+    // The fetch has started and is held on page 1: three identical
+    // deliveries arrive while it is pending.
+    let mut during = vec![];
+    for _ in 0..3 {
+        during.push(w.deliver(body.clone()).await);
+    }
     gate.release();
     assert_eq!(worker.await.unwrap(), sync::Outcome::Done);
     assert_eq!(w.fake.fake.data_requests(), 3);
     let st = w.target_state().await;
-    assert_eq!((st.notifications, st.fetched_through), (2, Some(1)));
+    assert_eq!((st.notifications, st.fetched_through), (4, Some(1)));
     assert!(st.due());
-    assert_eq!(w.process(&second).await, sync::Outcome::Done);
-    assert_eq!(w.fake.fake.data_requests(), 6, "exactly one more fetch");
-    for d in [&first, &second] {
-        assert_eq!(w.process(d).await, sync::Outcome::Skipped);
+    let mut outcomes = vec![];
+    for d in &during {
+        outcomes.push(w.process(d).await);
     }
+    assert_eq!(
+        outcomes,
+        [
+            sync::Outcome::Done,
+            sync::Outcome::Skipped,
+            sync::Outcome::Skipped
+        ]
+    );
+    assert_eq!(w.fake.fake.data_requests(), 6, "exactly one more fetch");
+    assert_eq!(w.process(&first).await, sync::Outcome::Skipped);
     assert_eq!(w.fake.fake.data_requests(), 6);
 }
 
@@ -666,6 +679,10 @@ async fn hash_requirement_follows_the_setting() {
         let resp = handlers::webhook(&w.t.app, w.post(&wrong.to_string())).await;
         assert_eq!(resp.status(), 401, "{setting:?}: a wrong hash is refused");
         assert_eq!(body_json(&resp)["error"], "invalid_signature");
+        let anonymous = request("POST", "/api/update", &[], guide_status.to_string());
+        let resp = handlers::webhook(&w.t.app, anonymous).await;
+        assert_eq!(resp.status(), 401, "{setting:?}: no bearer");
+        assert_eq!(body_json(&resp)["error"], "invalid_token");
     }
     let bad = syncaroo_shared::Config::from_lookup(|k| {
         (k == "WEBHOOK_REQUIRE_HASH").then(|| "some".into())
@@ -745,4 +762,37 @@ async fn a_deleted_resource_is_recorded_not_dead_lettered() {
     assert!(w.dlq.all().is_empty());
     assert!(!w.target_state().await.due());
     assert_eq!(w.fake.fake.data_requests(), 1);
+}
+
+/// A listener on the data prefix's own host and port: `apiUrl`s that
+/// leave the prefix (dot segments, plain or percent-encoded, an empty
+/// segment) are refused before any connection, so the Syncaroo token never
+/// reaches a path outside it.
+#[tokio::test]
+async fn no_request_reaches_a_path_outside_the_data_prefix() {
+    let (trap_url, hits) = trap().await;
+    let prefix = format!("{trap_url}/api/");
+    let w = world(&[("SYNCAROO_DATA_BASES", prefix.as_str())]).await;
+    for escape in [
+        format!("{prefix}../x"),
+        format!("{prefix}%2e%2e/x"),
+        format!("{prefix}%2E%2E/%2e%2e/x"),
+        format!("{prefix}.%2e/x"),
+        format!("{prefix}..//x"),
+        format!("{trap_url}//api/x"),
+        format!("{trap_url}/x/../api"),
+    ] {
+        let out = w.deliver_and_process(data_body(&escape)).await;
+        assert!(
+            matches!(&out, sync::Outcome::Failed(r) if r.contains("refused URL")),
+            "{escape}: {out:?}"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no connection reached the listener"
+    );
+    assert_eq!(w.dlq.all().len(), 7);
 }
