@@ -369,6 +369,69 @@ mod sync_data {
             .is_none());
     }
 
+    /// Three pages of about 350 KB each (1 MB in all, beyond one DynamoDB
+    /// item, with multi-byte characters at the chunk cuts) are stored and
+    /// read back whole; a smaller later fetch replaces them.
+    async fn a_megabyte_is_stored_and_read_back_whole(s: Arc<dyn Store>) {
+        let page = |tag: &str| -> Vec<serde_json::Value> {
+            (0..350)
+                .map(|i| serde_json::json!({"i": i, "tag": tag, "pad": "é€😀".repeat(110)}))
+                .collect()
+        };
+        let all: Vec<serde_json::Value> = ["a", "b", "c"].iter().flat_map(|t| page(t)).collect();
+        let mut big = data(5_000, "big");
+        big.data = serde_json::Value::Array(all.clone()).to_string();
+        big.pages = 3;
+        assert!(big.data.len() > 1_000_000, "{}", big.data.len());
+        assert!(s.put_synced(&big).await.unwrap());
+        let got = s
+            .get_synced(
+                &ConnectionId::parse("99").unwrap(),
+                "1198",
+                "rates",
+                Some("7843"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.data.len(), big.data.len());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&got.data).unwrap(),
+            serde_json::Value::Array(all)
+        );
+        assert_eq!((got.pages, got.event_id.as_str()), (3, "big"));
+        // An older fetch does not replace it; a newer, small one does.
+        assert!(!s.put_synced(&data(4_000, "older")).await.unwrap());
+        assert!(s.put_synced(&data(6_000, "small")).await.unwrap());
+        let got = s
+            .get_synced(
+                &ConnectionId::parse("99").unwrap(),
+                "1198",
+                "rates",
+                Some("7843"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.data.as_str(), got.event_id.as_str()),
+            ("[\"small\"]", "small")
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_megabyte() {
+        a_megabyte_is_stored_and_read_back_whole(Arc::new(MemoryStore::new())).await;
+    }
+
+    #[tokio::test]
+    async fn dynamodb_megabyte() {
+        let Some(s) = local_aws::dynamo_store("megabyte", NOW).await else {
+            return;
+        };
+        a_megabyte_is_stored_and_read_back_whole(Arc::new(s)).await;
+    }
+
     #[tokio::test]
     async fn memory_later_fetch_wins() {
         later_fetch_wins(Arc::new(MemoryStore::new())).await;

@@ -796,3 +796,33 @@ async fn no_request_reaches_a_path_outside_the_data_prefix() {
     );
     assert_eq!(w.dlq.all().len(), 7);
 }
+
+/// A three-page result of 1 MB in total is fetched, stored and read back
+/// whole (the DynamoDB store splits it over chunk items: store_conformance).
+#[tokio::test]
+async fn a_megabyte_over_three_pages_is_stored_whole() {
+    let w = world(&[]).await;
+    let path = "/api/v1/locations/1198/rates-big";
+    let page = |p: usize| -> Vec<Value> {
+        (0..380)
+            .map(|i| json!({"page": p, "i": i, "pad": "x".repeat(900)}))
+            .collect()
+    };
+    let pages: Vec<Vec<Value>> = (1..=3).map(page).collect();
+    w.fake.fake.set_pages(path, pages.clone());
+    let out = w
+        .deliver_and_process(data_body(&w.fake.fake.page_url(path, 1)))
+        .await;
+    assert_eq!(out, sync::Outcome::Done);
+    let d =
+        w.t.app
+            .store
+            .get_synced(&conn(), "1198", "rates", None)
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(d.data.len() > 1_000_000, "{}", d.data.len());
+    let all: Vec<Value> = pages.into_iter().flatten().collect();
+    assert_eq!(serde_json::from_str::<Vec<Value>>(&d.data).unwrap(), all);
+    assert_eq!(d.pages, 3);
+}

@@ -19,8 +19,9 @@ use serde_json::Value;
 use std::time::Duration;
 
 pub const METRIC_EVENT_FAILED: &str = "SyncEventFailed";
-/// A DynamoDB item holds 400 KB; keep the stored data clearly below it.
-pub const MAX_STORED_BYTES: usize = 350 * 1024;
+/// The most one fetch stores: the DynamoDB store splits it over 300 KB
+/// chunk items written in one transaction (4 MB at most).
+pub const MAX_STORED_BYTES: usize = 3 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -284,7 +285,7 @@ async fn store_fetched(
     let data = Value::Array(fetched.items).to_string();
     if data.len() > MAX_STORED_BYTES {
         return Err(SyncError::Permanent(format!(
-            "{} bytes of data exceed the {MAX_STORED_BYTES}-byte item limit",
+            "{} bytes of data exceed the {MAX_STORED_BYTES}-byte limit of one fetch",
             data.len()
         )));
     }

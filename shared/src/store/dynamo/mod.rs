@@ -138,7 +138,6 @@ impl DynamoStore {
         unreachable!("the last attempt returns")
     }
 
-    /// A strongly consistent `GetItem`.
     /// The item under a key as DynamoDB holds it (what a stream record's
     /// image carries); for tests and debugging.
     pub async fn raw_item(&self, pk: &str, sk: &str) -> Result<Item, Error> {
@@ -147,6 +146,7 @@ impl DynamoStore {
             .ok_or(Error::NotFound)
     }
 
+    /// A strongly consistent `GetItem`.
     async fn get_consistent(&self, key: Item) -> Result<Option<Item>, Error> {
         let out = self
             .client

@@ -10,7 +10,7 @@ use crate::store::{
 };
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
@@ -24,6 +24,30 @@ fn sync_pk(conn: &ConnectionId, location: &str) -> String {
 fn data_sk(attr: &str, resource: Option<&str>) -> String {
     format!("DATA#{attr}#{}", resource.unwrap_or("-"))
 }
+/// Synced data larger than this is split over chunk items (a DynamoDB item
+/// holds 400 KB).
+const CHUNK_BYTES: usize = 300 * 1024;
+fn chunk_sk(attr: &str, resource: Option<&str>, i: usize) -> String {
+    format!("CHUNK#{attr}#{}#{i:03}", resource.unwrap_or("-"))
+}
+
+/// `data` in pieces of at most [`CHUNK_BYTES`], cut at char boundaries.
+fn chunks(data: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while rest.len() > CHUNK_BYTES {
+        let mut cut = CHUNK_BYTES;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (head, tail) = rest.split_at(cut);
+        out.push(head);
+        rest = tail;
+    }
+    out.push(rest);
+    out
+}
+
 /// A target's items: `NOTE` (written by webhooks; the stream feeds the
 /// worker from it) and `STATE` (written by the worker only, so its writes
 /// wake nobody).
@@ -285,11 +309,11 @@ impl EventStore for DynamoStore {
     }
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
+        let pk = sync_pk(&d.connection_id, &d.location_id);
         let mut item = key(
-            sync_pk(&d.connection_id, &d.location_id),
+            pk.clone(),
             &data_sk(&d.attribute_type, d.resource_id.as_deref()),
         );
-        item.insert("data".into(), s(&d.data));
         item.insert("pages".into(), n(d.pages as i64));
         item.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
         item.insert("event_id".into(), s(&d.event_id));
@@ -299,13 +323,46 @@ impl EventStore for DynamoStore {
                 aws_sdk_dynamodb::types::AttributeValue::Bool(true),
             );
         }
-        self.put_if(
-            item,
-            "attribute_not_exists(#pk) OR #fetched_at_ms <= :f",
-            &["pk", "fetched_at_ms"],
-            vec![(":f", n(d.fetched_at_ms))],
-        )
-        .await
+        let condition = "attribute_not_exists(#pk) OR #fetched_at_ms <= :f";
+        let parts = chunks(&d.data);
+        if parts.len() == 1 {
+            item.insert("data".into(), s(&d.data));
+            return self
+                .put_if(
+                    item,
+                    condition,
+                    &["pk", "fetched_at_ms"],
+                    vec![(":f", n(d.fetched_at_ms))],
+                )
+                .await;
+        }
+        // Larger than an item: the head names how many chunks, and the head
+        // and every chunk are written in one transaction under the head's
+        // condition, so a reader never sees a mix of two fetches.
+        item.insert("chunks".into(), n(parts.len() as i64));
+        let head = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(&["pk", "fetched_at_ms"]))
+            .expression_attribute_values(":f", n(d.fetched_at_ms))
+            .build()
+            .map_err(build_err)?;
+        let mut steps = vec![TransactWriteItem::builder().put(head).build()];
+        for (i, part) in parts.iter().enumerate() {
+            let mut c = key(
+                pk.clone(),
+                &chunk_sk(&d.attribute_type, d.resource_id.as_deref(), i),
+            );
+            c.insert("data".into(), s(*part));
+            c.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
+            steps.push(self.put(c, None)?);
+        }
+        match self.transact(steps).await? {
+            Ok(()) => Ok(true),
+            Err(reasons) if reasons.first().is_some_and(failed_condition) => Ok(false),
+            Err(reasons) => Err(Error::Store(format!("synced data not stored: {reasons:?}"))),
+        }
     }
 
     async fn get_synced(
@@ -324,14 +381,39 @@ impl EventStore for DynamoStore {
         let Some(item) = item.as_ref() else {
             return Ok(None);
         };
+        let fetched_at_ms = get_n(item, "fetched_at_ms").unwrap_or(0);
+        let data = match get_n(item, "chunks") {
+            None => get_s(item, "data").unwrap_or("[]").to_string(),
+            Some(count) => {
+                let mut data = String::new();
+                for i in 0..count as usize {
+                    let c = self
+                        .get_consistent(key(
+                            sync_pk(connection, location),
+                            &chunk_sk(attribute_type, resource, i),
+                        ))
+                        .await?;
+                    // A chunk of another fetch: one landed between our reads.
+                    match c.filter(|c| get_n(c, "fetched_at_ms") == Some(fetched_at_ms)) {
+                        Some(c) => data.push_str(get_s(&c, "data").unwrap_or("")),
+                        None => {
+                            return Err(Error::Unavailable(
+                                "synced data changed while being read: read again".into(),
+                            ))
+                        }
+                    }
+                }
+                data
+            }
+        };
         Ok(Some(SyncedData {
             connection_id: connection.clone(),
             location_id: location.to_string(),
             attribute_type: attribute_type.to_string(),
             resource_id: resource.map(str::to_string),
-            data: get_s(item, "data").unwrap_or("[]").to_string(),
+            data,
             pages: get_n(item, "pages").unwrap_or(0) as u32,
-            fetched_at_ms: get_n(item, "fetched_at_ms").unwrap_or(0),
+            fetched_at_ms,
             event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
             deleted: get_bool(item, "deleted"),
         }))
