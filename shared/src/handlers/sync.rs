@@ -131,12 +131,52 @@ pub async fn process_target(
     // before it, so what it reads covers them (one recorded since gets a
     // fetch of its own).
     let started_ms = app.clock.now_ms();
-    let (reason, permanent) = match fetch_target(app, &state, started_ms, policy).await {
-        Ok(()) => {
-            return match store
+    let result = fetch_target(app, &state, started_ms, policy).await;
+    settle(
+        app,
+        dlq,
+        &target.id(),
+        attempt,
+        result,
+        async || {
+            store
                 .fetch_done(target, started_ms, state.notifications)
                 .await
-            {
+        },
+        |reason| EventRecord {
+            id: target.id(),
+            connection_id: target.connection_id.clone(),
+            webhook_type: WebhookType::Data,
+            location_id: target.location_id.clone(),
+            payload: state.payload.clone(),
+            received_at_ms: state.notified_at_ms,
+            status: EventStatus::Failed,
+            attempts: attempt,
+            error: Some(reason.to_string()),
+        },
+        async |reason| store.give_up(target, state.notifications, reason).await,
+    )
+    .await
+}
+
+/// After a try: a success is recorded (`done`); a transient failure within
+/// `SYNC_MAX_ATTEMPTS` is retried; anything else goes to the dead-letter
+/// queue as `dead`, then is recorded as given up. A dead letter that cannot
+/// be sent leaves the work to be delivered again.
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    id: &str,
+    attempt: u32,
+    result: Result<(), SyncError>,
+    done: impl AsyncFnOnce() -> Result<(), crate::error::Error>,
+    dead: impl FnOnce(&str) -> EventRecord,
+    give_up: impl AsyncFnOnce(&str) -> Result<(), crate::error::Error>,
+) -> Outcome {
+    let (reason, permanent) = match result {
+        Ok(()) => {
+            return match done().await {
                 Ok(()) => Outcome::Done,
                 Err(e) => Outcome::Retry(e.to_string()),
             };
@@ -145,28 +185,17 @@ pub async fn process_target(
         Err(SyncError::Transient(r)) => (r, false),
     };
     if !permanent && (attempt as u64) < app.config.sync_max_attempts {
-        tracing::warn!(target = %target.id(), attempt, reason = %reason, "fetch failed; will retry");
+        tracing::warn!(id, attempt, reason = %reason, "sync failed; will retry");
         return Outcome::Retry(reason);
     }
-    tracing::error!(target = %target.id(), attempt, reason = %reason, "fetch failed; dead-lettering the notification");
-    let dead = EventRecord {
-        id: target.id(),
-        connection_id: target.connection_id.clone(),
-        webhook_type: WebhookType::Data,
-        location_id: target.location_id.clone(),
-        payload: state.payload.clone(),
-        received_at_ms: state.notified_at_ms,
-        status: EventStatus::Failed,
-        attempts: attempt,
-        error: Some(reason.clone()),
-    };
-    if let Err(e) = dlq.send(&dead, &reason).await {
-        tracing::error!(target = %target.id(), error = %e, "dead-letter send failed");
+    tracing::error!(id, attempt, reason = %reason, "sync failed; dead-lettering it");
+    if let Err(e) = dlq.send(&dead(&reason), &reason).await {
+        tracing::error!(id, error = %e, "dead-letter send failed");
         return Outcome::Retry(reason);
     }
     metrics::count(METRIC_EVENT_FAILED, 1);
-    if let Err(e) = store.give_up(target, state.notifications, &reason).await {
-        tracing::error!(target = %target.id(), error = %e, "could not mark the notification given up");
+    if let Err(e) = give_up(&reason).await {
+        tracing::error!(id, error = %e, "could not record the failure");
     }
     Outcome::Failed(reason)
 }
@@ -206,41 +235,26 @@ pub async fn process_event(
         WebhookType::Data => sync_data(app, event, policy).await,
         WebhookType::Status => sync_status(app.store.as_ref(), event).await,
     };
-    let (reason, permanent) = match result {
-        Ok(()) => {
-            return match app
-                .store
-                .finish_event(&event.id, EventStatus::Done, None)
+    let store = app.store.as_ref();
+    settle(
+        app,
+        dlq,
+        &event.id,
+        attempt,
+        result,
+        async || store.finish_event(&event.id, EventStatus::Done, None).await,
+        |_| {
+            let mut dead = event.clone();
+            dead.attempts = attempt;
+            dead
+        },
+        async |reason| {
+            store
+                .finish_event(&event.id, EventStatus::Failed, Some(reason))
                 .await
-            {
-                Ok(()) => Outcome::Done,
-                Err(e) => Outcome::Retry(e.to_string()),
-            };
-        }
-        Err(SyncError::Permanent(r)) => (r, true),
-        Err(SyncError::Transient(r)) => (r, false),
-    };
-    if !permanent && (attempt as u64) < app.config.sync_max_attempts {
-        tracing::warn!(event_id = %event.id, attempt, reason = %reason, "sync failed; will retry");
-        return Outcome::Retry(reason);
-    }
-    tracing::error!(event_id = %event.id, attempt, reason = %reason, "sync failed; dead-lettering the event");
-    let mut dead = event.clone();
-    dead.attempts = attempt;
-    if let Err(e) = dlq.send(&dead, &reason).await {
-        // Not marked failed: the event stays pending and comes back.
-        tracing::error!(event_id = %event.id, error = %e, "dead-letter send failed");
-        return Outcome::Retry(reason);
-    }
-    metrics::count(METRIC_EVENT_FAILED, 1);
-    if let Err(e) = app
-        .store
-        .finish_event(&event.id, EventStatus::Failed, Some(&reason))
-        .await
-    {
-        tracing::error!(event_id = %event.id, error = %e, "could not mark the event failed");
-    }
-    Outcome::Failed(reason)
+        },
+    )
+    .await
 }
 
 async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Result<(), SyncError> {
