@@ -109,6 +109,42 @@ async fn refresh_grant_rotates() {
     assert_eq!(old.used_at, Some(t.clock_now()));
 }
 
+/// HEAD answers whether the token is good and changes nothing: the
+/// connection is confirmed only by a GET.
+#[tokio::test]
+async fn head_on_check_connection_does_not_confirm() {
+    use syncaroo_shared::model::{ConnectionId, ConnectionStatus};
+    let (t, _) = TestApp::memory();
+    t.seed_events_tokens().await;
+    let status = || async {
+        t.app
+            .store
+            .get_connection(&ConnectionId::parse("99").unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    let before = status().await;
+    assert_ne!(before, ConnectionStatus::Confirmed);
+    let mut head = event("check-connection.json");
+    *head.method_mut() = http::Method::HEAD;
+    let resp = handlers::check_connection(&t.app, head).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    assert!(resp.body().is_empty());
+    assert_eq!(status().await, before, "HEAD changed nothing");
+    let mut anonymous = event("check-connection.json");
+    *anonymous.method_mut() = http::Method::HEAD;
+    anonymous.headers_mut().remove("authorization");
+    assert_eq!(
+        handlers::check_connection(&t.app, anonymous).await.status(),
+        401
+    );
+    let resp = handlers::check_connection(&t.app, event("check-connection.json")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(status().await, ConnectionStatus::Confirmed);
+}
+
 #[tokio::test]
 async fn check_connection_returns_the_guides_schema() {
     let (t, _) = TestApp::memory();

@@ -27,6 +27,14 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let secrets = app.secrets.get().await?;
     let now = app.clock.now();
     let token = auth::bearer_for(app.store.as_ref(), &secrets, req, &connection, now).await?;
+    // HEAD is safe by definition (RFC 9110 section 9.2.1): it answers
+    // whether the token is good for this connection and changes nothing;
+    // only GET confirms the connection.
+    if req.method() == Method::HEAD {
+        let mut r = http_util::json_response(StatusCode::OK, &serde_json::json!({}));
+        *r.body_mut() = bytes::Bytes::new();
+        return Ok(r);
+    }
     let body = confirm_and_list(app.store.as_ref(), app.store.as_ref(), &token, now).await?;
     tracing::info!(connection_id = %connection, locations = body.locations.len(), "check_connection: confirmed");
     Ok(http_util::json_response(StatusCode::OK, &body))
