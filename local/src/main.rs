@@ -93,7 +93,21 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Writes `text` to a new file readable by this user only.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path)?.write_all(text.as_bytes())
+}
+
 async fn serve(opts: Options) -> Result<(), String> {
+    let given_key = opts.admin_key.is_some();
     let running = syncaroo_local::start(opts)
         .await
         .map_err(|e| e.to_string())?;
@@ -105,11 +119,21 @@ async fn serve(opts: Options) -> Result<(), String> {
         "syncaroo-bridge local runner on {} (demo login: demo / demo). Ctrl-C to stop.",
         running.base()
     );
+    // The admin key never goes to the logs: a generated one is written to
+    // a file only this user can read, and the log says where.
+    let where_ = if given_key {
+        "the one given with --admin-key".to_string()
+    } else {
+        let file =
+            std::env::temp_dir().join(format!("syncaroo-local-{}.admin-key", running.addr.port()));
+        write_private(&file, &running.admin_key)
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        format!("in {}", file.display())
+    };
     eprintln!(
-        "admin: {}{} (user admin, password {})",
+        "admin: {}{} (user admin; the password is {where_})",
         running.base(),
         syncaroo_local::ADMIN_CONNECT_PATH,
-        running.admin_key
     );
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     running.stop();
