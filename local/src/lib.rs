@@ -337,8 +337,13 @@ async fn delivered(app: &App, body: &[u8], resp: &Response) -> Option<Delivered>
 struct LoginPage<'a> {
     platform_name: &'a str,
     return_to: &'a str,
+    csrf: &'a str,
     error: Option<&'a str>,
 }
+
+/// The login form's CSRF cookie: the form's hidden `csrf` must equal it
+/// (double submit; another site can neither read nor set it).
+const LOGIN_CSRF_COOKIE: &str = "login_csrf";
 
 fn login_page(
     state: &State,
@@ -346,21 +351,40 @@ fn login_page(
     error: Option<&str>,
     status: http::StatusCode,
 ) -> Response {
+    let csrf = crypto::random_b64(16);
     let page = LoginPage {
         platform_name: &state.app.config.platform_name,
         return_to,
+        csrf: &csrf,
         error,
     };
-    http_util::html_response(status, page.render().unwrap_or_default())
+    let mut resp = http_util::html_response(status, page.render().unwrap_or_default());
+    http_util::set_header(
+        &mut resp,
+        "set-cookie",
+        &format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=600"),
+    );
+    resp
 }
 
-/// Only our own authorize URL is a valid place to return to after login.
+/// Only our own authorize URL is a valid place to return to after login:
+/// same origin, and the authorize path itself once dot segments are
+/// resolved (its query is kept); anything else returns to `/`.
 fn safe_return(app: &App, to: &str) -> String {
-    let base = app.config.public_base_url.as_deref().unwrap_or("");
-    if !base.is_empty() && to.starts_with(&format!("{base}{AUTH_PATH}")) {
-        to.to_string()
-    } else {
-        "/".into()
+    let ours = app
+        .config
+        .public_base_url
+        .as_deref()
+        .and_then(|b| url::Url::parse(b).ok());
+    let ok = url::Url::parse(to).ok().filter(|u| {
+        ours.as_ref().is_some_and(|b| b.origin() == u.origin())
+            && syncaroo_shared::public_url::normalize_path(u.path()) == AUTH_PATH
+            && u.username().is_empty()
+            && u.fragment().is_none()
+    });
+    match ok {
+        Some(u) => u.to_string(),
+        None => "/".into(),
     }
 }
 
@@ -379,6 +403,16 @@ async fn login(state: &State, req: Request) -> Response {
             };
             let get = |k: &str| p.one_of(&[k]).ok().flatten().unwrap_or("");
             let to = safe_return(app, get("return_to"));
+            let cookie = http_util::cookie(&req, LOGIN_CSRF_COOKIE).unwrap_or("");
+            if cookie.is_empty() || !crypto::ct_eq(get("csrf"), cookie) {
+                tracing::info!("local login refused: missing or wrong CSRF token");
+                return login_page(
+                    state,
+                    &to,
+                    Some("This login form expired or came from elsewhere: log in again."),
+                    http::StatusCode::FORBIDDEN,
+                );
+            }
             let ok = crypto::ct_eq(get("username"), DEMO_USERNAME)
                 & crypto::ct_eq(get("password"), DEMO_PASSWORD);
             if !ok {
