@@ -107,3 +107,62 @@ async fn sequential_replay_revokes_the_family() {
         401
     );
 }
+
+/// Ten copies of one refresh request at the same moment (a client's
+/// retries, inside the grace window): every copy gets the same successor
+/// pair, and it works. Before, each got a distinct, working pair.
+async fn ten_copies_of_one_refresh(store: Arc<dyn Store>) {
+    const COPIES: usize = 10;
+    let t = Arc::new(TestApp::with_store(store));
+    t.seed_events_tokens().await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(COPIES));
+    let tasks: Vec<_> = (0..COPIES)
+        .map(|_| {
+            let (t, barrier) = (t.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let req = syncaroo_tests::event("token-refresh.json");
+                barrier.wait().await;
+                handlers::token(&t.app, req).await
+            })
+        })
+        .collect();
+    let mut pairs = vec![];
+    for task in tasks {
+        let resp = task.await.expect("task");
+        assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+        let v = body_json(&resp);
+        pairs.push((
+            v["accessToken"].as_str().unwrap().to_string(),
+            v["refreshToken"].as_str().unwrap().to_string(),
+        ));
+    }
+    assert!(pairs.iter().all(|p| p == &pairs[0]), "{pairs:?}");
+    let resp = handlers::check_connection(&t.app, t.check_request("99", &pairs[0].0)).await;
+    assert_eq!(resp.status(), 200, "the shared pair works");
+    // The successor rotates on as any refresh token does.
+    let next = syncaroo_tests::request(
+        "POST",
+        "/api/oauth/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        syncaroo_tests::form(&[
+            ("grantType", "refresh_token"),
+            ("refreshToken", &pairs[0].1),
+            ("clientId", &t.app.config.client_id),
+            ("clientSecret", t.secrets.client_secret.expose()),
+        ]),
+    );
+    assert_eq!(handlers::token(&t.app, next).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_refresh_copies_on_memory_store() {
+    ten_copies_of_one_refresh(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_refresh_copies_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("refresh-copies", EVENTS_NOW).await else {
+        return;
+    };
+    ten_copies_of_one_refresh(Arc::new(s)).await;
+}

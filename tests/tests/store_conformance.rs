@@ -170,6 +170,17 @@ async fn refresh_rotation_grace_and_family_revocation(s: Arc<dyn Store>) {
         s.get_token("r0").await.unwrap().unwrap().used_at,
         Some(NOW + 100)
     );
+    // The same rotation again inside the grace window (its successors are
+    // derived from the old token, so the same hashes): accepted, the
+    // stored pair unchanged.
+    s.rotate_refresh(&rotation(&c, "r0", "a1", "r1", NOW + 103))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_token("a1").await.unwrap().unwrap().expires_at,
+        NOW + 100 + 3600,
+        "the first rotation's pair stays"
+    );
     // A retry inside the grace window gets another pair.
     s.rotate_refresh(&rotation(&c, "r0", "a1b", "r1b", NOW + 105))
         .await

@@ -131,10 +131,27 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     Ok(respond(app, dialect, &minted))
 }
 
-fn mint(app: &App, secrets: &BridgeSecrets, payload: &GrantPayload, client_id: &str) -> Minted {
+/// A new token pair: random, or (`successor_of` a refresh token) derived
+/// from it, so every copy of one refresh request gets the same pair.
+fn mint(
+    app: &App,
+    secrets: &BridgeSecrets,
+    payload: &GrantPayload,
+    client_id: &str,
+    successor_of: Option<&str>,
+) -> Minted {
     let now = app.clock.now();
-    let access = crypto::mint(TokenKind::Access.prefix(), None::<&()>);
-    let refresh = crypto::mint(TokenKind::Refresh.prefix(), Some(payload));
+    let key = secrets.token_hash_key.expose().as_bytes();
+    let (access, refresh) = match successor_of {
+        None => (
+            crypto::mint(TokenKind::Access.prefix(), None::<&()>),
+            crypto::mint(TokenKind::Refresh.prefix(), Some(payload)),
+        ),
+        Some(old) => (
+            crypto::mint_derived(TokenKind::Access.prefix(), None::<&()>, key, old),
+            crypto::mint_derived(TokenKind::Refresh.prefix(), Some(payload), key, old),
+        ),
+    };
     let record = |raw: &str, kind: TokenKind, ttl: u64| TokenRecord {
         hash: secrets.token_hash(raw),
         kind,
@@ -177,7 +194,7 @@ async fn exchange_code(
     let redirect_uri = p
         .one_of(&["redirectUri", "redirect_uri"])?
         .map(str::to_string);
-    let minted = mint(app, secrets, &payload, client_id);
+    let minted = mint(app, secrets, &payload, client_id, None);
     let redemption = CodeRedemption {
         code_hash: secrets.token_hash(code),
         client_id: client_id.to_string(),
@@ -222,7 +239,9 @@ async fn rotate(
     let invalid = || Error::InvalidGrant("refresh token is invalid".into());
     let payload: GrantPayload = crypto::peek_payload(REFRESH_PREFIX, raw).ok_or_else(invalid)?;
     let now = app.clock.now();
-    let minted = mint(app, secrets, &payload, client_id);
+    // Derived from the old token: a copy of this request inside the grace
+    // window (a network retry, or ten at once) gets this very pair.
+    let minted = mint(app, secrets, &payload, client_id, Some(raw));
     let rotation = RefreshRotation {
         old_hash: secrets.token_hash(raw),
         client_id: client_id.to_string(),

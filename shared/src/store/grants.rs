@@ -73,7 +73,9 @@ pub trait GrantStore: Send + Sync {
     async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError>;
 
     /// Marks the old refresh token used and stores the new pair: all or
-    /// nothing; refused for a revoked family.
+    /// nothing; refused for a revoked family. A repeat inside the grace
+    /// window with the same successors (they are derived from the old
+    /// token) succeeds and leaves the stored pair as it is.
     async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError>;
 
     /// Revokes every token of a family (plus `known` hashes, which may not

@@ -112,8 +112,14 @@ impl GrantStore for MemoryStore {
         }
         let old = g.tokens.get_mut(&r.old_hash).expect("checked above");
         old.used_at.get_or_insert(r.now);
-        g.tokens.insert(r.access.hash.clone(), r.access.clone());
-        g.tokens.insert(r.refresh.hash.clone(), r.refresh.clone());
+        // Never over an existing token: an identical rotation inside the
+        // grace window made these very successors already.
+        g.tokens
+            .entry(r.access.hash.clone())
+            .or_insert_with(|| r.access.clone());
+        g.tokens
+            .entry(r.refresh.hash.clone())
+            .or_insert_with(|| r.refresh.clone());
         Ok(())
     }
 
