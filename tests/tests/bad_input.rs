@@ -628,6 +628,21 @@ async fn authorize_refuses_an_unknown_decision_with_a_valid_csrf() {
     )
     .await;
     assert_eq!(resp.status(), 302);
+    // The consent form works once: posted again, it is refused and
+    // nothing is written (no second code).
+    let before = store.fingerprint();
+    let resp = handlers::authorize(
+        &t.app,
+        request("POST", "/", &[FORM, ("cookie", &cookie)], form(&body)),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(
+        body_text(&resp).contains("already used"),
+        "{}",
+        body_text(&resp)
+    );
+    assert_eq!(store.fingerprint(), before);
 }
 
 #[tokio::test]

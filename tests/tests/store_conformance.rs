@@ -155,6 +155,27 @@ async fn connection_belongs_to_one_user(s: Arc<dyn Store>) {
     s.begin_authorization(&code("c3c", "101", "1", "fam3c", NOW + 300), NOW)
         .await
         .unwrap();
+    // From a consent form: once per form, in the same write.
+    let first = code("c3d", "101", "1", "fam3d", NOW + 300);
+    s.begin_authorization_from(&first, Some("form-1"), NOW)
+        .await
+        .unwrap();
+    let again = code("c3e", "101", "1", "fam3e", NOW + 300);
+    assert!(matches!(
+        s.begin_authorization_from(&again, Some("form-1"), NOW)
+            .await,
+        Err(Error::InvalidRequest(_))
+    ));
+    assert!(
+        matches!(
+            s.redeem_code(&redemption(&again, "a2", "r2", NOW)).await,
+            Err(RedeemError::NotFound)
+        ),
+        "the second use of the form stored no code"
+    );
+    s.begin_authorization_from(&again, Some("form-2"), NOW)
+        .await
+        .unwrap();
 }
 
 async fn refresh_rotation_grace_and_family_revocation(s: Arc<dyn Store>) {

@@ -213,7 +213,11 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
                 family,
                 expires_at: now + app.config.code_ttl_secs as i64,
             };
-            app.store.begin_authorization(&record, now).await?;
+            // One write: the code, the connection, and this form's single
+            // use (a second post of the same form is refused).
+            app.store
+                .begin_authorization_from(&record, Some(&secrets.token_hash(sent)), now)
+                .await?;
             back.push(("code", &code));
             if let Some(s) = &authz.state {
                 back.push(("state", s));

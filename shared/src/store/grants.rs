@@ -60,13 +60,28 @@ pub enum RotateError {
     Store(Error),
 }
 
+/// Why a consent form is refused the second time.
+pub const FORM_USED: &str = "this consent form was already used: start again from Syncaroo";
+
 /// Codes, tokens and connections: every step of the connect flow.
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Stores a new code and binds the connection to the user (as pending)
     /// atomically. A connection already bound to another user is a
     /// [`Error::Conflict`] and nothing is written.
-    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error>;
+    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
+        self.begin_authorization_from(code, None, now).await
+    }
+
+    /// [`Self::begin_authorization`] from a consent form (`form`: the keyed
+    /// hash of its CSRF token), in the same single write: a form already
+    /// used is an [`Error::InvalidRequest`] and nothing is written.
+    async fn begin_authorization_from(
+        &self,
+        code: &AuthCodeRecord,
+        form: Option<&str>,
+        now: i64,
+    ) -> Result<(), Error>;
 
     /// Consumes the code, stores both tokens and marks the connection
     /// authorized: all or nothing, and only once per code.

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::model::{
     AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, TokenKind, TokenRecord, UserId,
 };
+use crate::store::grants::FORM_USED;
 use crate::store::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
@@ -63,7 +64,12 @@ fn token_from(item: &Item) -> Option<TokenRecord> {
 
 #[async_trait]
 impl GrantStore for DynamoStore {
-    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
+    async fn begin_authorization_from(
+        &self,
+        code: &AuthCodeRecord,
+        form: Option<&str>,
+        now: i64,
+    ) -> Result<(), Error> {
         let mut code_item = key(format!("CODE#{}", code.hash), "CODE");
         code_item.insert("conn".into(), s(code.connection_id.as_str()));
         code_item.insert("user".into(), s(code.user_id.as_str()));
@@ -89,16 +95,20 @@ impl GrantStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .build()
             .map_err(build_err)?;
-        let res = self
-            .transact(vec![
-                put_code,
-                TransactWriteItem::builder().update(bind).build(),
-            ])
-            .await?;
+        let mut steps = vec![put_code, TransactWriteItem::builder().update(bind).build()];
+        if let Some(f) = form {
+            // The form's single use, in the same transaction.
+            let mut used = key(format!("FORM#{f}"), "FORM");
+            used.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
+            steps.push(self.put(used, Some("attribute_not_exists(pk)"))?);
+        }
+        let res = self.transact(steps).await?;
         match res {
             Ok(()) => Ok(()),
             Err(reasons) => {
-                if reasons.get(1).is_some_and(failed_condition) {
+                if reasons.get(2).is_some_and(failed_condition) {
+                    Err(Error::InvalidRequest(FORM_USED.into()))
+                } else if reasons.get(1).is_some_and(failed_condition) {
                     Err(Error::Conflict(
                         "this Syncaroo connection is linked to another account".into(),
                     ))

@@ -5,13 +5,22 @@ use crate::error::Error;
 use crate::model::{
     AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, TokenKind, TokenRecord, UserId,
 };
+use crate::store::grants::FORM_USED;
 use crate::store::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
 use async_trait::async_trait;
 
 #[async_trait]
 impl GrantStore for MemoryStore {
-    async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
+    async fn begin_authorization_from(
+        &self,
+        code: &AuthCodeRecord,
+        form: Option<&str>,
+        now: i64,
+    ) -> Result<(), Error> {
         let mut g = self.lock();
+        if form.is_some_and(|f| g.used_forms.contains(f)) {
+            return Err(Error::InvalidRequest(FORM_USED.into()));
+        }
         if let Some(c) = g.connections.get(&code.connection_id) {
             if c.user_id != code.user_id {
                 return Err(Error::Conflict(
@@ -21,6 +30,9 @@ impl GrantStore for MemoryStore {
         }
         if g.codes.contains_key(&code.hash) {
             return Err(Error::Store("code hash collision".into()));
+        }
+        if let Some(f) = form {
+            g.used_forms.insert(f.to_string());
         }
         g.codes.insert(
             code.hash.clone(),

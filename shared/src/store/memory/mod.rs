@@ -29,6 +29,8 @@ struct Inner {
     codes: HashMap<String, CodeState>,
     tokens: HashMap<String, TokenRecord>,
     revoked_families: HashSet<String>,
+    /// Consent forms already used (their CSRF token's keyed hash).
+    used_forms: HashSet<String>,
     connections: HashMap<ConnectionId, Connection>,
     listings: HashMap<UserId, BTreeMap<String, Location>>,
 }
@@ -59,6 +61,7 @@ impl MemoryStore {
         parts.extend(g.codes.iter().map(|(k, v)| format!("code {k} {v:?}")));
         parts.extend(g.tokens.iter().map(|(k, v)| format!("token {k} {v:?}")));
         parts.extend(g.revoked_families.iter().map(|f| format!("revoked {f}")));
+        parts.extend(g.used_forms.iter().map(|f| format!("form {f}")));
         parts.extend(g.connections.iter().map(|(k, v)| format!("conn {k} {v:?}")));
         parts.extend(
             g.listings
