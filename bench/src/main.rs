@@ -139,7 +139,11 @@ async fn run_case(
                     e.first_bytes.lock().unwrap().get_or_insert(t);
                 }
             }
-            tokio::spawn(server::serve(stream, handler.clone()));
+            tokio::spawn(server::serve(
+                stream,
+                handler.clone(),
+                server::Timeouts::default(),
+            ));
         }
     });
     ddb.reset();

@@ -297,7 +297,7 @@ async fn route(state: &State, req: Request) -> Response {
     let path = syncaroo_shared::public_url::normalize_path(req.uri().path());
     if let Some(r) = routes::find(&path) {
         let webhook = (r.endpoint == Endpoint::Webhook).then(|| req.body().clone());
-        let resp = routes::handle(app, r.endpoint, req).await;
+        let resp = routes::serve_route(app, r, req).await;
         if let Some(body) = webhook.filter(|_| resp.status() == http::StatusCode::ACCEPTED) {
             // What the table's stream does in AWS: what the webhook
             // recorded goes to the worker.

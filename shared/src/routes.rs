@@ -110,6 +110,21 @@ pub fn path(endpoint: Endpoint) -> &'static str {
         .expect("every endpoint has a route")
 }
 
+/// Hands a request to the route's handler; a 405 names the methods the
+/// route takes (`Allow`, RFC 9110 section 15.5.6).
+pub async fn serve_route(app: &App, route: &Route, req: Request) -> Response {
+    let mut resp = handle(app, route.endpoint, req).await;
+    if resp.status() == http::StatusCode::METHOD_NOT_ALLOWED {
+        let mut allow = route.methods.join(", ");
+        // check_connection answers HEAD too (without side effects).
+        if route.endpoint == Endpoint::CheckConnection {
+            allow.push_str(", HEAD");
+        }
+        crate::http_response::set_header(&mut resp, "allow", &allow);
+    }
+    resp
+}
+
 /// Hands a request to the endpoint's handler.
 pub async fn handle(app: &App, endpoint: Endpoint, req: Request) -> Response {
     match endpoint {
@@ -127,7 +142,7 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: Request) -> Response {
 /// (which the HTTP API never sends it) is a 404 page.
 pub async fn admin(app: &App, req: Request) -> Response {
     match find(req.uri().path()) {
-        Some(r) if r.function == "AdminFunction" => handle(app, r.endpoint, req).await,
+        Some(r) if r.function == "AdminFunction" => serve_route(app, r, req).await,
         _ => Error::NotFound.to_html_response(),
     }
 }

@@ -1,15 +1,24 @@
 //! A minimal HTTP/1.1 server on loopback: bytes in, bytes out, one task per
 //! connection. Used by the local runner and the fake Syncaroo.
+//!
+//! The server's own answers look like the handlers' (the same JSON error
+//! body and security headers): a body over [`MAX_BODY`] is 413, refused on
+//! its `Content-Length` before a byte of it is read; a body that cannot be
+//! read (bad chunking, cut off) is 400; headers or a body that do not
+//! arrive within the timeouts close the connection (headers) or get 408
+//! (body), so an idle or half-sent request holds nothing for long.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
+use syncaroo_shared::Error;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -21,37 +30,89 @@ pub type Handler =
 /// Largest body read; larger requests get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// How long a client may take to send a request's headers (also the idle
+/// time allowed on a kept-alive connection) and then its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub headers: Duration,
+    pub body: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            headers: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Serves `handler` on `listener` until the returned task is aborted.
 pub fn spawn(listener: TcpListener, handler: Handler) -> JoinHandle<()> {
+    spawn_with(listener, handler, Timeouts::default())
+}
+
+pub fn spawn_with(listener: TcpListener, handler: Handler, timeouts: Timeouts) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            tokio::spawn(serve(stream, handler.clone()));
+            tokio::spawn(serve(stream, handler.clone(), timeouts));
         }
     })
 }
 
+/// The server's own answer to a request it cannot hand on.
+fn refusal(e: Error) -> Response {
+    e.to_oauth_response()
+}
+
+async fn read_and_handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    handler: Handler,
+    timeouts: Timeouts,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return refusal(Error::PayloadTooLarge(MAX_BODY));
+    }
+    match tokio::time::timeout(timeouts.body, Limited::new(body, MAX_BODY).collect()).await {
+        Err(_) => {
+            let mut r = refusal(Error::InvalidRequest(
+                "the request body did not arrive in time".into(),
+            ));
+            *r.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
+            r
+        }
+        Ok(Ok(b)) => handler(http::Request::from_parts(parts, b.to_bytes())).await,
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            refusal(Error::PayloadTooLarge(MAX_BODY))
+        }
+        Ok(Err(_)) => refusal(Error::InvalidRequest(
+            "the request body could not be read (bad chunked encoding or cut off)".into(),
+        )),
+    }
+}
+
 /// Serves `handler` on one accepted connection until it closes.
-pub async fn serve(stream: TcpStream, handler: Handler) {
+pub async fn serve(stream: TcpStream, handler: Handler, timeouts: Timeouts) {
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let handler = handler.clone();
         async move {
-            let (parts, body) = req.into_parts();
-            let resp = match Limited::new(body, MAX_BODY).collect().await {
-                Ok(b) => handler(http::Request::from_parts(parts, b.to_bytes())).await,
-                Err(_) => {
-                    let mut r = http::Response::new(Bytes::from_static(b"request body too large"));
-                    *r.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
-                    r
-                }
-            };
+            let resp = read_and_handle(req, handler, timeouts).await;
             let (parts, body) = resp.into_parts();
             Ok::<_, Infallible>(hyper::Response::from_parts(parts, Full::new(body)))
         }
     });
     let _ = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.headers)
         .serve_connection(TokioIo::new(stream), svc)
         .await;
 }

@@ -92,6 +92,22 @@ fn the_local_runner_serves_every_route_of_the_table() {
                 .unwrap();
             assert_ne!(resp.status(), 404, "{} {}", r.methods[0], r.path);
         }
+        // A wrong method: 405 with the route's methods in Allow.
+        for (method, path, allow) in [
+            ("DELETE", "/api/oauth/token", "POST"),
+            ("PUT", "/api/oauth/authorize", "GET, POST"),
+            ("POST", "/api/check_connection/", "GET, HEAD"),
+            ("GET", "/api/update", "POST"),
+            ("POST", "/api/admin/syncaroo/status", "GET"),
+        ] {
+            let resp = http
+                .request(method.parse().unwrap(), format!("{}{path}", running.base()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 405, "{method} {path}");
+            assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+        }
         let resp = http
             .get(format!("{}/api/no/such/route", running.base()))
             .send()
