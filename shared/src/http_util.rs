@@ -16,6 +16,17 @@ pub type Request = http::Request<Bytes>;
 /// body of the protocol is a few hundred bytes.
 pub const MAX_FORM_BODY: usize = 16 * 1024;
 
+/// One `application/x-www-form-urlencoded` name or value, decoded
+/// strictly: `+` is a space, and percent-encoded bytes that are not UTF-8
+/// are refused (a lossy decode would turn them into U+FFFD, and refusing
+/// U+FFFD would refuse a real one too).
+pub fn form_decode(s: &str) -> Result<String, Error> {
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| Error::InvalidRequest("parameters are not valid percent-encoded UTF-8".into()))
+}
+
 /// Parsed `application/x-www-form-urlencoded` pairs (query or body), kept in
 /// order with duplicates so they can be refused (RFC 6749 section 3.1).
 #[derive(Debug, Default, Clone)]
@@ -23,22 +34,16 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     pub fn parse(raw: &[u8]) -> Result<Self, Error> {
-        if std::str::from_utf8(raw).is_err() {
-            return Err(Error::InvalidRequest(
-                "parameters are not valid UTF-8".into(),
-            ));
-        }
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw)
-            .filter(|(k, _)| !k.is_empty())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if pairs
-            .iter()
-            .any(|(k, v)| k.contains('\u{fffd}') || v.contains('\u{fffd}'))
-        {
-            return Err(Error::InvalidRequest(
-                "parameters are not valid percent-encoded UTF-8".into(),
-            ));
+        let raw = std::str::from_utf8(raw)
+            .map_err(|_| Error::InvalidRequest("parameters are not valid UTF-8".into()))?;
+        let decode = form_decode;
+        let mut pairs = Vec::new();
+        for part in raw.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let k = decode(k)?;
+            if !k.is_empty() {
+                pairs.push((k, decode(v)?));
+            }
         }
         Ok(Self(pairs))
     }

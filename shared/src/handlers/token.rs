@@ -74,13 +74,10 @@ fn client_credentials(req: &Request, p: &Params) -> Result<(String, String), Err
         )),
         (Some((id, secret)), None) => {
             // RFC 6749 section 2.3.1: both parts are form-urlencoded.
-            let dec = |s: &str| -> String {
-                form_urlencoded::parse(format!("v={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            let (id, secret) = (dec(&id), dec(&secret));
+            let (id, secret) = (
+                http_util::form_decode(&id).map_err(|_| unauth())?,
+                http_util::form_decode(&secret).map_err(|_| unauth())?,
+            );
             if form_id.is_some_and(|f| f != id) {
                 return Err(Error::InvalidRequest(
                     "clientId differs from the Basic credentials".into(),
