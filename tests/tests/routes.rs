@@ -117,3 +117,47 @@ fn the_local_runner_serves_every_route_of_the_table() {
         running.stop();
     });
 }
+
+/// docs/openapi.yaml describes exactly the route table's routes (and HEAD
+/// on check_connection), so a route cannot be added without it.
+#[test]
+fn the_openapi_document_describes_every_route() {
+    let path = syncaroo_tests::repo_root().join("docs/openapi.yaml");
+    let doc: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(doc["openapi"].as_str(), Some("3.1.0"));
+    let documented: BTreeSet<(String, String)> = doc["paths"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_mapping().unwrap().keys().map(move |m| {
+                (
+                    m.as_str().unwrap().to_uppercase(),
+                    p.as_str().unwrap().to_string(),
+                )
+            })
+        })
+        .collect();
+    let mut table: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .flat_map(|r| {
+            r.methods
+                .iter()
+                .map(|m| (m.to_string(), r.path.to_string()))
+        })
+        .collect();
+    table.insert((
+        "HEAD".into(),
+        syncaroo_shared::routes::CHECK_CONNECTION_ROUTE.into(),
+    ));
+    assert_eq!(documented, table);
+    // Every operation names its answers, each with a description.
+    for (_, ops) in doc["paths"].as_mapping().unwrap() {
+        for (m, op) in ops.as_mapping().unwrap() {
+            let responses = op["responses"]
+                .as_mapping()
+                .unwrap_or_else(|| panic!("{m:?}"));
+            assert!(!responses.is_empty());
+        }
+    }
+}
