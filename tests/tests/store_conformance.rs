@@ -321,11 +321,13 @@ macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory {
             use super::*;
-            $(#[tokio::test] async fn $case() { super::$case(Arc::new(MemoryStore::new())).await; })*
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() { super::$case(Arc::new(MemoryStore::new())).await; })*
         }
         mod dynamodb {
             use super::*;
-            $(#[tokio::test] async fn $case() {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
                 let Some(s) = local_aws::dynamo_store("conf", NOW).await else { return };
                 super::$case(Arc::new(s)).await;
             })*
@@ -451,32 +453,6 @@ mod sync_data {
         );
     }
 
-    #[tokio::test]
-    async fn memory_megabyte() {
-        a_megabyte_is_stored_and_read_back_whole(Arc::new(MemoryStore::new())).await;
-    }
-
-    #[tokio::test]
-    async fn dynamodb_megabyte() {
-        let Some(s) = local_aws::dynamo_store("megabyte", NOW).await else {
-            return;
-        };
-        a_megabyte_is_stored_and_read_back_whole(Arc::new(s)).await;
-    }
-
-    #[tokio::test]
-    async fn memory_later_fetch_wins() {
-        later_fetch_wins(Arc::new(MemoryStore::new())).await;
-    }
-
-    #[tokio::test]
-    async fn dynamodb_later_fetch_wins() {
-        let Some(s) = local_aws::dynamo_store("sync", NOW).await else {
-            return;
-        };
-        later_fetch_wins(Arc::new(s)).await;
-    }
-
     async fn events_record_once_and_attempt_counts(s: Arc<dyn Store>) {
         let e = EventRecord {
             id: "99:abc".into(),
@@ -502,19 +478,6 @@ mod sync_data {
             (got.status, got.attempts, got.error.as_deref()),
             (EventStatus::Failed, 2, Some("why"))
         );
-    }
-
-    #[tokio::test]
-    async fn memory_events() {
-        events_record_once_and_attempt_counts(Arc::new(MemoryStore::new())).await;
-    }
-
-    #[tokio::test]
-    async fn dynamodb_events() {
-        let Some(s) = local_aws::dynamo_store("events", NOW).await else {
-            return;
-        };
-        events_record_once_and_attempt_counts(Arc::new(s)).await;
     }
 
     fn target() -> SyncTarget {
@@ -587,19 +550,6 @@ mod sync_data {
         assert!(s.get_target(&target()).await.unwrap().unwrap().due());
     }
 
-    #[tokio::test]
-    async fn memory_targets() {
-        targets_coalesce_and_count(Arc::new(MemoryStore::new())).await;
-    }
-
-    #[tokio::test]
-    async fn dynamodb_targets() {
-        let Some(s) = local_aws::dynamo_store("targets", NOW).await else {
-            return;
-        };
-        targets_coalesce_and_count(Arc::new(s)).await;
-    }
-
     /// Twenty webhooks for one target acked at once, on real tasks: every
     /// notification counts (none lost to a read-modify-write race).
     async fn concurrent_notifications_all_count(s: Arc<dyn Store>) {
@@ -614,19 +564,6 @@ mod sync_data {
         }
         let st = s.get_target(&target()).await.unwrap().unwrap();
         assert_eq!((st.notifications, st.due()), (20, true));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn memory_concurrent_notifications() {
-        concurrent_notifications_all_count(Arc::new(MemoryStore::new())).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn dynamodb_concurrent_notifications() {
-        let Some(s) = local_aws::dynamo_store("notes", NOW).await else {
-            return;
-        };
-        concurrent_notifications_all_count(Arc::new(s)).await;
     }
 
     /// What DynamoDB writes for a notification is what the stream hands
@@ -646,4 +583,12 @@ mod sync_data {
             Some(target())
         );
     }
+
+    conformance!(
+        later_fetch_wins,
+        a_megabyte_is_stored_and_read_back_whole,
+        events_record_once_and_attempt_counts,
+        targets_coalesce_and_count,
+        concurrent_notifications_all_count,
+    );
 }
