@@ -547,6 +547,7 @@ async fn authorize_refuses_bad_requests_with_a_page_not_a_redirect() {
             "POST with wrong csrf",
             post(authz_query(&[
                 ("csrf", Some("forged")),
+                ("nonce", Some("any")),
                 ("decision", Some("authorize")),
             ])),
             403,
@@ -643,6 +644,23 @@ async fn authorize_refuses_an_unknown_decision_with_a_valid_csrf() {
         body_text(&resp)
     );
     assert_eq!(store.fingerprint(), before);
+    // The consent page shown again has a form of its own, which works.
+    let page = handlers::authorize(&t.app, syncaroo_tests::event("authorize-consent.json")).await;
+    let mut again = syncaroo_tests::browser::parse_form(&body_text(&page))
+        .unwrap()
+        .fields;
+    assert_ne!(again, fields[..fields.len() - 1], "a new nonce and token");
+    again.push(("decision".into(), "authorize".into()));
+    let body: Vec<(&str, &str)> = again
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let resp = handlers::authorize(
+        &t.app,
+        request("POST", "/", &[FORM, ("cookie", &cookie)], form(&body)),
+    )
+    .await;
+    assert_eq!(resp.status(), 302);
 }
 
 #[tokio::test]

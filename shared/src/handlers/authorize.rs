@@ -59,13 +59,16 @@ impl AuthzRequest {
         })
     }
 
-    /// What the CSRF token is bound to.
-    fn binding(&self) -> [&str; 4] {
+    /// What the CSRF token is bound to: the request and the form's own
+    /// random nonce, so every consent page shown has a token of its own
+    /// (each works once; a new page gets a new one).
+    fn binding<'a>(&'a self, nonce: &'a str) -> [&'a str; 5] {
         [
             self.connection_id.as_str(),
             &self.client_id,
             &self.redirect_uri,
             self.state.as_deref().unwrap_or(""),
+            nonce,
         ]
     }
 }
@@ -81,6 +84,7 @@ struct ConsentPage<'a> {
     redirect_host: &'a str,
     state: Option<&'a str>,
     csrf: &'a str,
+    nonce: &'a str,
 }
 
 pub async fn authorize(app: &App, req: Request) -> Response {
@@ -117,7 +121,8 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
         tracing::info!(connection_id = %authz.connection_id, "authorize: no session, sent to login");
         return Ok(http_util::redirect(&login));
     };
-    let csrf = crypto::csrf_token(key, &session, &authz.binding());
+    let nonce = crypto::random_b64(16);
+    let csrf = crypto::csrf_token(key, &session, &authz.binding(&nonce));
     let host = authz
         .redirect_uri
         .split("://")
@@ -133,6 +138,7 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
         redirect_host: host,
         state: authz.state.as_deref(),
         csrf: &csrf,
+        nonce: &nonce,
     };
     let html = page
         .render()
@@ -174,7 +180,8 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
         )
     })?;
     let sent = params.required(&["csrf"])?;
-    let expected = crypto::csrf_token(key, &session, &authz.binding());
+    let nonce = params.required(&["nonce"])?;
+    let expected = crypto::csrf_token(key, &session, &authz.binding(nonce));
     if !crypto::ct_eq(sent, &expected) {
         return Err(Error::Forbidden(
             "the form has expired or was not ours; start again".into(),
