@@ -96,11 +96,7 @@ impl CredentialsStore for DynamoStore {
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("UpdateItem", e)),
-        }
+        conditional(res, "UpdateItem")
     }
 
     async fn complete_refresh(
@@ -129,11 +125,7 @@ impl CredentialsStore for DynamoStore {
             .expression_attribute_values(":o", s(owner))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("UpdateItem", e)),
-        }
+        conditional(res, "UpdateItem")
     }
 
     async fn release_lease(&self, owner: &str) -> Result<(), Error> {
@@ -145,11 +137,8 @@ impl CredentialsStore for DynamoStore {
             .expression_attribute_values(":o", s(owner))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(store_err("UpdateItem", e)),
-        }
+        // Not written when the condition no longer holds: nothing to do.
+        conditional(res, "UpdateItem").map(|_| ())
     }
 
     async fn mark_needs_reauth(&self, reason: &str, now: i64) -> Result<(), Error> {
@@ -167,11 +156,8 @@ impl CredentialsStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(store_err("UpdateItem", e)),
-        }
+        // Not written when the condition no longer holds: nothing to do.
+        conditional(res, "UpdateItem").map(|_| ())
     }
 
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {
@@ -199,10 +185,6 @@ impl CredentialsStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("DeleteItem", e)),
-        }
+        conditional(res, "DeleteItem")
     }
 }

@@ -78,3 +78,16 @@ where
         .and_then(|se| se.code())
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
+
+/// A conditional write's outcome: `Ok(true)` written, `Ok(false)` when its
+/// condition did not hold, any other failure a store error.
+pub(super) fn conditional<T, E>(res: Result<T, SdkError<E>>, op: &str) -> Result<bool, Error>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_ccf(&e) => Ok(false),
+        Err(e) => Err(store_err(op, e)),
+    }
+}

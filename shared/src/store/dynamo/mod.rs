@@ -34,7 +34,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use grants::token_item;
-use item::{build_err, cancellation, failed_condition, is_ccf};
+use item::{build_err, cancellation, conditional, failed_condition};
 
 pub const GSI_FAMILY: &str = "gsi1";
 
@@ -179,11 +179,7 @@ impl DynamoStore {
         for (k, v) in values {
             req = req.expression_attribute_values(k, v);
         }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(store_err("PutItem", e)),
-        }
+        conditional(req.send().await, "PutItem")
     }
 
     /// Creates the table with its index and TTL, if missing. The stack

@@ -221,11 +221,8 @@ impl EventStore for DynamoStore {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match res {
-            // A fetch covering as much or more is recorded already.
-            Err(e) if is_ccf(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| store_err("UpdateItem", e)),
-        }
+        // Not written: a fetch covering as much or more is recorded already.
+        conditional(res, "UpdateItem").map(|_| ())
     }
 
     async fn give_up(&self, t: &SyncTarget, through: u64, reason: &str) -> Result<(), Error> {
