@@ -66,9 +66,13 @@ impl Error {
             Forbidden(_) => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             Conflict(_) => StatusCode::CONFLICT,
-            Store(_) | Secrets(_) | Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Upstream(_) => StatusCode::BAD_GATEWAY,
-            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The store or the secrets did not answer (throttled, 5xx, reset,
+            // timed out, a conflicting transaction): nothing was written, or
+            // a transaction was not (they are atomic), so the same request
+            // again is safe and will most likely succeed.
+            Store(_) | Secrets(_) | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -89,8 +93,8 @@ impl Error {
             InvalidToken(_) => "invalid_token",
             InvalidSignature(_) => "invalid_signature",
             Forbidden(_) => "insufficient_scope",
-            Store(_) | Secrets(_) | Config(_) | Upstream(_) => "server_error",
-            Unavailable(_) => "temporarily_unavailable",
+            Config(_) | Upstream(_) => "server_error",
+            Store(_) | Secrets(_) | Unavailable(_) => "temporarily_unavailable",
         }
     }
 
@@ -111,10 +115,25 @@ impl Error {
             PayloadTooLarge(n) => format!("request body larger than {n} bytes"),
             MethodNotAllowed => "method not allowed".into(),
             NotFound => "not found".into(),
-            Store(_) | Secrets(_) | Config(_) => "internal error, try again later".into(),
+            Store(_) | Secrets(_) => "temporarily unavailable, try again shortly".into(),
+            Config(_) => "internal error, try again later".into(),
             Upstream(_) => "upstream service failed, try again later".into(),
             Unavailable(m) => m.clone(),
         }
+    }
+
+    /// Seconds a caller should wait before the same request again, for a
+    /// failure that passes by itself (`Retry-After`, RFC 9110 section 10.2.3).
+    pub fn retry_after(&self) -> Option<u32> {
+        matches!(self, Error::Store(_) | Error::Secrets(_)).then_some(1)
+    }
+
+    /// Adds `Retry-After` when the failure is one to retry.
+    fn with_retry_after(&self, mut resp: Response) -> Response {
+        if let Some(s) = self.retry_after() {
+            http_util::set_header(&mut resp, "retry-after", &s.to_string());
+        }
+        resp
     }
 
     pub fn is_server_side(&self) -> bool {
@@ -146,7 +165,7 @@ impl Error {
                 "Basic realm=\"syncaroo-bridge\", charset=\"UTF-8\"",
             );
         }
-        resp
+        self.with_retry_after(resp)
     }
 
     /// RFC 6750 section 3 error, as check_connection and the webhook answer.
@@ -162,14 +181,14 @@ impl Error {
             );
             http_util::set_header(&mut resp, "www-authenticate", &v);
         }
-        resp
+        self.with_retry_after(resp)
     }
 
     /// A plain page for the browser: authorize never redirects an error to
     /// an unverified redirect URI.
     pub fn to_html_response(&self) -> Response {
         self.log();
-        http_util::error_page(self.status(), &self.description())
+        self.with_retry_after(http_util::error_page(self.status(), &self.description()))
     }
 }
 
@@ -180,8 +199,20 @@ mod tests {
     #[test]
     fn client_mistakes_are_4xx_and_server_faults_hide_details() {
         let e = Error::Store("ConditionalCheckFailed on pk=TOKEN#abc".into());
-        assert_eq!(e.status(), 500);
+        assert_eq!(e.status(), 503);
         assert!(!e.description().contains("TOKEN#"));
+        for r in [
+            e.to_oauth_response(),
+            e.to_bearer_response(),
+            e.to_html_response(),
+        ] {
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers()["retry-after"], "1");
+            assert!(!String::from_utf8_lossy(r.body()).contains("TOKEN#"));
+        }
+        let c = Error::Config("bad setting".into()).to_oauth_response();
+        assert_eq!(c.status(), 500);
+        assert!(c.headers().get("retry-after").is_none());
         for e in [
             Error::InvalidRequest("x".into()),
             Error::InvalidClient("x".into()),
