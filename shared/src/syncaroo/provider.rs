@@ -4,7 +4,7 @@
 //! (it holds the lease on the credentials item), the others wait for the
 //! new version. A lease whose holder died expires and is taken over.
 
-use super::{CredentialStatus, OAuthError, SyncarooCredentials, SyncarooOAuth};
+use super::{CredentialStatus, NewCredentials, OAuthError, SyncarooCredentials, SyncarooOAuth};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Error;
@@ -64,7 +64,14 @@ pub struct TokenProvider {
     attempts: u64,
     backoff_ms: u64,
     owner: String,
+    /// A pair Syncaroo issued that the store has not taken yet (it was
+    /// failing): the only working pair, since Syncaroo spent the refresh
+    /// token that bought it. Written first thing on the next use.
+    unstored: std::sync::Mutex<Option<NewCredentials>>,
 }
+
+/// Writes of a freshly issued pair before it is kept for the next use.
+const STORE_ATTEMPTS: u32 = 3;
 
 impl TokenProvider {
     pub fn new(
@@ -88,6 +95,7 @@ impl TokenProvider {
             backoff_ms: 200,
             // Unique per process, so a lease names its holder.
             owner: crate::crypto::random_b64(12),
+            unstored: std::sync::Mutex::new(None),
         }
     }
 
@@ -121,6 +129,7 @@ impl TokenProvider {
 
     /// The schedule's job: refresh if the token expires within the margin.
     pub async fn refresh_if_due(&self) -> Result<RefreshOutcome, ProviderError> {
+        self.store_kept_pair().await?;
         let before = self.current().await?;
         let now = self.clock.now();
         if before.expires_at - self.margin > now {
@@ -151,6 +160,7 @@ impl TokenProvider {
         &self,
         rejected: Option<&SecretString>,
     ) -> Result<SyncarooCredentials, ProviderError> {
+        self.store_kept_pair().await?;
         let deadline = self.clock.now_ms() + self.wait_ms;
         loop {
             let c = self.current().await?;
@@ -196,34 +206,7 @@ impl TokenProvider {
         loop {
             attempt += 1;
             match self.oauth.refresh(client, &c.refresh_token, self.clock.now()).await {
-                Ok(new) => {
-                    let stored = self
-                        .creds
-                        .complete_refresh(c.version, &self.owner, &new, self.clock.now())
-                        .await;
-                    return match stored {
-                        Ok(true) => {
-                            tracing::info!(version = c.version + 1, expires_at = new.expires_at, "Syncaroo token refreshed");
-                            Ok(SyncarooCredentials {
-                                access_token: new.access_token,
-                                refresh_token: new.refresh_token,
-                                expires_at: new.expires_at,
-                                version: c.version + 1,
-                                lease_owner: None,
-                                lease_until_ms: None,
-                                ..c
-                            })
-                        }
-                        // Syncaroo spent the old refresh token and we lost
-                        // the new one: only an admin can recover.
-                        Ok(false) => Err(self
-                            .needs_reauth("refresh accepted by Syncaroo but our lease was lost before storing it")
-                            .await),
-                        Err(e) => Err(self
-                            .needs_reauth(&format!("refresh accepted by Syncaroo but not stored: {e}"))
-                            .await),
-                    };
-                }
+                Ok(new) => return self.keep(c, new).await,
                 Err(OAuthError::InvalidGrant) => {
                     return Err(self.needs_reauth("Syncaroo refused the refresh token (invalid_grant)").await)
                 }
@@ -250,6 +233,81 @@ impl TokenProvider {
                 }
             }
         }
+    }
+
+    /// Stores the pair Syncaroo just issued for `c`'s refresh token. That
+    /// token is spent, so the new pair is the only working one: a failed
+    /// write is retried, a lease that lapsed meanwhile does not stop it
+    /// (it is written unconditionally), and when the store keeps failing
+    /// the pair is kept in this process and written on its next use.
+    async fn keep(
+        &self,
+        c: SyncarooCredentials,
+        new: NewCredentials,
+    ) -> Result<SyncarooCredentials, ProviderError> {
+        let mut last = String::new();
+        for attempt in 0..STORE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(self.backoff_ms << attempt)).await;
+            }
+            let now = self.clock.now();
+            let stored = match self
+                .creds
+                .complete_refresh(c.version, &self.owner, &new, now)
+                .await
+            {
+                Ok(true) => Ok(c.version + 1),
+                Ok(false) => {
+                    tracing::warn!(
+                        "refresh lease lapsed before the new token was stored; storing it anyway"
+                    );
+                    self.creds.put_credentials(&new, now).await
+                }
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(version) => {
+                    tracing::info!(
+                        version,
+                        expires_at = new.expires_at,
+                        "Syncaroo token refreshed"
+                    );
+                    return Ok(SyncarooCredentials {
+                        access_token: new.access_token,
+                        refresh_token: new.refresh_token,
+                        expires_at: new.expires_at,
+                        version,
+                        lease_owner: None,
+                        lease_until_ms: None,
+                        ..c
+                    });
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        tracing::error!(error = %last, "new Syncaroo token not stored; kept in memory and stored on next use");
+        *self.unstored.lock().unwrap_or_else(|p| p.into_inner()) = Some(new);
+        Err(ProviderError::Unavailable(format!(
+            "the refreshed Syncaroo token could not be stored yet: {last}"
+        )))
+    }
+
+    /// Writes a pair [`Self::keep`] could not store, before anything else.
+    async fn store_kept_pair(&self) -> Result<(), ProviderError> {
+        let kept = self
+            .unstored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(new) = kept {
+            self.creds.put_credentials(&new, self.clock.now()).await?;
+            *self.unstored.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            tracing::info!(
+                expires_at = new.expires_at,
+                "stored the refreshed Syncaroo token kept from a failed write"
+            );
+        }
+        Ok(())
     }
 
     async fn release(&self) {
