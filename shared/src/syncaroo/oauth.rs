@@ -46,9 +46,13 @@ struct TokenBody {
 
 impl SyncarooOAuth {
     /// `base` has passed [`super::check_base`]. Redirects are never followed.
+    /// `timeout` bounds a whole token request, and any wait for the next
+    /// byte of any answer: a data page may take longer in all (its request
+    /// sets the fetch's remaining budget) but never stall longer than this.
     pub fn new(base: &str, timeout: Duration) -> Self {
         let http = crate::tls::http_client_builder()
             .timeout(timeout)
+            .read_timeout(timeout)
             .connect_timeout(timeout)
             .build()
             .expect("HTTP client");
