@@ -292,8 +292,17 @@ impl Fake {
             return json_resp(404, json!({"error": "no such page"}));
         }
         let data = pages.get(page - 1).cloned().unwrap_or_default();
+        // Links name the host the client asked for, as a server behind a
+        // proxy does (the fault-injection proxy keeps the Host header).
         let mut next = if page < count {
-            self.page_url(&path, page + 1)
+            match req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+            {
+                Some(host) => format!("http://{host}{path}?page={}", page + 1),
+                None => self.page_url(&path, page + 1),
+            }
         } else {
             String::new()
         };

@@ -6,6 +6,7 @@
 
 pub use syncaroo_sim::browser;
 pub mod ddb_proxy;
+pub mod fault_proxy;
 pub mod ktime;
 pub mod local_aws;
 pub mod logs;
