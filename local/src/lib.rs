@@ -59,6 +59,9 @@ pub struct Options {
     /// Further settings (environment variable names of `Config`), e.g. a
     /// webhook hash profile; they win over the runner's own.
     pub settings: Vec<(String, String)>,
+    /// With `StoreKind::Dynamodb`: this client instead of one from the AWS
+    /// environment (tests: DynamoDB Local behind the fault proxy).
+    pub dynamodb_client: Option<aws_sdk_dynamodb::Client>,
 }
 
 impl Default for Options {
@@ -76,6 +79,7 @@ impl Default for Options {
             syncaroo_client_secret: syncaroo_sim::fake::DEFAULT_CLIENT_SECRET.into(),
             admin_key: None,
             settings: Vec::new(),
+            dynamodb_client: None,
         }
     }
 }
@@ -165,7 +169,10 @@ pub async fn make_store(opts: &Options) -> Result<Arc<dyn Store>, Error> {
     Ok(match opts.store {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
         StoreKind::Dynamodb => {
-            let s = DynamoStore::from_env(&opts.table).await;
+            let s = match &opts.dynamodb_client {
+                Some(client) => DynamoStore::new(client.clone(), &opts.table),
+                None => DynamoStore::from_env(&opts.table).await,
+            };
             s.ensure_table().await?;
             Arc::new(s)
         }
