@@ -295,6 +295,28 @@ impl TestApp {
     }
 }
 
+/// The POST a browser makes when the user presses `decision` on the
+/// consent `page`, with the session `cookie` it was shown with.
+pub fn consent_post(page: &Response, cookie: &str, decision: &str) -> Request {
+    let mut fields = browser::parse_form(&body_text(page))
+        .expect("a consent form")
+        .fields;
+    fields.push(("decision".into(), decision.into()));
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    request(
+        "POST",
+        "/api/oauth/authorize",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", cookie),
+        ],
+        form(&pairs),
+    )
+}
+
 /// Signs a webhook body with the default hash profile.
 pub fn sign(mut body: serde_json::Value, key: &str) -> String {
     let map = body.as_object().expect("object").clone();

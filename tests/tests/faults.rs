@@ -370,25 +370,7 @@ fn consent(rig: Arc<Rig>, fault: Option<(Step, usize, Fault)>) -> PathFuture {
             syncaroo_tests::event("authorize-consent.json"),
         )
         .await;
-        let mut fields = syncaroo_tests::browser::parse_form(&syncaroo_tests::body_text(&page))
-            .expect("consent form")
-            .fields;
-        fields.push(("decision".into(), "authorize".into()));
-        let pairs: Vec<(&str, &str)> = fields
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect();
-        let post = || {
-            request(
-                "POST",
-                "/api/oauth/authorize",
-                &[
-                    ("content-type", "application/x-www-form-urlencoded"),
-                    ("cookie", &cookie),
-                ],
-                syncaroo_tests::form(&pairs),
-            )
-        };
+        let post = || syncaroo_tests::consent_post(&page, &cookie, "authorize");
         let code = std::sync::Mutex::new(String::new());
         let submit = || async {
             let resp = handlers::authorize(&w.t.app, post()).await;

@@ -120,23 +120,7 @@ async fn consent_is_one_transaction() {
         .to_string();
     let page = handlers::authorize(&t.app, syncaroo_tests::event("authorize-consent.json")).await;
     assert!(rec.ops().is_empty(), "showing consent reads nothing");
-    let mut fields = syncaroo_tests::browser::parse_form(&syncaroo_tests::body_text(&page))
-        .unwrap()
-        .fields;
-    fields.push(("decision".into(), "authorize".into()));
-    let pairs: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let req = request(
-        "POST",
-        "/api/oauth/authorize",
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("cookie", &cookie),
-        ],
-        syncaroo_tests::form(&pairs),
-    );
+    let req = syncaroo_tests::consent_post(&page, &cookie, "authorize");
     let resp = handlers::authorize(&t.app, req).await;
     assert_eq!(resp.status(), 302);
     assert_eq!(rec.ops(), ["TransactWriteItems"]);
