@@ -18,6 +18,8 @@ pub struct App {
     /// Built on first use: only the functions that call Syncaroo pay for
     /// the HTTP client.
     provider: Arc<OnceLock<TokenProvider>>,
+    /// The platform-JWT verifier (with its key cache), when configured.
+    platform_jwt: Arc<OnceLock<Option<crate::platform_jwt::PlatformJwt>>>,
 }
 
 impl App {
@@ -46,7 +48,23 @@ impl App {
             secrets,
             clock,
             provider: Arc::new(OnceLock::new()),
+            platform_jwt: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// The verifier of platform sessions from the platform's identity
+    /// provider, if `PLATFORM_JWKS_URL` is set; built on first use.
+    pub fn platform_jwt(&self) -> Option<&crate::platform_jwt::PlatformJwt> {
+        self.platform_jwt
+            .get_or_init(|| {
+                self.config.platform_jwt.clone().map(|c| {
+                    crate::platform_jwt::PlatformJwt::new(
+                        c,
+                        std::time::Duration::from_millis(self.config.syncaroo_http_timeout_ms),
+                    )
+                })
+            })
+            .as_ref()
     }
 
     /// The Syncaroo token provider on this app's store, secrets and clock.

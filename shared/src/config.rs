@@ -156,6 +156,12 @@ pub struct Config {
     pub sync_deadline_ms: u64,
     /// Where failed events go (SQS queue URL); empty: none configured.
     pub dead_letter_queue_url: String,
+    /// The platform's session as an RS256/ES256 JWT from its identity
+    /// provider (`PLATFORM_JWKS_URL`, `PLATFORM_JWT_ISSUER`,
+    /// `PLATFORM_JWT_AUDIENCE`, `PLATFORM_JWT_COOKIE`,
+    /// `PLATFORM_JWT_USER_CLAIM`, `PLATFORM_JWKS_CACHE_SECONDS`); off when
+    /// no JWKS URL is set.
+    pub platform_jwt: Option<crate::platform_jwt::PlatformJwtConfig>,
 }
 
 impl Config {
@@ -223,12 +229,34 @@ impl Config {
             sync_page_attempts: n("SYNC_PAGE_ATTEMPTS", 4)?,
             sync_deadline_ms: n("SYNC_DEADLINE_MS", 60_000)?,
             dead_letter_queue_url: s("DEAD_LETTER_QUEUE_URL", ""),
+            platform_jwt: match get("PLATFORM_JWKS_URL").filter(|v| !v.is_empty()) {
+                None => None,
+                Some(jwks_url) => Some(crate::platform_jwt::PlatformJwtConfig {
+                    jwks_url,
+                    issuer: s("PLATFORM_JWT_ISSUER", ""),
+                    audience: s("PLATFORM_JWT_AUDIENCE", ""),
+                    cookie: s(
+                        "PLATFORM_JWT_COOKIE",
+                        &s("SESSION_COOKIE", "syncaroo_session"),
+                    ),
+                    user_claim: s("PLATFORM_JWT_USER_CLAIM", "sub"),
+                    cache_secs: n("PLATFORM_JWKS_CACHE_SECONDS", 600)?,
+                }),
+            },
         };
         cfg.validate()?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<(), Error> {
+        if let Some(j) = &self.platform_jwt {
+            crate::platform_jwt::check_jwks_url(&j.jwks_url, self.syncaroo_allow_loopback)?;
+            if j.issuer.is_empty() || j.audience.is_empty() || j.user_claim.is_empty() {
+                return Err(Error::Config(
+                    "PLATFORM_JWKS_URL needs PLATFORM_JWT_ISSUER and PLATFORM_JWT_AUDIENCE".into(),
+                ));
+            }
+        }
         if self.code_ttl_secs == 0 || self.code_ttl_secs > MAX_CODE_TTL {
             return Err(Error::Config(format!(
                 "CODE_TTL_SECONDS must be between 1 and {MAX_CODE_TTL}"

@@ -25,6 +25,7 @@ pub mod http_util;
 pub mod jcs;
 pub mod metrics;
 pub mod model;
+pub mod platform_jwt;
 pub mod public_url;
 pub mod routes;
 pub mod secrets;

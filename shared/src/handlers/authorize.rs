@@ -102,10 +102,25 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     }
 }
 
-/// The platform session, if the cookie carries a valid one.
-fn session(app: &App, req: &Request, key: &[u8]) -> Option<SessionClaims> {
-    let raw = http_util::cookie(req, &app.config.session_cookie)?;
-    crypto::verify_session(key, raw, app.clock.now()).ok()
+/// The platform session, if the request carries a valid one: our HS256
+/// session cookie, or (when configured) a JWT from the platform's identity
+/// provider verified against its JWKS.
+async fn session(app: &App, req: &Request, key: &[u8]) -> Option<SessionClaims> {
+    let now = app.clock.now();
+    if let Some(raw) = http_util::cookie(req, &app.config.session_cookie) {
+        if let Ok(s) = crypto::verify_session(key, raw, now) {
+            return Some(s);
+        }
+    }
+    let jwt = app.platform_jwt()?;
+    let raw = http_util::cookie(req, jwt.cookie())?;
+    match jwt.verify(raw, now).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::info!(reason = %e, "authorize: platform JWT refused");
+            None
+        }
+    }
 }
 
 async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
@@ -113,7 +128,7 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
     let authz = AuthzRequest::parse(&params, &app.config)?;
     let secrets = app.secrets.get().await?;
     let key = secrets.session_key.expose().as_bytes();
-    let Some(session) = session(app, req, key) else {
+    let Some(session) = session(app, req, key).await else {
         let cfg = &app.config;
         let auth_uri = public_url::url(cfg, req, public_url::AUTHORIZE_PATH)?;
         let back = format!("{auth_uri}?{}", req.uri().query().unwrap_or(""));
@@ -174,7 +189,7 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
     let authz = AuthzRequest::parse(&params, &app.config)?;
     let secrets = app.secrets.get().await?;
     let key = secrets.session_key.expose().as_bytes();
-    let session = session(app, req, key).ok_or_else(|| {
+    let session = session(app, req, key).await.ok_or_else(|| {
         Error::InvalidRequest(
             "your session has ended; log in and start the connection again".into(),
         )
