@@ -335,6 +335,55 @@ async fn notifications_during_a_fetch_cause_exactly_one_more() {
     assert_eq!(w.fake.fake.data_requests(), 6);
 }
 
+/// A stream batch with records for two targets fetches them at once: with
+/// the first target's fetch held at the fake API (real tasks), the second
+/// target's three pages are all served before the first is released.
+#[tokio::test]
+async fn a_batch_fetches_different_targets_concurrently() {
+    // A held request must not time out (and be retried) during the test.
+    let w = Arc::new(world(&[("SYNCAROO_HTTP_TIMEOUT_MS", "30000")]).await);
+    const OTHER: &str = "/api/v1/locations/2001/rates";
+    w.fake.fake.set_pages(
+        OTHER,
+        vec![
+            vec![json!({"rate": "hourly", "amount": 12})],
+            vec![json!({"rate": "daily", "amount": 70})],
+            vec![json!({"rate": "weekly", "amount": 300})],
+        ],
+    );
+    let first = w.deliver(data_body(&w.fake.fake.page_url(RATES, 1))).await;
+    let mut other = data_body(&w.fake.fake.page_url(OTHER, 1));
+    other["locationId"] = json!("2001");
+    let second = w.deliver(other).await;
+    let gate = w.fake.fake.hold_data();
+    let batch = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let dlq = MemoryDeadLetters::default();
+            sync::process_batch(&w.t.app, &dlq, vec![("a", first), ("b", second)]).await
+        })
+    };
+    gate.wait_held().await;
+    // The held request is the first target's page 1 (logged on release);
+    // the other target's pages arrive meanwhile, or never if the batch ran
+    // one record after the other. The bound only limits a failing run.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while w.fake.fake.served(OTHER).len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second target was not fetched while the first was held"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        w.fake.fake.served(RATES).is_empty(),
+        "the first is still held"
+    );
+    gate.release();
+    assert_eq!(batch.await.unwrap(), Vec::<&str>::new());
+    assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}
+
 /// Status webhooks are applied in arrival order, and each change is kept
 /// with its receipt time: open -> closed -> open ends open, three changes.
 #[tokio::test]

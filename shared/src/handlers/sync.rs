@@ -345,20 +345,40 @@ async fn sync_status(store: &dyn EventStore, event: &EventRecord) -> Result<(), 
 }
 
 /// A batch of delivered events (the sync function's stream batch, each
-/// under the key the caller names it by): processes each in turn and
-/// returns the keys of those to deliver again, so one failing event does
-/// not redo the rest.
+/// under the key the caller names it by): processes them and returns the
+/// keys of those to deliver again, so one failing event does not redo the
+/// rest. Records for different targets run concurrently (a fetch mostly
+/// waits on Syncaroo); records for the same target run in batch order.
 pub async fn process_batch<K>(
     app: &App,
     dlq: &dyn DeadLetters,
     delivered: Vec<(K, Delivered)>,
 ) -> Vec<K> {
     let policy = fetch_policy(app);
-    let mut failures = Vec::new();
+    let mut groups: Vec<(String, Vec<(K, Delivered)>)> = Vec::new();
     for (key, d) in delivered {
-        if let Outcome::Retry(_) = process(app, dlq, &d, &policy).await {
-            failures.push(key);
+        let id = match &d {
+            Delivered::Target(t) => t.id(),
+            Delivered::Event(e) => e.id.clone(),
+        };
+        match groups.iter_mut().find(|(g, _)| *g == id) {
+            Some((_, records)) => records.push((key, d)),
+            None => groups.push((id, vec![(key, d)])),
         }
     }
-    failures
+    let policy = &policy;
+    let runs = groups.into_iter().map(|(_, records)| async move {
+        let mut failed = Vec::new();
+        for (key, d) in records {
+            if let Outcome::Retry(_) = process(app, dlq, &d, policy).await {
+                failed.push(key);
+            }
+        }
+        failed
+    });
+    futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
