@@ -103,6 +103,8 @@ struct Armed {
 /// What the proxies on it do; shared by every proxy of one test run.
 #[derive(Default)]
 pub struct Plan {
+    /// Added before each forwarded request: one network round trip.
+    delay: Mutex<Duration>,
     armed: Mutex<Option<Armed>>,
     random: Mutex<Option<(f64, Vec<Fault>, rand::rngs::StdRng)>>,
     seen: Mutex<Vec<Seen>>,
@@ -126,6 +128,13 @@ impl Plan {
             count,
             fault,
         });
+    }
+
+    /// Holds each forwarded request `rtt` before sending it on, as a
+    /// network round trip would (benchmarks; connection setup is not
+    /// simulated).
+    pub fn set_delay(&self, rtt: Duration) {
+        *self.delay.lock().unwrap() = rtt;
     }
 
     pub fn disarm(&self) {
@@ -241,7 +250,13 @@ async fn handle(
     };
     let transaction = op == "TransactWriteItems";
     match plan.decide(service, op) {
-        None => forward(http, origin, parts, body).await,
+        None => {
+            let rtt = *plan.delay.lock().unwrap();
+            if !rtt.is_zero() {
+                tokio::time::sleep(rtt).await;
+            }
+            forward(http, origin, parts, body).await
+        }
         Some(Fault::Reset) => Err(std::io::Error::other("injected reset")),
         Some(Fault::Stall) => {
             tokio::time::sleep(STALL).await;

@@ -6,7 +6,10 @@
 use crate::{events_creds, events_secrets};
 use std::sync::Arc;
 use syncaroo_shared::clock::{Clock, SystemClock};
-use syncaroo_shared::model::{AuthCodeRecord, ConnectionId, TokenKind, TokenRecord, UserId};
+use syncaroo_shared::crypto;
+use syncaroo_shared::model::{
+    AuthCodeRecord, ConnectionId, GrantPayload, TokenKind, TokenRecord, UserId, CODE_PREFIX,
+};
 use syncaroo_shared::store::{CodeRedemption, DynamoStore, Store};
 
 /// Seeds `table` and returns the secret document the events were made with.
@@ -83,4 +86,65 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
         "syncarooClientId": secrets.syncaroo_client_id.as_ref().unwrap().expose(),
         "syncarooClientSecret": secrets.syncaroo_client_secret.as_ref().unwrap().expose(),
     })
+}
+
+/// Tokens for connection `7000 + conn` (user 1), as if its user had
+/// connected; returns the access token. For load tests on a runner whose
+/// secrets they read (`token_hash_key`).
+pub async fn connected(
+    store: &dyn Store,
+    token_hash_key: &str,
+    client_id: &str,
+    conn: usize,
+) -> String {
+    let hash = |raw: &str| crypto::keyed_hash(token_hash_key.as_bytes(), raw);
+    let now = SystemClock.now();
+    let c = ConnectionId::parse(&format!("{}", 7000 + conn)).unwrap();
+    let u = UserId::parse("1").unwrap();
+    let family = crypto::random_b64(16);
+    let code = crypto::mint(
+        CODE_PREFIX,
+        Some(&GrantPayload {
+            c: c.clone(),
+            u: u.clone(),
+            f: family.clone(),
+        }),
+    );
+    let rec = AuthCodeRecord {
+        hash: hash(&code),
+        connection_id: c.clone(),
+        user_id: u.clone(),
+        client_id: client_id.into(),
+        redirect_uri: "https://app.syncaroo.com/connection".into(),
+        family: family.clone(),
+        expires_at: now + 300,
+    };
+    store.begin_authorization(&rec, now).await.unwrap();
+    let access = format!("soak-access-{conn}-{}", crypto::random_b64(16));
+    let tok = |raw: &str, kind| TokenRecord {
+        hash: hash(raw),
+        kind,
+        connection_id: c.clone(),
+        user_id: u.clone(),
+        client_id: client_id.into(),
+        family: family.clone(),
+        expires_at: now + 3600,
+        revoked: false,
+        used_at: None,
+    };
+    store
+        .redeem_code(&CodeRedemption {
+            code_hash: rec.hash.clone(),
+            client_id: client_id.into(),
+            redirect_uri: None,
+            connection_id: c.clone(),
+            user_id: u.clone(),
+            family: family.clone(),
+            now,
+            access: tok(&access, TokenKind::Access),
+            refresh: tok(&format!("soak-refresh-{conn}"), TokenKind::Refresh),
+        })
+        .await
+        .unwrap();
+    access
 }

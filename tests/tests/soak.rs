@@ -11,12 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use syncaroo_shared::aws_http::ReqwestHttpClient;
 use syncaroo_shared::clock::{Clock, SystemClock};
-use syncaroo_shared::crypto;
-use syncaroo_shared::model::{
-    AuthCodeRecord, ConnectionId, GrantPayload, TokenKind, TokenRecord, UserId, CODE_PREFIX,
-};
+use syncaroo_shared::model::ConnectionId;
 use syncaroo_shared::secrets::SecretString;
-use syncaroo_shared::store::{CodeRedemption, Store, SyncTarget};
+use syncaroo_shared::store::SyncTarget;
 use syncaroo_shared::syncaroo::NewCredentials;
 use syncaroo_sim::sender::Sender;
 use syncaroo_sim::{FakeConfig, FakeSyncaroo};
@@ -50,60 +47,6 @@ fn pages(revision: u64) -> Vec<Vec<Value>> {
         vec![json!({"revision": revision, "page": 1})],
         vec![json!({"revision": revision, "page": 2})],
     ]
-}
-
-/// Tokens for `conn` as if its user had connected; the access token.
-async fn connect(store: &dyn Store, token_hash_key: &str, client_id: &str, conn: usize) -> String {
-    let hash = |raw: &str| crypto::keyed_hash(token_hash_key.as_bytes(), raw);
-    let now = SystemClock.now();
-    let c = ConnectionId::parse(&format!("{}", 7000 + conn)).unwrap();
-    let u = UserId::parse("1").unwrap();
-    let family = crypto::random_b64(16);
-    let code = crypto::mint(
-        CODE_PREFIX,
-        Some(&GrantPayload {
-            c: c.clone(),
-            u: u.clone(),
-            f: family.clone(),
-        }),
-    );
-    let rec = AuthCodeRecord {
-        hash: hash(&code),
-        connection_id: c.clone(),
-        user_id: u.clone(),
-        client_id: client_id.into(),
-        redirect_uri: "https://app.syncaroo.com/connection".into(),
-        family: family.clone(),
-        expires_at: now + 300,
-    };
-    store.begin_authorization(&rec, now).await.unwrap();
-    let access = format!("soak-access-{conn}-{}", crypto::random_b64(16));
-    let tok = |raw: &str, kind| TokenRecord {
-        hash: hash(raw),
-        kind,
-        connection_id: c.clone(),
-        user_id: u.clone(),
-        client_id: client_id.into(),
-        family: family.clone(),
-        expires_at: now + 3600,
-        revoked: false,
-        used_at: None,
-    };
-    store
-        .redeem_code(&CodeRedemption {
-            code_hash: rec.hash.clone(),
-            client_id: client_id.into(),
-            redirect_uri: None,
-            connection_id: c.clone(),
-            user_id: u.clone(),
-            family: family.clone(),
-            now,
-            access: tok(&access, TokenKind::Access),
-            refresh: tok(&format!("soak-refresh-{conn}"), TokenKind::Refresh),
-        })
-        .await
-        .unwrap();
-    access
 }
 
 /// One connection's deliveries: (location, revision), revisions rising per
@@ -191,7 +134,7 @@ async fn ten_thousand_webhooks_with_duplicates_reordering_and_faults() {
     let mut bearers = vec![];
     for c in 0..CONNECTIONS {
         bearers.push(
-            connect(
+            syncaroo_tests::seed::connected(
                 r.store.as_ref(),
                 secrets.token_hash_key.expose(),
                 &r.setup.your_client_id,

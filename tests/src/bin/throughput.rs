@@ -1,0 +1,277 @@
+//! Throughput benchmark (benches/throughput.sh): the webhook ack path under
+//! bursts of concurrent deliveries, and the sync worker against a Syncaroo
+//! API that answers in 50 ms, each behind the latency proxy.
+//!
+//! Ack: the local runner (in this process) on DynamoDB Local behind a proxy
+//! adding `--rtt-ms` (default 2) to every request; 20 connections; rounds
+//! of `--burst` (default 200) deliveries sent at once. Reported: p50, p99
+//! and max ack latency seen by the sender, deliveries per second, and how
+//! many were lost (sent minus notifications recorded).
+//!
+//! Sync: one target whose data is 10 pages, each answered after
+//! `--api-ms` (default 50); then a batch of 10 such targets through the
+//! stream-batch entry point. The physical floor is pages x api-ms (pages
+//! follow `next` links, so they are sequential).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use syncaroo_shared::aws_http::ReqwestHttpClient;
+use syncaroo_shared::clock::{Clock, SystemClock};
+use syncaroo_shared::deadletter::MemoryDeadLetters;
+use syncaroo_shared::handlers::sync;
+use syncaroo_shared::secrets::SecretString;
+use syncaroo_shared::store::SyncTarget;
+use syncaroo_shared::syncaroo::NewCredentials;
+use syncaroo_shared::webhook::{HashProfile, Webhook};
+use syncaroo_sim::{FakeConfig, FakeSyncaroo};
+use syncaroo_tests::fault_proxy::{self, Plan, Service};
+use syncaroo_tests::local_aws;
+
+const CONNECTIONS: usize = 20;
+const PAGES: usize = 10;
+const BATCH: usize = 10;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+async fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .http_client(aws_sdk_dynamodb::config::SharedHttpClient::new(
+                ReqwestHttpClient::new(syncaroo_shared::tls::client_config().unwrap()),
+            ))
+            .build(),
+    )
+}
+
+fn body(conn: usize, loc: usize, api: &str) -> serde_json::Value {
+    serde_json::json!({"connectionId": 7000 + conn, "webhookType": "data", "locationId": format!("L{loc}"),
+                       "metaData": {"attributeType": "rates", "apiUrl": format!("{api}v1/bench/{conn}/{loc}")}})
+}
+
+fn sign(mut b: serde_json::Value, key: &str) -> String {
+    let map = b.as_object().unwrap().clone();
+    b["hash"] = serde_json::Value::String(HashProfile::default().compute(key.as_bytes(), &map));
+    b.to_string()
+}
+
+#[tokio::main]
+async fn main() {
+    if !local_aws::dynamodb_available() {
+        eprintln!("start DynamoDB Local first (benches/throughput.sh does)");
+        std::process::exit(2);
+    }
+    let rtt = Duration::from_millis(arg("--rtt-ms", 2));
+    let api_ms = Duration::from_millis(arg("--api-ms", 50));
+    let burst = arg("--burst", 200) as usize;
+    let rounds = arg("--rounds", 5) as usize;
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
+    let ddb_plan = Plan::new();
+    ddb_plan.set_delay(rtt);
+    let ddb = fault_proxy::start(Service::DynamoDb, &endpoint, ddb_plan.clone()).await;
+    let api_plan = Plan::new();
+    api_plan.set_delay(api_ms);
+    let fake = FakeSyncaroo::start_local(FakeConfig::default())
+        .await
+        .unwrap();
+    let api = fault_proxy::start(Service::Syncaroo, &fake.base(), api_plan.clone()).await;
+
+    // --- the ack path -----------------------------------------------------
+    let r = syncaroo_local::start(syncaroo_local::Options {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store: syncaroo_local::StoreKind::Dynamodb,
+        table: local_aws::unique_table("bench-ack"),
+        syncaroo_base: api.clone(),
+        syncaroo_client_id: fake.fake.cfg.client_id.clone(),
+        syncaroo_client_secret: fake.fake.cfg.client_secret.clone(),
+        dynamodb_client: Some(ddb_client(&ddb).await),
+        ..syncaroo_local::Options::default()
+    })
+    .await
+    .expect("runner");
+    let secrets = r.app.secrets.get().await.unwrap();
+    let mut bearers = vec![];
+    for c in 0..CONNECTIONS {
+        bearers.push(
+            syncaroo_tests::seed::connected(
+                r.store.as_ref(),
+                secrets.token_hash_key.expose(),
+                &r.setup.your_client_id,
+                c,
+            )
+            .await,
+        );
+    }
+    let url = format!("{}{}", r.setup.api_uri, r.setup.webhook_path);
+    let http = syncaroo_shared::tls::http_client_builder()
+        .pool_max_idle_per_host(burst)
+        .build()
+        .unwrap();
+    let key = r.setup.your_client_secret.clone();
+    let mut lat = vec![];
+    let mut errors = 0;
+    let started = Instant::now();
+    for round in 0..rounds {
+        let tasks: Vec<_> = (0..burst)
+            .map(|i| {
+                let conn = i % CONNECTIONS;
+                let (http, url, bearer) = (http.clone(), url.clone(), bearers[conn].clone());
+                let b = sign(body(conn, (i / CONNECTIONS + round) % 5, &api), &key);
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let resp = http.post(url).bearer_auth(bearer).body(b).send().await;
+                    let ok = resp.is_ok_and(|r| r.status() == 202);
+                    (t.elapsed(), ok)
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (d, ok) = t.await.unwrap();
+            lat.push(d);
+            errors += usize::from(!ok);
+        }
+    }
+    let wall = started.elapsed();
+    lat.sort();
+    let sent = burst * rounds;
+    let mut recorded = 0;
+    for c in 0..CONNECTIONS {
+        for l in 0..5 {
+            let t = SyncTarget {
+                connection_id: syncaroo_shared::model::ConnectionId::parse(&format!(
+                    "{}",
+                    7000 + c
+                ))
+                .unwrap(),
+                location_id: format!("L{l}"),
+                attribute_type: "rates".into(),
+                resource_id: None,
+            };
+            if let Some(s) = r.store.get_target(&t).await.unwrap() {
+                recorded += s.notifications as usize;
+            }
+        }
+    }
+    let ack = format!(
+        "ack path: {sent} deliveries in {rounds} bursts of {burst}, DynamoDB RTT {} ms: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} deliveries/s, non-202 {errors}, lost {} (floor: 2 sequential round trips = {} ms)",
+        rtt.as_millis(),
+        ms(pct(&lat, 0.50)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap()),
+        sent as f64 / wall.as_secs_f64(),
+        sent - recorded,
+        2 * rtt.as_millis(),
+    );
+    println!("{ack}");
+    r.stop();
+
+    // --- the sync worker ---------------------------------------------------
+    let table = local_aws::unique_table("bench-sync");
+    let store = syncaroo_shared::store::DynamoStore::new(ddb_client(&ddb).await, &table);
+    store.ensure_table().await.unwrap();
+    let config = syncaroo_tests::config_with_syncaroo(
+        &api,
+        &[
+            ("SYNCAROO_HTTP_TIMEOUT_MS", "5000"),
+            ("SYNC_MAX_PAGES", "50"),
+        ],
+    );
+    let mut s = syncaroo_tests::events_secrets();
+    s.syncaroo_client_id = Some(SecretString::new(fake.fake.cfg.client_id.clone()));
+    s.syncaroo_client_secret = Some(SecretString::new(fake.fake.cfg.client_secret.clone()));
+    let app = syncaroo_shared::App::new(
+        config,
+        Arc::new(store),
+        syncaroo_shared::secrets::StaticSecrets(s.clone()),
+        Arc::new(SystemClock),
+    );
+    let (access, refresh, _) = fake.fake.issue_pair();
+    app.store
+        .put_credentials(
+            &NewCredentials {
+                access_token: SecretString::new(access),
+                expires_at: SystemClock.now() + 3600,
+                refresh_token: SecretString::new(refresh),
+            },
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    let mut targets = vec![];
+    for i in 0..=BATCH {
+        let path = format!("/api/v1/bench/{i}/0");
+        fake.fake.set_pages(
+            &path,
+            (0..PAGES)
+                .map(|p| vec![serde_json::json!({"page": p, "target": i})])
+                .collect(),
+        );
+        let raw = sign(body(i, 0, &api), s.client_secret.expose());
+        let hook = Webhook::parse(raw.as_bytes()).unwrap();
+        let target = sync::target_of(&hook).unwrap();
+        app.store
+            .notify_target(&syncaroo_shared::store::TargetNote {
+                target: target.clone(),
+                payload: body(i, 0, &api).to_string(),
+                notified_at_ms: SystemClock.now_ms(),
+            })
+            .await
+            .unwrap();
+        targets.push(target);
+    }
+    let dlq = MemoryDeadLetters::default();
+    let policy = sync::fetch_policy(&app);
+    let t = Instant::now();
+    let one = sync::process(
+        &app,
+        &dlq,
+        &sync::Delivered::Target(targets[0].clone()),
+        &policy,
+    )
+    .await;
+    let single = t.elapsed();
+    let batch: Vec<(usize, sync::Delivered)> = targets[1..]
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, t)| (i, sync::Delivered::Target(t)))
+        .collect();
+    let t = Instant::now();
+    let failed = sync::process_batch(&app, &dlq, batch).await;
+    let many = t.elapsed();
+    let floor = api_ms * PAGES as u32;
+    let sync_line = format!(
+        "sync: one target of {PAGES} pages, API {} ms a page, DynamoDB RTT {} ms: {:.0} ms ({:?}; floor {} ms, ratio {:.2}); \
+         a batch of {BATCH} such targets: {:.0} ms ({} failed; {:.2}x one target)",
+        api_ms.as_millis(),
+        rtt.as_millis(),
+        ms(single),
+        one,
+        floor.as_millis(),
+        single.as_secs_f64() / floor.as_secs_f64(),
+        ms(many),
+        failed.len(),
+        many.as_secs_f64() / single.as_secs_f64(),
+    );
+    println!("{sync_line}");
+    let _ = std::fs::create_dir_all("target");
+    let _ = std::fs::write("target/throughput.txt", format!("{ack}\n{sync_line}\n"));
+}
