@@ -85,6 +85,9 @@ pub async fn fetch_all(
     let mut seen = HashSet::new();
     let mut items = Vec::new();
     let mut pages = 0u32;
+    // One token read for the whole walk (a 401 replaces it): not one
+    // credentials read per page.
+    let mut token: SecretString = provider.access_token().await?;
     loop {
         if !seen.insert(url.clone()) {
             return Err(FetchError::Loop);
@@ -92,7 +95,7 @@ pub async fn fetch_all(
         if pages as u64 >= policy.max_pages {
             return Err(FetchError::TooManyPages(policy.max_pages));
         }
-        let page = match fetch_page(provider, &url, policy, deadline).await {
+        let page = match fetch_page(provider, &mut token, &url, policy, deadline).await {
             // Only the first page's absence means the resource is gone; a
             // later page vanishing mid-walk is a failed fetch.
             Err(FetchError::Gone(s)) if pages > 0 => return Err(FetchError::Rejected(s)),
@@ -122,11 +125,11 @@ pub async fn fetch_all(
 
 async fn fetch_page(
     provider: &TokenProvider,
+    token: &mut SecretString,
     url: &str,
     policy: &FetchPolicy,
     deadline: Instant,
 ) -> Result<Value, FetchError> {
-    let mut token: SecretString = provider.access_token().await?;
     let mut refreshed = false;
     let mut last = String::from("no attempt");
     for attempt in 1..=policy.page_attempts {
@@ -158,7 +161,7 @@ async fn fetch_page(
                         },
                     },
                     401 if !refreshed => {
-                        token = provider.after_unauthorized(&token).await?;
+                        *token = provider.after_unauthorized(token).await?;
                         refreshed = true;
                         continue;
                     }
