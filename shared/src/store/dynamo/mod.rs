@@ -48,7 +48,16 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store on `client`, which also retries `TransactionConflictException`
+    /// (see [`RetryTransactionConflict`]).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_classifier(RetryTransactionConflict)
+                .build(),
+        );
         Self {
             client,
             table: table.into(),
@@ -287,3 +296,39 @@ impl DynamoStore {
         Self::new(Client::new(&sdk), table)
     }
 }
+
+/// DynamoDB answers a single-item read or write that meets a transaction in
+/// flight on the same item with `TransactionConflictException`, and AWS
+/// recommends retrying it; the SDK's standard classifier does not (it is in
+/// neither its throttling nor its transient list), so one such conflict
+/// failed the whole request (the fault matrix found it). This marks it a
+/// transient error, retried within the standard retry policy.
+#[derive(Debug)]
+pub struct RetryTransactionConflict;
+
+impl aws_sdk_dynamodb::config::retry::ClassifyRetry for RetryTransactionConflict {
+    fn classify_retry(
+        &self,
+        ctx: &aws_sdk_dynamodb::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_dynamodb::config::retry::RetryAction {
+        use aws_sdk_dynamodb::config::retry::RetryAction;
+        let conflict = ctx.response().is_some_and(|r| {
+            r.status().as_u16() == 400
+                && r.body()
+                    .bytes()
+                    .is_some_and(|b| b.windows(CONFLICT.len()).any(|w| w == CONFLICT.as_bytes()))
+        });
+        if conflict {
+            RetryAction::transient_error()
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "RetryTransactionConflict"
+    }
+}
+
+/// The `__type` suffix DynamoDB sends (`...#TransactionConflictException`).
+const CONFLICT: &str = "#TransactionConflictException\"";
