@@ -189,6 +189,33 @@ impl Plan {
     }
 }
 
+/// A DynamoDB client for `endpoint` (a proxy) that gives up on a silent
+/// answer after `read_idle` and, with `backoff`, starts its standard
+/// retries from that pause instead of the SDK's one second.
+pub async fn dynamodb_client(
+    endpoint: &str,
+    read_idle: Duration,
+    backoff: Option<Duration>,
+) -> aws_sdk_dynamodb::Client {
+    let sdk = syncaroo_shared::aws_http::load_sdk_config()
+        .await
+        .expect("SDK config");
+    let mut b = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .endpoint_url(endpoint)
+        .http_client(aws_sdk_dynamodb::config::SharedHttpClient::new(
+            syncaroo_shared::aws_http::ReqwestHttpClient::new(
+                syncaroo_shared::tls::client_config().expect("TLS"),
+            )
+            .with_read_idle_timeout(read_idle),
+        ));
+    if let Some(backoff) = backoff {
+        b = b.retry_config(
+            aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_initial_backoff(backoff),
+        );
+    }
+    aws_sdk_dynamodb::Client::from_conf(b.build())
+}
+
 /// How long a stalled request is held before its connection is dropped
 /// (longer than any client timeout under test).
 pub const STALL: Duration = Duration::from_secs(30);

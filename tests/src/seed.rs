@@ -148,3 +148,40 @@ pub async fn connected(
         .unwrap();
     access
 }
+
+/// A pair the fake Syncaroo issued, stored as our Syncaroo credentials,
+/// valid for an hour on the wall clock.
+pub async fn fake_credentials(store: &dyn Store, fake: &syncaroo_sim::FakeSyncaroo) {
+    let (access, refresh, _) = fake.fake.issue_pair();
+    let now = SystemClock.now();
+    store
+        .put_credentials(
+            &syncaroo_shared::syncaroo::NewCredentials {
+                access_token: syncaroo_shared::secrets::SecretString::new(access),
+                expires_at: now + 3600,
+                refresh_token: syncaroo_shared::secrets::SecretString::new(refresh),
+            },
+            now,
+        )
+        .await
+        .expect("credentials");
+}
+
+/// `n` connections made by [`connected`] on a running local runner; their
+/// access tokens.
+pub async fn connect_many(r: &syncaroo_local::Running, n: usize) -> Vec<String> {
+    let secrets = r.app.secrets.get().await.expect("runner secrets");
+    let mut out = vec![];
+    for c in 0..n {
+        out.push(
+            connected(
+                r.store.as_ref(),
+                secrets.token_hash_key.expose(),
+                &r.setup.your_client_id,
+                c,
+            )
+            .await,
+        );
+    }
+    out
+}

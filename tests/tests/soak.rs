@@ -9,12 +9,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use syncaroo_shared::aws_http::ReqwestHttpClient;
-use syncaroo_shared::clock::{Clock, SystemClock};
 use syncaroo_shared::model::ConnectionId;
-use syncaroo_shared::secrets::SecretString;
 use syncaroo_shared::store::SyncTarget;
-use syncaroo_shared::syncaroo::NewCredentials;
 use syncaroo_sim::sender::Sender;
 use syncaroo_sim::{FakeConfig, FakeSyncaroo};
 use syncaroo_tests::fault_proxy::{self, Fault, Plan, Service};
@@ -91,20 +87,12 @@ async fn ten_thousand_webhooks_with_duplicates_reordering_and_faults() {
         .unwrap();
     let ddb = fault_proxy::start(Service::DynamoDb, &endpoint, plan.clone()).await;
     let api = fault_proxy::start(Service::Syncaroo, &fake.base(), plan.clone()).await;
-    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(&ddb)
-            .http_client(aws_sdk_dynamodb::config::SharedHttpClient::new(
-                ReqwestHttpClient::new(syncaroo_shared::tls::client_config().unwrap())
-                    .with_read_idle_timeout(Duration::from_millis(500)),
-            ))
-            .retry_config(
-                aws_sdk_dynamodb::config::retry::RetryConfig::standard()
-                    .with_initial_backoff(Duration::from_millis(20)),
-            )
-            .build(),
-    );
+    let client = fault_proxy::dynamodb_client(
+        &ddb,
+        Duration::from_millis(500),
+        Some(Duration::from_millis(20)),
+    )
+    .await;
     let r = syncaroo_local::start(syncaroo_local::Options {
         addr: "127.0.0.1:0".parse().unwrap(),
         store: syncaroo_local::StoreKind::Dynamodb,
@@ -118,31 +106,8 @@ async fn ten_thousand_webhooks_with_duplicates_reordering_and_faults() {
     })
     .await
     .expect("runner");
-    let secrets = r.app.secrets.get().await.unwrap();
-    let (access, refresh, _) = fake.fake.issue_pair();
-    r.store
-        .put_credentials(
-            &NewCredentials {
-                access_token: SecretString::new(access),
-                expires_at: SystemClock.now() + 3600,
-                refresh_token: SecretString::new(refresh),
-            },
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
-    let mut bearers = vec![];
-    for c in 0..CONNECTIONS {
-        bearers.push(
-            syncaroo_tests::seed::connected(
-                r.store.as_ref(),
-                secrets.token_hash_key.expose(),
-                &r.setup.your_client_id,
-                c,
-            )
-            .await,
-        );
-    }
+    syncaroo_tests::seed::fake_credentials(r.store.as_ref(), &fake).await;
+    let bearers = syncaroo_tests::seed::connect_many(&r, CONNECTIONS).await;
     let origin = api.trim_end_matches("/api/").to_string();
     let webhook_url = format!("{}{}", r.setup.api_uri, r.setup.webhook_path);
     let fake = Arc::new(fake);

@@ -15,13 +15,11 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use syncaroo_shared::aws_http::ReqwestHttpClient;
 use syncaroo_shared::clock::{Clock, SystemClock};
 use syncaroo_shared::deadletter::MemoryDeadLetters;
 use syncaroo_shared::handlers::sync;
 use syncaroo_shared::secrets::SecretString;
 use syncaroo_shared::store::SyncTarget;
-use syncaroo_shared::syncaroo::NewCredentials;
 use syncaroo_shared::webhook::{HashProfile, Webhook};
 use syncaroo_sim::{FakeConfig, FakeSyncaroo};
 use syncaroo_tests::fault_proxy::{self, Plan, Service};
@@ -50,15 +48,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn ddb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(endpoint)
-            .http_client(aws_sdk_dynamodb::config::SharedHttpClient::new(
-                ReqwestHttpClient::new(syncaroo_shared::tls::client_config().unwrap()),
-            ))
-            .build(),
-    )
+    fault_proxy::dynamodb_client(endpoint, Duration::from_secs(10), None).await
 }
 
 fn body(conn: usize, loc: usize, api: &str) -> serde_json::Value {
@@ -106,19 +96,7 @@ async fn main() {
     })
     .await
     .expect("runner");
-    let secrets = r.app.secrets.get().await.unwrap();
-    let mut bearers = vec![];
-    for c in 0..CONNECTIONS {
-        bearers.push(
-            syncaroo_tests::seed::connected(
-                r.store.as_ref(),
-                secrets.token_hash_key.expose(),
-                &r.setup.your_client_id,
-                c,
-            )
-            .await,
-        );
-    }
+    let bearers = syncaroo_tests::seed::connect_many(&r, CONNECTIONS).await;
     let url = format!("{}{}", r.setup.api_uri, r.setup.webhook_path);
     let http = syncaroo_shared::tls::http_client_builder()
         .pool_max_idle_per_host(burst)
@@ -203,18 +181,7 @@ async fn main() {
         syncaroo_shared::secrets::StaticSecrets(s.clone()),
         Arc::new(SystemClock),
     );
-    let (access, refresh, _) = fake.fake.issue_pair();
-    app.store
-        .put_credentials(
-            &NewCredentials {
-                access_token: SecretString::new(access),
-                expires_at: SystemClock.now() + 3600,
-                refresh_token: SecretString::new(refresh),
-            },
-            SystemClock.now(),
-        )
-        .await
-        .unwrap();
+    syncaroo_tests::seed::fake_credentials(app.store.as_ref(), &fake).await;
     let mut targets = vec![];
     for i in 0..=BATCH {
         let path = format!("/api/v1/bench/{i}/0");
