@@ -53,7 +53,10 @@ EXPECTED = {
     },
     "admin": {
         "http": True,
-        "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+        # + the platform API: listings replaced in one transaction, connections
+        # listed (GSI query, scan), a revoked connection's families revoked.
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                     "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem"},
         "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "AdminKey", "SyncarooApiCredentials"},
     },
 }

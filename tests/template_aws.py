@@ -124,6 +124,24 @@ def check_expanded(name, tpl, errors):
                       "/api/update", "/update"]:
             if route not in paths:
                 errors.append(f"{name}: API lacks the route {route}")
+        # The platform API is AWS_IAM-authorized (SigV4, awsSigv4 scheme);
+        # Syncaroo's and the browser's routes are not.
+        body = api[0]["Properties"].get("Body", {})
+        scheme = body.get("components", {}).get("securitySchemes", {}).get("AWS_IAM", {})
+        if scheme.get("x-amazon-apigateway-authtype") != "awsSigv4":
+            errors.append(f"{name}: no awsSigv4 security scheme in the API")
+        platform = 0
+        for p, ops in paths.items():
+            for method, op in ops.items():
+                iam = {"AWS_IAM": []} in op.get("security", [])
+                if p.startswith("/api/platform/"):
+                    platform += 1
+                    if not iam:
+                        errors.append(f"{name}: {method.upper()} {p} is not AWS_IAM-authorized")
+                elif iam:
+                    errors.append(f"{name}: {method.upper()} {p} must not need AWS_IAM")
+        if platform != 4:
+            errors.append(f"{name}: {platform} platform API routes, expected 4")
     path = OUT / f"{name}.json"
     path.write_text(json.dumps(tpl, indent=1))
     lint = subprocess.run([str(pathlib.Path(sys.executable).parent / "cfn-lint"), str(path)],

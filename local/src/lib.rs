@@ -190,6 +190,19 @@ pub async fn import_listings(store: &dyn Store, json: &str) -> Result<usize, Err
     Ok(n)
 }
 
+/// Like [`import_listings`], but each user in the file ends with exactly
+/// the file's locations (one atomic replacement per user, as the platform
+/// API's PUT); all of the file is validated first.
+pub async fn replace_listings_from(store: &dyn Store, json: &str) -> Result<usize, Error> {
+    let all = UserListings::parse_file(json)?;
+    let mut n = 0;
+    for u in &all {
+        store.replace_listings(&u.user_id, &u.locations).await?;
+        n += u.locations.len();
+    }
+    Ok(n)
+}
+
 /// Binds, seeds the demo user, and serves until the returned handle stops.
 pub async fn start(opts: Options) -> Result<Running, Error> {
     let listener = TcpListener::bind(opts.addr)

@@ -3,7 +3,7 @@
 //! ```text
 //! syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
 //!                      [--client-id ID] [--client-secret S] [--redirect-uri URL] [--listings FILE]
-//! syncaroo-local import --file FILE [--table NAME]     (into DynamoDB, from the AWS env)
+//! syncaroo-local import --file FILE [--table NAME] [--replace]  (into DynamoDB, from the AWS env)
 //! ```
 
 use std::process::ExitCode;
@@ -15,18 +15,25 @@ const USAGE: &str = "usage:
                        [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
                        [--syncaroo-base URL] [--syncaroo-client-id ID] [--syncaroo-client-secret S]
                        [--admin-key KEY] [--set NAME=VALUE]...
-  syncaroo-local import --file FILE [--table NAME]
+  syncaroo-local import --file FILE [--table NAME] [--replace]
+      Loads listings in bulk (the platform API's PUT, for many users at once). Without
+      --replace, locations are added or overwritten; with it, each user in the file ends
+      with exactly the file's locations (one write per user).
   syncaroo-local demo [--store memory|dynamodb]
       Runs the local runner and the Syncaroo simulator together: the whole flow once.
 Logs go to stderr; `serve` prints the guide's setup block as one JSON line on stdout.
 `--store dynamodb` and `import` reach DynamoDB through the standard AWS environment
 (AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, credentials).";
 
-fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
+/// The command, the runner's options, and import's `--file` and `--replace`.
+type Parsed = (String, Options, Option<String>, bool);
+
+fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut it = args.iter();
     let cmd = it.next().cloned().ok_or("missing command")?;
     let mut o = Options::default();
     let mut file = None;
+    let mut replace = false;
     while let Some(flag) = it.next() {
         let mut val = || it.next().cloned().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -46,6 +53,7 @@ fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
             "--redirect-uri" => o.redirect_uri = val()?,
             "--listings" => o.listings = Some(val()?),
             "--file" => file = Some(val()?),
+            "--replace" => replace = true,
             "--syncaroo-base" => o.syncaroo_base = val()?,
             "--syncaroo-client-id" => o.syncaroo_client_id = val()?,
             "--syncaroo-client-secret" => o.syncaroo_client_secret = val()?,
@@ -59,7 +67,7 @@ fn parse(args: &[String]) -> Result<(String, Options, Option<String>), String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    Ok((cmd, o, file))
+    Ok((cmd, o, file, replace))
 }
 
 #[tokio::main]
@@ -68,7 +76,7 @@ async fn main() -> ExitCode {
     // The demo prints its own progress; keep the service logs to warnings.
     let quiet = args.first().is_some_and(|c| c == "demo");
     syncaroo_shared::telemetry::init_with_default(if quiet { "error" } else { "info" });
-    let (cmd, opts, file) = match parse(&args) {
+    let (cmd, opts, file, replace) = match parse(&args) {
         Ok(p) => p,
         Err(e) => {
             if !e.is_empty() {
@@ -80,7 +88,7 @@ async fn main() -> ExitCode {
     };
     let result = match cmd.as_str() {
         "serve" => serve(opts).await,
-        "import" => import(opts, file).await,
+        "import" => import(opts, file, replace).await,
         "demo" => demo(opts).await,
         other => Err(format!("unknown command {other}\n{USAGE}")),
     };
@@ -219,14 +227,18 @@ async fn demo(mut opts: Options) -> Result<(), String> {
     }
 }
 
-async fn import(opts: Options, file: Option<String>) -> Result<(), String> {
+async fn import(opts: Options, file: Option<String>, replace: bool) -> Result<(), String> {
     let file = file.ok_or("import needs --file FILE")?;
     let json = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let store = DynamoStore::from_env(&opts.table).await;
     store.ensure_table().await.map_err(|e| e.to_string())?;
-    let n = syncaroo_local::import_listings(&store, &json)
-        .await
-        .map_err(|e| e.to_string())?;
-    eprintln!("imported {n} locations into table {}", opts.table);
+    let n = if replace {
+        syncaroo_local::replace_listings_from(&store, &json).await
+    } else {
+        syncaroo_local::import_listings(&store, &json).await
+    }
+    .map_err(|e| e.to_string())?;
+    let how = if replace { "replaced with" } else { "imported" };
+    eprintln!("{how} {n} locations in table {}", opts.table);
     Ok(())
 }

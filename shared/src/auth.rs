@@ -99,6 +99,12 @@ pub async fn bearer_for(
     Ok(t)
 }
 
+/// The AWS principal API Gateway verified for an `AWS_IAM`-authorized
+/// route (its ARN), put in the request's extensions by the Lambda edge
+/// from the request context, never from anything the client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamCaller(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,21 @@ use bytes::Bytes;
 use lambda_http::Body;
 
 pub fn from_lambda(req: lambda_http::Request) -> Request {
-    let (parts, body) = req.into_parts();
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    // API Gateway's verdict on an AWS_IAM route: who signed the request.
+    let iam = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone())),
+        _ => None,
+    };
+    let (mut parts, body) = req.into_parts();
+    if let Some(arn) = iam {
+        parts.extensions.insert(crate::auth::IamCaller(arn));
+    }
     let bytes = match body {
         Body::Empty => Bytes::new(),
         Body::Text(t) => Bytes::from(t),

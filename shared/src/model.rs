@@ -215,6 +215,8 @@ pub enum ConnectionStatus {
     Authorized,
     /// Syncaroo called check_connection.
     Confirmed,
+    /// The platform revoked it: every token of it is refused.
+    Revoked,
 }
 
 impl ConnectionStatus {
@@ -223,6 +225,7 @@ impl ConnectionStatus {
             Self::Pending => "pending",
             Self::Authorized => "authorized",
             Self::Confirmed => "confirmed",
+            Self::Revoked => "revoked",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -230,6 +233,7 @@ impl ConnectionStatus {
             "pending" => Some(Self::Pending),
             "authorized" => Some(Self::Authorized),
             "confirmed" => Some(Self::Confirmed),
+            "revoked" => Some(Self::Revoked),
             _ => None,
         }
     }
@@ -243,6 +247,7 @@ pub struct Connection {
     pub status: ConnectionStatus,
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
+    pub revoked_at: Option<i64>,
 }
 
 /// What a code carries in the clear (see [`crate::crypto::mint`]).

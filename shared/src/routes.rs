@@ -29,6 +29,9 @@ pub enum Endpoint {
     AdminConnect,
     AdminConfirm,
     AdminStatus,
+    PlatformListings,
+    PlatformConnections,
+    PlatformConnection,
 }
 
 #[derive(Debug)]
@@ -92,13 +95,50 @@ pub const ROUTES: &[Route] = &[
         function: "AdminFunction",
         endpoint: Endpoint::AdminStatus,
     },
+    // The platform API: AWS_IAM-authorized when deployed (template.yaml).
+    Route {
+        methods: &["PUT", "DELETE"],
+        path: "/api/platform/users/{userId}/listings",
+        function: "AdminFunction",
+        endpoint: Endpoint::PlatformListings,
+    },
+    Route {
+        methods: &["GET"],
+        path: "/api/platform/connections",
+        function: "AdminFunction",
+        endpoint: Endpoint::PlatformConnections,
+    },
+    Route {
+        methods: &["DELETE"],
+        path: "/api/platform/connections/{connectionId}",
+        function: "AdminFunction",
+        endpoint: Endpoint::PlatformConnection,
+    },
 ];
+
+/// Whether `path` (normalized) is an instance of the route path `pattern`,
+/// whose `{name}` segments match any one non-empty segment.
+fn matches(pattern: &str, path: &str) -> bool {
+    let (mut p, mut q) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (p.next(), q.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a.starts_with('{') && a.ends_with('}') => {
+                if b.is_empty() {
+                    return false;
+                }
+            }
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
 
 /// The route a request path (in any of its forms) belongs to. The method is
 /// the handler's to judge: each answers a wrong one with 405.
 pub fn find(path: &str) -> Option<&'static Route> {
     let path = normalize_path(path);
-    ROUTES.iter().find(|r| r.path == path)
+    ROUTES.iter().find(|r| matches(r.path, &path))
 }
 
 /// The path an endpoint is served at (its first route).
@@ -135,6 +175,9 @@ pub async fn handle(app: &App, endpoint: Endpoint, req: Request) -> Response {
         Endpoint::AdminConnect => handlers::admin::connect(app, req).await,
         Endpoint::AdminConfirm => handlers::admin::confirm(app, req).await,
         Endpoint::AdminStatus => handlers::admin::status(app, req).await,
+        Endpoint::PlatformListings => handlers::platform::listings(app, req).await,
+        Endpoint::PlatformConnections => handlers::platform::connections(app, req).await,
+        Endpoint::PlatformConnection => handlers::platform::connection(app, req).await,
     }
 }
 
@@ -158,6 +201,16 @@ mod tests {
         }
         assert_eq!(find("/update").unwrap().path, SITE_WEBHOOK_ROUTE);
         assert!(find("/api/nope").is_none());
+        assert_eq!(
+            find("/api/platform/users/u-1/listings/").unwrap().endpoint,
+            Endpoint::PlatformListings
+        );
+        assert!(find("/api/platform/users//listings").is_none());
+        assert!(find("/api/platform/users/a/b/listings").is_none());
+        assert_eq!(
+            find("/api/platform/connections/42").unwrap().endpoint,
+            Endpoint::PlatformConnection
+        );
         assert!(find("/").is_none());
     }
 

@@ -60,6 +60,9 @@ check sync sync-stream.json 'r["batchItemFailures"]==[]'
 check sync sync-stream-data.json 'r["batchItemFailures"]==[{"itemIdentifier":"111100000000000000002"}]'
 check refresh refresh-schedule.json 'r["outcome"]=="skipped"'
 check admin admin-status.json 'r["statusCode"]==200 and json.loads(r["body"])["connected"]==False'
+# The platform API, as API Gateway hands it over after AWS_IAM: the
+# request context names the verified caller; no admin key is sent.
+check admin platform-put-listings.json 'r["statusCode"]==200 and json.loads(r["body"])=={"userId":"1","locations":1}'
 
 # A panic in a handler is that invocation's error; the warm process lives on
 # and serves the next event (no second cold start: one "init done" line).
@@ -85,6 +88,11 @@ if [[ "$inits_before" -ge 1 && "$inits_after" -eq "$inits_before" ]]; then
 else
   echo "FAIL check_connection after a panic: init lines $inits_before -> $inits_after"; fail=$((fail+1))
 fi
+# The pushed listings are what check_connection returns; a revoked
+# connection's token is refused.
+check check_connection check-connection.json 'r["statusCode"]==200 and sorted(json.loads(r["body"])["locations"])==["2001"]'
+check admin platform-revoke-connection.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="revoked"'
+check check_connection check-connection.json 'r["statusCode"]==401'
 
 # The functions' log lines are JSON objects (AWS_LAMBDA_LOG_FORMAT=JSON):
 # timestamp, level, target, message, fields, and the invocation's requestId.

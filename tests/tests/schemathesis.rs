@@ -61,13 +61,13 @@ async fn schemathesis_finds_nothing_on_any_route() {
     let runs = [
         vec![
             "--exclude-path-regex".to_string(),
-            "^/api/admin/".into(),
+            "^/api/(admin|platform)/".into(),
             "--header".into(),
             format!("Authorization: Bearer {bearer}"),
         ],
         vec![
             "--include-path-regex".to_string(),
-            "^/api/admin/".into(),
+            "^/api/(admin|platform)/".into(),
             "--auth".into(),
             format!("admin:{}", running.admin_key),
         ],

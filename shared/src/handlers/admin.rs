@@ -31,7 +31,7 @@ fn refused() -> Response {
 }
 
 /// Ok when the request carries `admin:<admin key>` as HTTP Basic.
-async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
+pub(crate) async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
     let secrets = app.secrets.get().await?;
     let Some(key) = secrets.admin_key.as_ref() else {
         return Err(Error::Unavailable(

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod check_connection;
+pub mod platform;
 pub mod refresh;
 pub mod sync;
 pub mod token;

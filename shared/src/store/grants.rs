@@ -109,4 +109,30 @@ pub trait GrantStore: Send + Sync {
         user: &UserId,
         now: i64,
     ) -> Result<(), Error>;
+
+    /// Connections, oldest id first: one user's, or all (a page of at most
+    /// `limit` after `after`, the last id of the previous page).
+    async fn list_connections(
+        &self,
+        user: Option<&UserId>,
+        after: Option<&ConnectionId>,
+        limit: usize,
+    ) -> Result<(Vec<ConnectionInfo>, Option<ConnectionId>), Error>;
+
+    /// Marks the connection revoked and revokes every token family it ever
+    /// had, so each of its tokens is refused from now on, and a code issued
+    /// before cannot be redeemed. `None`: no such connection.
+    async fn revoke_connection(
+        &self,
+        id: &ConnectionId,
+        now: i64,
+    ) -> Result<Option<Connection>, Error>;
+}
+
+/// A connection as the platform API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub connection: Connection,
+    /// When its latest webhook (data or status) arrived, in milliseconds.
+    pub last_webhook_at_ms: Option<i64>,
 }

@@ -15,7 +15,9 @@ use async_trait::async_trait;
 
 pub use credentials::CredentialsStore;
 pub use dynamo::DynamoStore;
-pub use grants::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
+pub use grants::{
+    CodeRedemption, ConnectionInfo, GrantStore, RedeemError, RefreshRotation, RotateError,
+};
 pub use listings::ListingStore;
 pub use memory::MemoryStore;
 pub use sync::{

@@ -7,7 +7,9 @@ use crate::model::{
     AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, TokenKind, TokenRecord, UserId,
 };
 use crate::store::grants::FORM_USED;
-use crate::store::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
+use crate::store::{
+    CodeRedemption, ConnectionInfo, GrantStore, RedeemError, RefreshRotation, RotateError,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -25,6 +27,19 @@ fn token_pk(hash: &str) -> String {
 }
 fn family_pk(f: &str) -> String {
     format!("FAM#{f}")
+}
+/// A user's connections, in the GSI (the connection items carry it).
+fn user_conns_pk(u: &UserId) -> String {
+    format!("USERCONN#{u}")
+}
+/// A connection's webhooks, in the GSI (target notes and status changes
+/// carry it, with the receipt time as the sort key).
+pub(super) fn hooks_pk(c: &ConnectionId) -> String {
+    format!("HOOKS#{c}")
+}
+/// The sort key of a webhook receipt time: zero-padded, so it sorts.
+pub(super) fn hook_sk(ms: i64) -> String {
+    format!("{ms:015}")
 }
 
 pub(super) fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
@@ -85,10 +100,18 @@ impl GrantStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
             .update_expression(
-                "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now)",
+                "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now), #gsi1pk = :byuser, #gsi1sk = :self ADD #families :family",
             )
             .condition_expression("attribute_not_exists(#pk) OR #user = :u")
-            .set_expression_attribute_names(names(&["pk", "user", "client", "status", "created_at"]))
+            .set_expression_attribute_names(names(&[
+                "pk", "user", "client", "status", "created_at", "gsi1pk", "gsi1sk", "families",
+            ]))
+            .expression_attribute_values(":byuser", s(user_conns_pk(&code.user_id)))
+            .expression_attribute_values(":self", s(conn_pk(&code.connection_id)))
+            .expression_attribute_values(
+                ":family",
+                AttributeValue::Ss(vec![code.family.clone()]),
+            )
             .expression_attribute_values(":u", s(code.user_id.as_str()))
             .expression_attribute_values(":c", s(&code.client_id))
             .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
@@ -176,11 +199,23 @@ impl GrantStore for DynamoStore {
             .expression_attribute_values(":now", n(r.now))
             .build()
             .map_err(|e| st(build_err(e)))?;
+        // A code issued before its connection was revoked is dead too.
+        let family_live = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(family_pk(&r.family), "FAMILY")))
+            .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
+            .set_expression_attribute_names(names(&["revoked"]))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .build()
+            .map_err(|e| st(build_err(e)))?;
         let items = vec![
             TransactWriteItem::builder().update(consume).build(),
             self.put_new_token(&r.access).map_err(st)?,
             self.put_new_token(&r.refresh).map_err(st)?,
             TransactWriteItem::builder().update(authorize_conn).build(),
+            TransactWriteItem::builder()
+                .condition_check(family_live)
+                .build(),
         ];
         let Err(reasons) = self.transact(items).await.map_err(st)? else {
             return Ok(());
@@ -212,6 +247,9 @@ impl GrantStore for DynamoStore {
         }
         if reasons.get(3).is_some_and(failed_condition) {
             return Err(RedeemError::Mismatch);
+        }
+        if reasons.get(4).is_some_and(failed_condition) {
+            return Err(RedeemError::NotFound);
         }
         Err(st(Error::Store(format!(
             "code redemption not stored: {reasons:?}"
@@ -360,19 +398,46 @@ impl GrantStore for DynamoStore {
         let Some(item) = item.as_ref() else {
             return Ok(None);
         };
-        let parse = || -> Option<Connection> {
-            Some(Connection {
-                id: id.clone(),
-                user_id: UserId::parse(get_s(item, "user")?).ok()?,
-                client_id: get_s(item, "client")?.to_string(),
-                status: ConnectionStatus::parse(get_s(item, "status")?)?,
-                created_at: get_n(item, "created_at")?,
-                confirmed_at: get_n(item, "confirmed_at"),
-            })
-        };
-        parse()
+        super::connections::connection_from(item)
             .map(Some)
             .ok_or_else(|| Error::Store(format!("connection item {id} is malformed")))
+    }
+
+    async fn list_connections(
+        &self,
+        user: Option<&UserId>,
+        after: Option<&ConnectionId>,
+        limit: usize,
+    ) -> Result<(Vec<ConnectionInfo>, Option<ConnectionId>), Error> {
+        let (conns, next) = match user {
+            Some(u) => {
+                self.user_connections(&user_conns_pk(u), after, limit)
+                    .await?
+            }
+            None => self.all_connections(after, limit).await?,
+        };
+        let mut out = Vec::with_capacity(conns.len());
+        for c in conns {
+            out.push(ConnectionInfo {
+                last_webhook_at_ms: self.last_webhook_ms(&c.id).await?,
+                connection: c,
+            });
+        }
+        Ok((out, next))
+    }
+
+    async fn revoke_connection(
+        &self,
+        id: &ConnectionId,
+        now: i64,
+    ) -> Result<Option<Connection>, Error> {
+        let Some((conn, families)) = self.mark_revoked(id, now).await? else {
+            return Ok(None);
+        };
+        for f in families {
+            self.revoke_family(&f, &[], now).await?;
+        }
+        Ok(Some(conn))
     }
 
     async fn confirm_connection(

@@ -13,6 +13,7 @@
 //! [`sync`] (webhook events, synced data, status); [`item`] has the
 //! attribute helpers they share.
 
+mod connections;
 mod credentials;
 mod grants;
 pub mod item;

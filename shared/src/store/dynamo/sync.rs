@@ -1,5 +1,6 @@
 //! Webhook events, synced data and location status.
 
+use super::grants::{hook_sk, hooks_pk};
 use super::item::*;
 use super::DynamoStore;
 use crate::error::Error;
@@ -101,6 +102,9 @@ pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
         "ttl".into(),
         n(e.received_at_ms / 1000 + EVENT_KEEP_SECS + ttl_shift),
     );
+    // The connection's webhooks by time (its last webhook, in one query).
+    item.insert("gsi1pk".into(), s(hooks_pk(&e.connection_id)));
+    item.insert("gsi1sk".into(), s(hook_sk(e.received_at_ms)));
     item
 }
 
@@ -124,9 +128,14 @@ impl EventStore for DynamoStore {
                 n(note.notified_at_ms / 1000 + EVENT_KEEP_SECS + self.ttl_shift),
             );
         let mut set = "SET #conn = :conn, #location = :loc, #attr = :attr, #payload = :p, \
-                       #notified_at_ms = :at, #ttl = :ttl"
+                       #notified_at_ms = :at, #ttl = :ttl, #gsi1pk = :hooks, #gsi1sk = :hook_at"
             .to_string();
+        req = req
+            .expression_attribute_values(":hooks", s(hooks_pk(&t.connection_id)))
+            .expression_attribute_values(":hook_at", s(hook_sk(note.notified_at_ms)));
         let mut attrs = vec![
+            "gsi1pk",
+            "gsi1sk",
             "conn",
             "location",
             "attr",

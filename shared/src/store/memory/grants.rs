@@ -6,7 +6,9 @@ use crate::model::{
     AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, TokenKind, TokenRecord, UserId,
 };
 use crate::store::grants::FORM_USED;
-use crate::store::{CodeRedemption, GrantStore, RedeemError, RefreshRotation, RotateError};
+use crate::store::{
+    CodeRedemption, ConnectionInfo, GrantStore, RedeemError, RefreshRotation, RotateError,
+};
 use async_trait::async_trait;
 
 #[async_trait]
@@ -51,6 +53,7 @@ impl GrantStore for MemoryStore {
                 status: ConnectionStatus::Pending,
                 created_at: now,
                 confirmed_at: None,
+                revoked_at: None,
             });
         Ok(())
     }
@@ -83,6 +86,10 @@ impl GrantStore for MemoryStore {
         match g.connections.get(&r.connection_id) {
             Some(c) if c.user_id == r.user_id => {}
             _ => return Err(RedeemError::Mismatch),
+        }
+        // A code issued before its connection was revoked is dead too.
+        if g.revoked_families.contains(&r.family) {
+            return Err(RedeemError::NotFound);
         }
         let state = g.codes.get_mut(&r.code_hash).expect("checked above");
         state.consumed = true;
@@ -171,5 +178,64 @@ impl GrantStore for MemoryStore {
                 "the connection is not linked to this token".into(),
             )),
         }
+    }
+
+    async fn list_connections(
+        &self,
+        user: Option<&UserId>,
+        after: Option<&ConnectionId>,
+        limit: usize,
+    ) -> Result<(Vec<ConnectionInfo>, Option<ConnectionId>), Error> {
+        let mut all: Vec<Connection> = self
+            .lock()
+            .connections
+            .values()
+            .filter(|c| user.is_none_or(|u| &c.user_id == u))
+            .filter(|c| after.is_none_or(|a| c.id.as_str() > a.as_str()))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        let more = all.len() > limit;
+        let page: Vec<ConnectionInfo> = all
+            .into_iter()
+            .take(limit)
+            .map(|c| ConnectionInfo {
+                last_webhook_at_ms: self.last_webhook_ms(&c.id),
+                connection: c,
+            })
+            .collect();
+        let next = more
+            .then(|| page.last().map(|c| c.connection.id.clone()))
+            .flatten();
+        Ok((page, next))
+    }
+
+    async fn revoke_connection(
+        &self,
+        id: &ConnectionId,
+        now: i64,
+    ) -> Result<Option<Connection>, Error> {
+        let mut g = self.lock();
+        let families: Vec<String> = g
+            .codes
+            .values()
+            .filter(|c| &c.record.connection_id == id)
+            .map(|c| c.record.family.clone())
+            .collect();
+        let Some(c) = g.connections.get_mut(id) else {
+            return Ok(None);
+        };
+        c.status = ConnectionStatus::Revoked;
+        c.revoked_at.get_or_insert(now);
+        let out = c.clone();
+        for f in families {
+            g.revoked_families.insert(f);
+        }
+        for t in g.tokens.values_mut() {
+            if &t.connection_id == id {
+                t.revoked = true;
+            }
+        }
+        Ok(Some(out))
     }
 }

@@ -17,6 +17,32 @@ impl ListingStore for MemoryStore {
         Ok(())
     }
 
+    async fn replace_listings(
+        &self,
+        user: &UserId,
+        locations: &std::collections::BTreeMap<String, Location>,
+    ) -> Result<(), Error> {
+        if locations.len() > crate::store::listings::MAX_PUSHED_LOCATIONS {
+            return Err(Error::InvalidRequest(format!(
+                "at most {} locations per push",
+                crate::store::listings::MAX_PUSHED_LOCATIONS
+            )));
+        }
+        let mut g = self.lock();
+        if locations.is_empty() {
+            g.listings.remove(user);
+        } else {
+            g.listings.insert(
+                user.clone(),
+                locations
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+
     async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error> {
         Ok(self
             .lock()

@@ -24,6 +24,22 @@ fn ev_lock(m: &Mutex<EventState>) -> std::sync::MutexGuard<'_, EventState> {
 }
 
 impl MemoryStore {
+    /// When `conn`'s latest webhook (data or status) was recorded.
+    pub(super) fn last_webhook_ms(&self, conn: &ConnectionId) -> Option<i64> {
+        let g = ev_lock(&self.events);
+        let data = g
+            .targets
+            .values()
+            .filter(|t| &t.target.connection_id == conn)
+            .map(|t| t.notified_at_ms);
+        let status = g
+            .events
+            .values()
+            .filter(|e| &e.connection_id == conn)
+            .map(|e| e.received_at_ms);
+        data.chain(status).max()
+    }
+
     /// How many webhook events are recorded (tests: "nothing recorded").
     pub fn event_count(&self) -> usize {
         let g = ev_lock(&self.events);

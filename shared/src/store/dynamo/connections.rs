@@ -1,0 +1,154 @@
+//! Connections as the platform API sees them: listed (one user's through
+//! the GSI, or all by a scan), revoked, and when each last had a webhook.
+
+use super::grants::{conn_pk, hooks_pk};
+use super::item::*;
+use super::{DynamoStore, GSI_FAMILY};
+use crate::error::Error;
+use crate::model::{Connection, ConnectionId, ConnectionStatus, UserId};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+pub(super) fn connection_from(item: &Item) -> Option<Connection> {
+    Some(Connection {
+        id: ConnectionId::parse(get_s(item, "pk")?.strip_prefix("CONN#")?).ok()?,
+        user_id: UserId::parse(get_s(item, "user")?).ok()?,
+        client_id: get_s(item, "client")?.to_string(),
+        status: ConnectionStatus::parse(get_s(item, "status")?)?,
+        created_at: get_n(item, "created_at")?,
+        confirmed_at: get_n(item, "confirmed_at"),
+        revoked_at: get_n(item, "revoked_at"),
+    })
+}
+
+fn malformed() -> Error {
+    Error::Store("a connection item is malformed".into())
+}
+
+impl DynamoStore {
+    /// One user's connections (the GSI holds their keys), by id.
+    pub(super) async fn user_connections(
+        &self,
+        user_pk: &str,
+        after: Option<&ConnectionId>,
+        limit: usize,
+    ) -> Result<(Vec<Connection>, Option<ConnectionId>), Error> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_FAMILY)
+            .expression_attribute_values(":u", s(user_pk))
+            .limit(limit as i32 + 1);
+        let q = match after {
+            Some(a) => q
+                .key_condition_expression("gsi1pk = :u AND gsi1sk > :after")
+                .expression_attribute_values(":after", s(conn_pk(a))),
+            None => q.key_condition_expression("gsi1pk = :u"),
+        };
+        let out = q.send().await.map_err(|e| store_err("Query", e))?;
+        let keys = out.items();
+        let mut conns = Vec::new();
+        for k in keys.iter().take(limit) {
+            let pk = get_s(k, "pk").ok_or_else(malformed)?;
+            if let Some(item) = self
+                .get_consistent(key(pk.to_string(), "CONNECTION"))
+                .await?
+            {
+                conns.push(connection_from(&item).ok_or_else(malformed)?);
+            }
+        }
+        let next = (keys.len() > limit)
+            .then(|| conns.last().map(|c| c.id.clone()))
+            .flatten();
+        Ok((conns, next))
+    }
+
+    /// Every connection, a page at a time (a scan: the operator's view).
+    pub(super) async fn all_connections(
+        &self,
+        after: Option<&ConnectionId>,
+        limit: usize,
+    ) -> Result<(Vec<Connection>, Option<ConnectionId>), Error> {
+        let mut start = after.map(|a| key(conn_pk(a), "CONNECTION"));
+        let mut conns = Vec::new();
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("sk = :c")
+                .expression_attribute_values(":c", s("CONNECTION"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| store_err("Scan", e))?;
+            for item in out.items() {
+                conns.push(connection_from(item).ok_or_else(malformed)?);
+                if conns.len() == limit {
+                    let next = conns.last().map(|c| c.id.clone());
+                    return Ok((conns, next));
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok((conns, None)),
+            }
+        }
+    }
+
+    /// Marks the connection revoked; it and the token families it had.
+    pub(super) async fn mark_revoked(
+        &self,
+        id: &ConnectionId,
+        now: i64,
+    ) -> Result<Option<(Connection, Vec<String>)>, Error> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            .update_expression(
+                "SET #status = :revoked, #revoked_at = if_not_exists(#revoked_at, :now)",
+            )
+            .condition_expression("attribute_exists(#pk)")
+            .set_expression_attribute_names(names(&["pk", "status", "revoked_at"]))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let item = match res {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) if is_ccf(&e) => return Ok(None),
+            Err(e) => return Err(store_err("UpdateItem", e)),
+        };
+        let families = match item.get("families") {
+            Some(AttributeValue::Ss(f)) => f.clone(),
+            _ => Vec::new(),
+        };
+        let conn = connection_from(&item).ok_or_else(malformed)?;
+        Ok(Some((conn, families)))
+    }
+
+    /// When the connection's latest webhook was recorded, from the GSI
+    /// entries its target notes and status changes carry.
+    pub(super) async fn last_webhook_ms(&self, id: &ConnectionId) -> Result<Option<i64>, Error> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_FAMILY)
+            .key_condition_expression("gsi1pk = :h")
+            .expression_attribute_values(":h", s(hooks_pk(id)))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| store_err("Query", e))?;
+        Ok(out
+            .items()
+            .first()
+            .and_then(|i| get_s(i, "gsi1sk"))
+            .and_then(|v| v.parse().ok()))
+    }
+}

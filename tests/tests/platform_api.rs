@@ -1,0 +1,407 @@
+//! The platform API: pushed listings replace the user's at check_connection,
+//! a malformed push is a 4xx that changes nothing, connections are listed,
+//! and a revoked connection's tokens are refused at check_connection, the
+//! webhook and the token endpoint; on the in-memory store, on DynamoDB
+//! Local, and fed the `events/` files as API Gateway hands them over after
+//! its AWS_IAM check.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use syncaroo_shared::handlers;
+use syncaroo_shared::http_util::{Request, Response};
+use syncaroo_shared::routes;
+use syncaroo_tests::{body_json, events_creds, local_aws, request, sign, TestApp, EVENTS_NOW};
+
+fn admin_auth(t: &TestApp) -> String {
+    let key = t.secrets.admin_key.as_ref().unwrap().expose();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{key}"))
+    )
+}
+
+fn call(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(a) = auth {
+        headers.push(("authorization", a));
+    }
+    request(method, path, &headers, body.to_string())
+}
+
+async fn serve(t: &TestApp, req: Request) -> Response {
+    routes::admin(&t.app, req).await
+}
+
+fn push_body() -> Value {
+    json!({"locations": {
+        "2001": {"ID": "2001", "name": "Harbour Loft", "status": "active",
+                 "resources": [{"ID": "r-7", "name": "Desk 7", "status": "active", "type": "desk"}]},
+        "2002": {"ID": "2002", "name": "Old Mill", "status": "draft"}
+    }})
+}
+
+async fn checked_locations(t: &TestApp) -> (u16, Vec<String>) {
+    let resp =
+        handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json")).await;
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return (status, vec![]);
+    }
+    let body = body_json(&resp);
+    let mut ids: Vec<String> = body["locations"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    (status, ids)
+}
+
+async fn pushed_listings_replace_the_users(t: TestApp) {
+    t.seed_events_tokens().await;
+    assert_eq!(
+        checked_locations(&t).await,
+        (
+            200,
+            vec!["1198".into(), "7120".into(), "8102".into(), "9587".into()]
+        )
+    );
+    let auth = admin_auth(&t);
+    let resp = serve(
+        &t,
+        call(
+            "PUT",
+            "/api/platform/users/1/listings",
+            Some(&auth),
+            &push_body().to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+    assert_eq!(body_json(&resp), json!({"userId": "1", "locations": 2}));
+    assert_eq!(
+        checked_locations(&t).await,
+        (200, vec!["2001".into(), "2002".into()]),
+        "the old locations are gone, the pushed ones are there"
+    );
+    let resp =
+        handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json")).await;
+    assert_eq!(
+        body_json(&resp)["locations"]["2001"],
+        push_body()["locations"]["2001"],
+        "in check_connection's shape, as pushed"
+    );
+    // DELETE empties them (and again: idempotent).
+    for _ in 0..2 {
+        let resp = serve(
+            &t,
+            call("DELETE", "/api/platform/users/1/listings", Some(&auth), ""),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(checked_locations(&t).await, (200, vec![]));
+}
+
+#[tokio::test]
+async fn pushed_listings_replace_the_users_in_memory() {
+    pushed_listings_replace_the_users(TestApp::memory().0).await;
+}
+
+#[tokio::test]
+async fn pushed_listings_replace_the_users_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("platform", EVENTS_NOW).await else {
+        return;
+    };
+    pushed_listings_replace_the_users(TestApp::with_store(Arc::new(s))).await;
+}
+
+/// Every malformed or unauthenticated push is refused with a 4xx and the
+/// store is exactly as before.
+#[tokio::test]
+async fn a_malformed_or_anonymous_push_is_a_4xx_and_changes_nothing() {
+    let (t, store) = TestApp::memory();
+    t.seed_events_tokens().await;
+    let auth = admin_auth(&t);
+    let too_many: serde_json::Map<String, Value> = (0..50)
+        .map(|i| {
+            (
+                format!("L{i}"),
+                json!({"ID": format!("L{i}"), "name": "x", "status": "active"}),
+            )
+        })
+        .collect();
+    let cases: Vec<(&str, Option<&str>, String, u16)> = vec![
+        ("not JSON", Some(&auth), "{locations".into(), 400),
+        ("no locations", Some(&auth), "{}".into(), 400),
+        ("an unknown field", Some(&auth), json!({"locations": {}, "x": 1}).to_string(), 400),
+        ("key differs from ID", Some(&auth), json!({"locations": {"1": {"ID": "2", "name": "a", "status": "active"}}}).to_string(), 400),
+        ("no name", Some(&auth), json!({"locations": {"1": {"ID": "1", "status": "active"}}}).to_string(), 400),
+        ("a bad status", Some(&auth), json!({"locations": {"1": {"ID": "1", "name": "a", "status": "open"}}}).to_string(), 400),
+        ("a resource without type", Some(&auth), json!({"locations": {"1": {"ID": "1", "name": "a", "status": "active", "resources": [{"ID": "r", "name": "r", "status": "active"}]}}}).to_string(), 400),
+        ("50 locations", Some(&auth), json!({"locations": too_many}).to_string(), 400),
+        ("anonymous", None, push_body().to_string(), 401),
+        ("a wrong admin key", Some("Basic YWRtaW46bm9wZQ=="), push_body().to_string(), 401),
+    ];
+    let before = store.fingerprint();
+    for (what, auth, body, want) in cases {
+        let resp = serve(
+            &t,
+            call("PUT", "/api/platform/users/1/listings", auth, &body),
+        )
+        .await;
+        assert_eq!(
+            resp.status().as_u16(),
+            want,
+            "{what}: {}",
+            syncaroo_tests::body_text(&resp)
+        );
+        assert!(
+            body_json(&resp)["error"].is_string(),
+            "{what}: a JSON error"
+        );
+        assert_eq!(store.fingerprint(), before, "{what} changed the store");
+    }
+    let resp = serve(
+        &t,
+        call("DELETE", "/api/platform/users/1/listings", None, ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
+    let resp = serve(&t, call("DELETE", "/api/platform/connections/99", None, "")).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(store.fingerprint(), before);
+}
+
+fn data_webhook(t: &TestApp) -> Request {
+    request(
+        "POST",
+        "/api/update/",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
+        ],
+        sign(
+            json!({"connectionId": 99, "webhookType": "data", "locationId": "1198",
+                   "metaData": {"attributeType": "rates", "apiUrl": "https://api.syncaroo.com/v1/rates"}}),
+            t.secrets.client_secret.expose(),
+        ),
+    )
+}
+
+async fn a_revoked_connection_is_refused_everywhere(t: TestApp) {
+    t.seed_events_tokens().await;
+    // A code consented before the revocation must not be redeemable after.
+    let pending = t.issue_code("99", "1").await;
+    assert_eq!(
+        handlers::webhook(&t.app, data_webhook(&t)).await.status(),
+        202
+    );
+    let auth = admin_auth(&t);
+    let listed = serve(
+        &t,
+        call("GET", "/api/platform/connections?userId=1", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(listed.status(), 200);
+    let c = &body_json(&listed)["connections"][0];
+    assert_eq!(
+        (c["connectionId"].as_str(), c["status"].as_str()),
+        (Some("99"), Some("pending"))
+    );
+    assert!(c["lastWebhookAt"].is_i64(), "the webhook's time: {c}");
+
+    let resp = serve(
+        &t,
+        call("DELETE", "/api/platform/connections/99", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+    assert_eq!(body_json(&resp)["status"], "revoked");
+    assert_eq!(body_json(&resp)["revokedAt"], json!(t.clock_now()));
+
+    assert_eq!(
+        checked_locations(&t).await.0,
+        401,
+        "check_connection refuses its token"
+    );
+    let hook = handlers::webhook(&t.app, data_webhook(&t)).await;
+    assert_eq!(hook.status(), 401, "the webhook refuses its token");
+    let refresh = handlers::token(&t.app, syncaroo_tests::event("token-refresh.json")).await;
+    assert_eq!(refresh.status(), 400, "its refresh token is dead");
+    let late = handlers::token(&t.app, t.code_request(&pending)).await;
+    assert_eq!(
+        late.status(),
+        400,
+        "a code issued before is dead: {}",
+        body_json(&late)
+    );
+    let listed = serve(
+        &t,
+        call("GET", "/api/platform/connections", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(body_json(&listed)["connections"][0]["status"], "revoked");
+    // Unknown connections are a 404; revoking twice is fine.
+    let resp = serve(
+        &t,
+        call("DELETE", "/api/platform/connections/12345", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    let resp = serve(
+        &t,
+        call("DELETE", "/api/platform/connections/99", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_revoked_connection_is_refused_everywhere_in_memory() {
+    a_revoked_connection_is_refused_everywhere(TestApp::memory().0).await;
+}
+
+#[tokio::test]
+async fn a_revoked_connection_is_refused_everywhere_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("revoke", EVENTS_NOW).await else {
+        return;
+    };
+    a_revoked_connection_is_refused_everywhere(TestApp::with_store(Arc::new(s))).await;
+}
+
+async fn connections_are_listed_a_page_at_a_time(t: TestApp) {
+    for c in ["501", "502", "503"] {
+        t.issue_code(c, "7").await;
+    }
+    t.issue_code("504", "8").await;
+    let auth = admin_auth(&t);
+    let get = |q: &str| {
+        let req = call(
+            "GET",
+            &format!("/api/platform/connections{q}"),
+            Some(&auth),
+            "",
+        );
+        async { body_json(&serve(&t, req).await) }
+    };
+    let page = get("?userId=7&limit=2").await;
+    let ids: Vec<&str> = page["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["connectionId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["501", "502"]);
+    assert_eq!(page["next"], "502");
+    let rest = get("?userId=7&limit=2&after=502").await;
+    assert_eq!(rest["connections"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["connections"][0]["connectionId"], "503");
+    assert_eq!(rest["next"], Value::Null);
+    let mut all = vec![];
+    let mut after = String::new();
+    loop {
+        let page = get(&format!("?limit=3{after}")).await;
+        for c in page["connections"].as_array().unwrap() {
+            all.push(c["connectionId"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(n) => after = format!("&after={n}"),
+            None => break,
+        }
+    }
+    all.sort();
+    assert_eq!(all, ["501", "502", "503", "504"]);
+    let bad = serve(
+        &t,
+        call("GET", "/api/platform/connections?limit=0", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn connections_are_listed_a_page_at_a_time_in_memory() {
+    connections_are_listed_a_page_at_a_time(TestApp::memory().0).await;
+}
+
+#[tokio::test]
+async fn connections_are_listed_a_page_at_a_time_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("conns", EVENTS_NOW).await else {
+        return;
+    };
+    connections_are_listed_a_page_at_a_time(TestApp::with_store(Arc::new(s))).await;
+}
+
+/// The events/ files carry API Gateway's AWS_IAM verdict in the request
+/// context and no admin key: the edge hands the caller over, so they pass.
+/// The same path with a forged header instead of the context does not.
+#[tokio::test]
+async fn the_iam_verified_caller_from_the_request_context_is_let_in() {
+    let (t, store) = TestApp::memory();
+    t.seed_events_tokens().await;
+    let resp = serve(&t, syncaroo_tests::event("platform-put-listings.json")).await;
+    assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+    assert_eq!(checked_locations(&t).await, (200, vec!["2001".into()]));
+    let mut forged = syncaroo_tests::event_json("platform-revoke-connection.json");
+    forged["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    forged["headers"]["x-amzn-iam-caller"] = json!("arn:aws:iam::1:root");
+    let req = syncaroo_shared::edge::from_lambda(
+        lambda_http::request::from_str(&forged.to_string()).unwrap(),
+    );
+    let before = store.fingerprint();
+    assert_eq!(serve(&t, req).await.status(), 401);
+    assert_eq!(store.fingerprint(), before);
+    let resp = serve(&t, syncaroo_tests::event("platform-revoke-connection.json")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(checked_locations(&t).await.0, 401);
+}
+
+/// The import command's `--replace`: each user in the file ends with
+/// exactly the file's locations; without it, locations are only added.
+#[tokio::test]
+async fn import_replace_leaves_exactly_the_files_locations() {
+    let (t, _) = TestApp::memory();
+    let store = t.app.store.as_ref();
+    syncaroo_local::import_listings(store, syncaroo_local::DEMO_LISTINGS)
+        .await
+        .unwrap();
+    let user = syncaroo_shared::model::UserId::parse("1").unwrap();
+    assert_eq!(store.list_locations(&user).await.unwrap().len(), 4);
+    let file = json!([{"userId": "1", "locations": push_body()["locations"]}]).to_string();
+    syncaroo_local::import_listings(store, &file).await.unwrap();
+    assert_eq!(store.list_locations(&user).await.unwrap().len(), 6, "added");
+    let n = syncaroo_local::replace_listings_from(store, &file)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let ids: Vec<String> = store
+        .list_locations(&user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids, ["2001", "2002"], "replaced");
+    let bad =
+        json!([{"userId": "1", "locations": {"x": {"ID": "y", "name": "n", "status": "active"}}}]);
+    assert!(
+        syncaroo_local::replace_listings_from(store, &bad.to_string())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.list_locations(&user).await.unwrap().len(),
+        2,
+        "unchanged"
+    );
+}
