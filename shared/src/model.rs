@@ -192,18 +192,25 @@ impl UserListings {
             OneOrMany::One(u) => vec![u],
         };
         for u in &all {
-            for (key, loc) in &u.locations {
-                loc.validate()?;
-                if key != &loc.id {
-                    return Err(Error::InvalidRequest(format!(
-                        "location key {key:?} differs from its ID {:?}",
-                        loc.id
-                    )));
-                }
-            }
+            validate_locations(&u.locations)?;
         }
         Ok(all)
     }
+}
+
+/// Locations keyed by ID (check_connection's shape): each valid, each under
+/// its own ID.
+pub fn validate_locations(locations: &BTreeMap<String, Location>) -> Result<(), Error> {
+    for (key, loc) in locations {
+        loc.validate()?;
+        if key != &loc.id {
+            return Err(Error::InvalidRequest(format!(
+                "location key {key:?} differs from its ID {:?}",
+                loc.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -163,15 +163,7 @@ fn parse_push(body: &[u8]) -> Result<BTreeMap<String, Location>, Error> {
             "body must be {{\"locations\": {{...}}}} in check_connection's shape: {e}"
         ))
     })?;
-    for (key, loc) in &push.locations {
-        loc.validate()?;
-        if key != &loc.id {
-            return Err(Error::InvalidRequest(format!(
-                "location key {key:?} differs from its ID {:?}",
-                loc.id
-            )));
-        }
-    }
+    crate::model::validate_locations(&push.locations)?;
     Ok(push.locations)
 }
 

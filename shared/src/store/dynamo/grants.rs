@@ -200,14 +200,7 @@ impl GrantStore for DynamoStore {
             .build()
             .map_err(|e| st(build_err(e)))?;
         // A code issued before its connection was revoked is dead too.
-        let family_live = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(family_pk(&r.family), "FAMILY")))
-            .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
-            .set_expression_attribute_names(names(&["revoked"]))
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .build()
-            .map_err(|e| st(build_err(e)))?;
+        let family_live = self.family_not_revoked(&r.family).map_err(st)?;
         let items = vec![
             TransactWriteItem::builder().update(consume).build(),
             self.put_new_token(&r.access).map_err(st)?,
@@ -258,14 +251,7 @@ impl GrantStore for DynamoStore {
 
     async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError> {
         let st = |e: Error| RotateError::Store(e);
-        let family_ok = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(family_pk(&r.family), "FAMILY")))
-            .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
-            .set_expression_attribute_names(names(&["revoked"]))
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .build()
-            .map_err(|e| st(build_err(e)))?;
+        let family_ok = self.family_not_revoked(&r.family).map_err(st)?;
         let use_old = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(token_pk(&r.old_hash), "TOKEN"))
@@ -473,5 +459,19 @@ impl GrantStore for DynamoStore {
             }
             Err(e) => Err(store_err("UpdateItem", e)),
         }
+    }
+}
+
+impl DynamoStore {
+    /// A transaction's check that `family` has not been revoked.
+    fn family_not_revoked(&self, family: &str) -> Result<ConditionCheck, Error> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(family_pk(family), "FAMILY")))
+            .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
+            .set_expression_attribute_names(names(&["revoked"]))
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .build()
+            .map_err(build_err)
     }
 }
