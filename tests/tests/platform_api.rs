@@ -405,3 +405,43 @@ async fn import_replace_leaves_exactly_the_files_locations() {
         "unchanged"
     );
 }
+
+/// check_connection also asks the connection itself, in the write it makes
+/// anyway: the store refuses to confirm a revoked connection, so its
+/// tokens are refused there even where a token's own revocation has not
+/// landed yet (the revocation finds tokens through DynamoDB's eventually
+/// consistent index).
+async fn check_connection_asks_the_connection(t: TestApp) {
+    t.seed_events_tokens().await;
+    let conn = syncaroo_shared::model::ConnectionId::parse("99").unwrap();
+    let user = syncaroo_shared::model::UserId::parse("1").unwrap();
+    t.app
+        .store
+        .revoke_connection(&conn, t.clock_now())
+        .await
+        .unwrap()
+        .unwrap();
+    let err = t
+        .app
+        .store
+        .confirm_connection(&conn, &user, t.clock_now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, syncaroo_shared::Error::InvalidToken(_)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn check_connection_asks_the_connection_in_memory() {
+    check_connection_asks_the_connection(TestApp::memory().0).await;
+}
+
+#[tokio::test]
+async fn check_connection_asks_the_connection_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("revoked-confirm", EVENTS_NOW).await else {
+        return;
+    };
+    check_connection_asks_the_connection(TestApp::with_store(Arc::new(s))).await;
+}

@@ -102,7 +102,8 @@ pub trait GrantStore: Send + Sync {
 
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error>;
 
-    /// Marks the connection confirmed (idempotent: the first time is kept).
+    /// Marks the connection confirmed (idempotent: the first time is kept);
+    /// a revoked connection is an [`Error::InvalidToken`].
     async fn confirm_connection(
         &self,
         id: &ConnectionId,

@@ -440,10 +440,13 @@ impl GrantStore for DynamoStore {
             .update_expression(
                 "SET #status = :confirmed, #confirmed_at = if_not_exists(#confirmed_at, :now)",
             )
-            .condition_expression("attribute_exists(#pk) AND #user = :u")
+            // A revoked connection stays revoked: this refuses its tokens
+            // here even before the revocation reached each token item.
+            .condition_expression("attribute_exists(#pk) AND #user = :u AND #status <> :revoked")
             .set_expression_attribute_names(names(&["pk", "user", "status", "confirmed_at"]))
             .expression_attribute_values(":u", s(user.as_str()))
             .expression_attribute_values(":confirmed", s(ConnectionStatus::Confirmed.as_str()))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":now", n(now))
             .send()
             .await;

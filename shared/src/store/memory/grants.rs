@@ -169,7 +169,7 @@ impl GrantStore for MemoryStore {
     ) -> Result<(), Error> {
         let mut g = self.lock();
         match g.connections.get_mut(id) {
-            Some(c) if &c.user_id == user => {
+            Some(c) if &c.user_id == user && c.status != ConnectionStatus::Revoked => {
                 c.status = ConnectionStatus::Confirmed;
                 c.confirmed_at.get_or_insert(now);
                 Ok(())
