@@ -9,11 +9,11 @@ use askama::Template;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use syncaroo_shared::changes::ChangeSink;
 use syncaroo_shared::clock::{Clock, SystemClock};
 use syncaroo_shared::crypto::{self, SessionClaims};
 use syncaroo_shared::handlers::sync::{target_of, Delivered};
 use syncaroo_shared::http_util::{self, Params, Request, Response};
-use syncaroo_shared::model::UserListings;
 use syncaroo_shared::routes::{self, Endpoint};
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
 use syncaroo_shared::store::{DynamoStore, MemoryStore, Store};
@@ -62,6 +62,9 @@ pub struct Options {
     /// With `StoreKind::Dynamodb`: this client instead of one from the AWS
     /// environment (tests: DynamoDB Local behind the fault proxy).
     pub dynamodb_client: Option<aws_sdk_dynamodb::Client>,
+    /// Appends every change event to this file, one PutEvents entry (JSON)
+    /// a line, as EventBridge would receive it.
+    pub events_out: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -80,6 +83,7 @@ impl Default for Options {
             admin_key: None,
             settings: Vec::new(),
             dynamodb_client: None,
+            events_out: None,
         }
     }
 }
@@ -99,8 +103,11 @@ pub struct SetupBlock {
 }
 
 pub struct Running {
-    /// Where the in-process worker puts events it gives up on.
+    /// Where the in-process worker puts events it gives up on, and change
+    /// events that could not be put.
     pub dead_letters: Arc<syncaroo_shared::deadletter::MemoryDeadLetters>,
+    /// Every change event put so far (also in `events_out` when given).
+    pub change_events: Arc<syncaroo_shared::changes::MemorySink>,
     worker: JoinHandle<()>,
     pub addr: SocketAddr,
     pub setup: SetupBlock,
@@ -179,28 +186,14 @@ pub async fn make_store(opts: &Options) -> Result<Arc<dyn Store>, Error> {
     })
 }
 
-/// Loads an import file into a store; all of it is validated first.
+/// Adds an import file's listings (see `platform_ops::import_listings`).
 pub async fn import_listings(store: &dyn Store, json: &str) -> Result<usize, Error> {
-    let all = UserListings::parse_file(json)?;
-    let mut n = 0;
-    for u in &all {
-        store.put_listings(u).await?;
-        n += u.locations.len();
-    }
-    Ok(n)
+    syncaroo_shared::platform_ops::import_listings(store, json, false).await
 }
 
-/// Like [`import_listings`], but each user in the file ends with exactly
-/// the file's locations (one atomic replacement per user, as the platform
-/// API's PUT); all of the file is validated first.
+/// Each user in the file ends with exactly the file's locations.
 pub async fn replace_listings_from(store: &dyn Store, json: &str) -> Result<usize, Error> {
-    let all = UserListings::parse_file(json)?;
-    let mut n = 0;
-    for u in &all {
-        store.replace_listings(&u.user_id, &u.locations).await?;
-        n += u.locations.len();
-    }
-    Ok(n)
+    syncaroo_shared::platform_ops::import_listings(store, json, true).await
 }
 
 /// Binds, seeds the demo user, and serves until the returned handle stops.
@@ -254,11 +247,21 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
             .map(|(_, v)| v.clone())
             .or_else(|| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
     })?;
+    let dead_letters = Arc::new(syncaroo_shared::deadletter::MemoryDeadLetters::default());
+    let change_events = Arc::new(syncaroo_shared::changes::MemorySink::default());
+    let mut sinks: Vec<Arc<dyn ChangeSink>> = vec![change_events.clone()];
+    if let Some(path) = &opts.events_out {
+        sinks.push(Arc::new(syncaroo_shared::changes::FileSink::new(path)));
+    }
     let app = App::new(
         config,
         store.clone(),
         StaticSecrets(secrets),
         Arc::new(SystemClock),
+    )
+    .with_changes(
+        Arc::new(syncaroo_shared::changes::Tee(sinks)),
+        dead_letters.clone(),
     );
     let setup = SetupBlock {
         site_uri: site.clone(),
@@ -282,7 +285,6 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
             let _ = handlers::refresh::scheduled(&ticker_app).await;
         }
     });
-    let dead_letters = Arc::new(syncaroo_shared::deadletter::MemoryDeadLetters::default());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = spawn_worker(app.clone(), dead_letters.clone(), tx.clone(), rx);
     let state = Arc::new(State {
@@ -299,6 +301,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     );
     Ok(Running {
         dead_letters,
+        change_events,
         worker,
         addr,
         setup,

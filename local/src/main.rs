@@ -3,6 +3,7 @@
 //! ```text
 //! syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
 //!                      [--client-id ID] [--client-secret S] [--redirect-uri URL] [--listings FILE]
+//!                      [--events-out FILE]
 //! syncaroo-local import --file FILE [--table NAME] [--replace]  (into DynamoDB, from the AWS env)
 //! ```
 
@@ -14,7 +15,8 @@ const USAGE: &str = "usage:
   syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
                        [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
                        [--syncaroo-base URL] [--syncaroo-client-id ID] [--syncaroo-client-secret S]
-                       [--admin-key KEY] [--set NAME=VALUE]...
+                       [--admin-key KEY] [--set NAME=VALUE]... [--events-out FILE]
+      --events-out FILE appends each change event, one PutEvents entry (JSON) a line.
   syncaroo-local import --file FILE [--table NAME] [--replace]
       Loads listings in bulk (the platform API's PUT, for many users at once). Without
       --replace, locations are added or overwritten; with it, each user in the file ends
@@ -58,6 +60,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             "--syncaroo-client-id" => o.syncaroo_client_id = val()?,
             "--syncaroo-client-secret" => o.syncaroo_client_secret = val()?,
             "--admin-key" => o.admin_key = Some(val()?),
+            "--events-out" => o.events_out = Some(val()?.into()),
             "--set" => {
                 let kv = val()?;
                 let (k, v) = kv.split_once('=').ok_or("--set takes NAME=VALUE")?;
@@ -214,6 +217,47 @@ async fn demo(mut opts: Options) -> Result<(), String> {
     );
     report.steps.push(syncaroo_sim::run::Step {
         name: "store: synced data and status".into(),
+        ok,
+        millis: started.elapsed().as_millis(),
+        detail,
+    });
+    // The platform's side: revoke the connection (the platform API's own
+    // function), then show the change events the whole run announced.
+    let started = std::time::Instant::now();
+    let revoked = syncaroo_shared::platform_ops::revoke_connection(&running.app, &conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let entries = running.change_events.entries();
+    println!("\nchange events (PutEvents entries):");
+    for e in &entries {
+        let detail = if e.detail.len() > 160 {
+            format!("{}... ({} bytes)", &e.detail[..160], e.detail.len())
+        } else {
+            e.detail.clone()
+        };
+        println!("  {:<34} {detail}", e.detail_type);
+    }
+    let missing: Vec<&str> = syncaroo_shared::changes::Change::ALL
+        .iter()
+        .map(|c| c.detail_type())
+        .filter(|t| !entries.iter().any(|e| e.detail_type == *t))
+        .collect();
+    let ok = revoked.is_some() && missing.is_empty();
+    let detail = if ok {
+        format!("{} entries, all four types", entries.len())
+    } else {
+        format!("revoked={}, missing {missing:?}", revoked.is_some())
+    };
+    let name = "platform: revoke; change events";
+    println!(
+        "\n[{:>2}] {} {:<40} {:>6} ms  {detail}",
+        report.steps.len() + 1,
+        if ok { "PASS" } else { "FAIL" },
+        name,
+        started.elapsed().as_millis()
+    );
+    report.steps.push(syncaroo_sim::run::Step {
+        name: name.into(),
         ok,
         millis: started.elapsed().as_millis(),
         detail,

@@ -1,7 +1,10 @@
 //! The dependencies every handler takes, and how a Lambda wires them from
 //! AWS once per cold start.
 
+use crate::changes::{ChangeSink, Entry};
 use crate::clock::{Clock, SystemClock};
+use crate::deadletter::DeadLetters;
+use crate::store::EventRecord;
 use crate::config::Config;
 use crate::error::Error;
 use crate::secrets::{BridgeSecrets, CachedSecrets, SecretSource, SecretsManagerSource};
@@ -20,6 +23,9 @@ pub struct App {
     provider: Arc<OnceLock<TokenProvider>>,
     /// The platform-JWT verifier (with its key cache), when configured.
     platform_jwt: Arc<OnceLock<Option<crate::platform_jwt::PlatformJwt>>>,
+    /// Where change events go, and where those that cannot be put go.
+    changes: Arc<dyn ChangeSink>,
+    dead_letters: Arc<dyn DeadLetters>,
 }
 
 impl App {
@@ -49,7 +55,44 @@ impl App {
             clock,
             provider: Arc::new(OnceLock::new()),
             platform_jwt: Arc::new(OnceLock::new()),
+            changes: Arc::new(NotWired),
+            dead_letters: Arc::new(NotWired),
         }
+    }
+
+    /// Sends change events to `changes`, and dead letters (change events
+    /// that could not be put, fetches given up) to `dead_letters`.
+    pub fn with_changes(
+        mut self,
+        changes: Arc<dyn ChangeSink>,
+        dead_letters: Arc<dyn DeadLetters>,
+    ) -> Self {
+        self.changes = changes;
+        self.dead_letters = dead_letters;
+        self
+    }
+
+    /// Change events to Amazon EventBridge and dead letters to the SQS
+    /// queue `DEAD_LETTER_QUEUE_URL` (the functions that announce changes).
+    pub fn with_aws_changes(self, sdk: &aws_config::SdkConfig) -> Self {
+        let url = self.config.dead_letter_queue_url.clone();
+        self.with_changes(
+            Arc::new(crate::changes::EventBridgeSink::new(
+                aws_sdk_eventbridge::Client::new(sdk),
+            )),
+            Arc::new(crate::deadletter::SqsDeadLetters::new(
+                aws_sdk_sqs::Client::new(sdk),
+                url,
+            )),
+        )
+    }
+
+    pub fn changes(&self) -> &Arc<dyn ChangeSink> {
+        &self.changes
+    }
+
+    pub fn dead_letters(&self) -> &Arc<dyn DeadLetters> {
+        &self.dead_letters
     }
 
     /// The verifier of platform sessions from the platform's identity
@@ -160,6 +203,27 @@ impl App {
             t_clients,
         };
         Ok((app, sdk, warming))
+    }
+}
+
+/// A function that never announces changes: a put or dead letter here is
+/// a wiring mistake, reported as an error, never silently dropped.
+struct NotWired;
+
+#[async_trait::async_trait]
+impl ChangeSink for NotWired {
+    async fn put(&self, _: &Entry) -> Result<(), Error> {
+        Err(Error::Config("no change-event sink is wired in this function".into()))
+    }
+}
+
+#[async_trait::async_trait]
+impl DeadLetters for NotWired {
+    async fn send(&self, _: &EventRecord, _: &str) -> Result<(), Error> {
+        Err(Error::Config("no dead-letter queue is wired in this function".into()))
+    }
+    async fn send_entry(&self, _: &Entry, _: &str) -> Result<(), Error> {
+        Err(Error::Config("no dead-letter queue is wired in this function".into()))
     }
 }
 

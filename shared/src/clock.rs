@@ -65,6 +65,15 @@ pub fn guide_datetime(epoch_secs: i64) -> String {
     )
 }
 
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339).
+pub fn rfc3339_ms(ms: i64) -> String {
+    format!(
+        "{}.{:03}Z",
+        guide_datetime(ms.div_euclid(1000)),
+        ms.rem_euclid(1000)
+    )
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
 /// algorithm), so we need no date crate for one format.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {

@@ -156,6 +156,10 @@ pub struct Config {
     pub sync_deadline_ms: u64,
     /// Where failed events go (SQS queue URL); empty: none configured.
     pub dead_letter_queue_url: String,
+    /// Change events: the `Source` of every entry (`EVENT_SOURCE`) and the
+    /// bus they go to (`EVENT_BUS_NAME`, a name or ARN).
+    pub event_source: String,
+    pub event_bus_name: String,
     /// The platform's session as an RS256/ES256 JWT from its identity
     /// provider (`PLATFORM_JWKS_URL`, `PLATFORM_JWT_ISSUER`,
     /// `PLATFORM_JWT_AUDIENCE`, `PLATFORM_JWT_COOKIE`,
@@ -229,6 +233,8 @@ impl Config {
             sync_page_attempts: n("SYNC_PAGE_ATTEMPTS", 4)?,
             sync_deadline_ms: n("SYNC_DEADLINE_MS", 60_000)?,
             dead_letter_queue_url: s("DEAD_LETTER_QUEUE_URL", ""),
+            event_source: s("EVENT_SOURCE", "syncaroo-bridge"),
+            event_bus_name: s("EVENT_BUS_NAME", "default"),
             platform_jwt: match get("PLATFORM_JWKS_URL").filter(|v| !v.is_empty()) {
                 None => None,
                 Some(jwks_url) => Some(crate::platform_jwt::PlatformJwtConfig {

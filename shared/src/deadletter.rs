@@ -1,28 +1,130 @@
 //! Where webhook events that cannot be processed go: an SQS queue in AWS
 //! (alarmed in template.yaml), a list in memory locally.
 
+use crate::app::App;
+use crate::changes::Entry;
 use crate::error::Error;
 use crate::store::EventRecord;
+use crate::webhook::Webhook;
 use async_trait::async_trait;
 use std::sync::Mutex;
 
 #[async_trait]
 pub trait DeadLetters: Send + Sync {
+    /// A webhook's work given up (a fetch, a status change).
     async fn send(&self, event: &EventRecord, reason: &str) -> Result<(), Error>;
+    /// A change event that could not be put.
+    async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error>;
 }
 
-/// The message body: what an operator needs to look into and redrive it.
+/// The message body of a given-up webhook: what an operator needs to look
+/// into it, and what `replay` records again.
 pub fn message(event: &EventRecord, reason: &str) -> String {
     serde_json::json!({
+        "kind": KIND_WEBHOOK,
         "eventId": event.id,
         "connectionId": event.connection_id.as_str(),
         "webhookType": event.webhook_type.as_str(),
         "locationId": event.location_id,
+        "receivedAt": event.received_at_ms,
         "attempts": event.attempts,
         "reason": reason,
         "payload": serde_json::from_str::<serde_json::Value>(&event.payload).unwrap_or_default(),
     })
     .to_string()
+}
+
+/// The message body of a change event that could not be put.
+pub fn entry_message(entry: &Entry, reason: &str) -> String {
+    serde_json::json!({"kind": KIND_CHANGE, "reason": reason, "entry": entry}).to_string()
+}
+
+const KIND_WEBHOOK: &str = "webhook";
+const KIND_CHANGE: &str = "changeEvent";
+
+/// A dead-letter queue message, read back.
+#[derive(Debug, Clone)]
+pub enum DeadLetter {
+    /// A webhook whose work was given up: replay records it again.
+    Webhook { hook: Webhook, received_at_ms: i64, reason: String },
+    /// A change event never put: replay puts it.
+    Change { entry: Entry, reason: String },
+    /// Anything else (Lambda's own record of a stream batch whose retries
+    /// ran out names shard positions, not the events): shown, not replayed.
+    Other { summary: String },
+}
+
+impl DeadLetter {
+    pub fn parse(body: &str) -> Self {
+        let other = |why: &str| DeadLetter::Other {
+            summary: format!("{why} ({} bytes)", body.len()),
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+            return other("not JSON");
+        };
+        let reason = v["reason"].as_str().unwrap_or("").to_string();
+        match v["kind"].as_str() {
+            Some(KIND_CHANGE) => match serde_json::from_value::<Entry>(v["entry"].clone()) {
+                Ok(entry) => DeadLetter::Change { entry, reason },
+                Err(_) => other("a change event without a valid entry"),
+            },
+            // Messages from before `kind` existed are webhooks too.
+            Some(KIND_WEBHOOK) | None if v.get("payload").is_some() => {
+                match Webhook::parse(v["payload"].to_string().as_bytes()) {
+                    Ok(hook) => DeadLetter::Webhook {
+                        hook,
+                        received_at_ms: v["receivedAt"].as_i64().unwrap_or(0),
+                        reason,
+                    },
+                    Err(_) => other("a webhook dead letter whose payload does not parse"),
+                }
+            }
+            _ if v.get("DDBStreamBatchInfo").is_some() => {
+                other("a stream batch Lambda gave up on (see its shard and sequence numbers)")
+            }
+            _ => other("not a syncaroo-bridge dead letter"),
+        }
+    }
+}
+
+/// What [`replay`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// The webhook is recorded again: the worker takes it up as new.
+    Recorded(String),
+    /// The change event is put.
+    Put(String),
+}
+
+/// Re-drives one dead letter through the same code as the first time: a
+/// webhook is recorded again (a data target is notified anew; a status
+/// change is recorded with its original receipt time, so a newer status
+/// stays newer), a change event is put. `Other` is refused.
+pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
+    match letter {
+        DeadLetter::Webhook {
+            hook,
+            received_at_ms,
+            ..
+        } => {
+            let now = app.clock.now_ms();
+            let at = if *received_at_ms > 0 {
+                *received_at_ms
+            } else {
+                now
+            };
+            crate::handlers::webhook::record(app, hook, now, at)
+                .await
+                .map(|v| Replayed::Recorded(v.to_string()))
+        }
+        DeadLetter::Change { entry, .. } => {
+            crate::changes::put_retrying(app.changes().as_ref(), entry).await?;
+            Ok(Replayed::Put(entry.detail_type.clone()))
+        }
+        DeadLetter::Other { summary } => Err(Error::InvalidRequest(format!(
+            "cannot replay: {summary}"
+        ))),
+    }
 }
 
 pub struct SqsDeadLetters {
@@ -42,13 +144,22 @@ impl SqsDeadLetters {
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
     async fn send(&self, event: &EventRecord, reason: &str) -> Result<(), Error> {
+        self.send_body(message(event, reason)).await
+    }
+    async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error> {
+        self.send_body(entry_message(entry, reason)).await
+    }
+}
+
+impl SqsDeadLetters {
+    async fn send_body(&self, body: String) -> Result<(), Error> {
         if self.queue_url.is_empty() {
             return Err(Error::Config("DEAD_LETTER_QUEUE_URL is not set".into()));
         }
         self.client
             .send_message()
             .queue_url(&self.queue_url)
-            .message_body(message(event, reason))
+            .message_body(body)
             .send()
             .await
             .map_err(|e| {
@@ -63,22 +174,37 @@ impl DeadLetters for SqsDeadLetters {
 
 /// Keeps dead letters in memory (local runner, tests).
 #[derive(Default)]
-pub struct MemoryDeadLetters(Mutex<Vec<(String, String)>>);
+pub struct MemoryDeadLetters(Mutex<Vec<(String, String, String)>>);
 
 impl MemoryDeadLetters {
-    /// `(event id, reason)` of every dead letter so far.
+    /// `(event id or detail type, reason)` of every dead letter so far.
     pub fn all(&self) -> Vec<(String, String)> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.lock().iter().map(|(id, r, _)| (id.clone(), r.clone())).collect()
+    }
+
+    /// Every message body so far, as the SQS queue would hold it.
+    pub fn messages(&self) -> Vec<String> {
+        self.lock().iter().map(|(_, _, m)| m.clone()).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, String, String)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[async_trait]
 impl DeadLetters for MemoryDeadLetters {
     async fn send(&self, event: &EventRecord, reason: &str) -> Result<(), Error> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((event.id.clone(), reason.to_string()));
+        self.lock()
+            .push((event.id.clone(), reason.to_string(), message(event, reason)));
+        Ok(())
+    }
+    async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error> {
+        self.lock().push((
+            entry.detail_type.clone(),
+            reason.to_string(),
+            entry_message(entry, reason),
+        ));
         Ok(())
     }
 }

@@ -62,15 +62,24 @@ pub fn to_lambda(resp: Response) -> lambda_http::Response<Body> {
 /// handing each request to `handler`.
 #[macro_export]
 macro_rules! http_lambda_main {
+    // A function that announces changes: EventBridge and the dead-letter
+    // queue wired (clients only; nothing is sent at init).
+    ($handler:path, announces_changes) => {
+        $crate::http_lambda_main!(@main $handler, |app: $crate::App, sdk| app.with_aws_changes(&sdk));
+    };
     ($handler:path) => {
+        $crate::http_lambda_main!(@main $handler, |app: $crate::App, _sdk| app);
+    };
+    (@main $handler:path, $wire:expr) => {
         // One thread: a Lambda serves one event at a time on a share of a
         // vCPU, so worker threads add hand-offs, not parallelism (README,
         // Performance).
         #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init();
-            let (app, _) = $crate::App::from_aws_env().await?;
-            let app = &app;
+            let (app, sdk) = $crate::App::from_aws_env().await?;
+            let wire = $wire;
+            let app = &wire(app, sdk);
             lambda_http::run(lambda_http::service_fn(move |req| async move {
                 let req = $crate::edge::from_lambda(req);
                 $crate::edge::test_panic(&req);

@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod changes;
 pub mod aws_http;
 pub mod clock;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod jcs;
 pub mod metrics;
 pub mod model;
 pub mod platform_jwt;
+pub mod platform_ops;
 pub mod public_url;
 pub mod routes;
 pub mod secrets;

@@ -189,11 +189,7 @@ fn rfc3339_now() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    format!(
-        "{}.{:03}Z",
-        crate::clock::guide_datetime(ms.div_euclid(1000)),
-        ms.rem_euclid(1000)
-    )
+    crate::clock::rfc3339_ms(ms)
 }
 
 static MAIN_STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

@@ -15,7 +15,9 @@ pub mod seed;
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
+use syncaroo_shared::changes::MemorySink;
 use syncaroo_shared::clock::ManualClock;
+use syncaroo_shared::deadletter::MemoryDeadLetters;
 use syncaroo_shared::edge;
 use syncaroo_shared::http_util::{Request, Response};
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
@@ -54,6 +56,10 @@ pub struct TestApp {
     pub app: App,
     pub clock: Arc<ManualClock>,
     pub secrets: BridgeSecrets,
+    /// The change events the handlers announced.
+    pub changes: Arc<MemorySink>,
+    /// Dead letters (change events that could not be put, work given up).
+    pub dead_letters: Arc<MemoryDeadLetters>,
 }
 
 impl TestApp {
@@ -62,23 +68,21 @@ impl TestApp {
     }
 
     pub fn with(store: Arc<dyn Store>, config: Config) -> Self {
-        let clock = Arc::new(ManualClock::new(EVENTS_NOW));
-        let secrets = events_secrets();
-        let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone());
-        Self {
-            app,
-            clock,
-            secrets,
-        }
+        Self::with_secrets(store, config, events_secrets())
     }
 
     pub fn with_secrets(store: Arc<dyn Store>, config: Config, secrets: BridgeSecrets) -> Self {
         let clock = Arc::new(ManualClock::new(EVENTS_NOW));
-        let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone());
+        let changes = Arc::new(MemorySink::default());
+        let dead_letters = Arc::new(MemoryDeadLetters::default());
+        let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone())
+            .with_changes(changes.clone(), dead_letters.clone());
         Self {
             app,
             clock,
             secrets,
+            changes,
+            dead_letters,
         }
     }
 

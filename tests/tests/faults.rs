@@ -152,6 +152,8 @@ async fn world(rig: &Rig) -> World {
         ],
     );
     let clock = Arc::new(ManualClock::new(EVENTS_NOW));
+    let changes = Arc::new(syncaroo_shared::changes::MemorySink::default());
+    let dead_letters = Arc::new(syncaroo_shared::deadletter::MemoryDeadLetters::default());
     let app = App::new(
         config.clone(),
         Arc::new(store),
@@ -160,7 +162,8 @@ async fn world(rig: &Rig) -> World {
             &rig.secret_id,
         ),
         clock.clone(),
-    );
+    )
+    .with_changes(changes.clone(), dead_letters.clone());
     app.set_provider(
         TokenProvider::new(
             &config,
@@ -177,6 +180,8 @@ async fn world(rig: &Rig) -> World {
             app,
             clock,
             secrets: s,
+            changes,
+            dead_letters,
         },
         direct,
     }

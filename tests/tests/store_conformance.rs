@@ -268,12 +268,19 @@ async fn rotation_refuses_expired_wrong_kind_and_unknown(s: Arc<dyn Store>) {
 async fn confirm_is_idempotent_and_bound_to_user(s: Arc<dyn Store>) {
     let c = code("c6", "104", "1", "fam6", NOW + 300);
     s.begin_authorization(&c, NOW).await.unwrap();
-    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 10)
+    let first = s
+        .confirm_connection(&c.connection_id, &c.user_id, NOW + 10)
         .await
         .unwrap();
-    s.confirm_connection(&c.connection_id, &c.user_id, NOW + 20)
+    let again = s
+        .confirm_connection(&c.connection_id, &c.user_id, NOW + 20)
         .await
         .unwrap();
+    assert_eq!(
+        (first, again),
+        (true, false),
+        "only the first confirmation says so (it is announced once)"
+    );
     let conn = s.get_connection(&c.connection_id).await.unwrap().unwrap();
     assert_eq!(
         (conn.status, conn.confirmed_at),

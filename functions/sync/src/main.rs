@@ -3,7 +3,6 @@
 //! syncaroo-shared.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use syncaroo_shared::deadletter::SqsDeadLetters;
 use syncaroo_shared::edge::{self, StreamBatch};
 use syncaroo_shared::{telemetry, App};
 
@@ -11,16 +10,15 @@ use syncaroo_shared::{telemetry, App};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    // The Syncaroo and SQS clients are built while the secrets and the
+    // The Syncaroo, EventBridge and SQS clients are built while the secrets and the
     // DynamoDB warm-up are in flight.
     let (app, sdk, warming) = App::start_from_aws_env().await?;
+    // Change events to EventBridge, dead letters to SQS.
+    let app = app.with_aws_changes(&sdk);
     app.provider();
-    let dlq = SqsDeadLetters::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        &app.config.dead_letter_queue_url,
-    );
     warming.finish().await?;
-    let (app, dlq) = (&app, &dlq);
+    let app = &app;
+    let dlq = app.dead_letters().as_ref();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamBatch>| async move {
             Ok::<_, lambda_runtime::Error>(edge::on_stream(app, dlq, event.payload).await)

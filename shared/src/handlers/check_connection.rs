@@ -5,6 +5,7 @@ use crate::app::App;
 use crate::auth;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
+use crate::changes;
 use crate::model::{CheckConnectionResponse, ConnectionId, TokenRecord};
 use crate::store::{GrantStore, ListingStore};
 use http::{Method, StatusCode};
@@ -35,27 +36,42 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         *r.body_mut() = bytes::Bytes::new();
         return Ok(r);
     }
-    let body = confirm_and_list(app.store.as_ref(), app.store.as_ref(), &token, now).await?;
+    let (first, body) =
+        confirm_and_list(app.store.as_ref(), app.store.as_ref(), &token, now).await?;
+    if first {
+        // Announced once, after the confirmation is stored.
+        let entry = changes::connection_entry(
+            &app.config,
+            changes::Change::ConnectionConfirmed,
+            &token.connection_id,
+            &token.user_id,
+            now,
+        );
+        changes::announce(app, entry).await;
+    }
     tracing::info!(connection_id = %connection, locations = body.locations.len(), "check_connection: confirmed");
     Ok(http_util::json_response(StatusCode::OK, &body))
 }
 
-/// Marks the connection confirmed and reads the user's listings, at once
-/// (one round trip after the token's).
+/// Marks the connection confirmed (`true`: for the first time) and reads
+/// the user's listings, at once (one round trip after the token's).
 async fn confirm_and_list(
     grants: &dyn GrantStore,
     listings: &dyn ListingStore,
     token: &TokenRecord,
     now: i64,
-) -> Result<CheckConnectionResponse, Error> {
+) -> Result<(bool, CheckConnectionResponse), Error> {
     let (confirmed, locations) = tokio::join!(
         grants.confirm_connection(&token.connection_id, &token.user_id, now),
         listings.list_locations(&token.user_id)
     );
-    confirmed?;
-    Ok(CheckConnectionResponse {
-        connection_id: token.connection_id.clone(),
-        user_id: token.user_id.clone(),
-        locations: locations?.into_iter().map(|l| (l.id.clone(), l)).collect(),
-    })
+    let first = confirmed?;
+    Ok((
+        first,
+        CheckConnectionResponse {
+            connection_id: token.connection_id.clone(),
+            user_id: token.user_id.clone(),
+            locations: locations?.into_iter().map(|l| (l.id.clone(), l)).collect(),
+        },
+    ))
 }

@@ -13,12 +13,10 @@ use crate::auth::IamCaller;
 use crate::error::Error;
 use crate::http_response::{json_response, set_header};
 use crate::http_util::{Params, Request, Response};
-use crate::model::{ConnectionId, Location, UserId};
+use crate::model::{ConnectionId, UserId};
+use crate::platform_ops as ops;
 use crate::public_url::normalize_path;
-use crate::store::ConnectionInfo;
 use http::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 pub const USERS_PREFIX: &str = "/api/platform/users/";
@@ -60,21 +58,14 @@ pub async fn listings(app: &App, req: Request) -> Response {
         let user = UserId::parse(&percent(user)?)?;
         match *req.method() {
             Method::PUT => {
-                let locations = parse_push(req.body())?;
-                app.store.replace_listings(&user, &locations).await?;
-                tracing::info!(user_id = %user, locations = locations.len(), "listings replaced");
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"userId": user.as_str(), "locations": locations.len()}),
-                ))
+                let locations = ops::parse_push(req.body())?;
+                let body = ops::replace_listings(app.store.as_ref(), &user, &locations).await?;
+                Ok(json_response(StatusCode::OK, &body))
             }
             Method::DELETE => {
-                app.store.replace_listings(&user, &BTreeMap::new()).await?;
-                tracing::info!(user_id = %user, "listings deleted");
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"userId": user.as_str(), "locations": 0}),
-                ))
+                let body =
+                    ops::replace_listings(app.store.as_ref(), &user, &BTreeMap::new()).await?;
+                Ok(json_response(StatusCode::OK, &body))
             }
             _ => Err(Error::MethodNotAllowed),
         }
@@ -99,15 +90,10 @@ pub async fn connections(app: &App, req: Request) -> Response {
                 .filter(|n| (1..=100).contains(n))
                 .ok_or_else(|| Error::InvalidRequest("limit must be 1 to 100".into()))?,
         };
-        let (page, next) = app
-            .store
-            .list_connections(user.as_ref(), after.as_ref(), limit)
-            .await?;
-        let items: Vec<Value> = page.iter().map(view).collect();
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"connections": items, "next": next.as_ref().map(|n| n.as_str())}),
-        ))
+        let body =
+            ops::list_connections(app.store.as_ref(), user.as_ref(), after.as_ref(), limit)
+                .await?;
+        Ok(json_response(StatusCode::OK, &body))
     })
     .await
 }
@@ -125,18 +111,10 @@ pub async fn connection(app: &App, req: Request) -> Response {
             .filter(|r| !r.is_empty() && !r.contains('/'))
             .ok_or(Error::NotFound)?;
         let id = ConnectionId::parse(&percent(id)?)?;
-        let now = app.clock.now();
-        let conn = app
-            .store
-            .revoke_connection(&id, now)
+        let body = ops::revoke_connection(app, &id)
             .await?
             .ok_or(Error::NotFound)?;
-        tracing::info!(connection_id = %id, "connection revoked by the platform");
-        let info = ConnectionInfo {
-            connection: conn,
-            last_webhook_at_ms: None,
-        };
-        let mut resp = json_response(StatusCode::OK, &view(&info));
+        let mut resp = json_response(StatusCode::OK, &body);
         set_header(&mut resp, "cache-control", "no-store");
         Ok(resp)
     })
@@ -148,42 +126,4 @@ fn percent(segment: &str) -> Result<String, Error> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| Error::InvalidRequest("a path segment is not UTF-8".into()))
-}
-
-/// The push body: `{"locations": {...}}` in check_connection's shape, each
-/// location valid and keyed by its own ID; anything else is refused whole.
-fn parse_push(body: &[u8]) -> Result<BTreeMap<String, Location>, Error> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Push {
-        locations: BTreeMap<String, Location>,
-    }
-    let push: Push = serde_json::from_slice(body).map_err(|e| {
-        Error::InvalidRequest(format!(
-            "body must be {{\"locations\": {{...}}}} in check_connection's shape: {e}"
-        ))
-    })?;
-    crate::model::validate_locations(&push.locations)?;
-    Ok(push.locations)
-}
-
-/// A connection as the API shows it. `pending` covers a connection whose
-/// code is issued or redeemed but which Syncaroo has not checked yet.
-fn view(i: &ConnectionInfo) -> Value {
-    use crate::model::ConnectionStatus as S;
-    let c = &i.connection;
-    let status = match c.status {
-        S::Pending | S::Authorized => "pending",
-        S::Confirmed => "confirmed",
-        S::Revoked => "revoked",
-    };
-    json!({
-        "connectionId": c.id.as_str(),
-        "userId": c.user_id.as_str(),
-        "status": status,
-        "createdAt": c.created_at,
-        "confirmedAt": c.confirmed_at,
-        "revokedAt": c.revoked_at,
-        "lastWebhookAt": i.last_webhook_at_ms.map(|ms| ms / 1000),
-    })
 }

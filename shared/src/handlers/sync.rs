@@ -8,10 +8,11 @@
 //! started causes one more. Status: each change is applied in arrival order.
 
 use crate::app::App;
+use crate::changes;
 use crate::deadletter::DeadLetters;
 use crate::metrics;
 use crate::store::{
-    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetState,
+    EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState,
 };
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
 use crate::webhook::{Webhook, WebhookType};
@@ -233,7 +234,7 @@ pub async fn process_event(
     };
     let result = match event.webhook_type {
         WebhookType::Data => sync_data(app, event, policy).await,
-        WebhookType::Status => sync_status(app.store.as_ref(), event).await,
+        WebhookType::Status => sync_status(app, event).await,
     };
     let store = app.store.as_ref();
     settle(
@@ -296,6 +297,7 @@ async fn store_fetched(
         ),
         Err(e) => return Err(e.into()),
     };
+    let records = fetched.items.len();
     let data = Value::Array(fetched.items).to_string();
     if data.len() > MAX_STORED_BYTES {
         return Err(SyncError::Permanent(format!(
@@ -315,6 +317,25 @@ async fn store_fetched(
         deleted,
     };
     let applied = app.store.put_synced(&synced).await?;
+    if applied {
+        // Before the fetch is recorded done: a failed put is retried with
+        // the fetch, then dead-lettered like one.
+        let target = SyncTarget {
+            connection_id: synced.connection_id.clone(),
+            location_id: synced.location_id.clone(),
+            attribute_type: synced.attribute_type.clone(),
+            resource_id: synced.resource_id.clone(),
+        };
+        let (pk, sk) = crate::store::dynamo::synced_item_key(&target);
+        let stored = changes::StoredRef {
+            table: app.config.table_name.clone(),
+            pk,
+            sk,
+        };
+        let user = user_of(app, &synced.connection_id).await?;
+        let entry = changes::data_entry(&app.config, &synced, user.as_ref(), records, &stored);
+        changes::put_retrying(app.changes().as_ref(), &entry).await?;
+    }
     tracing::info!(
         origin = %synced.event_id,
         location_id = %synced.location_id,
@@ -327,8 +348,18 @@ async fn store_fetched(
     Ok(())
 }
 
-/// A status webhook needs no fetch: only the sync store.
-async fn sync_status(store: &dyn EventStore, event: &EventRecord) -> Result<(), SyncError> {
+/// The user a connection belongs to, for a change event (`None`: the
+/// connection is not stored, e.g. deleted since).
+async fn user_of(
+    app: &App,
+    id: &crate::model::ConnectionId,
+) -> Result<Option<crate::model::UserId>, crate::error::Error> {
+    Ok(app.store.get_connection(id).await?.map(|c| c.user_id))
+}
+
+/// A status webhook needs no fetch: only the sync store, then its event.
+async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
+    let store = app.store.as_ref();
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
     let meta = hook.body.get("metaData").cloned().unwrap_or(Value::Null);
@@ -340,6 +371,12 @@ async fn sync_status(store: &dyn EventStore, event: &EventRecord) -> Result<(), 
         event_id: event.id.clone(),
     };
     let applied = store.put_location_status(&status).await?;
+    // Only a status newer than the stored one is a change.
+    if applied {
+        let user = user_of(app, &status.connection_id).await?;
+        let entry = changes::status_entry(&app.config, &status, user.as_ref());
+        changes::put_retrying(app.changes().as_ref(), &entry).await?;
+    }
     tracing::info!(event_id = %event.id, location_id = %status.location_id, applied, "status synced");
     Ok(())
 }

@@ -90,7 +90,27 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     // notifications, and the second change to the same rates sends the
     // same body as the first.
     let now_ms = app.clock.now_ms();
-    let body = match super::sync::target_of(&hook) {
+    let body = record(app, &hook, now_ms, now_ms).await?;
+    tracing::info!(
+        connection_id = %hook.connection_id,
+        webhook_type = hook.webhook_type.as_str(),
+        location_id = %hook.location_id,
+        "webhook recorded"
+    );
+    Ok(http_util::json_response(StatusCode::ACCEPTED, &body))
+}
+
+/// Records a verified webhook for the worker, as received at
+/// `received_at_ms`: a data webhook notifies its target (at `now_ms`, so a
+/// fetch starting after it covers it), a status webhook is recorded as
+/// its own event. Also what a dead letter's replay calls.
+pub async fn record(
+    app: &App,
+    hook: &Webhook,
+    now_ms: i64,
+    received_at_ms: i64,
+) -> Result<serde_json::Value, Error> {
+    Ok(match super::sync::target_of(hook) {
         // Data: mark the target; the worker fetches while a notification
         // is newer than its last fetch's start (coalescing duplicates).
         Some(target) => {
@@ -109,7 +129,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         None => {
             let event = EventRecord {
                 id: format!(
-                    "{}:status:{}:{now_ms}:{}",
+                    "{}:status:{}:{received_at_ms}:{}",
                     hook.connection_id,
                     hook.location_id,
                     crypto::random_b64(9)
@@ -118,7 +138,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
                 webhook_type: hook.webhook_type,
                 location_id: hook.location_id.clone(),
                 payload: hook.stored_payload(),
-                received_at_ms: now_ms,
+                received_at_ms,
                 status: EventStatus::Pending,
                 attempts: 0,
                 error: None,
@@ -126,12 +146,5 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
             app.store.record_event(&event).await?;
             serde_json::json!({ "status": "accepted", "eventId": event.id })
         }
-    };
-    tracing::info!(
-        connection_id = %hook.connection_id,
-        webhook_type = hook.webhook_type.as_str(),
-        location_id = %hook.location_id,
-        "webhook recorded"
-    );
-    Ok(http_util::json_response(StatusCode::ACCEPTED, &body))
+    })
 }

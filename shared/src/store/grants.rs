@@ -103,13 +103,14 @@ pub trait GrantStore: Send + Sync {
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error>;
 
     /// Marks the connection confirmed (idempotent: the first time is kept);
-    /// a revoked connection is an [`Error::InvalidToken`].
+    /// `true` when this call confirmed it first. A revoked connection is an
+    /// [`Error::InvalidToken`].
     async fn confirm_connection(
         &self,
         id: &ConnectionId,
         user: &UserId,
         now: i64,
-    ) -> Result<(), Error>;
+    ) -> Result<bool, Error>;
 
     /// Connections, oldest id first: one user's, or all (a page of at most
     /// `limit` after `after`, the last id of the previous page).

@@ -180,6 +180,10 @@ async fn main() {
         Arc::new(store),
         syncaroo_shared::secrets::StaticSecrets(s.clone()),
         Arc::new(SystemClock),
+    )
+    .with_changes(
+        Arc::new(syncaroo_shared::changes::MemorySink::default()),
+        Arc::new(MemoryDeadLetters::default()),
     );
     syncaroo_tests::seed::fake_credentials(app.store.as_ref(), &fake).await;
     let mut targets = vec![];

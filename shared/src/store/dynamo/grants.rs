@@ -431,12 +431,14 @@ impl GrantStore for DynamoStore {
         id: &ConnectionId,
         user: &UserId,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            // The old values tell whether this call set `confirmed_at`.
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
             .update_expression(
                 "SET #status = :confirmed, #confirmed_at = if_not_exists(#confirmed_at, :now)",
             )
@@ -451,7 +453,9 @@ impl GrantStore for DynamoStore {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(!out
+                .attributes()
+                .is_some_and(|old| old.contains_key("confirmed_at"))),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>

@@ -21,7 +21,7 @@ mod listings;
 mod sync;
 
 pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
-pub use sync::{event_from, event_item, target_from};
+pub use sync::{event_from, event_item, synced_item_key, target_from};
 
 use super::Store;
 use crate::error::Error;

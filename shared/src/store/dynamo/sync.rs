@@ -19,6 +19,14 @@ const EVENT_KEEP_SECS: i64 = 30 * 86_400;
 fn event_pk(id: &str) -> String {
     format!("EVENT#{id}")
 }
+/// The table key of a target's synced data (its first item, when split
+/// over chunks), as a change event too large to carry the data names it.
+pub fn synced_item_key(t: &crate::store::SyncTarget) -> (String, String) {
+    (
+        sync_pk(&t.connection_id, &t.location_id),
+        data_sk(&t.attribute_type, t.resource_id.as_deref()),
+    )
+}
 fn sync_pk(conn: &ConnectionId, location: &str) -> String {
     format!("SYNC#{conn}#{location}")
 }

@@ -166,13 +166,14 @@ impl GrantStore for MemoryStore {
         id: &ConnectionId,
         user: &UserId,
         now: i64,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let mut g = self.lock();
         match g.connections.get_mut(id) {
             Some(c) if &c.user_id == user && c.status != ConnectionStatus::Revoked => {
                 c.status = ConnectionStatus::Confirmed;
+                let first = c.confirmed_at.is_none();
                 c.confirmed_at.get_or_insert(now);
-                Ok(())
+                Ok(first)
             }
             _ => Err(Error::InvalidToken(
                 "the connection is not linked to this token".into(),

@@ -1,0 +1,342 @@
+//! Change events for the platform: after a change is stored, one Amazon
+//! EventBridge entry announces it, so the platform subscribes with a rule
+//! instead of reading our table.
+//!
+//! Four kinds ([`Change`]): a connection confirmed (check_connection's
+//! first success) or revoked (the platform API or `syncaroo-admin`), data
+//! synced (a target's fetch stored), a location's status changed (a status
+//! webhook applied). Each entry's `Detail` names the connection, its user
+//! and, where they apply, the location, attribute type and resource, and
+//! the time of the change. A data entry carries the fetched records inline
+//! while the entry fits EventBridge's 256 KB, else `"truncated": true` and
+//! where the data is stored.
+//!
+//! Delivery is at least once. The sync worker puts its entry after the
+//! store write and before it records the fetch as done, so a failed put is
+//! retried with the fetch and dead-lettered like one. Confirmation and
+//! revocation put theirs after the write, try again twice, then send the
+//! entry to the dead-letter queue (`syncaroo-admin dead-letters replay`
+//! puts it again). Consumers deduplicate by the entry's content.
+//!
+//! Entries hold ids, times and Syncaroo's data, never a token or secret.
+
+use crate::app::App;
+use crate::clock::rfc3339_ms;
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::{ConnectionId, UserId};
+use crate::store::{LocationStatus, SyncedData};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// EventBridge's limit on one entry, as it counts it (see [`Entry::size`]).
+pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+/// Tries per entry before it is given up (to the caller's retry or the
+/// dead-letter queue).
+pub const PUT_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    ConnectionConfirmed,
+    ConnectionRevoked,
+    DataSynced,
+    LocationStatusChanged,
+}
+
+impl Change {
+    pub const ALL: [Change; 4] = [
+        Change::ConnectionConfirmed,
+        Change::ConnectionRevoked,
+        Change::DataSynced,
+        Change::LocationStatusChanged,
+    ];
+
+    /// The entry's `DetailType`, the field a rule matches on.
+    pub fn detail_type(self) -> &'static str {
+        match self {
+            Change::ConnectionConfirmed => "Syncaroo Connection Confirmed",
+            Change::ConnectionRevoked => "Syncaroo Connection Revoked",
+            Change::DataSynced => "Syncaroo Data Synced",
+            Change::LocationStatusChanged => "Syncaroo Location Status Changed",
+        }
+    }
+}
+
+/// One PutEvents entry, with PutEvents' own field names (the events file
+/// of the local runner holds these, one a line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Entry {
+    pub source: String,
+    pub detail_type: String,
+    /// A JSON object as a string, as PutEvents takes it.
+    pub detail: String,
+    pub event_bus_name: String,
+}
+
+impl Entry {
+    pub fn new(config: &Config, change: Change, detail: &Map<String, Value>) -> Self {
+        Self::with_detail(config, change, Value::Object(detail.clone()).to_string())
+    }
+
+    fn with_detail(config: &Config, change: Change, detail: String) -> Self {
+        Self {
+            source: config.event_source.clone(),
+            detail_type: change.detail_type().into(),
+            detail,
+            event_bus_name: config.event_bus_name.clone(),
+        }
+    }
+
+    /// The size EventBridge holds against [`MAX_ENTRY_BYTES`]: the UTF-8
+    /// bytes of `Source`, `DetailType` and `Detail` (no `Time`, no
+    /// `Resources` are sent).
+    pub fn size(&self) -> usize {
+        self.source.len() + self.detail_type.len() + self.detail.len()
+    }
+}
+
+/// Where entries go: EventBridge in AWS, a file or memory locally.
+#[async_trait]
+pub trait ChangeSink: Send + Sync {
+    async fn put(&self, entry: &Entry) -> Result<(), Error>;
+}
+
+/// `Confirmed` or `Revoked`: the connection, its user and when (seconds).
+pub fn connection_entry(
+    config: &Config,
+    change: Change,
+    id: &ConnectionId,
+    user: &UserId,
+    at_secs: i64,
+) -> Entry {
+    let mut d = Map::new();
+    d.insert("connectionId".into(), id.as_str().into());
+    d.insert("userId".into(), user.as_str().into());
+    let key = match change {
+        Change::ConnectionRevoked => "revokedAt",
+        _ => "confirmedAt",
+    };
+    d.insert(key.into(), rfc3339_ms(at_secs * 1000).into());
+    Entry::new(config, change, &d)
+}
+
+/// Where a synced target's data is stored, for an entry too large to
+/// carry it: the table and the key of its item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRef {
+    pub table: String,
+    pub pk: String,
+    pub sk: String,
+}
+
+/// `Data Synced`: the target, when the fetch started, and its records (the
+/// pages' `data` arrays merged, as stored) inline while the entry fits,
+/// else `truncated` with `records` left out and `stored` pointing at them.
+pub fn data_entry(
+    config: &Config,
+    d: &SyncedData,
+    user: Option<&UserId>,
+    records: usize,
+    stored: &StoredRef,
+) -> Entry {
+    let mut m = Map::new();
+    m.insert("connectionId".into(), d.connection_id.as_str().into());
+    m.insert("userId".into(), user.map(|u| u.as_str()).into());
+    m.insert("locationId".into(), d.location_id.as_str().into());
+    m.insert("attributeType".into(), d.attribute_type.as_str().into());
+    if let Some(r) = &d.resource_id {
+        m.insert("resourceId".into(), r.as_str().into());
+    }
+    m.insert("fetchedAt".into(), rfc3339_ms(d.fetched_at_ms).into());
+    m.insert("pages".into(), d.pages.into());
+    m.insert("deleted".into(), d.deleted.into());
+    m.insert("recordCount".into(), records.into());
+    // The stored data is already the JSON array: spliced in, not parsed
+    // again (it can be megabytes).
+    let rest = Value::Object(m.clone()).to_string();
+    let inline = Entry::with_detail(
+        config,
+        Change::DataSynced,
+        format!("{},\"records\":{}}}", &rest[..rest.len() - 1], d.data),
+    );
+    if inline.size() <= MAX_ENTRY_BYTES {
+        return inline;
+    }
+    m.insert("truncated".into(), true.into());
+    m.insert(
+        "stored".into(),
+        json!({"tableName": stored.table, "pk": stored.pk, "sk": stored.sk}),
+    );
+    Entry::new(config, Change::DataSynced, &m)
+}
+
+/// `Location Status Changed`: the location, when the webhook arrived, and
+/// the webhook's `metaData` (the new status).
+pub fn status_entry(config: &Config, s: &LocationStatus, user: Option<&UserId>) -> Entry {
+    let mut m = Map::new();
+    m.insert("connectionId".into(), s.connection_id.as_str().into());
+    m.insert("userId".into(), user.map(|u| u.as_str()).into());
+    m.insert("locationId".into(), s.location_id.as_str().into());
+    m.insert("receivedAt".into(), rfc3339_ms(s.received_at_ms).into());
+    m.insert(
+        "metaData".into(),
+        serde_json::from_str(&s.meta).unwrap_or(Value::Null),
+    );
+    Entry::new(config, Change::LocationStatusChanged, &m)
+}
+
+/// Puts `entry`, up to [`PUT_ATTEMPTS`] times with a short pause between.
+pub async fn put_retrying(sink: &dyn ChangeSink, entry: &Entry) -> Result<(), Error> {
+    let mut last = None;
+    for attempt in 0..PUT_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+        }
+        match sink.put(entry).await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(detail_type = %entry.detail_type, attempt, error = %e, "PutEvents failed");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::Upstream("PutEvents: no attempt".into())))
+}
+
+/// Announces a change stored outside the sync worker (a confirmation, a
+/// revocation): put with retries; if they all fail, the entry goes to the
+/// dead-letter queue. Never fails the caller: the change is stored.
+pub async fn announce(app: &App, entry: Entry) {
+    let Err(e) = put_retrying(app.changes().as_ref(), &entry).await else {
+        return;
+    };
+    let reason = format!("PutEvents failed: {e}");
+    if let Err(dl) = app.dead_letters().send_entry(&entry, &reason).await {
+        crate::metrics::count(METRIC_ENTRY_LOST, 1);
+        tracing::error!(detail_type = %entry.detail_type, error = %dl, "change event lost: dead-letter send failed too");
+    }
+}
+
+/// Counted when a change event could be neither put nor dead-lettered.
+pub const METRIC_ENTRY_LOST: &str = "ChangeEventLost";
+
+/// Amazon EventBridge, one entry per PutEvents call.
+pub struct EventBridgeSink {
+    client: aws_sdk_eventbridge::Client,
+}
+
+impl EventBridgeSink {
+    pub fn new(client: aws_sdk_eventbridge::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl ChangeSink for EventBridgeSink {
+    async fn put(&self, e: &Entry) -> Result<(), Error> {
+        use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+        let entry = PutEventsRequestEntry::builder()
+            .source(&e.source)
+            .detail_type(&e.detail_type)
+            .detail(&e.detail)
+            .event_bus_name(&e.event_bus_name)
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|err| {
+                Error::Upstream(format!(
+                    "PutEvents: {}",
+                    aws_sdk_eventbridge::error::DisplayErrorContext(err)
+                ))
+            })?;
+        // A call can succeed with its entry refused (throttled, bus gone):
+        // that is a failure too.
+        if out.failed_entry_count() > 0 {
+            let first = out.entries().first();
+            return Err(Error::Upstream(format!(
+                "PutEvents refused the entry: {} {}",
+                first.and_then(|r| r.error_code()).unwrap_or("?"),
+                first.and_then(|r| r.error_message()).unwrap_or("")
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Appends each entry as one JSON line (the local runner's
+/// `--events-out FILE`).
+pub struct FileSink {
+    path: std::path::PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl FileSink {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+#[async_trait]
+impl ChangeSink for FileSink {
+    async fn put(&self, entry: &Entry) -> Result<(), Error> {
+        use tokio::io::AsyncWriteExt;
+        let mut line = serde_json::to_vec(entry).map_err(|e| Error::Upstream(e.to_string()))?;
+        line.push(b'\n');
+        let _one_writer = self.lock.lock().await;
+        let mut f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(|e| Error::Upstream(format!("{}: {e}", self.path.display())))?;
+        f.write_all(&line)
+            .await
+            .map_err(|e| Error::Upstream(format!("{}: {e}", self.path.display())))
+    }
+}
+
+/// Keeps entries in memory (tests, the local demo).
+#[derive(Default)]
+pub struct MemorySink(Mutex<Vec<Entry>>);
+
+impl MemorySink {
+    pub fn entries(&self) -> Vec<Entry> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl ChangeSink for MemorySink {
+    async fn put(&self, entry: &Entry) -> Result<(), Error> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(entry.clone());
+        Ok(())
+    }
+}
+
+/// Every entry to each sink in turn (the local runner: memory for `demo`,
+/// and the events file when asked for).
+pub struct Tee(pub Vec<Arc<dyn ChangeSink>>);
+
+#[async_trait]
+impl ChangeSink for Tee {
+    async fn put(&self, entry: &Entry) -> Result<(), Error> {
+        for s in &self.0 {
+            s.put(entry).await?;
+        }
+        Ok(())
+    }
+}
