@@ -65,13 +65,15 @@ start() {
   cat >"$STATE/env" <<ENV
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$ddb_port
 export AWS_ENDPOINT_URL_SECRETS_MANAGER=http://127.0.0.1:$sm_port
+export AWS_ENDPOINT_URL_EVENTBRIDGE=http://127.0.0.1:$sm_port
+export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$sm_port
 export AWS_ACCESS_KEY_ID=test
 export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 ENV
-  log "DynamoDB Local on 127.0.0.1:$ddb_port, Secrets Manager (moto) on 127.0.0.1:$sm_port"
+  log "DynamoDB Local on 127.0.0.1:$ddb_port, Secrets Manager, EventBridge and SQS (moto) on 127.0.0.1:$sm_port"
   cat "$STATE/env"
 }
 

@@ -3,11 +3,11 @@
 
 use crate::changes::{ChangeSink, Entry};
 use crate::clock::{Clock, SystemClock};
-use crate::deadletter::DeadLetters;
-use crate::store::EventRecord;
 use crate::config::Config;
+use crate::deadletter::DeadLetters;
 use crate::error::Error;
 use crate::secrets::{BridgeSecrets, CachedSecrets, SecretSource, SecretsManagerSource};
+use crate::store::EventRecord;
 use crate::store::{DynamoStore, Store};
 use crate::syncaroo::TokenProvider;
 use std::sync::{Arc, OnceLock};
@@ -213,17 +213,23 @@ struct NotWired;
 #[async_trait::async_trait]
 impl ChangeSink for NotWired {
     async fn put(&self, _: &Entry) -> Result<(), Error> {
-        Err(Error::Config("no change-event sink is wired in this function".into()))
+        Err(Error::Config(
+            "no change-event sink is wired in this function".into(),
+        ))
     }
 }
 
 #[async_trait::async_trait]
 impl DeadLetters for NotWired {
     async fn send(&self, _: &EventRecord, _: &str) -> Result<(), Error> {
-        Err(Error::Config("no dead-letter queue is wired in this function".into()))
+        Err(Error::Config(
+            "no dead-letter queue is wired in this function".into(),
+        ))
     }
     async fn send_entry(&self, _: &Entry, _: &str) -> Result<(), Error> {
-        Err(Error::Config("no dead-letter queue is wired in this function".into()))
+        Err(Error::Config(
+            "no dead-letter queue is wired in this function".into(),
+        ))
     }
 }
 

@@ -340,3 +340,139 @@ impl ChangeSink for Tee {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ConnectionId;
+
+    fn config() -> Config {
+        Config::from_lookup(|k| match k {
+            "EVENT_BUS_NAME" => Some("platform-bus".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    fn synced(data: String) -> SyncedData {
+        SyncedData {
+            connection_id: ConnectionId::parse("99").unwrap(),
+            location_id: "1198".into(),
+            attribute_type: "rates".into(),
+            resource_id: None,
+            data,
+            pages: 2,
+            fetched_at_ms: 1_795_806_000_250,
+            event_id: "origin".into(),
+            deleted: false,
+        }
+    }
+
+    fn stored() -> StoredRef {
+        StoredRef {
+            table: "t".into(),
+            pk: "SYNC#99#1198".into(),
+            sk: "DATA#rates#-".into(),
+        }
+    }
+
+    /// AWS's documented calculation (PutEvents entry size): the UTF-8
+    /// bytes of Source, DetailType and Detail, counted here on the parts
+    /// the way its Java sample does, not through `Entry::size`.
+    fn aws_size(source: &str, detail_type: &str, detail: &str) -> usize {
+        [source, detail_type, detail]
+            .iter()
+            .map(|s| s.as_bytes().len())
+            .sum()
+    }
+
+    #[test]
+    fn the_four_detail_types_are_exactly_the_documented_names() {
+        let names: Vec<&str> = Change::ALL.iter().map(|c| c.detail_type()).collect();
+        assert_eq!(
+            names,
+            [
+                "Syncaroo Connection Confirmed",
+                "Syncaroo Connection Revoked",
+                "Syncaroo Data Synced",
+                "Syncaroo Location Status Changed"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_entry_names_its_source_and_bus_and_carries_a_json_detail() {
+        let e = connection_entry(
+            &config(),
+            Change::ConnectionRevoked,
+            &ConnectionId::parse("99").unwrap(),
+            &UserId::parse("u-1").unwrap(),
+            1_245_073_530,
+        );
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({
+                "Source": "syncaroo-bridge",
+                "DetailType": "Syncaroo Connection Revoked",
+                "Detail": r#"{"connectionId":"99","revokedAt":"2009-06-15T13:45:30.000Z","userId":"u-1"}"#,
+                "EventBusName": "platform-bus",
+            })
+        );
+    }
+
+    #[test]
+    fn records_are_inline_up_to_the_limit_and_truncated_past_it() {
+        let c = config();
+        // Records whose entry is exactly the limit, then one byte more.
+        let probe = data_entry(&c, &synced(r#"[""]"#.into()), None, 1, &stored());
+        let room = MAX_ENTRY_BYTES - probe.size();
+        // Non-ASCII on purpose: the limit counts bytes, not characters.
+        let fits = format!(r#"["{}{}"]"#, "é".repeat(room / 2), "a".repeat(room % 2));
+        let at_limit = data_entry(&c, &synced(fits.clone()), None, 1, &stored());
+        assert_eq!(
+            aws_size(&at_limit.source, &at_limit.detail_type, &at_limit.detail),
+            MAX_ENTRY_BYTES
+        );
+        let d: Value = serde_json::from_str(&at_limit.detail).unwrap();
+        assert_eq!(d["records"], serde_json::from_str::<Value>(&fits).unwrap());
+        assert!(d.get("truncated").is_none());
+
+        let over = format!(r#"["{}a"]"#, &fits[2..fits.len() - 2]);
+        let e = data_entry(&c, &synced(over), None, 1, &stored());
+        let d: Value = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(d["truncated"], true);
+        assert!(d.get("records").is_none());
+        assert_eq!(
+            d["stored"],
+            json!({"tableName": "t", "pk": "SYNC#99#1198", "sk": "DATA#rates#-"})
+        );
+        assert_eq!(
+            (d["recordCount"].clone(), d["pages"].clone()),
+            (json!(1), json!(2))
+        );
+        assert!(e.size() < 1024);
+    }
+
+    #[test]
+    fn a_data_entry_names_its_target_and_fetch_time() {
+        let mut s = synced(r#"[{"rate":"daily"}]"#.into());
+        s.resource_id = Some("7843".into());
+        let e = data_entry(
+            &config(),
+            &s,
+            Some(&UserId::parse("1").unwrap()),
+            1,
+            &stored(),
+        );
+        let d: Value = serde_json::from_str(&e.detail).unwrap();
+        assert_eq!(
+            d,
+            json!({
+                "connectionId": "99", "userId": "1", "locationId": "1198",
+                "attributeType": "rates", "resourceId": "7843",
+                "fetchedAt": "2026-11-27T19:00:00.250Z", "pages": 2,
+                "deleted": false, "recordCount": 1, "records": [{"rate": "daily"}],
+            })
+        );
+    }
+}

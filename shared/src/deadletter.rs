@@ -46,7 +46,11 @@ const KIND_CHANGE: &str = "changeEvent";
 #[derive(Debug, Clone)]
 pub enum DeadLetter {
     /// A webhook whose work was given up: replay records it again.
-    Webhook { hook: Webhook, received_at_ms: i64, reason: String },
+    Webhook {
+        hook: Webhook,
+        received_at_ms: i64,
+        reason: String,
+    },
     /// A change event never put: replay puts it.
     Change { entry: Entry, reason: String },
     /// Anything else (Lambda's own record of a stream batch whose retries
@@ -121,9 +125,9 @@ pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
             crate::changes::put_retrying(app.changes().as_ref(), entry).await?;
             Ok(Replayed::Put(entry.detail_type.clone()))
         }
-        DeadLetter::Other { summary } => Err(Error::InvalidRequest(format!(
-            "cannot replay: {summary}"
-        ))),
+        DeadLetter::Other { summary } => {
+            Err(Error::InvalidRequest(format!("cannot replay: {summary}")))
+        }
     }
 }
 
@@ -179,7 +183,10 @@ pub struct MemoryDeadLetters(Mutex<Vec<(String, String, String)>>);
 impl MemoryDeadLetters {
     /// `(event id or detail type, reason)` of every dead letter so far.
     pub fn all(&self) -> Vec<(String, String)> {
-        self.lock().iter().map(|(id, r, _)| (id.clone(), r.clone())).collect()
+        self.lock()
+            .iter()
+            .map(|(id, r, _)| (id.clone(), r.clone()))
+            .collect()
     }
 
     /// Every message body so far, as the SQS queue would hold it.

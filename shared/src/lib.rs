@@ -11,8 +11,8 @@
 
 pub mod app;
 pub mod auth;
-pub mod changes;
 pub mod aws_http;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod crypto;

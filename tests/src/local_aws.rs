@@ -1,5 +1,5 @@
-//! The local AWS stand-ins `scripts/test.sh` starts: DynamoDB Local and a
-//! Secrets-Manager-compatible server (moto), reached through the standard
+//! The local AWS stand-ins `scripts/test.sh` starts: DynamoDB Local and
+//! moto (Secrets Manager, EventBridge, SQS), reached through the standard
 //! `AWS_ENDPOINT_URL_*` variables.
 //!
 //! When the variables are absent a test that needs them is skipped with a
@@ -31,6 +31,12 @@ pub fn secrets_manager_available() -> bool {
         "AWS_ENDPOINT_URL_SECRETS_MANAGER",
         "the Secrets Manager server",
     )
+}
+
+/// moto's EventBridge and SQS (the same server as Secrets Manager).
+pub fn eventbridge_available() -> bool {
+    available("AWS_ENDPOINT_URL_EVENTBRIDGE", "moto's EventBridge")
+        && available("AWS_ENDPOINT_URL_SQS", "moto's SQS")
 }
 
 /// A unique table name, so tests run in parallel without sharing state.

@@ -3,9 +3,9 @@
 
 use crate::app::App;
 use crate::auth;
+use crate::changes;
 use crate::error::Error;
 use crate::http_util::{self, Params, Request, Response};
-use crate::changes;
 use crate::model::{CheckConnectionResponse, ConnectionId, TokenRecord};
 use crate::store::{GrantStore, ListingStore};
 use http::{Method, StatusCode};

@@ -91,8 +91,7 @@ pub async fn connections(app: &App, req: Request) -> Response {
                 .ok_or_else(|| Error::InvalidRequest("limit must be 1 to 100".into()))?,
         };
         let body =
-            ops::list_connections(app.store.as_ref(), user.as_ref(), after.as_ref(), limit)
-                .await?;
+            ops::list_connections(app.store.as_ref(), user.as_ref(), after.as_ref(), limit).await?;
         Ok(json_response(StatusCode::OK, &body))
     })
     .await

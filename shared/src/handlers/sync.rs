@@ -11,9 +11,7 @@ use crate::app::App;
 use crate::changes;
 use crate::deadletter::DeadLetters;
 use crate::metrics;
-use crate::store::{
-    EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState,
-};
+use crate::store::{EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState};
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
 use crate::webhook::{Webhook, WebhookType};
 use serde_json::Value;
