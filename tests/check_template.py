@@ -71,6 +71,11 @@ EXPECTED["sync"] = {
     "stream": True,
 }
 BASE_SECRETS = {"ClientSecret", "SessionKey", "TokenHashKey"}
+# The functions that announce changes (their main wires EventBridge): each
+# may put events on the configured bus only, and send the entries it cannot
+# put to the dead-letter queue; no other function may do either.
+ANNOUNCERS = {"check_connection", "admin", "sync"}
+BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
 
 
 def refs(value):
@@ -147,14 +152,30 @@ def main():
             errors.append(f"{name}: HTTP routes {'missing' if exp['http'] else 'unexpected'}")
         actions = set()
         granted = set()
+        puts, sends = [], []
         for pol in props.get("Policies", []):
             for st in pol.get("Statement", []) if isinstance(pol, dict) else []:
                 acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                if "events:PutEvents" in acts:
+                    puts.append(st["Resource"])
+                if "sqs:SendMessage" in acts:
+                    sends.append(st["Resource"])
                 if "*" in str(st.get("Resource")).replace("${", "") or any(a.endswith("*") for a in acts):
                     errors.append(f"{name}: wildcard in policy {st}")
                 actions |= {a for a in acts if a.startswith("dynamodb:")}
                 if "secretsmanager:GetSecretValue" in acts:
                     granted |= refs(st["Resource"])
+        main_rs = (ROOT / "functions" / binary / "src" / "main.rs").read_text()
+        wired = "announces_changes" in main_rs or "with_aws_changes" in main_rs
+        if wired != (binary in ANNOUNCERS):
+            errors.append(f"{name}: main.rs {'wires' if wired else 'does not wire'} change events; expected the opposite")
+        if binary in ANNOUNCERS:
+            if puts != [{"Fn::Sub": BUS_ARN}]:
+                errors.append(f"{name}: events:PutEvents must be on the EventBusName bus only, found {puts}")
+            if sends != [{"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}] and sends != [{"Fn::GetAtt": "DeadLetterQueue.Arn"}]:
+                errors.append(f"{name}: sqs:SendMessage must be on the dead-letter queue only, found {sends}")
+        elif puts or sends:
+            errors.append(f"{name}: announces no changes but may PutEvents/SendMessage: {puts} {sends}")
         if actions != exp["dynamodb"]:
             errors.append(f"{name}: DynamoDB actions {sorted(actions)} != needed {sorted(exp['dynamodb'])}")
         want = exp.get("secrets", BASE_SECRETS)

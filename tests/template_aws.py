@@ -49,7 +49,7 @@ BUCKET = "syncaroo-bridge-artifacts"
 VARIANTS = {
     "defaults": {},
     "custom-domain": {"PublicBaseUrl": "https://yourapp.com", "AlarmEmail": "ops@yourapp.com",
-                      "Architecture": "x86_64"},
+                      "Architecture": "x86_64", "CreateExampleSubscription": "true"},
 }
 
 
@@ -174,7 +174,16 @@ def deploy(tpl, values, errors):
             key = res["Properties"]["Code"]["S3Key"]
             s3.put_object(Bucket=BUCKET, Key=key, Body=buf.getvalue())
     stack = f"syncaroo-bridge-check-{os.getpid()}"
+    # Deployed with the example subscription on a bus of its own, so its
+    # rule and queue are exercised below (the variants above expand both
+    # branches). Not the default bus: moto 5.2.5 lets a schedule rule (no
+    # pattern) match every event put there, then fails on its Lambda target.
+    bus = f"{stack}-bus"
+    boto3.client("events", **kw).create_event_bus(Name=bus)
+    values = {**values, "EventBusName": bus}
     cfn.create_stack(StackName=stack, TemplateBody=json.dumps(tpl),
+                     Parameters=[{"ParameterKey": "CreateExampleSubscription", "ParameterValue": "true"},
+                                 {"ParameterKey": "EventBusName", "ParameterValue": bus}],
                      Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
     st = cfn.describe_stacks(StackName=stack)["Stacks"][0]
     if st["StackStatus"] != "CREATE_COMPLETE":
@@ -209,6 +218,8 @@ def deploy(tpl, values, errors):
         env = conf.get("Environment", {}).get("Variables", {})
         if env.get("TABLE_NAME") != phys["Table"]:
             errors.append(f"moto: {f} TABLE_NAME={env.get('TABLE_NAME')}")
+        if env.get("EVENT_BUS_NAME") != values["EventBusName"]:
+            errors.append(f"moto: {f} EVENT_BUS_NAME={env.get('EVENT_BUS_NAME')}")
         if conf.get("Runtime") != "provided.al2023" or conf.get("Handler") != "bootstrap":
             errors.append(f"moto: {f} runtime {conf.get('Runtime')} / {conf.get('Handler')}")
     maps = lam.list_event_source_mappings(FunctionName=phys["SyncFunction"])["EventSourceMappings"]
@@ -222,9 +233,41 @@ def deploy(tpl, values, errors):
     queue = phys["DeadLetterQueue"].rsplit("/", 1)[-1]
     if not any(u.endswith("/" + queue) for u in sqs.list_queues().get("QueueUrls", [])):
         errors.append("moto: dead-letter queue missing")
+    check_example_subscription(kw, phys, values, errors)
     print(f"moto deploy: CREATE_COMPLETE, {len(created)} resources "
-          f"({len(fns)} functions, table with stream and TTL, schedule, event source mapping)")
+          f"({len(fns)} functions, table with stream and TTL, schedule, event source mapping, "
+          f"example subscription delivering a change event)")
     cfn.delete_stack(StackName=stack)
+
+
+def check_example_subscription(kw, phys, values, errors):
+    """The example rule, as deployed, matches our entries and not others:
+    one entry of each kind reaches its queue; a foreign source does not."""
+    import boto3
+
+    if "ExampleSubscriptionQueue" not in phys:
+        errors.append("moto: the example subscription was not created")
+        return
+    events = boto3.client("events", **kw)
+    sqs = boto3.client("sqs", **kw)
+    kinds = ["Syncaroo Connection Confirmed", "Syncaroo Connection Revoked",
+             "Syncaroo Data Synced", "Syncaroo Location Status Changed"]
+    entries = [{"Source": values["EventSource"], "DetailType": k, "Detail": json.dumps({"connectionId": "1"}),
+                "EventBusName": values["EventBusName"]} for k in kinds]
+    entries.append({**entries[0], "Source": "someone-else"})
+    out = events.put_events(Entries=entries)
+    if out["FailedEntryCount"]:
+        errors.append(f"moto: PutEvents refused entries: {out['Entries']}")
+    url = phys["ExampleSubscriptionQueue"]
+    got = []
+    for _ in range(5):
+        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        got += [json.loads(m["Body"]) for m in msgs]
+        if len(got) >= len(kinds):
+            break
+    seen = sorted(m["detail-type"] for m in got)
+    if seen != kinds or any(m["source"] != values["EventSource"] for m in got):
+        errors.append(f"moto: the example subscription delivered {[(m['source'], m['detail-type']) for m in got]}")
 
 
 def main():
