@@ -95,6 +95,20 @@ impl App {
         &self.dead_letters
     }
 
+    /// Announces a change stored outside the sync worker (a confirmation,
+    /// a revocation): put with retries; if they all fail, the entry goes to
+    /// the dead-letter queue. Never fails the caller: the change is stored.
+    pub async fn announce(&self, entry: Entry) {
+        let Err(e) = crate::changes::put_retrying(self.changes.as_ref(), &entry).await else {
+            return;
+        };
+        let reason = format!("PutEvents failed: {e}");
+        if let Err(dl) = self.dead_letters.send_entry(&entry, &reason).await {
+            crate::metrics::count(crate::changes::METRIC_ENTRY_LOST, 1);
+            tracing::error!(detail_type = %entry.detail_type, error = %dl, "change event lost: dead-letter send failed too");
+        }
+    }
+
     /// The verifier of platform sessions from the platform's identity
     /// provider, if `PLATFORM_JWKS_URL` is set; built on first use.
     pub fn platform_jwt(&self) -> Option<&crate::platform_jwt::PlatformJwt> {

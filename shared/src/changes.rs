@@ -20,7 +20,6 @@
 //!
 //! Entries hold ids, times and Syncaroo's data, never a token or secret.
 
-use crate::app::App;
 use crate::clock::rfc3339_ms;
 use crate::config::Config;
 use crate::error::Error;
@@ -207,20 +206,6 @@ pub async fn put_retrying(sink: &dyn ChangeSink, entry: &Entry) -> Result<(), Er
     Err(last.unwrap_or_else(|| Error::Upstream("PutEvents: no attempt".into())))
 }
 
-/// Announces a change stored outside the sync worker (a confirmation, a
-/// revocation): put with retries; if they all fail, the entry goes to the
-/// dead-letter queue. Never fails the caller: the change is stored.
-pub async fn announce(app: &App, entry: Entry) {
-    let Err(e) = put_retrying(app.changes().as_ref(), &entry).await else {
-        return;
-    };
-    let reason = format!("PutEvents failed: {e}");
-    if let Err(dl) = app.dead_letters().send_entry(&entry, &reason).await {
-        crate::metrics::count(METRIC_ENTRY_LOST, 1);
-        tracing::error!(detail_type = %entry.detail_type, error = %dl, "change event lost: dead-letter send failed too");
-    }
-}
-
 /// Counted when a change event could be neither put nor dead-lettered.
 pub const METRIC_ENTRY_LOST: &str = "ChangeEventLost";
 
@@ -382,7 +367,7 @@ mod tests {
     fn aws_size(source: &str, detail_type: &str, detail: &str) -> usize {
         [source, detail_type, detail]
             .iter()
-            .map(|s| s.as_bytes().len())
+            .map(|s| s.len()) // a Rust str is its UTF-8 bytes
             .sum()
     }
 

@@ -1,7 +1,6 @@
 //! Where webhook events that cannot be processed go: an SQS queue in AWS
 //! (alarmed in template.yaml), a list in memory locally.
 
-use crate::app::App;
 use crate::changes::Entry;
 use crate::error::Error;
 use crate::store::EventRecord;
@@ -87,46 +86,6 @@ impl DeadLetter {
                 other("a stream batch Lambda gave up on (see its shard and sequence numbers)")
             }
             _ => other("not a syncaroo-bridge dead letter"),
-        }
-    }
-}
-
-/// What [`replay`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Replayed {
-    /// The webhook is recorded again: the worker takes it up as new.
-    Recorded(String),
-    /// The change event is put.
-    Put(String),
-}
-
-/// Re-drives one dead letter through the same code as the first time: a
-/// webhook is recorded again (a data target is notified anew; a status
-/// change is recorded with its original receipt time, so a newer status
-/// stays newer), a change event is put. `Other` is refused.
-pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
-    match letter {
-        DeadLetter::Webhook {
-            hook,
-            received_at_ms,
-            ..
-        } => {
-            let now = app.clock.now_ms();
-            let at = if *received_at_ms > 0 {
-                *received_at_ms
-            } else {
-                now
-            };
-            crate::handlers::webhook::record(app, hook, now, at)
-                .await
-                .map(|v| Replayed::Recorded(v.to_string()))
-        }
-        DeadLetter::Change { entry, .. } => {
-            crate::changes::put_retrying(app.changes().as_ref(), entry).await?;
-            Ok(Replayed::Put(entry.detail_type.clone()))
-        }
-        DeadLetter::Other { summary } => {
-            Err(Error::InvalidRequest(format!("cannot replay: {summary}")))
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::app::App;
 use crate::changes;
+use crate::deadletter::DeadLetter;
 use crate::error::Error;
 use crate::model::{ConnectionId, ConnectionStatus, Location, UserId, UserListings};
 use crate::store::{ConnectionInfo, Store};
@@ -112,7 +113,7 @@ pub async fn revoke_connection(app: &App, id: &ConnectionId) -> Result<Option<Va
         &conn.user_id,
         conn.revoked_at.unwrap_or(now),
     );
-    changes::announce(app, entry).await;
+    app.announce(entry).await;
     Ok(Some(connection_view(&ConnectionInfo {
         connection: conn,
         last_webhook_at_ms: None,
@@ -154,4 +155,44 @@ pub async fn credentials_status(store: &dyn Store) -> Result<Value, Error> {
             "leaseUntilMs": c.lease_until_ms,
         }),
     })
+}
+
+/// What [`replay`] did to a dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replayed {
+    /// The webhook is recorded again: the worker takes it up as new.
+    Recorded(String),
+    /// The change event is put.
+    Put(String),
+}
+
+/// Re-drives one dead letter through the same code as the first time: a
+/// webhook is recorded again (a data target is notified anew; a status
+/// change is recorded with its original receipt time, so a newer status
+/// stays newer), a change event is put. `Other` is refused.
+pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
+    match letter {
+        DeadLetter::Webhook {
+            hook,
+            received_at_ms,
+            ..
+        } => {
+            let now = app.clock.now_ms();
+            let at = if *received_at_ms > 0 {
+                *received_at_ms
+            } else {
+                now
+            };
+            crate::notify::record(app.store.as_ref(), hook, now, at)
+                .await
+                .map(|v| Replayed::Recorded(v.to_string()))
+        }
+        DeadLetter::Change { entry, .. } => {
+            changes::put_retrying(app.changes().as_ref(), entry).await?;
+            Ok(Replayed::Put(entry.detail_type.clone()))
+        }
+        DeadLetter::Other { summary } => {
+            Err(Error::InvalidRequest(format!("cannot replay: {summary}")))
+        }
+    }
 }

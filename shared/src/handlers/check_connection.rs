@@ -47,7 +47,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
             &token.user_id,
             now,
         );
-        changes::announce(app, entry).await;
+        app.announce(entry).await;
     }
     tracing::info!(connection_id = %connection, locations = body.locations.len(), "check_connection: confirmed");
     Ok(http_util::json_response(StatusCode::OK, &body))

@@ -86,15 +86,7 @@ pub enum Delivered {
     Event(EventRecord),
 }
 
-/// The target a data webhook notifies; `None` for a status webhook.
-pub fn target_of(hook: &Webhook) -> Option<SyncTarget> {
-    (hook.webhook_type == WebhookType::Data).then(|| SyncTarget {
-        connection_id: hook.connection_id.clone(),
-        location_id: hook.location_id.clone(),
-        attribute_type: hook.attribute_type.clone().unwrap_or_default(),
-        resource_id: hook.resource_id.clone(),
-    })
-}
+pub use crate::notify::target_of;
 
 pub async fn process(
     app: &App,

@@ -6,10 +6,8 @@
 
 use crate::app::App;
 use crate::auth;
-use crate::crypto;
 use crate::error::Error;
 use crate::http_util::{self, Request, Response};
-use crate::store::{EventRecord, EventStatus, TargetNote};
 use crate::webhook::{HashKey, Webhook};
 use http::{Method, StatusCode};
 
@@ -90,7 +88,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     // notifications, and the second change to the same rates sends the
     // same body as the first.
     let now_ms = app.clock.now_ms();
-    let body = record(app, &hook, now_ms, now_ms).await?;
+    let body = crate::notify::record(app.store.as_ref(), &hook, now_ms, now_ms).await?;
     tracing::info!(
         connection_id = %hook.connection_id,
         webhook_type = hook.webhook_type.as_str(),
@@ -98,53 +96,4 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         "webhook recorded"
     );
     Ok(http_util::json_response(StatusCode::ACCEPTED, &body))
-}
-
-/// Records a verified webhook for the worker, as received at
-/// `received_at_ms`: a data webhook notifies its target (at `now_ms`, so a
-/// fetch starting after it covers it), a status webhook is recorded as
-/// its own event. Also what a dead letter's replay calls.
-pub async fn record(
-    app: &App,
-    hook: &Webhook,
-    now_ms: i64,
-    received_at_ms: i64,
-) -> Result<serde_json::Value, Error> {
-    Ok(match super::sync::target_of(hook) {
-        // Data: mark the target; the worker fetches while a notification
-        // is newer than its last fetch's start (coalescing duplicates).
-        Some(target) => {
-            let id = target.id();
-            app.store
-                .notify_target(&TargetNote {
-                    target,
-                    payload: hook.stored_payload(),
-                    notified_at_ms: now_ms,
-                })
-                .await?;
-            serde_json::json!({ "status": "accepted", "targetId": id })
-        }
-        // Status: each delivery is a change of state, kept with its
-        // receipt time and applied in arrival order.
-        None => {
-            let event = EventRecord {
-                id: format!(
-                    "{}:status:{}:{received_at_ms}:{}",
-                    hook.connection_id,
-                    hook.location_id,
-                    crypto::random_b64(9)
-                ),
-                connection_id: hook.connection_id.clone(),
-                webhook_type: hook.webhook_type,
-                location_id: hook.location_id.clone(),
-                payload: hook.stored_payload(),
-                received_at_ms,
-                status: EventStatus::Pending,
-                attempts: 0,
-                error: None,
-            };
-            app.store.record_event(&event).await?;
-            serde_json::json!({ "status": "accepted", "eventId": event.id })
-        }
-    })
 }

@@ -1,0 +1,425 @@
+//! `syncaroo-admin`, the binary, against DynamoDB Local and moto's SQS and
+//! EventBridge (started by `scripts/test.sh`): the demo flow's connection
+//! listed and shown, listings put / deleted / imported (a malformed file
+//! refused with nothing changed), a revocation with its event on a rule's
+//! queue, credentials status, and dead letters listed and re-driven.
+
+use serde_json::{json, Value};
+use std::process::Output;
+use syncaroo_shared::deadletter::{DeadLetters, SqsDeadLetters};
+use syncaroo_shared::model::UserId;
+use syncaroo_shared::store::{DynamoStore, EventStore, ListingStore};
+
+fn required() -> bool {
+    std::env::var("SYNCAROO_REQUIRE_LOCAL_AWS").is_ok_and(|v| v == "1")
+}
+
+/// DynamoDB Local, and moto's SQS and EventBridge, or a skip notice.
+fn local_aws() -> bool {
+    let vars = [
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    ];
+    let missing: Vec<&str> = vars
+        .into_iter()
+        .filter(|v| std::env::var(v).map_or(true, |x| x.is_empty()))
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        !required(),
+        "{missing:?} not set but SYNCAROO_REQUIRE_LOCAL_AWS=1"
+    );
+    eprintln!("SKIPPED: {missing:?} not set; run `bash scripts/test.sh`");
+    false
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        syncaroo_shared::crypto::random_b64(6).replace(['-', '_'], "x")
+    )
+}
+
+struct Stack {
+    sdk: aws_config::SdkConfig,
+    table: String,
+    queue_url: String,
+    bus: String,
+    /// Where a rule on the bus sends every change event.
+    subscriber: String,
+}
+
+impl Stack {
+    /// The CLI with this stack's names; `(status, stdout, stderr)`.
+    fn admin(&self, args: &[&str]) -> (i32, String, String) {
+        let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_syncaroo-admin"))
+            .args(["--table", &self.table, "--queue-url", &self.queue_url])
+            .args(["--event-bus", &self.bus])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn admin_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = self.admin(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), &self.table)
+    }
+
+    async fn received(&self, url: &str, n: usize) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages() {
+                got.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            if got.len() >= n {
+                break;
+            }
+        }
+        got
+    }
+}
+
+async fn queue(sdk: &aws_config::SdkConfig, name: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique(name))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&A::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// A table with the demo flow run through the local runner on it (the
+/// simulator as Syncaroo), a dead-letter queue, a bus and a subscriber.
+async fn stack() -> Option<(Stack, String)> {
+    if !local_aws() {
+        return None;
+    }
+    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
+    let table = unique("admin-cli");
+    let fake = syncaroo_sim::FakeSyncaroo::start_local(syncaroo_sim::FakeConfig::default())
+        .await
+        .unwrap();
+    let running = syncaroo_local::start(syncaroo_local::Options {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        store: syncaroo_local::StoreKind::Dynamodb,
+        table: table.clone(),
+        syncaroo_base: fake.base(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut sim = syncaroo_sim::run::SimOptions::new(
+        &running.setup.site_uri,
+        &running.setup.your_client_id,
+        &running.setup.your_client_secret,
+    );
+    sim.admin_key = Some(running.admin_key.clone());
+    let report = syncaroo_sim::run::run(&sim, &fake.fake).await;
+    assert!(report.passed(), "{}", report.table());
+    running.stop();
+
+    let (queue_url, _) = queue(&sdk, "dlq").await;
+    let (subscriber, arn) = queue(&sdk, "subscriber").await;
+    let bus = unique("bus");
+    let eb = aws_sdk_eventbridge::Client::new(&sdk);
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    eb.put_rule()
+        .name("all")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["syncaroo-bridge"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule("all")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    Some((
+        Stack {
+            sdk,
+            table,
+            queue_url,
+            bus,
+            subscriber,
+        },
+        sim.connection_id,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_listings_and_credentials_on_dynamodb_local() {
+    let Some((s, conn)) = stack().await else {
+        return;
+    };
+    // The demo flow's connection, as a table and as JSON.
+    let (code, out, _) = s.admin(&["connections", "list"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("CONNECTION  USER  STATUS"), "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with(&format!("{conn} "))
+            && l.contains(" 1 ")
+            && l.contains("confirmed")),
+        "{out}"
+    );
+    let listed = s.admin_json(&["connections", "list", "--user", "1"]);
+    let mine: Vec<&Value> = listed["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["connectionId"] == conn.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["status"], "confirmed");
+    assert!(mine[0]["lastWebhookAt"].is_i64(), "the demo sent webhooks");
+    assert_eq!(s.admin_json(&["connections", "show", &conn]), *mine[0]);
+    let (code, _, err) = s.admin(&["connections", "show", "424242"]);
+    assert_eq!(
+        (code, err.trim()),
+        (1, "syncaroo-admin: no such connection")
+    );
+
+    // Listings: put replaces, a malformed file changes nothing, delete.
+    let dir = std::env::temp_dir().join(unique("listings"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json");
+    std::fs::write(
+        &good,
+        json!({"locations": {"L1": {"ID": "L1", "name": "Loft", "status": "active",
+            "resources": [{"ID": "R1", "name": "Desk", "status": "active", "type": "desk"}]}}})
+        .to_string(),
+    )
+    .unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"locations": {"L2": {"ID": "OTHER", "name": "x", "status": "active"}}}"#,
+    )
+    .unwrap();
+    let store = s.store();
+    let user = UserId::parse("1").unwrap();
+    let ids = |locs: Vec<syncaroo_shared::model::Location>| {
+        locs.into_iter().map(|l| l.id).collect::<Vec<_>>()
+    };
+    let put = s.admin_json(&["listings", "put", "1", good.to_str().unwrap()]);
+    assert_eq!(put, json!({"userId": "1", "locations": 1}));
+    assert_eq!(ids(store.list_locations(&user).await.unwrap()), ["L1"]);
+    let (code, _, err) = s.admin(&["listings", "put", "1", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid_request"), "{err}");
+    assert_eq!(ids(store.list_locations(&user).await.unwrap()), ["L1"]);
+    s.admin_json(&["listings", "delete", "1"]);
+    assert!(store.list_locations(&user).await.unwrap().is_empty());
+    let file = dir.join("import.json");
+    std::fs::write(
+        &file,
+        json!([{"userId": "1", "locations": {"L3": {"ID": "L3", "name": "Mill", "status": "active"}}},
+               {"userId": "2", "locations": {}}])
+        .to_string(),
+    )
+    .unwrap();
+    let imported = s.admin_json(&["listings", "import", "--replace", file.to_str().unwrap()]);
+    assert_eq!(imported, json!({"locations": 1, "replaced": true}));
+    assert_eq!(ids(store.list_locations(&user).await.unwrap()), ["L3"]);
+
+    // The demo connected our Syncaroo API credentials.
+    let (code, out, _) = s.admin(&["credentials", "status"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().any(|l| l == "status: active"), "{out}");
+    assert!(!out.contains("token"), "no token field shown: {out}");
+
+    // Revoke: refused from now on, and announced on the bus.
+    let revoked = s.admin_json(&["connections", "revoke", &conn]);
+    assert_eq!(revoked["status"], "revoked");
+    let got = s.received(&s.subscriber, 1).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["detail-type"], "Syncaroo Connection Revoked");
+    assert_eq!(got[0]["detail"]["connectionId"], conn.as_str());
+    let listed = s.admin_json(&["connections", "show", &conn]);
+    assert_eq!(listed["status"], "revoked");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_replayed() {
+    let Some((s, conn)) = stack().await else {
+        return;
+    };
+    let store = s.store();
+    store.ensure_table().await.unwrap();
+    // What the functions send when they give up: a data webhook's fetch,
+    // and a change event EventBridge refused.
+    let dlq = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&s.sdk), &s.queue_url);
+    let payload = json!({"connectionId": conn.parse::<i64>().unwrap(), "webhookType": "data",
+        "locationId": "1198", "metaData": {"attributeType": "rates",
+        "apiUrl": "https://app.syncaroo.com/api/v1/locations/1198/rates"}});
+    let event = syncaroo_shared::store::EventRecord {
+        id: "dead-1".into(),
+        connection_id: syncaroo_shared::model::ConnectionId::parse(&conn).unwrap(),
+        webhook_type: syncaroo_shared::webhook::WebhookType::Data,
+        location_id: "1198".into(),
+        payload: payload.to_string(),
+        received_at_ms: 1_000,
+        status: syncaroo_shared::store::EventStatus::Failed,
+        attempts: 5,
+        error: Some("HTTP 500 from Syncaroo".into()),
+    };
+    dlq.send(&event, "HTTP 500 from Syncaroo").await.unwrap();
+    let config = syncaroo_shared::Config::from_lookup(|k| match k {
+        "EVENT_BUS_NAME" => Some(s.bus.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let entry = syncaroo_shared::changes::connection_entry(
+        &config,
+        syncaroo_shared::changes::Change::ConnectionConfirmed,
+        &event.connection_id,
+        &UserId::parse("1").unwrap(),
+        1_795_806_000,
+    );
+    dlq.send_entry(&entry, "PutEvents failed: ThrottlingException")
+        .await
+        .unwrap();
+    // And one that is not ours (Lambda's record of a stream batch).
+    aws_sdk_sqs::Client::new(&s.sdk)
+        .send_message()
+        .queue_url(&s.queue_url)
+        .message_body(r#"{"requestContext":{},"DDBStreamBatchInfo":{"shardId":"x"}}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let target = syncaroo_shared::store::SyncTarget {
+        connection_id: event.connection_id.clone(),
+        location_id: "1198".into(),
+        attribute_type: "rates".into(),
+        resource_id: None,
+    };
+    let before = store
+        .get_target(&target)
+        .await
+        .unwrap()
+        .map(|t| t.notifications);
+
+    let (code, out, _) = s.admin(&["dead-letters", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("MESSAGE"), "{out}");
+    for want in ["webhook", "changeEvent", "other", "HTTP 500 from Syncaroo"] {
+        assert!(out.contains(want), "{want} in {out}");
+    }
+    assert_eq!(
+        s.admin_json(&["dead-letters", "list"])["deadLetters"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "listing leaves them on the queue"
+    );
+
+    let (code, out, _) = s.admin(&["--json", "dead-letters", "replay"]);
+    assert_eq!(code, 1, "one message could not be replayed: {out}");
+    let replayed: Value = serde_json::from_str(&out).unwrap();
+    let results: Vec<(String, String)> = replayed["replayed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(results.len(), 3, "{results:?}");
+    for (kind, result) in &results {
+        match kind.as_str() {
+            "webhook" => assert!(result.starts_with("recorded again"), "{result}"),
+            "changeEvent" => assert_eq!(result, "put: Syncaroo Connection Confirmed"),
+            _ => assert!(
+                result.starts_with("left on the queue: invalid_request: cannot replay"),
+                "{result}"
+            ),
+        }
+    }
+    // The webhook is a new notification of its target, for the worker.
+    let after = store.get_target(&target).await.unwrap().unwrap();
+    assert!(after.due());
+    assert_eq!(after.notifications, before.unwrap_or(0) + 1);
+    // The change event reached the bus's subscriber.
+    let got = s.received(&s.subscriber, 1).await;
+    assert_eq!(got[0]["detail-type"], "Syncaroo Connection Confirmed");
+    // Only the foreign message is left.
+    let left = s.admin_json(&["dead-letters", "list"]);
+    assert_eq!(left["deadLetters"].as_array().unwrap().len(), 1);
+    assert_eq!(left["deadLetters"][0]["kind"], "other");
+}
+
+/// Without a queue URL the dead-letter commands say what to pass, and
+/// nothing is touched.
+#[test]
+fn dead_letters_without_a_queue_say_what_to_pass() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_syncaroo-admin"))
+        .args(["dead-letters", "list"])
+        .env_remove("DEAD_LETTER_QUEUE_URL")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("--queue-url"), "{err}");
+}
