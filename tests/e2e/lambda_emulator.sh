@@ -22,11 +22,29 @@ req = urllib.request.Request(os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], met
 urllib.request.urlopen(req).read()
 PY
 
+# Change events: a bus on moto with a rule whose SQS target the checks
+# below read, and a dead-letter queue.
+read -r bus subscriber dlq < <(.tools/venv/bin/python - "$$" <<'PY'
+import boto3, json, os, sys
+kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="us-east-1")
+ev, sqs = boto3.client("events", **kw), boto3.client("sqs", **kw)
+n = sys.argv[1]
+bus = f"e2e-bus-{n}"
+ev.create_event_bus(Name=bus)
+sub = sqs.create_queue(QueueName=f"e2e-subscriber-{n}")["QueueUrl"]
+dlq = sqs.create_queue(QueueName=f"e2e-dlq-{n}")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=sub, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+ev.put_rule(Name="platform", EventBusName=bus, EventPattern=json.dumps({"source": ["syncaroo-bridge"]}))
+ev.put_targets(Rule="platform", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
+print(bus, sub, dlq)
+PY
+)
+
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 log=target/lambda-watch.log
 # JSON logs as Lambda's LoggingConfig asks for them; the test-panic feature
 # lets one request panic inside a handler (never in a deployed build).
-TABLE_NAME="$table" SECRET_ID="$secret" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO \
+TABLE_NAME="$table" SECRET_ID="$secret" EVENT_BUS_NAME="$bus" DEAD_LETTER_QUEUE_URL="$dlq" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO \
   cargo lambda watch -A 127.0.0.1 -P "$port" -F syncaroo-shared/test-panic >"$log" 2>&1 &
 watch_pid=$!
 trap 'kill $watch_pid 2>/dev/null || true; pkill -P $watch_pid 2>/dev/null || true' EXIT
@@ -93,6 +111,29 @@ fi
 check check_connection check-connection.json 'r["statusCode"]==200 and sorted(json.loads(r["body"])["locations"])==["2001"]'
 check admin platform-revoke-connection.json 'r["statusCode"]==200 and json.loads(r["body"])["status"]=="revoked"'
 check check_connection check-connection.json 'r["statusCode"]==401'
+
+# What the function binaries announced on the bus, read off the rule's
+# queue: the first confirmation (once, however often Syncaroo checked),
+# the status change the sync function applied from the stream sample, and
+# the revocation; nothing dead-lettered.
+if .tools/venv/bin/python - "$subscriber" "$dlq" <<'PY'
+import boto3, json, os, sys
+sqs = boto3.client("sqs", endpoint_url=os.environ["AWS_ENDPOINT_URL_SECRETS_MANAGER"], region_name="us-east-1")
+got = []
+for _ in range(5):
+    msgs = sqs.receive_message(QueueUrl=sys.argv[1], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    got += [json.loads(m["Body"]) for m in msgs]
+    if len(got) >= 3:
+        break
+kinds = [(m["detail-type"], m["detail"]["connectionId"]) for m in got]
+assert kinds == [("Syncaroo Connection Confirmed", "99"), ("Syncaroo Location Status Changed", "99"),
+                 ("Syncaroo Connection Revoked", "99")], kinds
+left = sqs.receive_message(QueueUrl=sys.argv[2], WaitTimeSeconds=0).get("Messages", [])
+assert not left, left
+print(kinds)
+PY
+then echo "PASS change events from the function binaries (moto EventBridge -> SQS)"; pass=$((pass+1))
+else echo "FAIL change events from the function binaries"; fail=$((fail+1)); fi
 
 # The functions' log lines are JSON objects (AWS_LAMBDA_LOG_FORMAT=JSON):
 # timestamp, level, target, message, fields, and the invocation's requestId.
