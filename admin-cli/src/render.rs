@@ -77,33 +77,22 @@ pub fn human(v: &Value) -> String {
     if v.get("connectionId").is_some() && v.get("status").is_some() {
         return table(&CONNECTION_HEADER, vec![connection_row(v)]);
     }
-    if let Some(list) = v["deadLetters"].as_array() {
-        let rows = list
-            .iter()
-            .map(|d| {
-                vec![
-                    text(&d["messageId"]),
-                    text(&d["kind"]),
-                    text(&d["what"]),
-                    text(&d["reason"]),
-                ]
-            })
-            .collect();
-        return table(&["MESSAGE", "KIND", "WHAT", "REASON"], rows);
-    }
-    if let Some(list) = v["replayed"].as_array() {
-        let rows = list
-            .iter()
-            .map(|d| {
-                vec![
-                    text(&d["messageId"]),
-                    text(&d["kind"]),
-                    text(&d["what"]),
-                    text(&d["result"]),
-                ]
-            })
-            .collect();
-        return table(&["MESSAGE", "KIND", "WHAT", "RESULT"], rows);
+    for (key, last, header) in [
+        ("deadLetters", "reason", "REASON"),
+        ("replayed", "result", "RESULT"),
+    ] {
+        if let Some(list) = v[key].as_array() {
+            let rows = list
+                .iter()
+                .map(|d| {
+                    ["messageId", "kind", "what", last]
+                        .iter()
+                        .map(|k| text(&d[*k]))
+                        .collect()
+                })
+                .collect();
+            return table(&["MESSAGE", "KIND", "WHAT", header], rows);
+        }
     }
     match v.as_object() {
         Some(o) => o

@@ -10,38 +10,11 @@ use syncaroo_shared::deadletter::{DeadLetters, SqsDeadLetters};
 use syncaroo_shared::model::UserId;
 use syncaroo_shared::store::{DynamoStore, EventStore, ListingStore};
 
-fn required() -> bool {
-    std::env::var("SYNCAROO_REQUIRE_LOCAL_AWS").is_ok_and(|v| v == "1")
-}
+use syncaroo_tests::local_aws::{self, unique_table as unique};
 
 /// DynamoDB Local, and moto's SQS and EventBridge, or a skip notice.
 fn local_aws() -> bool {
-    let vars = [
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_SQS",
-        "AWS_ENDPOINT_URL_EVENTBRIDGE",
-    ];
-    let missing: Vec<&str> = vars
-        .into_iter()
-        .filter(|v| std::env::var(v).map_or(true, |x| x.is_empty()))
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        !required(),
-        "{missing:?} not set but SYNCAROO_REQUIRE_LOCAL_AWS=1"
-    );
-    eprintln!("SKIPPED: {missing:?} not set; run `bash scripts/test.sh`");
-    false
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        syncaroo_shared::crypto::random_b64(6).replace(['-', '_'], "x")
-    )
+    local_aws::dynamodb_available() && local_aws::eventbridge_available()
 }
 
 struct Stack {
@@ -82,56 +55,12 @@ impl Stack {
     }
 
     async fn received(&self, url: &str, n: usize) -> Vec<Value> {
-        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
-        let mut got = Vec::new();
-        for _ in 0..20 {
-            let out = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages() {
-                got.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            if got.len() >= n {
-                break;
-            }
-        }
-        got
+        local_aws::drain(&self.sdk, url, n, 20)
+            .await
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect()
     }
-}
-
-async fn queue(sdk: &aws_config::SdkConfig, name: &str) -> (String, String) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let url = sqs
-        .create_queue()
-        .queue_name(unique(name))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(A::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&A::QueueArn]
-        .clone();
-    (url, arn)
 }
 
 /// A table with the demo flow run through the local runner on it (the
@@ -164,31 +93,9 @@ async fn stack() -> Option<(Stack, String)> {
     assert!(report.passed(), "{}", report.table());
     running.stop();
 
-    let (queue_url, _) = queue(&sdk, "dlq").await;
-    let (subscriber, arn) = queue(&sdk, "subscriber").await;
-    let bus = unique("bus");
-    let eb = aws_sdk_eventbridge::Client::new(&sdk);
-    eb.create_event_bus().name(&bus).send().await.unwrap();
-    eb.put_rule()
-        .name("all")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source":["syncaroo-bridge"]}"#)
-        .send()
-        .await
-        .unwrap();
-    eb.put_targets()
-        .rule("all")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (queue_url, _) = local_aws::sqs_queue(&sdk, "dlq").await;
+    let (bus, subscriber) =
+        local_aws::bus_with_queue(&sdk, r#"{"source":["syncaroo-bridge"]}"#).await;
     Some((
         Stack {
             sdk,

@@ -83,3 +83,91 @@ pub async fn secrets_client() -> Option<aws_sdk_secretsmanager::Client> {
     let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
     Some(aws_sdk_secretsmanager::Client::new(&sdk))
 }
+
+/// A fresh SQS queue on moto: its URL and ARN.
+pub async fn sqs_queue(sdk: &aws_config::SdkConfig, prefix: &str) -> (String, String) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let url = sqs
+        .create_queue()
+        .queue_name(unique_table(prefix))
+        .send()
+        .await
+        .expect("CreateQueue on moto")
+        .queue_url
+        .expect("a queue URL");
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(A::QueueArn)
+        .send()
+        .await
+        .expect("GetQueueAttributes on moto")
+        .attributes
+        .expect("attributes")[&A::QueueArn]
+        .clone();
+    (url, arn)
+}
+
+/// A fresh EventBridge bus on moto with a rule (`pattern`) whose target is
+/// a fresh SQS queue, as a platform subscribes: the bus name and the
+/// queue's URL.
+pub async fn bus_with_queue(sdk: &aws_config::SdkConfig, pattern: &str) -> (String, String) {
+    let eb = aws_sdk_eventbridge::Client::new(sdk);
+    let bus = unique_table("bus");
+    eb.create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("CreateEventBus on moto");
+    let (url, arn) = sqs_queue(sdk, "subscriber").await;
+    eb.put_rule()
+        .name("subscription")
+        .event_bus_name(&bus)
+        .event_pattern(pattern)
+        .send()
+        .await
+        .expect("PutRule on moto");
+    eb.put_targets()
+        .rule("subscription")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .expect("a target"),
+        )
+        .send()
+        .await
+        .expect("PutTargets on moto");
+    (bus, url)
+}
+
+/// Message bodies off the queue at `url` (each deleted once read) until
+/// `n` arrived or `secs` passed.
+pub async fn drain(sdk: &aws_config::SdkConfig, url: &str, n: usize, secs: u64) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut got = Vec::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while got.len() < n && std::time::Instant::now() < until {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("ReceiveMessage on moto");
+        for m in out.messages() {
+            got.push(m.body().unwrap_or_default().to_string());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("DeleteMessage on moto");
+        }
+    }
+    got
+}

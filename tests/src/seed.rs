@@ -185,3 +185,18 @@ pub async fn connect_many(r: &syncaroo_local::Running, n: usize) -> Vec<String> 
     }
     out
 }
+
+/// The rates of location 1198 at the fake, one rate a page over three
+/// pages (hourly 10, daily 60, weekly 250); returns their path.
+pub fn rates_in_three_pages(fake: &syncaroo_sim::FakeSyncaroo) -> &'static str {
+    const RATES: &str = "/api/v1/locations/1198/rates";
+    fake.fake.set_pages(
+        RATES,
+        vec![
+            vec![serde_json::json!({"rate": "hourly", "amount": 10})],
+            vec![serde_json::json!({"rate": "daily", "amount": 60})],
+            vec![serde_json::json!({"rate": "weekly", "amount": 250})],
+        ],
+    );
+    RATES
+}

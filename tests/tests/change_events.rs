@@ -23,8 +23,6 @@ use syncaroo_tests::{
     EVENTS_NOW,
 };
 
-const RATES: &str = "/api/v1/locations/1198/rates";
-
 fn at(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap()
@@ -82,14 +80,7 @@ async fn world(sink: Option<Arc<dyn ChangeSink>>) -> World {
     }
     t.seed_events_tokens().await;
     syncaroo_tests::seed::fake_credentials(t.app.store.as_ref(), &fake).await;
-    fake.fake.set_pages(
-        RATES,
-        vec![
-            vec![json!({"rate": "hourly", "amount": 10})],
-            vec![json!({"rate": "daily", "amount": 60})],
-            vec![json!({"rate": "weekly", "amount": 250})],
-        ],
-    );
+    syncaroo_tests::seed::rates_in_three_pages(&fake);
     World { t, fake }
 }
 
@@ -410,48 +401,24 @@ mod on_moto {
     use super::*;
     use syncaroo_tests::local_aws;
 
-    pub struct Rig {
-        pub sdk: aws_config::SdkConfig,
-        pub bus: String,
-        pub queue_url: String,
+    struct Rig {
+        sdk: aws_config::SdkConfig,
+        bus: String,
+        queue_url: String,
     }
 
     /// A fresh bus, and a queue its rule for our four detail types targets.
-    pub async fn rig() -> Option<Rig> {
+    async fn rig() -> Option<Rig> {
         if !local_aws::eventbridge_available() {
             return None;
         }
         let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
-        let eb = aws_sdk_eventbridge::Client::new(&sdk);
-        let bus = local_aws::unique_table("bus");
-        eb.create_event_bus().name(&bus).send().await.unwrap();
-        let queue_url = queue(&sdk, "subscriber").await;
-        let arn = queue_arn(&sdk, &queue_url).await;
         let types: Vec<&str> = syncaroo_shared::changes::Change::ALL
             .iter()
             .map(|c| c.detail_type())
             .collect();
         let pattern = json!({"source": ["syncaroo-bridge"], "detail-type": types});
-        eb.put_rule()
-            .name("platform-subscription")
-            .event_bus_name(&bus)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await
-            .unwrap();
-        eb.put_targets()
-            .rule("platform-subscription")
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("queue")
-                    .arn(arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
+        let (bus, queue_url) = local_aws::bus_with_queue(&sdk, &pattern.to_string()).await;
         Some(Rig {
             sdk,
             bus,
@@ -459,69 +426,16 @@ mod on_moto {
         })
     }
 
-    pub async fn queue(sdk: &aws_config::SdkConfig, prefix: &str) -> String {
-        aws_sdk_sqs::Client::new(sdk)
-            .create_queue()
-            .queue_name(local_aws::unique_table(prefix))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap()
+    async fn queue(sdk: &aws_config::SdkConfig, prefix: &str) -> String {
+        local_aws::sqs_queue(sdk, prefix).await.0
     }
 
-    async fn queue_arn(sdk: &aws_config::SdkConfig, url: &str) -> String {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        aws_sdk_sqs::Client::new(sdk)
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(A::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&A::QueueArn]
-            .clone()
-    }
-
-    /// Message bodies off `url` until `n` arrived (or 20 s passed).
-    pub async fn drain(sdk: &aws_config::SdkConfig, url: &str, n: usize) -> Vec<String> {
-        drain_for(sdk, url, n, 20).await
-    }
-
-    pub async fn drain_for(
-        sdk: &aws_config::SdkConfig,
-        url: &str,
-        n: usize,
-        secs: u64,
-    ) -> Vec<String> {
-        let sqs = aws_sdk_sqs::Client::new(sdk);
-        let mut got = Vec::new();
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        while got.len() < n && std::time::Instant::now() < until {
-            let out = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages() {
-                got.push(m.body().unwrap_or_default().to_string());
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        got
+    async fn drain(sdk: &aws_config::SdkConfig, url: &str, n: usize) -> Vec<String> {
+        local_aws::drain(sdk, url, n, 20).await
     }
 
     /// The app of `world`, putting to `bus` on moto, dead letters to `dlq`.
-    pub async fn world_on(bus: &str, sdk: &aws_config::SdkConfig, dlq: &str) -> World {
+    async fn world_on(bus: &str, sdk: &aws_config::SdkConfig, dlq: &str) -> World {
         let w = world(None).await;
         let mut config = w.t.app.config.as_ref().clone();
         config.event_bus_name = bus.into();
@@ -593,7 +507,7 @@ mod on_moto {
             }
         }
         assert!(
-            drain_for(&rig.sdk, &dlq, 1, 2).await.is_empty(),
+            local_aws::drain(&rig.sdk, &dlq, 1, 2).await.is_empty(),
             "nothing dead-lettered"
         );
     }

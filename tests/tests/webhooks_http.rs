@@ -73,14 +73,7 @@ async fn wait_covered(r: &Running, t: &SyncTarget) -> u64 {
 async fn run(store: syncaroo_local::StoreKind) {
     let (r, fake, bearer) = setup(store).await;
     let secret = r.setup.your_client_secret.clone();
-    fake.fake.set_pages(
-        RATES,
-        vec![
-            vec![json!({"rate": "hourly", "amount": 10})],
-            vec![json!({"rate": "daily", "amount": 60})],
-            vec![json!({"rate": "weekly", "amount": 250})],
-        ],
-    );
+    syncaroo_tests::seed::rates_in_three_pages(&fake);
     let data = sign(
         json!({"connectionId": 99, "webhookType": "data", "locationId": "1198",
                "metaData": {"attributeType": "rates", "apiUrl": fake.fake.page_url(RATES, 1)}}),
