@@ -20,70 +20,25 @@ use syncaroo_sim::server;
 use syncaroo_tests::ddb_proxy::{start_for, Recorder};
 use syncaroo_tests::repo_root;
 
+mod cases;
 mod emulator;
+mod limits;
+mod loopback;
 mod measure;
+mod netem;
 
+use cases::{Case, CASES};
 use emulator::{emulate, Emulator};
-use measure::{ddb_ops, function_cpu, ms, peak_rss_kb, percentile, spawn_on_cpu, zipped_size};
+use measure::{ddb_ops, function_cpu, peak_rss_kb, percentile, spawn_on_cpu, zipped_size};
 use tokio::sync::{mpsc, Notify};
 
-/// One function under test: its binary, the event of its first invocation,
-/// the event of its warm ones, and what a good answer looks like.
-struct Case {
-    name: &'static str,
-    first: &'static str,
-    warm: &'static str,
-    ok: fn(&Value) -> bool,
+/// The recorders in front of DynamoDB Local, Secrets Manager and
+/// EventBridge (moto).
+struct Servers {
+    ddb: Recorder,
+    sm: Recorder,
+    eb: Recorder,
 }
-
-fn http_ok(v: &Value) -> bool {
-    v["statusCode"].as_u64().is_some_and(|s| s < 500)
-}
-
-const CASES: &[Case] = &[
-    Case {
-        name: "hello",
-        first: "authorize-no-session.json",
-        warm: "authorize-no-session.json",
-        ok: http_ok,
-    },
-    Case {
-        name: "authorize",
-        first: "authorize-no-session.json",
-        warm: "authorize-consent.json",
-        ok: http_ok,
-    },
-    Case {
-        name: "token",
-        first: "token-exchange.json",
-        warm: "token-refresh.json",
-        ok: http_ok,
-    },
-    Case {
-        name: "check_connection",
-        first: "check-connection.json",
-        warm: "check-connection.json",
-        ok: http_ok,
-    },
-    Case {
-        name: "webhook",
-        first: "webhook-status.json",
-        warm: "webhook-status.json",
-        ok: http_ok,
-    },
-    Case {
-        name: "sync",
-        first: "sync-stream.json",
-        warm: "sync-stream.json",
-        ok: |v| v["batchItemFailures"] == json!([]),
-    },
-    Case {
-        name: "refresh",
-        first: "refresh-schedule.json",
-        warm: "refresh-schedule.json",
-        ok: |v| v.get("outcome").is_some(),
-    },
-];
 
 #[derive(Debug, Default, Clone)]
 struct Row {
@@ -98,18 +53,27 @@ struct Row {
     warm_ddb: f64,
     zip_bytes: u64,
     rss_kb: u64,
+    /// Exec to the first answer (median of init + first invocation).
+    cold_request: Duration,
+    /// Time the servers (DynamoDB Local, moto) spent answering on the
+    /// cold request's path, and per warm invocation (median).
+    cold_server: Duration,
+    warm_server: Duration,
     errors: Vec<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_case(
     case: &Case,
     bin_dir: &Path,
     env: &[(String, String)],
-    ddb: &Recorder,
-    sm: &Recorder,
+    servers: &Servers,
     warm: usize,
     first_event: &str,
+    quota: Option<&measure::CpuQuota>,
 ) -> Row {
+    let (ddb, sm) = (&servers.ddb, &servers.sm);
+    let all = [&servers.ddb, &servers.sm, &servers.eb];
     let mut row = Row {
         name: case.name.to_string(),
         ..Row::default()
@@ -146,8 +110,9 @@ async fn run_case(
             ));
         }
     });
-    ddb.reset();
-    sm.reset();
+    for r in all {
+        r.reset();
+    }
     let started = Instant::now();
     // BENCH_WRAP="strace -f -tt -o /tmp/st" (or perf record ...) runs the
     // binary under a profiler; the numbers then include its overhead.
@@ -173,9 +138,10 @@ async fn run_case(
         } else {
             Stdio::null()
         });
-    let spawned = match function_cpu() {
-        Some(cpu) => spawn_on_cpu(&mut child, cpu),
-        None => child.spawn(),
+    let spawned = match (quota, function_cpu()) {
+        (Some(q), _) => q.spawn(&mut child),
+        (None, Some(cpu)) => spawn_on_cpu(&mut child, cpu),
+        (None, None) => child.spawn(),
     };
     let mut child = spawned.unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
     let pid = child.id().unwrap_or(0);
@@ -231,6 +197,9 @@ async fn run_case(
         return row;
     };
     row.first = at - sent;
+    // What the servers themselves took on the cold request's path (any
+    // request outstanding, overlaps once): part of the limit, not ours.
+    row.cold_server = syncaroo_tests::ddb_proxy::waiting_on(&all, started, at);
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !(case.ok)(&v) {
         row.errors.push(format!(
@@ -243,6 +212,7 @@ async fn run_case(
     }
     row.first_ddb = ddb_ops(&ddb.between(sent, at + Duration::from_millis(1)));
     let mut lat = Vec::with_capacity(warm);
+    let mut served = Vec::with_capacity(warm);
     let warm_from = Instant::now();
     for n in 1..=warm {
         let sent = invoke(n, warm_ev.clone());
@@ -250,6 +220,7 @@ async fn run_case(
             break;
         };
         lat.push(at - sent);
+        served.push(syncaroo_tests::ddb_proxy::waiting_on(&all, sent, at));
         if n == 1 {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if !(case.ok)(&v) {
@@ -265,6 +236,8 @@ async fn run_case(
     }
     row.warm_ddb = ddb_ops(&ddb.between(warm_from, Instant::now())) as f64 / warm.max(1) as f64;
     lat.sort();
+    served.sort();
+    row.warm_server = percentile(&served, 0.50);
     row.p50 = percentile(&lat, 0.50);
     row.p99 = percentile(&lat, 0.99);
     row.rss_kb = peak_rss_kb(pid);
@@ -281,6 +254,15 @@ async fn main() {
     let mut bin_dir = repo_root().join("target/release");
     // --only NAME: that function (and the hello-world baseline) alone.
     let mut only: Option<String> = None;
+    // --rtt-ms 2,10: behind links of these round-trip times (one whole
+    // measurement each); --tls: TLS on them; --no-early-secrets: init's
+    // secrets fetch through the SDK alone.
+    let mut rtts: Vec<u64> = Vec::new();
+    let mut tls = false;
+    let mut early = true;
+    // --memory-mb 128,256: each function held to that Lambda's CPU share
+    // (one whole measurement per size).
+    let mut memories: Vec<u64> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -294,6 +276,24 @@ async fn main() {
             }
             "--bin-dir" => bin_dir = PathBuf::from(it.next().expect("--bin-dir DIR")),
             "--only" => only = Some(it.next().expect("--only FUNCTION").clone()),
+            "--rtt-ms" => {
+                rtts = it
+                    .next()
+                    .expect("--rtt-ms N[,N...]")
+                    .split(',')
+                    .map(|v| v.trim().parse().expect("--rtt-ms takes milliseconds"))
+                    .collect()
+            }
+            "--tls" => tls = true,
+            "--memory-mb" => {
+                memories = it
+                    .next()
+                    .expect("--memory-mb N[,N...]")
+                    .split(',')
+                    .map(|v| v.trim().parse().expect("--memory-mb takes megabytes"))
+                    .collect()
+            }
+            "--no-early-secrets" => early = false,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -355,9 +355,18 @@ async fn main() {
         "the Secrets Manager proxy records requests"
     );
     sm.reset();
-    let env: Vec<(String, String)> = vec![
-        ("AWS_ENDPOINT_URL_DYNAMODB".into(), ddb_proxy),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), sm_proxy),
+    // Change events (check_connection's first confirmation, the sync
+    // worker's status change) go to a bus of their own on moto.
+    let eb_url = std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").expect("run through benches/run.sh");
+    let (eb_proxy, eb) = start_for(&eb_url).await;
+    let bus = format!("bench-bus-{}", std::process::id());
+    aws_sdk_eventbridge::Client::new(&sdk)
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    let base_env: Vec<(String, String)> = vec![
         ("AWS_ACCESS_KEY_ID".into(), "test".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
         ("AWS_REGION".into(), "us-east-1".into()),
@@ -368,6 +377,7 @@ async fn main() {
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), "bench".into()),
         ("TABLE_NAME".into(), table.clone()),
         ("SECRET_ID".into(), secret.clone()),
+        ("EVENT_BUS_NAME".into(), bus),
         (
             "RUST_LOG".into(),
             std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -387,9 +397,6 @@ async fn main() {
         ),
         None => println!("no CPU pinning (BENCH_PIN=1 pins, given two CPUs)"),
     }
-    // Cold starts are interleaved: each round starts hello and then every
-    // function once, so a noisy moment on this shared machine hits them all
-    // alike instead of one function's whole series.
     let cases: Vec<&Case> = CASES
         .iter()
         .filter(|c| {
@@ -397,95 +404,83 @@ async fn main() {
                 .is_none_or(|o| o == c.name || c.name == "hello")
         })
         .collect();
-    let mut runs: Vec<Vec<Row>> = cases.iter().map(|_| Vec::new()).collect();
-    for i in 0..cold {
-        for (case, runs) in cases.iter().zip(runs.iter_mut()) {
-            // Every cold start gets a freshly seeded table, so each sees the
-            // state the events expect (an unredeemed code, live tokens...).
-            let table = format!("bench-{}-{}-{i}", std::process::id(), case.name);
-            syncaroo_tests::seed::seed_events(&table).await;
-            let mut env = env.clone();
-            env.retain(|(k, _)| k != "TABLE_NAME");
-            env.push(("TABLE_NAME".into(), table));
-            let n = if i + 1 == cold { warm } else { 5 };
-            runs.push(run_case(case, &bin_dir, &env, &ddb, &sm, n, case.first).await);
-        }
-    }
-    let mut rows = Vec::new();
-    for (case, mut runs) in cases.iter().zip(runs) {
-        let median = |f: fn(&Row) -> Duration| {
-            let mut v: Vec<Duration> = runs.iter().map(f).collect();
-            v.sort();
-            v[v.len() / 2]
-        };
-        let (init, own) = (median(|r| r.init), median(|r| r.init_own));
-        let first = median(|r| r.first);
-        let mut row = runs.pop().expect("at least one run");
-        row.errors
-            .extend(runs.iter().flat_map(|r| r.errors.clone()));
-        row.first = first;
-        row.init = init;
-        row.init_own = own;
-        eprintln!("  measured {}", case.name);
-        rows.push(row);
-    }
-    let hello = rows[0].init_own;
-    println!(
-        "\n{:<17} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>11} {:>11} {:>9} {:>8}",
-        "function",
-        "init ms",
-        "own ms",
-        "own/hw",
-        "first ms",
-        "p50 ms",
-        "p99 ms",
-        "ddb/1st",
-        "ddb/warm",
-        "zip MB",
-        "RSS MB"
-    );
+    let ca = tls.then(|| netem::throwaway_ca(&repo_root().join("target/bench-tls")));
+    let links: Vec<Option<u64>> = if rtts.is_empty() {
+        vec![None]
+    } else {
+        rtts.iter().copied().map(Some).collect()
+    };
+    let servers = Servers { ddb, sm, eb };
     let mut failures = Vec::new();
-    for r in &rows {
-        let ratio = r.init_own.as_secs_f64() / hello.as_secs_f64().max(1e-9);
-        println!(
-            "{:<17} {:>9} {:>9} {:>7.2} {:>9} {:>9} {:>9} {:>11} {:>11.2} {:>9.2} {:>8.1}",
-            r.name,
-            ms(r.init),
-            ms(r.init_own),
-            ratio,
-            ms(r.first),
-            ms(r.p50),
-            ms(r.p99),
-            r.first_ddb,
-            r.warm_ddb,
-            r.zip_bytes as f64 / 1_048_576.0,
-            r.rss_kb as f64 / 1024.0
-        );
-        for e in &r.errors {
-            failures.push(format!("{}: {e}", r.name));
+    let mut results: Vec<Value> = Vec::new();
+    for rtt in links {
+        let mut env = base_env.clone();
+        let proxies = [
+            ("AWS_ENDPOINT_URL_DYNAMODB", &ddb_proxy),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &sm_proxy),
+            ("AWS_ENDPOINT_URL_EVENTBRIDGE", &eb_proxy),
+        ];
+        for (var, proxy) in proxies {
+            let url = match rtt {
+                None => proxy.clone(),
+                Some(ms) => {
+                    let tls = ca.as_ref().map(|(_, cfg)| cfg);
+                    netem::endpoint(proxy, Duration::from_millis(ms), tls).await
+                }
+            };
+            env.push((var.into(), url));
         }
-        if r.zip_bytes > 4 * 1024 * 1024 {
-            failures.push(format!(
-                "{}: zipped bootstrap {} bytes > 4 MB",
-                r.name, r.zip_bytes
-            ));
+        if let Some((pem, _)) = &ca {
+            env.push(("SSL_CERT_FILE".into(), pem.display().to_string()));
         }
-        if r.name != "hello" && ratio > 1.5 {
-            failures.push(format!(
-                "{}: own init work {} ms is {ratio:.2}x the hello-world's (target <= 1.5x)",
-                r.name,
-                ms(r.init_own)
-            ));
+        if !early {
+            // Any of the settings that change endpoint resolution turns the
+            // early fetch off (early_secrets.rs); this one changes nothing
+            // else when false.
+            env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS".into(), "false".into()));
         }
-        if r.rss_kb > 40 * 1024 {
-            failures.push(format!("{}: peak RSS {} kB > 40 MB", r.name, r.rss_kb));
+        let sizes: Vec<Option<u64>> = if memories.is_empty() {
+            vec![None]
+        } else {
+            memories.iter().copied().map(Some).collect()
+        };
+        for memory in sizes {
+            let quota = memory.map(|mb| {
+                measure::CpuQuota::new(mb).unwrap_or_else(|e| {
+                    panic!("a CPU quota needs a writable cgroup (run as root): {e}")
+                })
+            });
+            let mut env = env.clone();
+            if let Some(mb) = memory {
+                env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+                env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), mb.to_string()));
+                println!("\n== {mb} MB: CPU held to {mb}/{} of one", measure::LAMBDA_VCPU_MB);
+            }
+            let rows = measure(&cases, cold, warm, &bin_dir, &env, &servers, quota.as_ref()).await;
+            for r in &rows {
+                let ms = |d: Duration| d.as_secs_f64() * 1e3;
+                results.push(json!({
+                    "rttMs": rtt, "tls": tls, "earlySecrets": early, "memoryMb": memory,
+                    "function": r.name, "coldMs": ms(r.cold_request), "initMs": ms(r.init),
+                    "firstMs": ms(r.first), "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
+                    "zipBytes": r.zip_bytes, "rssKb": r.rss_kb,
+                    "coldServerMs": ms(r.cold_server), "warmServerMs": ms(r.warm_server),
+                }));
+            }
+            match rtt {
+                None => failures.extend(loopback::print(&rows)),
+                Some(ms) => limits::print(&rows, ms, tls, early),
+            }
         }
     }
-    println!("\ninit = median over the cold starts of exec to first GET /next; own = init minus time waiting on DynamoDB Local / Secrets Manager (init requests: {});",
-        rows.iter().skip(1).map(|r| format!("{} {}", r.name, r.init_requests)).collect::<Vec<_>>().join(", "));
-    println!("ddb/1st = DynamoDB requests of the first invocation; ddb/warm = per warm invocation; zip = deflated bootstrap.");
+    // For benches/cost.py and the README's numbers.
+    let out = repo_root().join("target/bench-results.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()).expect("results file");
+    println!("\nresults: {}", out.display());
     if failures.is_empty() {
-        println!("all limits met (own init <= 1.5x hello, zip <= 4 MB, RSS <= 40 MB, every answer as expected)");
+        if rtts.is_empty() {
+            println!("all limits met (own init <= 1.5x hello, zip <= 4 MB, RSS <= 40 MB, every answer as expected)");
+        }
     } else {
         println!("LIMITS NOT MET:");
         for f in &failures {
@@ -493,4 +488,62 @@ async fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// Every function's cold starts and warm invocations under `env`.
+/// Cold starts are interleaved: each round starts hello and then every
+/// function once, so a noisy moment on this shared machine hits them all
+/// alike instead of one function's whole series.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    cases: &[&Case],
+    cold: usize,
+    warm: usize,
+    bin_dir: &Path,
+    env: &[(String, String)],
+    servers: &Servers,
+    quota: Option<&measure::CpuQuota>,
+) -> Vec<Row> {
+    let mut runs: Vec<Vec<Row>> = cases.iter().map(|_| Vec::new()).collect();
+    for i in 0..cold {
+        for (case, runs) in cases.iter().zip(runs.iter_mut()) {
+            // Every cold start gets a freshly seeded table, so each sees the
+            // state the events expect (an unredeemed code, live tokens...).
+            let table = format!(
+                "bench-{}-{}-{i}-{}",
+                std::process::id(),
+                case.name,
+                syncaroo_shared::crypto::random_b64(4).replace(['-', '_'], "x")
+            );
+            syncaroo_tests::seed::seed_events(&table).await;
+            let mut env = env.to_vec();
+            env.retain(|(k, _)| k != "TABLE_NAME");
+            env.push(("TABLE_NAME".into(), table));
+            let n = if i + 1 == cold { warm } else { 5 };
+            runs.push(run_case(case, bin_dir, &env, servers, n, case.first, quota).await);
+        }
+    }
+    let mut rows = Vec::new();
+    for (case, mut runs) in cases.iter().zip(runs) {
+        let median = |f: &dyn Fn(&Row) -> Duration| {
+            let mut v: Vec<Duration> = runs.iter().map(f).collect();
+            v.sort();
+            v[v.len() / 2]
+        };
+        let (init, own) = (median(&|r| r.init), median(&|r| r.init_own));
+        let first = median(&|r| r.first);
+        let cold_request = median(&|r| r.init + r.first);
+        let cold_server = median(&|r| r.cold_server);
+        let mut row = runs.pop().expect("at least one run");
+        row.errors
+            .extend(runs.iter().flat_map(|r| r.errors.clone()));
+        row.first = first;
+        row.init = init;
+        row.init_own = own;
+        row.cold_request = cold_request;
+        row.cold_server = cold_server;
+        eprintln!("  measured {}", case.name);
+        rows.push(row);
+    }
+    rows
 }

@@ -76,3 +76,61 @@ pub fn ddb_ops(calls: &[syncaroo_tests::ddb_proxy::Call]) -> usize {
 pub fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
+
+/// The CPU share of a Lambda with `memory_mb` of memory (AWS: 1,769 MB is
+/// one vCPU, less is proportionally less), enforced with a CFS quota in a
+/// cgroup of its own (cgroup v1's `cpu.cfs_quota_us`, or v2's `cpu.max`).
+/// The period is 20 ms, the one public measurements of Lambda's throttling
+/// pauses show (AWS documents the share, not the period).
+pub struct CpuQuota {
+    dir: std::path::PathBuf,
+    v2: bool,
+}
+
+pub const LAMBDA_VCPU_MB: u64 = 1769;
+const PERIOD_US: u64 = 20_000;
+
+impl CpuQuota {
+    pub fn new(memory_mb: u64) -> std::io::Result<Self> {
+        let quota = (PERIOD_US * memory_mb / LAMBDA_VCPU_MB).max(1000);
+        let name = format!("syncaroo-bench-{}-{memory_mb}", std::process::id());
+        let v1 = Path::new("/sys/fs/cgroup/cpu");
+        if v1.join("cpu.cfs_quota_us").exists() {
+            let dir = v1.join(name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())?;
+            return Ok(Self { dir, v2: false });
+        }
+        let dir = Path::new("/sys/fs/cgroup").join(name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}"))?;
+        Ok(Self { dir, v2: true })
+    }
+
+    /// Spawns `cmd` inside the quota from its first instruction: this
+    /// thread joins the cgroup while it forks (a child starts in its
+    /// parent thread's cgroup), then leaves.
+    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+        let tid = nix::unistd::gettid().to_string();
+        let (inside, outside) = if self.v2 {
+            // v2 moves whole processes only: the child moves after fork.
+            let child = cmd.spawn()?;
+            let pid = child.id().unwrap_or(0).to_string();
+            std::fs::write(self.dir.join("cgroup.procs"), pid)?;
+            return Ok(child);
+        } else {
+            (self.dir.join("tasks"), self.dir.parent().expect("cpu root").join("tasks"))
+        };
+        std::fs::write(&inside, &tid)?;
+        let child = cmd.spawn();
+        std::fs::write(&outside, &tid)?;
+        child
+    }
+}
+
+impl Drop for CpuQuota {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}

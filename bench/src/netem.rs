@@ -1,0 +1,188 @@
+//! A realistic transport for the benchmark: each AWS endpoint the functions
+//! call sits behind a link with a fixed round-trip time and, with `--tls`,
+//! a TLS server whose certificate a throwaway CA issued (the functions
+//! trust that CA's root for the run through `SSL_CERT_FILE`).
+//!
+//! The link delays every chunk by half the round trip in each direction,
+//! so what a real network serialises (the TLS handshake's flights, a
+//! request and its answer) costs whole round trips, and what it pipelines
+//! stays pipelined. TCP's handshake happens on loopback at once, so the
+//! first bytes a client sends on a connection wait one more round trip:
+//! a new connection costs 1 RTT (TCP) + 1 (TLS 1.3) before its request's.
+//!
+//! ```text
+//! function --(https://127.0.0.1:A)--> link A (RTT) --> TLS server B --> recorder --> DynamoDB Local / moto
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Copies `from` to `to`, each chunk leaving `delay` after it arrived (the
+/// first one `first_extra` later still), in order.
+async fn delay_line(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+    first_extra: Duration,
+) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut first = true;
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let mut due = Instant::now() + delay;
+                    if first {
+                        due += first_extra;
+                        first = false;
+                    }
+                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+/// A link with round-trip time `rtt` in front of `upstream` (host:port);
+/// returns the address it listens on.
+pub async fn link(upstream: String, rtt: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind link");
+    let addr = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::join!(
+                    delay_line(cr, sw, rtt / 2, rtt),
+                    delay_line(sr, cw, rtt / 2, Duration::ZERO)
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// A TLS server in front of `upstream` (plain TCP); returns its address.
+pub async fn tls_server(upstream: String, config: Arc<rustls::ServerConfig>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind tls");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+            tokio::spawn(async move {
+                let _ = client.set_nodelay(true);
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = server.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 it issued, made
+/// by the `openssl` command in `dir`: the CA's PEM (for `SSL_CERT_FILE`)
+/// and the server's TLS configuration.
+pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
+    std::fs::create_dir_all(dir).expect("cert dir");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=bench throwaway CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+        ],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext file");
+    run(&[
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "1", "-extfile", "server.ext",
+    ]);
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .expect("server.pem")
+        .collect::<Result<_, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server certificate");
+    (dir.join("ca.pem"), Arc::new(config))
+}
+
+/// The endpoint the functions are given for `recorder` (a proxy URL
+/// `http://host:port`): behind a link of `rtt`, and TLS when `tls` is set.
+pub async fn endpoint(
+    recorder_url: &str,
+    rtt: Duration,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> String {
+    let upstream = recorder_url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    match tls {
+        Some(cfg) => {
+            let server = tls_server(upstream, cfg.clone()).await;
+            let port = link(server, rtt).await;
+            format!("https://{port}")
+        }
+        None => format!("http://{}", link(upstream, rtt).await),
+    }
+}
