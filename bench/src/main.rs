@@ -165,7 +165,7 @@ async fn run_case(
     row.init_own = row.init.saturating_sub(waits);
     row.init_requests = ddb.between(started, init_end).len() + sm.between(started, init_end).len();
     if std::env::var("BENCH_DEBUG").is_ok() {
-        for c in ddb.calls().iter().chain(sm.calls().iter()) {
+        for c in all.iter().flat_map(|r| r.calls()) {
             eprintln!(
                 "  {} {}: sent +{:?} answered +{:?}",
                 case.name,
@@ -197,6 +197,18 @@ async fn run_case(
         return row;
     };
     row.first = at - sent;
+    if std::env::var("BENCH_DEBUG").is_ok() {
+        for c in all.iter().flat_map(|r| r.between(sent, at)) {
+            eprintln!(
+                "  {} first invocation {}: sent +{:?} answered +{:?}",
+                case.name,
+                c.op,
+                c.sent.saturating_duration_since(sent),
+                c.answered.map(|a| a.saturating_duration_since(sent))
+            );
+        }
+        eprintln!("  {} first answered +{:?}", case.name, at - sent);
+    }
     // What the servers themselves took on the cold request's path (any
     // request outstanding, overlaps once): part of the limit, not ours.
     row.cold_server = syncaroo_tests::ddb_proxy::waiting_on(&all, started, at);

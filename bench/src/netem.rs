@@ -17,49 +17,49 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// Copies `from` to `to`, each chunk leaving `delay` after it arrived (the
-/// first one `first_extra` later still), in order.
-async fn delay_line(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+/// first one `first_extra` later still), in order. OS threads and
+/// `thread::sleep` (nanosleep, tens of microseconds late at most): tokio's
+/// timer rounds every sleep up to its millisecond tick, which would add up
+/// to a millisecond to every crossing.
+fn delay_line(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
     delay: Duration,
     first_extra: Duration,
 ) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
-    let reader = async move {
+    use std::io::{Read, Write};
+    let (tx, rx) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
         let mut buf = vec![0u8; 64 * 1024];
-        let mut first = true;
+        let mut extra = first_extra;
         loop {
-            match from.read(&mut buf).await {
+            match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let mut due = Instant::now() + delay;
-                    if first {
-                        due += first_extra;
-                        first = false;
-                    }
+                    let due = std::time::Instant::now() + delay + extra;
+                    extra = Duration::ZERO;
                     if tx.send((due, buf[..n].to_vec())).is_err() {
                         break;
                     }
                 }
             }
         }
-    };
-    let writer = async move {
-        while let Some((due, bytes)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
-            if to.write_all(&bytes).await.is_err() {
+    });
+    std::thread::spawn(move || {
+        for (due, bytes) in rx {
+            let now = std::time::Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            if to.write_all(&bytes).is_err() {
                 break;
             }
         }
-        let _ = to.shutdown().await;
-    };
-    tokio::join!(reader, writer);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 /// A link with round-trip time `rtt` in front of `upstream` (host:port);
@@ -69,20 +69,22 @@ pub async fn link(upstream: String, rtt: Duration) -> String {
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
-            let upstream = upstream.clone();
-            tokio::spawn(async move {
-                let Ok(server) = TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let _ = client.set_nodelay(true);
-                let _ = server.set_nodelay(true);
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::join!(
-                    delay_line(cr, sw, rtt / 2, rtt),
-                    delay_line(sr, cw, rtt / 2, Duration::ZERO)
-                );
-            });
+            let Ok(server) = TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let std_of = |s: TcpStream| {
+                let s = s.into_std().expect("a std socket");
+                s.set_nonblocking(false).expect("blocking");
+                s.set_nodelay(true).expect("nodelay");
+                s
+            };
+            let (client, server) = (std_of(client), std_of(server));
+            let (client2, server2) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            delay_line(client, server, rtt / 2, rtt);
+            delay_line(server2, client2, rtt / 2, Duration::ZERO);
         }
     });
     addr

@@ -87,6 +87,18 @@ impl App {
         )
     }
 
+    /// Warms the change-event connection in the background (see
+    /// [`ChangeSink::warm`]); a failure is logged, never fatal: the first
+    /// put then opens its own connection.
+    pub fn warm_changes(&self) -> tokio::task::JoinHandle<()> {
+        let (sink, bus) = (self.changes.clone(), self.config.event_bus_name.clone());
+        tokio::spawn(async move {
+            if let Err(e) = sink.warm(&bus).await {
+                tracing::warn!(error = %e, "change-event connection not warmed");
+            }
+        })
+    }
+
     pub fn changes(&self) -> &Arc<dyn ChangeSink> {
         &self.changes
     }

@@ -102,6 +102,13 @@ impl Entry {
 #[async_trait]
 pub trait ChangeSink: Send + Sync {
     async fn put(&self, entry: &Entry) -> Result<(), Error>;
+
+    /// Opens the connection the first put will use (cold start: in
+    /// parallel with the secrets fetch, so the first change event costs
+    /// its request, not a TCP and TLS handshake too). Nothing by default.
+    async fn warm(&self, _bus: &str) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// `Confirmed` or `Revoked`: the connection, its user and when (seconds).
@@ -222,6 +229,24 @@ impl EventBridgeSink {
 
 #[async_trait]
 impl ChangeSink for EventBridgeSink {
+    /// `DescribeEventBus` of the configured bus: the cheapest signed call
+    /// on that bus alone (the functions may call it and PutEvents, nothing
+    /// else).
+    async fn warm(&self, bus: &str) -> Result<(), Error> {
+        self.client
+            .describe_event_bus()
+            .name(bus)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|err| {
+                Error::Upstream(format!(
+                    "DescribeEventBus: {}",
+                    aws_sdk_eventbridge::error::DisplayErrorContext(err)
+                ))
+            })
+    }
+
     async fn put(&self, e: &Entry) -> Result<(), Error> {
         use aws_sdk_eventbridge::types::PutEventsRequestEntry;
         let entry = PutEventsRequestEntry::builder()

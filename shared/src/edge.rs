@@ -77,9 +77,15 @@ macro_rules! http_lambda_main {
         #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init();
-            let (app, sdk) = $crate::App::from_aws_env().await?;
+            let (app, sdk, warming) = $crate::App::start_from_aws_env().await?;
             let wire = $wire;
-            let app = &wire(app, sdk);
+            let app = wire(app, sdk);
+            // EventBridge's connection opens beside the secrets fetch and
+            // the DynamoDB warm-up (nothing to do where it is not wired).
+            let changes = app.warm_changes();
+            warming.finish().await?;
+            let _ = changes.await;
+            let app = &app;
             lambda_http::run(lambda_http::service_fn(move |req| async move {
                 let req = $crate::edge::from_lambda(req);
                 $crate::edge::test_panic(&req);

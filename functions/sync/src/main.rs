@@ -15,8 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let (app, sdk, warming) = App::start_from_aws_env().await?;
     // Change events to EventBridge, dead letters to SQS.
     let app = app.with_aws_changes(&sdk);
+    let changes = app.warm_changes();
     app.provider();
     warming.finish().await?;
+    let _ = changes.await;
     let app = &app;
     let dlq = app.dead_letters().as_ref();
     lambda_runtime::run(service_fn(

@@ -306,7 +306,12 @@ async fn store_fetched(
         event_id: origin,
         deleted,
     };
-    let applied = app.store.put_synced(&synced).await?;
+    // The user (for the change event) is read beside the write, not after.
+    let (applied, user) = tokio::join!(
+        app.store.put_synced(&synced),
+        user_of(app, &synced.connection_id)
+    );
+    let applied = applied?;
     if applied {
         // Before the fetch is recorded done: a failed put is retried with
         // the fetch, then dead-lettered like one.
@@ -322,8 +327,7 @@ async fn store_fetched(
             pk,
             sk,
         };
-        let user = user_of(app, &synced.connection_id).await?;
-        let entry = changes::data_entry(&app.config, &synced, user.as_ref(), records, &stored);
+        let entry = changes::data_entry(&app.config, &synced, user?.as_ref(), records, &stored);
         changes::put_retrying(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(
@@ -360,11 +364,14 @@ async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
         received_at_ms: event.received_at_ms,
         event_id: event.id.clone(),
     };
-    let applied = store.put_location_status(&status).await?;
+    let (applied, user) = tokio::join!(
+        store.put_location_status(&status),
+        user_of(app, &status.connection_id)
+    );
+    let applied = applied?;
     // Only a status newer than the stored one is a change.
     if applied {
-        let user = user_of(app, &status.connection_id).await?;
-        let entry = changes::status_entry(&app.config, &status, user.as_ref());
+        let entry = changes::status_entry(&app.config, &status, user?.as_ref());
         changes::put_retrying(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(event_id = %event.id, location_id = %status.location_id, applied, "status synced");
