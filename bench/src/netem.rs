@@ -170,12 +170,21 @@ pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
 
 /// The endpoint the functions are given for `recorder` (a proxy URL
 /// `http://host:port`): behind a link of `rtt`, and TLS when `tls` is set.
+///
+/// Between the TLS server and the recorder sits a keep-alive HTTP proxy
+/// (the fault proxy with no faults planned): moto answers every request
+/// with `Connection: close`, which would make each request to Secrets
+/// Manager or EventBridge pay a new connection's handshakes, where AWS's
+/// endpoints keep connections open.
 pub async fn endpoint(
     recorder_url: &str,
     rtt: Duration,
     tls: Option<&Arc<rustls::ServerConfig>>,
 ) -> String {
-    let upstream = recorder_url
+    use syncaroo_tests::fault_proxy::{self, Plan, Service};
+    let kept_alive =
+        fault_proxy::start(Service::SecretsManager, recorder_url, Plan::new()).await;
+    let upstream = kept_alive
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
