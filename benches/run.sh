@@ -3,7 +3,16 @@
 # and a bare lambda_http hello-world with the release profile (x86_64 here),
 # starts DynamoDB Local and moto, and runs the harness (bench/src/main.rs).
 # Usage: bash benches/run.sh [--warm N] [--cold N] [--only FUNCTION]
-#   (defaults 300 warm, 15 rounds of cold starts, every function). Profiling: BENCH_DEBUG=1
+#          [--rtt-ms N[,N...]] [--tls] [--memory-mb N[,N...]]
+#   (defaults 300 warm, 15 rounds of cold starts, every function, plain
+#   loopback). --rtt-ms puts every AWS endpoint behind a link of that round
+#   trip (one whole measurement per value) and prints each function's cold
+#   request against its physical limit; --tls terminates TLS there with a
+#   throwaway CA the functions trust (SSL_CERT_FILE); --memory-mb holds each
+#   function to that Lambda size's CPU share (a cgroup CPU quota; root).
+#   The README's tables: --rtt-ms 2,10 --tls, and
+#   --rtt-ms 2 --tls --memory-mb 128,256,512,1024 --cold 5 --warm 100
+#   (then python3 benches/cost.py). Profiling: BENCH_DEBUG=1
 #   prints each init request and the functions' stderr (BENCH_RUST_LOG=info
 #   adds their "init done" stage timings); BENCH_WRAP="strace -f -tt -o F"
 #   runs each binary under a tool.

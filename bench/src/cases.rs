@@ -60,4 +60,3 @@ pub const CASES: &[Case] = &[
         ok: |v| v.get("outcome").is_some(),
     },
 ];
-

@@ -76,7 +76,7 @@ pub fn cold_round_trips(function: &str, tls: bool) -> usize {
 
 /// The table at one round-trip time: per function the cold request and its
 /// limit, the warm p50/p99 and theirs; last, the worst cold-to-limit ratio.
-pub fn print(rows: &[super::Row], rtt_ms: u64, tls: bool, early: bool) {
+pub fn print(rows: &[super::Row], rtt_ms: u64, tls: bool) {
     use super::measure::ms;
     let rtt = std::time::Duration::from_millis(rtt_ms);
     let hello = rows
@@ -85,13 +85,21 @@ pub fn print(rows: &[super::Row], rtt_ms: u64, tls: bool, early: bool) {
         .expect("hello is measured first")
         .cold_request;
     println!(
-        "\nRTT {rtt_ms} ms, {}{}: cold = exec to the first answer (median); limit = hello's cold request + RTT x unavoidable round trips + the servers' own time on the path",
-        if tls { "TLS 1.3" } else { "plain TCP" },
-        if early { "" } else { ", early secrets fetch off" }
+        "\nRTT {rtt_ms} ms, {}: cold = exec to the first answer (median); limit = hello's cold request + RTT x unavoidable round trips + the servers' own time on the path",
+        if tls { "TLS 1.3" } else { "plain TCP" }
     );
     println!(
         "{:<17} {:>8} {:>6} {:>9} {:>9} {:>6} {:>8} {:>8} {:>10} {:>8}",
-        "function", "cold ms", "RTTs", "server ms", "limit ms", "ratio", "p50 ms", "p99 ms", "warm limit", "init ms"
+        "function",
+        "cold ms",
+        "RTTs",
+        "server ms",
+        "limit ms",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "warm limit",
+        "init ms"
     );
     let mut worst: Option<(f64, &str)> = None;
     for r in rows {

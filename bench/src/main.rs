@@ -267,11 +267,9 @@ async fn main() {
     // --only NAME: that function (and the hello-world baseline) alone.
     let mut only: Option<String> = None;
     // --rtt-ms 2,10: behind links of these round-trip times (one whole
-    // measurement each); --tls: TLS on them; --no-early-secrets: init's
-    // secrets fetch through the SDK alone.
+    // measurement each); --tls: TLS on them.
     let mut rtts: Vec<u64> = Vec::new();
     let mut tls = false;
-    let mut early = true;
     // --memory-mb 128,256: each function held to that Lambda's CPU share
     // (one whole measurement per size).
     let mut memories: Vec<u64> = Vec::new();
@@ -305,7 +303,6 @@ async fn main() {
                     .map(|v| v.trim().parse().expect("--memory-mb takes megabytes"))
                     .collect()
             }
-            "--no-early-secrets" => early = false,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -445,12 +442,6 @@ async fn main() {
         if let Some((pem, _)) = &ca {
             env.push(("SSL_CERT_FILE".into(), pem.display().to_string()));
         }
-        if !early {
-            // Any of the settings that change endpoint resolution turns the
-            // early fetch off (early_secrets.rs); this one changes nothing
-            // else when false.
-            env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS".into(), "false".into()));
-        }
         let sizes: Vec<Option<u64>> = if memories.is_empty() {
             vec![None]
         } else {
@@ -466,13 +457,16 @@ async fn main() {
             if let Some(mb) = memory {
                 env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
                 env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), mb.to_string()));
-                println!("\n== {mb} MB: CPU held to {mb}/{} of one", measure::LAMBDA_VCPU_MB);
+                println!(
+                    "\n== {mb} MB: CPU held to {mb}/{} of one",
+                    measure::LAMBDA_VCPU_MB
+                );
             }
             let rows = measure(&cases, cold, warm, &bin_dir, &env, &servers, quota.as_ref()).await;
             for r in &rows {
                 let ms = |d: Duration| d.as_secs_f64() * 1e3;
                 results.push(json!({
-                    "rttMs": rtt, "tls": tls, "earlySecrets": early, "memoryMb": memory,
+                    "rttMs": rtt, "tls": tls, "memoryMb": memory,
                     "function": r.name, "coldMs": ms(r.cold_request), "initMs": ms(r.init),
                     "firstMs": ms(r.first), "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
                     "zipBytes": r.zip_bytes, "rssKb": r.rss_kb,
@@ -481,7 +475,7 @@ async fn main() {
             }
             match rtt {
                 None => failures.extend(loopback::print(&rows)),
-                Some(ms) => limits::print(&rows, ms, tls, early),
+                Some(ms) => limits::print(&rows, ms, tls),
             }
         }
     }

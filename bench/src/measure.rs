@@ -111,7 +111,10 @@ impl CpuQuota {
     /// Spawns `cmd` inside the quota from its first instruction: this
     /// thread joins the cgroup while it forks (a child starts in its
     /// parent thread's cgroup), then leaves.
-    pub fn spawn(&self, cmd: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    pub fn spawn(
+        &self,
+        cmd: &mut tokio::process::Command,
+    ) -> std::io::Result<tokio::process::Child> {
         let tid = nix::unistd::gettid().to_string();
         let (inside, outside) = if self.v2 {
             // v2 moves whole processes only: the child moves after fork.
@@ -120,7 +123,10 @@ impl CpuQuota {
             std::fs::write(self.dir.join("cgroup.procs"), pid)?;
             return Ok(child);
         } else {
-            (self.dir.join("tasks"), self.dir.parent().expect("cpu root").join("tasks"))
+            (
+                self.dir.join("tasks"),
+                self.dir.parent().expect("cpu root").join("tasks"),
+            )
         };
         std::fs::write(&inside, &tid)?;
         let child = cmd.spawn();

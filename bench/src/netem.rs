@@ -131,25 +131,66 @@ pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     run(&[
         &["req", "-x509"][..],
         &ec,
         &[
-            "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=bench throwaway CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=bench throwaway CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
         ],
     ]
     .concat());
-    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .expect("ext file");
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.pem", "-days", "1", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
     ]);
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -182,8 +223,7 @@ pub async fn endpoint(
     tls: Option<&Arc<rustls::ServerConfig>>,
 ) -> String {
     use syncaroo_tests::fault_proxy::{self, Plan, Service};
-    let kept_alive =
-        fault_proxy::start(Service::SecretsManager, recorder_url, Plan::new()).await;
+    let kept_alive = fault_proxy::start(Service::SecretsManager, recorder_url, Plan::new()).await;
     let upstream = kept_alive
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -6,7 +6,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::deadletter::DeadLetters;
 use crate::error::Error;
-use crate::secrets::{BridgeSecrets, CachedSecrets, SecretSource, SecretsManagerSource};
+use crate::secrets::{CachedSecrets, SecretSource, SecretsManagerSource};
 use crate::store::EventRecord;
 use crate::store::{DynamoStore, Store};
 use crate::syncaroo::TokenProvider;
@@ -167,58 +167,30 @@ impl App {
     /// other clients while it waits; it must then await [`Warming::finish`]
     /// before serving.
     ///
-    /// Order matters for cold start: the secrets request (the slowest answer)
-    /// leaves first, before the SDK config exists (see `early_secrets`), and
-    /// everything after is built while it is in flight.
+    /// Order matters for cold start: the secrets request (the slowest
+    /// answer) leaves first, then the DynamoDB warm-up, and everything after
+    /// is built while they are in flight.
     pub async fn start_from_aws_env() -> Result<(Self, aws_config::SdkConfig, Warming), Error> {
         let t0 = std::time::Instant::now();
         let config = Config::from_env()?;
-        let early = crate::early_secrets::Target::from_env().map(|target| {
-            let ids = config.secret_id.clone();
-            tokio::spawn(async move { target.fetch_all(&ids).await })
-        });
-        if let Some(early) = &early {
-            // On the functions' single-threaded runtime the request only
-            // moves while this task waits: give it the few scheduler turns
-            // it needs to reach the socket (connect, handshake, write)
-            // before the CPU-bound setup below. Each turn with nothing to
-            // do costs microseconds.
-            for _ in 0..EARLY_REQUEST_TURNS {
-                if early.is_finished() {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-        }
         let sdk = crate::aws_http::load_sdk_config()
             .await
             .map_err(Error::Config)?;
         let t_sdk = t0.elapsed();
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            &config.table_name,
-        ));
-        let pinging = store.clone();
-        let ping = tokio::spawn(async move { pinging.ping().await });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        // The SDK client does every later refresh, and the first fetch too
-        // when the early one cannot run or fails.
         let secrets = Arc::new(CachedSecrets::new(
             SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id),
             clock.clone(),
             config.secrets_cache_ttl_secs,
         ));
         let fetching = secrets.clone();
-        let fetch = tokio::spawn(async move {
-            let early = match early {
-                Some(task) => Some(
-                    task.await
-                        .unwrap_or_else(|e| Err(Error::Secrets(format!("early fetch task: {e}")))),
-                ),
-                None => None,
-            };
-            first_fill(&fetching, early).await
-        });
+        let fetch = tokio::spawn(async move { fetching.get().await.map(drop) });
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &config.table_name,
+        ));
+        let pinging = store.clone();
+        let ping = tokio::spawn(async move { pinging.ping().await });
         let app = Self::with_cached_secrets(config, store, secrets, clock);
         let t_clients = t0.elapsed();
         let warming = Warming {
@@ -259,31 +231,6 @@ impl DeadLetters for NotWired {
     }
 }
 
-/// Fills the secrets cache for the first time: from the early fetch's
-/// documents when it ran and succeeded, else through the cache's own source
-/// (the SDK client), which then reports any error itself.
-async fn first_fill(
-    cache: &CachedSecrets,
-    early: Option<Result<Vec<String>, Error>>,
-) -> Result<(), Error> {
-    match early {
-        // A malformed secret would be the same through the SDK.
-        Some(Ok(docs)) => {
-            cache.seed(BridgeSecrets::parse_merged(&docs)?).await;
-            return Ok(());
-        }
-        Some(Err(e)) => {
-            tracing::warn!(error = %e, "early secrets fetch failed; fetching through the SDK")
-        }
-        None => {}
-    }
-    cache.get().await.map(drop)
-}
-
-/// Scheduler turns the early secrets request gets before init goes on
-/// (three carry it to the socket on loopback; more cost microseconds).
-const EARLY_REQUEST_TURNS: usize = 8;
-
 /// The secrets fetch and DynamoDB warm-up started by
 /// [`App::start_from_aws_env`].
 pub struct Warming {
@@ -317,75 +264,5 @@ impl Warming {
             "init done"
         );
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::secrets::StaticSecrets;
-
-    fn cache(behind: &BridgeSecrets) -> CachedSecrets {
-        CachedSecrets::new(
-            StaticSecrets(behind.clone()),
-            Arc::new(ManualClock::new(1_000)),
-            300,
-        )
-    }
-
-    fn doc(s: &BridgeSecrets) -> String {
-        let k = "k".repeat(40);
-        format!(
-            r#"{{"clientSecret":"{}","sessionKey":"{k}","tokenHashKey":"{k}"}}"#,
-            s.client_secret.expose()
-        )
-    }
-
-    #[tokio::test]
-    async fn the_early_fetch_fills_the_cache_and_a_failed_one_falls_back() {
-        let sdk_side = BridgeSecrets::generate();
-        let early_side = BridgeSecrets::generate();
-        let early_doc = doc(&early_side);
-
-        let c = cache(&sdk_side);
-        first_fill(&c, Some(Ok(vec![early_doc.clone()])))
-            .await
-            .unwrap();
-        assert_eq!(
-            c.get().await.unwrap().client_secret.expose(),
-            early_side.client_secret.expose(),
-            "served from the early fetch, not fetched again"
-        );
-
-        let c = cache(&sdk_side);
-        let failed = Err(Error::Secrets("GetSecretValue s: timed out".into()));
-        first_fill(&c, Some(failed)).await.unwrap();
-        assert_eq!(
-            c.get().await.unwrap().client_secret.expose(),
-            sdk_side.client_secret.expose(),
-            "a failed early fetch falls back to the SDK source"
-        );
-
-        let c = cache(&sdk_side);
-        first_fill(&c, None).await.unwrap();
-        assert_eq!(
-            c.get().await.unwrap().client_secret.expose(),
-            sdk_side.client_secret.expose()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_malformed_early_secret_fails_init_without_echoing_it() {
-        let c = cache(&BridgeSecrets::generate());
-        let leaked = "visible-but-too-short";
-        let err = first_fill(
-            &c,
-            Some(Ok(vec![format!(r#"{{"clientSecret":"{leaked}"}}"#)])),
-        )
-        .await
-        .unwrap_err()
-        .to_string();
-        assert!(!err.contains(leaked), "{err}");
     }
 }

@@ -17,7 +17,6 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod deadletter;
-pub mod early_secrets;
 pub mod edge;
 pub mod error;
 pub mod handlers;

@@ -249,11 +249,6 @@ impl CachedSecrets {
         }
     }
 
-    /// Caches `secrets` as fetched now (the early fetch of a cold start).
-    pub async fn seed(&self, secrets: BridgeSecrets) {
-        *self.cache.write().await = Some((Arc::new(secrets), self.clock.now()));
-    }
-
     pub async fn get(&self) -> Result<Arc<BridgeSecrets>, Error> {
         let now = self.clock.now();
         if let Some((s, at)) = &*self.cache.read().await {
