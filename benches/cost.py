@@ -2,8 +2,10 @@
 """The cost of one million data webhooks end to end (ack, sync, change
 event), from the durations the benchmark measured.
 
-Usage: python3 benches/cost.py [target/bench-results.json]
+Usage: python3 benches/cost.py [--choose] [target/bench-results.json]
        (after `bash benches/run.sh --memory-mb 128,256,512,1024 --rtt-ms 2 --tls`)
+       --choose prints each function's cold request and warm p50 per size
+       and the size the rule in `choose` picks (what template.yaml sets).
 
 Per webhook, worst case (no coalescing: every notification causes its own
 fetch of one page):
@@ -64,9 +66,35 @@ def memory_sizes():
     return {b: (o if o is not None else default) for b, o in sizes.items()}
 
 
+def choose(rows):
+    """Per function, the measured sizes and the choice: the smallest size
+    whose cold request is within 25% and warm p50 within 20% of the largest
+    size's (more memory then buys no time worth paying for)."""
+    print(f"{'function':<17} " + " ".join(f"{'cold/p50 @' + str(m):>20}" for m in sizes_measured(rows))
+          + "  choice")
+    picks = {}
+    for fn in sorted({r["function"] for r in rows if r["memoryMb"]} - {"hello"}):
+        by = {r["memoryMb"]: r for r in rows if r["function"] == fn and r["memoryMb"]}
+        top = by[max(by)]
+        pick = next(m for m in sorted(by)
+                    if by[m]["coldMs"] <= 1.25 * top["coldMs"] and by[m]["p50Ms"] <= 1.2 * top["p50Ms"] + 0.5)
+        picks[fn] = pick
+        cells = " ".join(f"{by[m]['coldMs']:>9.1f} / {by[m]['p50Ms']:>7.2f}ms" for m in sorted(by))
+        print(f"{fn:<17} {cells}  {pick} MB")
+    return picks
+
+
+def sizes_measured(rows):
+    return sorted({r["memoryMb"] for r in rows if r["memoryMb"]})
+
+
 def main():
-    path = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "target/bench-results.json")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    path = pathlib.Path(args[0] if args else ROOT / "target/bench-results.json")
     rows = json.loads(path.read_text())
+    if "--choose" in sys.argv:
+        choose(rows)
+        return
     sizes = memory_sizes()
 
     def measured(function, field):

@@ -113,6 +113,9 @@ async fn run_case(
     for r in all {
         r.reset();
     }
+    if let Some(q) = quota {
+        q.enter().expect("join the CPU quota's cgroup");
+    }
     let started = Instant::now();
     // BENCH_WRAP="strace -f -tt -o /tmp/st" (or perf record ...) runs the
     // binary under a profiler; the numbers then include its overhead.
@@ -139,10 +142,13 @@ async fn run_case(
             Stdio::null()
         });
     let spawned = match (quota, function_cpu()) {
-        (Some(q), _) => q.spawn(&mut child),
+        (Some(_), _) | (None, None) => child.spawn(),
         (None, Some(cpu)) => spawn_on_cpu(&mut child, cpu),
-        (None, None) => child.spawn(),
     };
+    if let Some(q) = quota {
+        let pid = spawned.as_ref().ok().and_then(|c| c.id());
+        q.leave(pid).expect("leave the CPU quota's cgroup");
+    }
     let mut child = spawned.unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
     let pid = child.id().unwrap_or(0);
     // Init: until the first GET next.

@@ -108,30 +108,28 @@ impl CpuQuota {
         Ok(Self { dir, v2: true })
     }
 
-    /// Spawns `cmd` inside the quota from its first instruction: this
-    /// thread joins the cgroup while it forks (a child starts in its
-    /// parent thread's cgroup), then leaves.
-    pub fn spawn(
-        &self,
-        cmd: &mut tokio::process::Command,
-    ) -> std::io::Result<tokio::process::Child> {
-        let tid = nix::unistd::gettid().to_string();
-        let (inside, outside) = if self.v2 {
-            // v2 moves whole processes only: the child moves after fork.
-            let child = cmd.spawn()?;
-            let pid = child.id().unwrap_or(0).to_string();
-            std::fs::write(self.dir.join("cgroup.procs"), pid)?;
-            return Ok(child);
-        } else {
-            (
-                self.dir.join("tasks"),
-                self.dir.parent().expect("cpu root").join("tasks"),
-            )
-        };
-        std::fs::write(&inside, &tid)?;
-        let child = cmd.spawn();
-        std::fs::write(&outside, &tid)?;
-        child
+    /// Moves the calling thread into the quota's cgroup, so that a child
+    /// it forks starts there (a child starts in its parent thread's
+    /// cgroup). cgroup v1 only: v2 moves whole processes (`adopt`). The
+    /// move itself can take milliseconds (the kernel waits for an RCU
+    /// grace period), so it happens before the clock starts.
+    pub fn enter(&self) -> std::io::Result<()> {
+        if self.v2 {
+            return Ok(());
+        }
+        std::fs::write(self.dir.join("tasks"), nix::unistd::gettid().to_string())
+    }
+
+    /// Moves the calling thread back out, and with v2 the child in.
+    pub fn leave(&self, child: Option<u32>) -> std::io::Result<()> {
+        if self.v2 {
+            if let Some(pid) = child {
+                std::fs::write(self.dir.join("cgroup.procs"), pid.to_string())?;
+            }
+            return Ok(());
+        }
+        let root = self.dir.parent().expect("cpu root").join("tasks");
+        std::fs::write(root, nix::unistd::gettid().to_string())
     }
 }
 
