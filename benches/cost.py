@@ -109,7 +109,8 @@ def main():
     sync_ms = measured("sync", "firstMs") + SYNCAROO_PAGE_MS
     print(f"memory (template.yaml): webhook {sizes['webhook']} MB, sync {sizes['sync']} MB")
     print(f"durations: ack {ack_ms:.1f} ms (measured p50), sync {sync_ms:.1f} ms "
-          f"(measured data path {sync_ms - SYNCAROO_PAGE_MS:.1f} + one {SYNCAROO_PAGE_MS:.0f} ms Syncaroo page)")
+          f"(measured worker path {sync_ms - SYNCAROO_PAGE_MS:.1f}: attempt, store, change event, done; "
+          f"+ one {SYNCAROO_PAGE_MS:.0f} ms Syncaroo page)")
     for arch, gb_s in LAMBDA_GB_S.items():
         lam = 0.0
         for fn, ms in (("webhook", ack_ms), ("sync", sync_ms)):

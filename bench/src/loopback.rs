@@ -1,6 +1,8 @@
 //! The loopback table (no network delay): own init against the
 //! hello-world's, and the limits the benchmark held before the network
-//! model (own init <= 1.5x hello, zip <= 4 MB, RSS <= 40 MB).
+//! model (zip <= 4 MB, RSS <= 40 MB; own init against the hello-world's is
+//! reported, no longer held: the goal is now the network table's
+//! cold-to-limit ratio, limits.rs).
 
 use super::measure::ms;
 use super::Row;
@@ -46,13 +48,6 @@ pub fn print(rows: &[Row]) -> Vec<String> {
             failures.push(format!(
                 "{}: zipped bootstrap {} bytes > 4 MB",
                 r.name, r.zip_bytes
-            ));
-        }
-        if r.name != "hello" && ratio > 1.5 {
-            failures.push(format!(
-                "{}: own init work {} ms is {ratio:.2}x the hello-world's (target <= 1.5x)",
-                r.name,
-                ms(r.init_own)
             ));
         }
         if r.rss_kb > 40 * 1024 {
