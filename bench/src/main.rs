@@ -171,15 +171,8 @@ async fn run_case(
     row.init_own = row.init.saturating_sub(waits);
     row.init_requests = all.iter().map(|r| r.between(started, init_end).len()).sum();
     if std::env::var("BENCH_DEBUG").is_ok() {
-        for c in all.iter().flat_map(|r| r.calls()) {
-            eprintln!(
-                "  {} {}: sent +{:?} answered +{:?}",
-                case.name,
-                c.op,
-                c.sent.saturating_duration_since(started),
-                c.answered.map(|a| a.saturating_duration_since(started))
-            );
-        }
+        let calls: Vec<_> = all.iter().flat_map(|r| r.calls()).collect();
+        debug_calls(case.name, "", &calls, started);
         eprintln!(
             "  {} init end +{:?} started {:?}",
             case.name,
@@ -204,15 +197,8 @@ async fn run_case(
     };
     row.first = at - sent;
     if std::env::var("BENCH_DEBUG").is_ok() {
-        for c in all.iter().flat_map(|r| r.between(sent, at)) {
-            eprintln!(
-                "  {} first invocation {}: sent +{:?} answered +{:?}",
-                case.name,
-                c.op,
-                c.sent.saturating_duration_since(sent),
-                c.answered.map(|a| a.saturating_duration_since(sent))
-            );
-        }
+        let calls: Vec<_> = all.iter().flat_map(|r| r.between(sent, at)).collect();
+        debug_calls(case.name, "first invocation ", &calls, sent);
         eprintln!("  {} first answered +{:?}", case.name, at - sent);
     }
     // What the servers themselves took on the cold request's path (any
@@ -292,23 +278,9 @@ async fn main() {
             }
             "--bin-dir" => bin_dir = PathBuf::from(it.next().expect("--bin-dir DIR")),
             "--only" => only = Some(it.next().expect("--only FUNCTION").clone()),
-            "--rtt-ms" => {
-                rtts = it
-                    .next()
-                    .expect("--rtt-ms N[,N...]")
-                    .split(',')
-                    .map(|v| v.trim().parse().expect("--rtt-ms takes milliseconds"))
-                    .collect()
-            }
+            "--rtt-ms" => rtts = numbers(it.next(), "--rtt-ms N[,N...] (milliseconds)"),
             "--tls" => tls = true,
-            "--memory-mb" => {
-                memories = it
-                    .next()
-                    .expect("--memory-mb N[,N...]")
-                    .split(',')
-                    .map(|v| v.trim().parse().expect("--memory-mb takes megabytes"))
-                    .collect()
-            }
+            "--memory-mb" => memories = numbers(it.next(), "--memory-mb N[,N...] (megabytes)"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -500,6 +472,27 @@ async fn main() {
         }
         std::process::exit(1);
     }
+}
+
+/// BENCH_DEBUG: each request the servers saw, timed from `from`.
+fn debug_calls(name: &str, what: &str, calls: &[syncaroo_tests::ddb_proxy::Call], from: Instant) {
+    for c in calls {
+        eprintln!(
+            "  {name} {what}{}: sent +{:?} answered +{:?}",
+            c.op,
+            c.sent.saturating_duration_since(from),
+            c.answered.map(|a| a.saturating_duration_since(from))
+        );
+    }
+}
+
+/// A flag's comma-separated list of whole numbers; panics with `usage`.
+fn numbers(value: Option<&String>, usage: &str) -> Vec<u64> {
+    value
+        .expect(usage)
+        .split(',')
+        .map(|v| v.trim().parse().expect(usage))
+        .collect()
 }
 
 /// Every function's cold starts and warm invocations under `env`.
