@@ -12,7 +12,7 @@ use syncaroo_shared::changes::{ChangeSink, Entry, MemorySink};
 use syncaroo_shared::deadletter::{DeadLetter, MemoryDeadLetters};
 use syncaroo_shared::handlers::sync::{self, Delivered, Outcome};
 use syncaroo_shared::handlers::{self};
-use syncaroo_shared::platform_ops::{self as deadletter, Replayed};
+use syncaroo_shared::platform_ops::{self, Replayed};
 use syncaroo_shared::secrets::SecretString;
 use syncaroo_shared::store::MemoryStore;
 use syncaroo_shared::webhook::Webhook;
@@ -248,7 +248,7 @@ async fn a_failed_put_is_retried_with_the_fetch_then_dead_lettered() {
     let letter = DeadLetter::parse(&messages[0]);
     assert!(matches!(&letter, DeadLetter::Webhook { reason, .. } if reason.contains("PutEvents")));
     flaky.fail.store(0, Ordering::SeqCst);
-    let replayed = deadletter::replay(&w.t.app, &letter).await.unwrap();
+    let replayed = platform_ops::replay(&w.t.app, &letter).await.unwrap();
     assert!(
         matches!(replayed, Replayed::Recorded(ref r) if r.contains("99#1198#rates#-")),
         "{replayed:?}"
@@ -281,7 +281,7 @@ async fn a_confirmation_whose_put_fails_is_dead_lettered_and_replayed() {
     flaky.fail.store(0, Ordering::SeqCst);
     let letter = DeadLetter::parse(&messages[0]);
     assert_eq!(
-        deadletter::replay(&w.t.app, &letter).await.unwrap(),
+        platform_ops::replay(&w.t.app, &letter).await.unwrap(),
         Replayed::Put("Syncaroo Connection Confirmed".into())
     );
     assert_eq!(flaky.kept.entries(), vec![entry]);
@@ -305,7 +305,7 @@ async fn a_dead_letter_that_is_not_ours_is_refused() {
     ] {
         let letter = DeadLetter::parse(body);
         assert!(matches!(letter, DeadLetter::Other { .. }), "{body}");
-        let err = deadletter::replay(&w.t.app, &letter).await.unwrap_err();
+        let err = platform_ops::replay(&w.t.app, &letter).await.unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("invalid_request: cannot replay"),
@@ -531,7 +531,7 @@ mod on_moto {
         assert!(reason.contains("ResourceNotFoundException"), "{reason}");
         // The operator fixes the bus name; the replay puts the entry.
         entry.event_bus_name = rig.bus.clone();
-        let replayed = deadletter::replay(&w.t.app, &DeadLetter::Change { entry, reason })
+        let replayed = platform_ops::replay(&w.t.app, &DeadLetter::Change { entry, reason })
             .await
             .unwrap();
         assert_eq!(

@@ -47,16 +47,22 @@ impl DynamoStore {
         };
         let out = q.send().await.map_err(|e| store_err("Query", e))?;
         let keys = out.items();
-        let mut conns = Vec::new();
-        for k in keys.iter().take(limit) {
+        // The page's connection items, read concurrently, in index order.
+        let reads = keys.iter().take(limit).map(|k| async move {
             let pk = get_s(k, "pk").ok_or_else(malformed)?;
-            if let Some(item) = self
+            match self
                 .get_consistent(key(pk.to_string(), "CONNECTION"))
                 .await?
             {
-                conns.push(connection_from(&item).ok_or_else(malformed)?);
+                Some(item) => connection_from(&item).map(Some).ok_or_else(malformed),
+                None => Ok(None),
             }
-        }
+        });
+        let conns: Vec<Connection> = futures_util::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let next = (keys.len() > limit)
             .then(|| conns.last().map(|c| c.id.clone()))
             .flatten();

@@ -402,13 +402,14 @@ impl GrantStore for DynamoStore {
             }
             None => self.all_connections(after, limit).await?,
         };
-        let mut out = Vec::with_capacity(conns.len());
-        for c in conns {
-            out.push(ConnectionInfo {
+        // Each one's last webhook, looked up concurrently.
+        let out = futures_util::future::try_join_all(conns.into_iter().map(|c| async move {
+            Ok::<_, Error>(ConnectionInfo {
                 last_webhook_at_ms: self.last_webhook_ms(&c.id).await?,
                 connection: c,
-            });
-        }
+            })
+        }))
+        .await?;
         Ok((out, next))
     }
 
