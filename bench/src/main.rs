@@ -38,6 +38,40 @@ struct Servers {
     ddb: Recorder,
     sm: Recorder,
     eb: Recorder,
+    /// With `--rtt-ms`: the far side's time as the links saw it (TLS
+    /// server, hops and server together).
+    owed: netem::Owed,
+}
+
+impl Servers {
+    /// How long, within `[from, to)`, the far side of any endpoint owed
+    /// an answer: the recorders' spans (the servers alone) and, behind a
+    /// link, the link's (everything past it), overlaps counted once.
+    fn waiting(&self, from: Instant, to: Instant) -> Duration {
+        let calls = [&self.ddb, &self.sm, &self.eb]
+            .into_iter()
+            .flat_map(|r| r.between(from, to))
+            .map(|c| (c.sent, c.answered));
+        let owed = self.owed.between(from, to).into_iter();
+        syncaroo_tests::ddb_proxy::covered(calls.chain(owed.map(|s| (s.start, s.end))), to)
+    }
+
+    /// The far side's time on a cold request's path: behind links, as
+    /// [`netem::Owed::on_cold_path`] has it; on plain loopback, the
+    /// recorders' waits.
+    fn on_cold_path(
+        &self,
+        started: Instant,
+        init_end: Instant,
+        sent: Instant,
+        at: Instant,
+    ) -> Duration {
+        if self.owed.between(started, at).is_empty() {
+            self.waiting(started, at)
+        } else {
+            self.owed.on_cold_path(started, init_end, sent, at)
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -167,12 +201,13 @@ async fn run_case(
     row.init = init_end - started;
     // The secrets fetch and the DynamoDB warm-up overlap: a moment when
     // either is outstanding is waiting, counted once.
-    let waits = syncaroo_tests::ddb_proxy::waiting_on(&all, started, init_end);
+    let waits = servers.waiting(started, init_end);
     row.init_own = row.init.saturating_sub(waits);
     row.init_requests = all.iter().map(|r| r.between(started, init_end).len()).sum();
     if std::env::var("BENCH_DEBUG").is_ok() {
         let calls: Vec<_> = all.iter().flat_map(|r| r.calls()).collect();
         debug_calls(case.name, "", &calls, started);
+        debug_owed(case.name, &servers.owed, started, Instant::now());
         eprintln!(
             "  {} init end +{:?} started {:?}",
             case.name,
@@ -199,11 +234,13 @@ async fn run_case(
     if std::env::var("BENCH_DEBUG").is_ok() {
         let calls: Vec<_> = all.iter().flat_map(|r| r.between(sent, at)).collect();
         debug_calls(case.name, "first invocation ", &calls, sent);
+        debug_owed(case.name, &servers.owed, sent, at);
         eprintln!("  {} first answered +{:?}", case.name, at - sent);
     }
-    // What the servers themselves took on the cold request's path (any
-    // request outstanding, overlaps once): part of the limit, not ours.
-    row.cold_server = syncaroo_tests::ddb_proxy::waiting_on(&all, started, at);
+    // What the far side (behind a link: TLS server, hops and server; on
+    // loopback: the servers) took on the cold request's path: part of the
+    // limit, not ours.
+    row.cold_server = servers.on_cold_path(started, init_end, sent, at);
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !(case.ok)(&v) {
         row.errors.push(format!(
@@ -224,7 +261,7 @@ async fn run_case(
             break;
         };
         lat.push(at - sent);
-        served.push(syncaroo_tests::ddb_proxy::waiting_on(&all, sent, at));
+        served.push(servers.waiting(sent, at));
         if n == 1 {
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             if !(case.ok)(&v) {
@@ -397,7 +434,12 @@ async fn main() {
     } else {
         rtts.iter().copied().map(Some).collect()
     };
-    let servers = Servers { ddb, sm, eb };
+    let servers = Servers {
+        ddb,
+        sm,
+        eb,
+        owed: netem::Owed::default(),
+    };
     let mut failures = Vec::new();
     let mut results: Vec<Value> = Vec::new();
     for rtt in links {
@@ -412,7 +454,7 @@ async fn main() {
                 None => proxy.clone(),
                 Some(ms) => {
                     let tls = ca.as_ref().map(|(_, cfg)| cfg);
-                    netem::endpoint(proxy, Duration::from_millis(ms), tls).await
+                    netem::endpoint(proxy, Duration::from_millis(ms), tls, &servers.owed).await
                 }
             };
             env.push((var.into(), url));
@@ -482,6 +524,18 @@ fn debug_calls(name: &str, what: &str, calls: &[syncaroo_tests::ddb_proxy::Call]
             c.op,
             c.sent.saturating_duration_since(from),
             c.answered.map(|a| a.saturating_duration_since(from))
+        );
+    }
+}
+
+/// The links' spans of far-side time begun since `from`.
+fn debug_owed(name: &str, owed: &netem::Owed, from: Instant, to: Instant) {
+    for s in owed.between(from, to) {
+        eprintln!(
+            "  {name} far side owed on connection {} from +{:?} to +{:?}",
+            s.conn,
+            s.start.saturating_duration_since(from),
+            s.end.map(|b| b.saturating_duration_since(from))
         );
     }
 }

@@ -11,12 +11,20 @@
 //! a new connection costs 1 RTT (TCP) + 1 (TLS 1.3) before its request's.
 //!
 //! ```text
-//! function --(https://127.0.0.1:A)--> link A (RTT) --> TLS server B --> recorder --> DynamoDB Local / moto
+//! function --(https://127.0.0.1:A)--> link A (RTT) --> TLS server B --> keep-alive proxy --> recorder --> DynamoDB Local / moto
 //! ```
+//!
+//! Everything right of the link stands in for the AWS side, and its time
+//! is not the function's: the link records, per connection, each span from
+//! the moment the client's bytes were delivered to the far side until that
+//! side's next bytes came back ([`Owed`]): the TLS server's handshake work,
+//! the hops behind it and the server's answer, all on the CPUs the function
+//! shares here.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Copies `from` to `to`, each chunk leaving `delay` after it arrived (the
@@ -29,17 +37,23 @@ fn delay_line(
     mut to: std::net::TcpStream,
     delay: Duration,
     first_extra: Duration,
+    turn: Turn,
 ) {
     use std::io::{Read, Write};
-    let (tx, rx) = std::sync::mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let reader_turn = turn.clone();
     std::thread::spawn(move || {
+        let turn = reader_turn;
         let mut buf = vec![0u8; 64 * 1024];
         let mut extra = first_extra;
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let due = std::time::Instant::now() + delay + extra;
+                    if let Turn::Answers(t) = &turn {
+                        t.answered(Instant::now());
+                    }
+                    let due = Instant::now() + delay + extra;
                     extra = Duration::ZERO;
                     if tx.send((due, buf[..n].to_vec())).is_err() {
                         break;
@@ -50,21 +64,127 @@ fn delay_line(
     });
     std::thread::spawn(move || {
         for (due, bytes) in rx {
-            let now = std::time::Instant::now();
+            let now = Instant::now();
             if due > now {
                 std::thread::sleep(due - now);
             }
+            // Stamped before the write: once the far side has the bytes,
+            // this thread may not run again for a while, and that wait is
+            // not the far side's.
+            let at = Instant::now();
             if to.write_all(&bytes).is_err() {
                 break;
+            }
+            if let Turn::Asks(t) = &turn {
+                t.delivered(at);
             }
         }
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
 }
 
-/// A link with round-trip time `rtt` in front of `upstream` (host:port);
-/// returns the address it listens on.
-pub async fn link(upstream: String, rtt: Duration) -> String {
+/// The far side's time, as seen from the link: spans from a delivery of
+/// the client's bytes, when nothing was owed, to the far side's next bytes.
+#[derive(Clone, Default)]
+pub struct Owed(Arc<Mutex<Vec<Span>>>, Arc<AtomicUsize>);
+
+/// On connection `conn`, when the far side began to owe an answer and when
+/// it came (`None`: not yet).
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    pub conn: usize,
+    pub start: Instant,
+    pub end: Option<Instant>,
+}
+
+impl Owed {
+    /// Spans begun in `[from, to)`.
+    pub fn between(&self, from: Instant, to: Instant) -> Vec<Span> {
+        let spans = self.0.lock().unwrap();
+        spans
+            .iter()
+            .filter(|s| s.start >= from && s.start < to)
+            .copied()
+            .collect()
+    }
+
+    /// The far side's time on a cold request's path: of init's connections,
+    /// which run side by side (the secrets fetch and the warm-ups, each a
+    /// handshake and one request), the one the far side kept longest; then
+    /// all it owed during the first invocation (`[sent, at)`), overlaps
+    /// once. Time it spent on the other init connections is off the path
+    /// and stays the function's.
+    pub fn on_cold_path(
+        &self,
+        started: Instant,
+        init_end: Instant,
+        sent: Instant,
+        at: Instant,
+    ) -> Duration {
+        let mut per_conn: std::collections::HashMap<usize, Duration> = Default::default();
+        for s in self.between(started, init_end) {
+            let end = s.end.unwrap_or(init_end).min(init_end);
+            *per_conn.entry(s.conn).or_default() += end.saturating_duration_since(s.start);
+        }
+        let init = per_conn.values().max().copied().unwrap_or_default();
+        let first = syncaroo_tests::ddb_proxy::covered(
+            self.between(sent, at).into_iter().map(|s| (s.start, s.end)),
+            at,
+        );
+        init + first
+    }
+
+    fn conversation(&self) -> Conversation {
+        Conversation {
+            owed: self.clone(),
+            conn: self.1.fetch_add(1, Ordering::SeqCst),
+            open: Arc::default(),
+        }
+    }
+}
+
+/// One connection's open span, if the far side owes an answer.
+#[derive(Clone)]
+struct Conversation {
+    owed: Owed,
+    conn: usize,
+    open: Arc<Mutex<Option<usize>>>,
+}
+
+impl Conversation {
+    fn delivered(&self, at: Instant) {
+        let mut open = self.open.lock().unwrap();
+        if open.is_none() {
+            let mut spans = self.owed.0.lock().unwrap();
+            spans.push(Span {
+                conn: self.conn,
+                start: at,
+                end: None,
+            });
+            *open = Some(spans.len() - 1);
+        }
+    }
+
+    fn answered(&self, at: Instant) {
+        if let Some(i) = self.open.lock().unwrap().take() {
+            self.owed.0.lock().unwrap()[i].end = Some(at);
+        }
+    }
+}
+
+/// Which way a delay line carries a conversation.
+#[derive(Clone)]
+enum Turn {
+    /// Client to server: a delivery opens a span.
+    Asks(Conversation),
+    /// Server to client: an arrival closes it.
+    Answers(Conversation),
+}
+
+/// A link with round-trip time `rtt` in front of `upstream` (host:port),
+/// recording the far side's time into `owed`; returns the address it
+/// listens on.
+pub async fn link(upstream: String, rtt: Duration, owed: Owed) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind link");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
@@ -83,8 +203,15 @@ pub async fn link(upstream: String, rtt: Duration) -> String {
                 client.try_clone().expect("clone"),
                 server.try_clone().expect("clone"),
             );
-            delay_line(client, server, rtt / 2, rtt);
-            delay_line(server2, client2, rtt / 2, Duration::ZERO);
+            let talk = owed.conversation();
+            delay_line(client, server, rtt / 2, rtt, Turn::Asks(talk.clone()));
+            delay_line(
+                server2,
+                client2,
+                rtt / 2,
+                Duration::ZERO,
+                Turn::Answers(talk),
+            );
         }
     });
     addr
@@ -200,12 +327,17 @@ pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
         .expect("certificates");
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .expect("protocol versions")
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .expect("server certificate");
+    // No session tickets: they would be bytes the server sends unasked
+    // right after the handshake, and the link's account of what the far
+    // side owes reads every answer as the end of a turn. A cold start
+    // resumes nothing, so the functions lose nothing by it.
+    config.send_tls13_tickets = 0;
     (dir.join("ca.pem"), Arc::new(config))
 }
 
@@ -221,6 +353,7 @@ pub async fn endpoint(
     recorder_url: &str,
     rtt: Duration,
     tls: Option<&Arc<rustls::ServerConfig>>,
+    owed: &Owed,
 ) -> String {
     use syncaroo_tests::fault_proxy::{self, Plan, Service};
     let kept_alive = fault_proxy::start(Service::SecretsManager, recorder_url, Plan::new()).await;
@@ -231,9 +364,9 @@ pub async fn endpoint(
     match tls {
         Some(cfg) => {
             let server = tls_server(upstream, cfg.clone()).await;
-            let port = link(server, rtt).await;
+            let port = link(server, rtt, owed.clone()).await;
             format!("https://{port}")
         }
-        None => format!("http://{}", link(upstream, rtt).await),
+        None => format!("http://{}", link(upstream, rtt, owed.clone()).await),
     }
 }

@@ -71,10 +71,24 @@ impl Recorder {
 /// `recorders` was waiting for its answer: overlapping waits, on one server
 /// or on several, counted once.
 pub fn waiting_on(recorders: &[&Recorder], from: Instant, to: Instant) -> std::time::Duration {
-    let mut spans: Vec<(Instant, Instant)> = recorders
-        .iter()
-        .flat_map(|r| r.between(from, to))
-        .map(|c| (c.sent, c.answered.unwrap_or(to).min(to)))
+    covered(
+        recorders
+            .iter()
+            .flat_map(|r| r.between(from, to))
+            .map(|c| (c.sent, c.answered)),
+        to,
+    )
+}
+
+/// How long the union of `spans` (start, end; `None`: still open) covers,
+/// each cut at `to`: overlaps counted once.
+pub fn covered(
+    spans: impl IntoIterator<Item = (Instant, Option<Instant>)>,
+    to: Instant,
+) -> std::time::Duration {
+    let mut spans: Vec<(Instant, Instant)> = spans
+        .into_iter()
+        .map(|(a, b)| (a, b.unwrap_or(to).min(to)))
         .collect();
     spans.sort();
     let mut total = std::time::Duration::ZERO;
@@ -83,14 +97,14 @@ pub fn waiting_on(recorders: &[&Recorder], from: Instant, to: Instant) -> std::t
         match cur {
             Some((s, e)) if a <= e => cur = Some((s, e.max(b))),
             Some((s, e)) => {
-                total += e - s;
+                total += e.saturating_duration_since(s);
                 cur = Some((a, b));
             }
             None => cur = Some((a, b)),
         }
     }
     if let Some((s, e)) = cur {
-        total += e - s;
+        total += e.saturating_duration_since(s);
     }
     total
 }
