@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use syncaroo_sim::server;
-use syncaroo_tests::ddb_proxy::{start_for, Recorder};
+use syncaroo_tests::ddb_proxy::start_for;
 use syncaroo_tests::repo_root;
 
 mod cases;
@@ -26,53 +26,13 @@ mod limits;
 mod loopback;
 mod measure;
 mod netem;
+mod servers;
 
 use cases::{Case, CASES};
 use emulator::{emulate, Emulator};
 use measure::{ddb_ops, function_cpu, peak_rss_kb, percentile, spawn_on_cpu, zipped_size};
+use servers::{debug_calls, debug_owed, Servers};
 use tokio::sync::{mpsc, Notify};
-
-/// The recorders in front of DynamoDB Local, Secrets Manager and
-/// EventBridge (moto).
-struct Servers {
-    ddb: Recorder,
-    sm: Recorder,
-    eb: Recorder,
-    /// With `--rtt-ms`: the far side's time as the links saw it (TLS
-    /// server, hops and server together).
-    owed: netem::Owed,
-}
-
-impl Servers {
-    /// How long, within `[from, to)`, the far side of any endpoint owed
-    /// an answer: the recorders' spans (the servers alone) and, behind a
-    /// link, the link's (everything past it), overlaps counted once.
-    fn waiting(&self, from: Instant, to: Instant) -> Duration {
-        let calls = [&self.ddb, &self.sm, &self.eb]
-            .into_iter()
-            .flat_map(|r| r.between(from, to))
-            .map(|c| (c.sent, c.answered));
-        let owed = self.owed.between(from, to).into_iter();
-        syncaroo_tests::ddb_proxy::covered(calls.chain(owed.map(|s| (s.start, s.end))), to)
-    }
-
-    /// The far side's time on a cold request's path: behind links, as
-    /// [`netem::Owed::on_cold_path`] has it; on plain loopback, the
-    /// recorders' waits.
-    fn on_cold_path(
-        &self,
-        started: Instant,
-        init_end: Instant,
-        sent: Instant,
-        at: Instant,
-    ) -> Duration {
-        if self.owed.between(started, at).is_empty() {
-            self.waiting(started, at)
-        } else {
-            self.owed.on_cold_path(started, init_end, sent, at)
-        }
-    }
-}
 
 #[derive(Debug, Default, Clone)]
 struct Row {
@@ -513,30 +473,6 @@ async fn main() {
             println!("  {f}");
         }
         std::process::exit(1);
-    }
-}
-
-/// BENCH_DEBUG: each request the servers saw, timed from `from`.
-fn debug_calls(name: &str, what: &str, calls: &[syncaroo_tests::ddb_proxy::Call], from: Instant) {
-    for c in calls {
-        eprintln!(
-            "  {name} {what}{}: sent +{:?} answered +{:?}",
-            c.op,
-            c.sent.saturating_duration_since(from),
-            c.answered.map(|a| a.saturating_duration_since(from))
-        );
-    }
-}
-
-/// The links' spans of far-side time begun since `from`.
-fn debug_owed(name: &str, owed: &netem::Owed, from: Instant, to: Instant) {
-    for s in owed.between(from, to) {
-        eprintln!(
-            "  {name} far side owed on connection {} from +{:?} to +{:?}",
-            s.conn,
-            s.start.saturating_duration_since(from),
-            s.end.map(|b| b.saturating_duration_since(from))
-        );
     }
 }
 

@@ -370,3 +370,104 @@ pub async fn endpoint(
         None => format!("http://{}", link(upstream, rtt, owed.clone()).await),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    /// Init's connections run side by side: the longest one's far-side
+    /// time is on the path, the others' is not; in the first invocation
+    /// everything the far side owed counts, overlaps once.
+    #[test]
+    fn the_cold_path_takes_inits_longest_connection_and_the_first_invocation() {
+        let owed = Owed::default();
+        let t0 = Instant::now();
+        let span = |conn, a, b: Option<u64>| Span {
+            conn,
+            start: at(t0, a),
+            end: b.map(|b| at(t0, b)),
+        };
+        *owed.0.lock().unwrap() = vec![
+            // Connection 0: handshake 2 ms, request 4 ms = 6.
+            span(0, 10, Some(12)),
+            span(0, 15, Some(19)),
+            // Connection 1: handshake 1 ms, request still open at init's
+            // end (22): 1 + 7 = 8, the longest.
+            span(1, 10, Some(11)),
+            span(1, 15, None),
+            // The first invocation, sent at 30: [31, 34] and [33, 36]
+            // overlap (5 ms), then [40, 41].
+            span(0, 31, Some(34)),
+            span(1, 33, Some(36)),
+            span(0, 40, Some(41)),
+            // After the answer (45): not this request's.
+            span(0, 46, Some(48)),
+        ];
+        let got = owed.on_cold_path(at(t0, 5), at(t0, 22), at(t0, 30), at(t0, 45));
+        assert_eq!(got, Duration::from_millis(8 + 6));
+    }
+
+    /// Through a real link: the far side's span covers what the server
+    /// took and none of the link's own delay, each connection has its own
+    /// spans, and a connection's first bytes wait one more round trip (the
+    /// TCP handshake).
+    #[tokio::test]
+    async fn a_link_records_what_the_far_side_took_not_the_round_trip() {
+        let hold = Duration::from_millis(30);
+        let rtt = Duration::from_millis(20);
+        let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = server.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = server.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(hold).await;
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let owed = Owed::default();
+        let addr = link(upstream, rtt, owed.clone()).await;
+        let t0 = Instant::now();
+        let mut observed = Vec::new();
+        for _connection in 0..2 {
+            let mut c = TcpStream::connect(&addr).await.unwrap();
+            for _exchange in 0..2 {
+                let sent = Instant::now();
+                c.write_all(b"ping").await.unwrap();
+                let mut buf = [0u8; 4];
+                c.read_exact(&mut buf).await.unwrap();
+                assert_eq!(&buf, b"ping");
+                observed.push(sent.elapsed());
+            }
+        }
+        let spans = owed.between(t0, Instant::now());
+        let conns: Vec<usize> = spans.iter().map(|s| s.conn).collect();
+        assert_eq!(conns.len(), 4, "{spans:?}");
+        assert!(conns[0] == conns[1] && conns[2] == conns[3] && conns[0] != conns[2]);
+        for (i, (s, seen)) in spans.iter().zip(&observed).enumerate() {
+            let took = s.end.expect("answered") - s.start;
+            assert!(
+                took >= hold,
+                "exchange {i}: {took:?} is less than the server's hold"
+            );
+            let delay = if i % 2 == 0 { 2 * rtt } else { rtt };
+            assert!(
+                took + delay <= *seen,
+                "exchange {i}: the span ({took:?}) holds some of the link's delay ({delay:?}; seen {seen:?})"
+            );
+        }
+    }
+}

@@ -154,10 +154,13 @@ impl App {
     }
 
     /// Everything a Lambda needs, from the environment: one `SdkConfig` for
-    /// all clients, then the secrets fetched and the DynamoDB connection
-    /// warmed concurrently, so the first request pays for neither.
-    pub async fn from_aws_env() -> Result<(Self, aws_config::SdkConfig), Error> {
-        let (app, sdk, warming) = Self::start_from_aws_env().await?;
+    /// all clients, then the secrets fetched and `dynamo_connections`
+    /// DynamoDB connections warmed concurrently, so the first request pays
+    /// for neither.
+    pub async fn from_aws_env(
+        dynamo_connections: usize,
+    ) -> Result<(Self, aws_config::SdkConfig), Error> {
+        let (app, sdk, warming) = Self::start_from_aws_env(dynamo_connections).await?;
         warming.finish().await?;
         Ok((app, sdk))
     }
@@ -170,7 +173,14 @@ impl App {
     /// Order matters for cold start: the secrets request (the slowest
     /// answer) leaves first, then the DynamoDB warm-up, and everything after
     /// is built while they are in flight.
-    pub async fn start_from_aws_env() -> Result<(Self, aws_config::SdkConfig, Warming), Error> {
+    ///
+    /// `dynamo_connections`: how many DynamoDB requests the function's
+    /// request paths make at once (1 where every path is sequential), so
+    /// init opens as many connections as they use and no more: each is a
+    /// TCP and TLS handshake on the cold start's one thread.
+    pub async fn start_from_aws_env(
+        dynamo_connections: usize,
+    ) -> Result<(Self, aws_config::SdkConfig, Warming), Error> {
         let t0 = std::time::Instant::now();
         let config = Config::from_env()?;
         let sdk = crate::aws_http::load_sdk_config()
@@ -190,7 +200,7 @@ impl App {
             &config.table_name,
         ));
         let pinging = store.clone();
-        let ping = tokio::spawn(async move { pinging.ping().await });
+        let ping = tokio::spawn(async move { pinging.ping(dynamo_connections).await });
         let app = Self::with_cached_secrets(config, store, secrets, clock);
         let t_clients = t0.elapsed();
         let warming = Warming {

@@ -62,22 +62,24 @@ pub fn to_lambda(resp: Response) -> lambda_http::Response<Body> {
 /// handing each request to `handler`.
 #[macro_export]
 macro_rules! http_lambda_main {
+    // `dynamo_connections`: how many DynamoDB requests the handler's paths
+    // make at once, the connections init warms ([`App::start_from_aws_env`]).
     // A function that announces changes: EventBridge and the dead-letter
     // queue wired (clients only; nothing is sent at init).
-    ($handler:path, announces_changes) => {
-        $crate::http_lambda_main!(@main $handler, |app: $crate::App, sdk| app.with_aws_changes(&sdk));
+    ($handler:path, dynamo_connections = $n:expr, announces_changes) => {
+        $crate::http_lambda_main!(@main $handler, $n, |app: $crate::App, sdk| app.with_aws_changes(&sdk));
     };
-    ($handler:path) => {
-        $crate::http_lambda_main!(@main $handler, |app: $crate::App, _sdk| app);
+    ($handler:path, dynamo_connections = $n:expr) => {
+        $crate::http_lambda_main!(@main $handler, $n, |app: $crate::App, _sdk| app);
     };
-    (@main $handler:path, $wire:expr) => {
+    (@main $handler:path, $n:expr, $wire:expr) => {
         // One thread: a Lambda serves one event at a time on a share of a
         // vCPU, so worker threads add hand-offs, not parallelism (README,
         // Performance).
         #[tokio::main(flavor = "current_thread")]
         async fn main() -> Result<(), lambda_http::Error> {
             $crate::telemetry::init();
-            let (app, sdk, warming) = $crate::App::start_from_aws_env().await?;
+            let (app, sdk, warming) = $crate::App::start_from_aws_env($n).await?;
             let wire = $wire;
             let app = wire(app, sdk);
             // EventBridge's connection opens beside the secrets fetch and

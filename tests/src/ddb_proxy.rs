@@ -238,6 +238,18 @@ pub async fn proxied_store(
     table: &str,
     handlers_now: i64,
 ) -> (syncaroo_shared::store::DynamoStore, Recorder) {
+    let (store, rec) = proxied_store_on(table, handlers_now).await;
+    store.ensure_table().await.expect("table");
+    (store, rec)
+}
+
+/// Like [`proxied_store`] for a table that exists: nothing is sent yet, so
+/// the store's connection pool is empty and every connection it opens is
+/// counted by the recorder.
+pub async fn proxied_store_on(
+    table: &str,
+    handlers_now: i64,
+) -> (syncaroo_shared::store::DynamoStore, Recorder) {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB Local endpoint");
     let upstream = endpoint
         .trim_start_matches("http://")
@@ -251,7 +263,6 @@ pub async fn proxied_store(
     let store =
         syncaroo_shared::store::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table)
             .with_ttl_shift(crate::local_aws::ttl_shift_for(handlers_now));
-    store.ensure_table().await.expect("table");
     (store, rec)
 }
 

@@ -5,18 +5,22 @@
 
 use std::sync::Arc;
 use syncaroo_shared::handlers;
-use syncaroo_tests::ddb_proxy::{proxied_store, Recorder};
+use syncaroo_tests::ddb_proxy::{proxied_store, proxied_store_on, Recorder};
 use syncaroo_tests::{body_json, events_creds, local_aws, request, sign, TestApp, EVENTS_NOW};
 
 async fn app() -> Option<(TestApp, Recorder)> {
+    app_on(&local_aws::unique_table("rt")).await
+}
+
+async fn app_on(table: &str) -> Option<(TestApp, Recorder)> {
     if !local_aws::dynamodb_available() {
         return None;
     }
-    let (store, rec) = proxied_store(&local_aws::unique_table("rt"), EVENTS_NOW).await;
+    let (store, rec) = proxied_store(table, EVENTS_NOW).await;
     let t = TestApp::with_store(Arc::new(store));
     t.seed_events_tokens().await;
     // As in a Lambda's init: the connections are warmed first.
-    t.app.store.ping().await.expect("warm-up");
+    t.app.store.ping(2).await.expect("warm-up");
     rec.reset();
     Some((t, rec))
 }
@@ -146,5 +150,61 @@ async fn requests_reuse_the_warmed_connection() {
         "{} connections for {} requests",
         rec.connections(),
         rec.ops().len()
+    );
+}
+
+/// Init warms as many connections as a function's paths use at once
+/// (`dynamo_connections` in each function's main): one where every request
+/// waits for the one before (the webhook's ack then opens none), two for
+/// check_connection, whose confirmation and listing go together and would
+/// otherwise pay a new connection on the first call.
+#[tokio::test]
+async fn init_warms_as_many_connections_as_a_path_uses_at_once() {
+    let table = local_aws::unique_table("width");
+    // Tables and tokens made through another pool.
+    if app_on(&table).await.is_none() {
+        return;
+    }
+    let fresh = |width: usize| {
+        let table = table.clone();
+        async move {
+            let (store, rec) = proxied_store_on(&table, EVENTS_NOW).await;
+            let t = TestApp::with_store(Arc::new(store));
+            t.app.store.ping(width).await.expect("warm-up");
+            assert_eq!(rec.connections(), width, "ping({width})");
+            (t, rec)
+        }
+    };
+    let (t, rec) = fresh(1).await;
+    let req = request(
+        "POST",
+        "/api/update/",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
+        ],
+        sign(
+            serde_json::json!({"connectionId": 99, "webhookType": "status", "locationId": "1198", "metaData": {"status": "open"}}),
+            t.secrets.client_secret.expose(),
+        ),
+    );
+    assert_eq!(handlers::webhook(&t.app, req).await.status(), 202);
+    assert_eq!(rec.connections(), 1, "the ack's two requests share one");
+
+    let check = |t: TestApp| async move {
+        let resp =
+            handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json"))
+                .await;
+        assert_eq!(resp.status(), 200, "{}", body_json(&resp));
+    };
+    let (t, rec) = fresh(2).await;
+    check(t).await;
+    assert_eq!(rec.connections(), 2, "both warmed, none opened");
+    let (t, rec) = fresh(1).await;
+    check(t).await;
+    assert_eq!(
+        rec.connections(),
+        2,
+        "with one warmed, the parallel pair opens a second"
     );
 }

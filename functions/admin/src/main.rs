@@ -2,4 +2,10 @@
 //! the Syncaroo API (connect, confirm) and its status page, behind the admin
 //! key. Wiring only; the routes and handlers live in syncaroo-shared.
 
-syncaroo_shared::http_lambda_main!(syncaroo_shared::routes::admin, announces_changes);
+// Two connections: listing connections reads a page's items and their
+// last-webhook times at once.
+syncaroo_shared::http_lambda_main!(
+    syncaroo_shared::routes::admin,
+    dynamo_connections = 2,
+    announces_changes
+);

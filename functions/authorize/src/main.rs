@@ -1,3 +1,4 @@
 //! The `authorize` Lambda: wiring only; the handler lives in syncaroo-shared.
 
-syncaroo_shared::http_lambda_main!(syncaroo_shared::handlers::authorize);
+// One connection: the consent's one transaction is its only DynamoDB request.
+syncaroo_shared::http_lambda_main!(syncaroo_shared::handlers::authorize, dynamo_connections = 1);

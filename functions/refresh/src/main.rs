@@ -9,7 +9,9 @@ use syncaroo_shared::{telemetry, App};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let (app, _, warming) = App::start_from_aws_env().await?;
+    // One DynamoDB connection: the credentials item, then its lease, one
+    // after the other.
+    let (app, _, warming) = App::start_from_aws_env(1).await?;
     // Build the Syncaroo HTTP client during init (while the secrets and the
     // DynamoDB warm-up are in flight), not on the first tick.
     app.provider();

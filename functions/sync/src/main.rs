@@ -12,7 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     // The Syncaroo, EventBridge and SQS clients are built while the secrets and the
     // DynamoDB warm-up are in flight.
-    let (app, sdk, warming) = App::start_from_aws_env().await?;
+    // Two DynamoDB connections: the user's lookup goes beside the write.
+    let (app, sdk, warming) = App::start_from_aws_env(2).await?;
     // Change events to EventBridge, dead letters to SQS.
     let app = app.with_aws_changes(&sdk);
     let changes = app.warm_changes();

@@ -29,8 +29,9 @@ pub use sync::{
 /// `App` holds it. Handlers and helpers name the narrowest group they need.
 #[async_trait]
 pub trait Store: GrantStore + ListingStore + CredentialsStore + EventStore + Send + Sync {
-    /// Cheap reads that warm the connections (TLS, DNS) during init: as
-    /// many as a request path runs in parallel (two), so each of those
-    /// finds an idle connection instead of queueing behind the other.
-    async fn ping(&self) -> Result<(), Error>;
+    /// Cheap reads, `connections` at once, that open and warm that many
+    /// connections (TCP, TLS) during init: as many as the function's request
+    /// paths run in parallel, so each of those finds an idle connection
+    /// instead of opening one, and no handshake is made that no path uses.
+    async fn ping(&self, connections: usize) -> Result<(), Error>;
 }

@@ -270,7 +270,7 @@ impl DynamoStore {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn ping(&self) -> Result<(), Error> {
+    async fn ping(&self, connections: usize) -> Result<(), Error> {
         let read = || async {
             self.client
                 .get_item()
@@ -280,9 +280,10 @@ impl Store for DynamoStore {
                 .await
                 .map_err(|e| store_err("GetItem", e))
         };
-        let (a, b) = tokio::join!(read(), read());
-        a?;
-        b?;
+        let reads = (0..connections.max(1)).map(|_| read());
+        for r in futures_util::future::join_all(reads).await {
+            r?;
+        }
         Ok(())
     }
 }

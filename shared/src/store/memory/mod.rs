@@ -81,7 +81,7 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn ping(&self) -> Result<(), Error> {
+    async fn ping(&self, _connections: usize) -> Result<(), Error> {
         Ok(())
     }
 }
