@@ -241,88 +241,60 @@ pub async fn tls_server(upstream: String, config: Arc<rustls::ServerConfig>) -> 
     addr
 }
 
-/// A throwaway CA and a server certificate for 127.0.0.1 it issued, made
-/// by the `openssl` command in `dir`: the CA's PEM (for `SSL_CERT_FILE`)
-/// and the server's TLS configuration.
+/// A throwaway PKI shaped like AWS's endpoints' (RSA 2048 throughout: a
+/// root, an intermediate it signed, a server certificate for 127.0.0.1 the
+/// intermediate signed; the server sends its certificate and the
+/// intermediate), made by the `openssl` command in `dir`: the root's PEM
+/// (for `SSL_CERT_FILE`) and the server's TLS configuration. The functions'
+/// TLS client so does the verification work it does on AWS (RSA signatures
+/// over a two-certificate chain).
 pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
     std::fs::create_dir_all(dir).expect("cert dir");
-    let run = |args: &[&str]| {
+    // One `openssl` command; `line` is split at spaces (no argument has one).
+    let run = |line: &str| {
+        let args: Vec<&str> = line.split_whitespace().collect();
         let out = std::process::Command::new("openssl")
-            .args(args)
+            .args(&args)
             .current_dir(dir)
             .output()
             .expect("the openssl command (apt-get install openssl)");
         assert!(
             out.status.success(),
-            "openssl {args:?}: {}",
+            "openssl {line}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=bench throwaway CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &ec,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("ext file");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "1",
-        "-extfile",
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("ext file");
+    write(
+        "ca.ext",
+        "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\n",
+    );
+    write(
         "server.ext",
-    ]);
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    run(
+        "req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -days 1 \
+         -subj /CN=bench-throwaway-root -addext basicConstraints=critical,CA:TRUE \
+         -addext keyUsage=critical,keyCertSign",
+    );
+    // `name` gets a key, and a certificate from `issuer` (its PEM and key).
+    let issue = |name: &str, issuer: &str, ext: &str| {
+        run(&format!(
+            "req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj /CN={name}"
+        ));
+        run(&format!(
+            "x509 -req -in {name}.csr -CA {issuer}.pem -CAkey {issuer}.key -CAcreateserial \
+             -out {name}.pem -days 1 -extfile {ext}"
+        ));
+    };
+    issue("intermediate", "root", "ca.ext");
+    issue("server", "intermediate", "server.ext");
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
-        .expect("server.pem")
+    let certs: Vec<CertificateDer<'static>> = ["server.pem", "intermediate.pem"]
+        .iter()
+        .flat_map(|f| CertificateDer::pem_file_iter(dir.join(f)).expect(f))
         .collect::<Result<_, _>>()
         .expect("certificates");
     let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("server.key");
@@ -338,7 +310,7 @@ pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
     // side owes reads every answer as the end of a turn. A cold start
     // resumes nothing, so the functions lose nothing by it.
     config.send_tls13_tickets = 0;
-    (dir.join("ca.pem"), Arc::new(config))
+    (dir.join("root.pem"), Arc::new(config))
 }
 
 /// The endpoint the functions are given for `recorder` (a proxy URL
