@@ -33,13 +33,13 @@ use tokio::net::{TcpListener, TcpStream};
 /// timer rounds every sleep up to its millisecond tick, which would add up
 /// to a millisecond to every crossing.
 fn delay_line(
-    mut from: std::net::TcpStream,
+    from: std::net::TcpStream,
     mut to: std::net::TcpStream,
     delay: Duration,
     first_extra: Duration,
     turn: Turn,
 ) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
     let reader_turn = turn.clone();
     std::thread::spawn(move || {
@@ -47,13 +47,17 @@ fn delay_line(
         let mut buf = vec![0u8; 64 * 1024];
         let mut extra = first_extra;
         loop {
-            match from.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
+            // When the bytes reached this socket (the kernel's stamp), not
+            // when this thread got to them: a new connection's first bytes
+            // wait while the link connects upstream and starts its threads,
+            // and that set-up is the rig's, not the network's.
+            match syncaroo_tests::ktime::read_blocking(&from, &mut buf) {
+                Ok((0, _)) | Err(_) => break,
+                Ok((n, arrived)) => {
                     if let Turn::Answers(t) = &turn {
-                        t.answered(Instant::now());
+                        t.answered(arrived);
                     }
-                    let due = Instant::now() + delay + extra;
+                    let due = arrived + delay + extra;
                     extra = Duration::ZERO;
                     if tx.send((due, buf[..n].to_vec())).is_err() {
                         break;
@@ -186,6 +190,7 @@ enum Turn {
 /// listens on.
 pub async fn link(upstream: String, rtt: Duration, owed: Owed) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind link");
+    syncaroo_tests::ktime::enable(&listener).expect("SO_TIMESTAMPNS");
     let addr = listener.local_addr().expect("addr").to_string();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
@@ -199,6 +204,7 @@ pub async fn link(upstream: String, rtt: Duration, owed: Owed) -> String {
                 s
             };
             let (client, server) = (std_of(client), std_of(server));
+            let _ = syncaroo_tests::ktime::enable_socket(&server);
             let (client2, server2) = (
                 client.try_clone().expect("clone"),
                 server.try_clone().expect("clone"),
@@ -390,6 +396,8 @@ mod tests {
     /// TCP handshake).
     #[tokio::test]
     async fn a_link_records_what_the_far_side_took_not_the_round_trip() {
+        // The link times arrivals by the kernel's stamps once they flow.
+        syncaroo_tests::ktime::wait_until_live().await;
         let hold = Duration::from_millis(30);
         let rtt = Duration::from_millis(20);
         let server = TcpListener::bind("127.0.0.1:0").await.unwrap();

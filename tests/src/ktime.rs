@@ -47,13 +47,12 @@ fn to_instant(stamp: SystemTime) -> Option<Instant> {
 /// the count and the kernel's stamp of the last bytes read.
 #[cfg(target_os = "linux")]
 fn recv_stamped(
-    stream: &TcpStream,
+    stream: &impl std::os::fd::AsRawFd,
     buf: &mut [u8],
     peek: bool,
 ) -> io::Result<(usize, Option<SystemTime>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     use nix::sys::time::TimeSpec;
-    use std::os::fd::AsRawFd;
     let mut iov = [io::IoSliceMut::new(buf)];
     let mut control = nix::cmsg_space!(TimeSpec);
     let flags = if peek {
@@ -151,6 +150,41 @@ pub async fn wait_until_live() -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     false
+}
+
+/// Stamps the bytes arriving on one connected socket from now on (a
+/// client's, which no listener hands it).
+pub fn enable_socket(socket: &std::net::TcpStream) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::socket::{setsockopt, sockopt::ReceiveTimestampns};
+        setsockopt(socket, ReceiveTimestampns, &true).map_err(io::Error::from)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = socket;
+    Ok(())
+}
+
+/// A blocking read from a blocking socket (0 at end of stream), with when
+/// the bytes arrived: the kernel's stamp where [`enable`] or
+/// [`enable_socket`] switched it on, else the time of the read.
+pub fn read_blocking(stream: &std::net::TcpStream, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
+    #[cfg(target_os = "linux")]
+    loop {
+        match recv_stamped(stream, buf, false) {
+            Ok((n, stamp)) => {
+                return Ok((n, stamp.and_then(to_instant).unwrap_or_else(Instant::now)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use std::io::Read;
+        let n = (&*stream).read(buf)?;
+        Ok((n, Instant::now()))
+    }
 }
 
 /// Reads what is there (0 at end of stream), with when it arrived.
