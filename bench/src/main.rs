@@ -200,7 +200,12 @@ async fn run_case(
     // What the far side (behind a link: TLS server, hops and server; on
     // loopback: the servers) took on the cold request's path: part of the
     // limit, not ours.
-    row.cold_server = servers.on_cold_path(started, init_end, sent, at);
+    row.cold_server = servers.on_cold_path(&netem::Cold {
+        started,
+        init_end,
+        sent,
+        at,
+    });
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !(case.ok)(&v) {
         row.errors.push(format!(

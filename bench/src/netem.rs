@@ -118,13 +118,13 @@ impl Owed {
     /// all it owed during the first invocation (`[sent, at)`), overlaps
     /// once. Time it spent on the other init connections is off the path
     /// and stays the function's.
-    pub fn on_cold_path(
-        &self,
-        started: Instant,
-        init_end: Instant,
-        sent: Instant,
-        at: Instant,
-    ) -> Duration {
+    pub fn on_cold_path(&self, cold: &Cold) -> Duration {
+        let Cold {
+            started,
+            init_end,
+            sent,
+            at,
+        } = *cold;
         let mut per_conn: std::collections::HashMap<usize, Duration> = Default::default();
         for s in self.between(started, init_end) {
             let end = s.end.unwrap_or(init_end).min(init_end);
@@ -145,6 +145,16 @@ impl Owed {
             open: Arc::default(),
         }
     }
+}
+
+/// The moments of one cold request: the function started, asked for its
+/// first event (init's end), was sent it, and answered it.
+#[derive(Clone, Copy, Debug)]
+pub struct Cold {
+    pub started: Instant,
+    pub init_end: Instant,
+    pub sent: Instant,
+    pub at: Instant,
 }
 
 /// One connection's open span, if the far side owes an answer.
@@ -386,7 +396,12 @@ mod tests {
             // After the answer (45): not this request's.
             span(0, 46, Some(48)),
         ];
-        let got = owed.on_cold_path(at(t0, 5), at(t0, 22), at(t0, 30), at(t0, 45));
+        let got = owed.on_cold_path(&Cold {
+            started: at(t0, 5),
+            init_end: at(t0, 22),
+            sent: at(t0, 30),
+            at: at(t0, 45),
+        });
         assert_eq!(got, Duration::from_millis(8 + 6));
     }
 

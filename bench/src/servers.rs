@@ -34,17 +34,11 @@ impl Servers {
     /// The far side's time on a cold request's path: behind links, as
     /// [`netem::Owed::on_cold_path`] has it; on plain loopback, the
     /// recorders' waits.
-    pub fn on_cold_path(
-        &self,
-        started: Instant,
-        init_end: Instant,
-        sent: Instant,
-        at: Instant,
-    ) -> Duration {
-        if self.owed.between(started, at).is_empty() {
-            self.waiting(started, at)
+    pub fn on_cold_path(&self, cold: &netem::Cold) -> Duration {
+        if self.owed.between(cold.started, cold.at).is_empty() {
+            self.waiting(cold.started, cold.at)
         } else {
-            self.owed.on_cold_path(started, init_end, sent, at)
+            self.owed.on_cold_path(cold)
         }
     }
 }
