@@ -268,17 +268,7 @@ pub fn throwaway_ca(dir: &Path) -> (PathBuf, Arc<rustls::ServerConfig>) {
     std::fs::create_dir_all(dir).expect("cert dir");
     // One `openssl` command; `line` is split at spaces (no argument has one).
     let run = |line: &str| {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        let out = std::process::Command::new("openssl")
-            .args(&args)
-            .current_dir(dir)
-            .output()
-            .expect("the openssl command (apt-get install openssl)");
-        assert!(
-            out.status.success(),
-            "openssl {line}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        syncaroo_tests::openssl(dir, &line.split_whitespace().collect::<Vec<_>>());
     };
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("ext file");
     write(

@@ -417,3 +417,22 @@ pub async fn runner_with_fake(
     .expect("local runner starts");
     (r, fake)
 }
+
+/// Runs the `openssl` command (Debian's openssl package) with `args` in
+/// `dir` and returns its standard output; panics with its standard error
+/// when it fails. The tests and the benchmark make throwaway keys and
+/// certificates with it: an independent implementation, not ours.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}

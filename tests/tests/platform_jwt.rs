@@ -55,18 +55,7 @@ fn rsa_key(kid: &str) -> RsaKey {
     let dir = std::env::temp_dir().join(format!("jwt-{}-{kid}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pem = dir.join("key.pem");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("the openssl command (Debian's openssl package)");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let run = |args: &[&str]| syncaroo_tests::openssl(&dir, args);
     run(&["genrsa", "-out", pem.to_str().unwrap(), "2048"]);
     let der = dir.join("key.der");
     let p = pem.to_str().unwrap();

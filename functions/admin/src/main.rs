@@ -3,7 +3,7 @@
 //! key. Wiring only; the routes and handlers live in syncaroo-shared.
 
 // Two connections: listing connections reads a page's items and their
-// last-webhook times at once.
+// last-webhook times concurrently (the pool opens more as a page needs).
 syncaroo_shared::http_lambda_main!(
     syncaroo_shared::routes::admin,
     dynamo_connections = 2,
