@@ -43,7 +43,7 @@ EXPECTED = {
     },
     "check_connection": {
         "http": True,
-        "dynamodb": {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+        "dynamodb": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     },
     "refresh": {
         "http": False,
@@ -62,7 +62,7 @@ EXPECTED = {
 }
 EXPECTED["webhook"] = {
     "http": True,
-    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
 }
 EXPECTED["sync"] = {
     "http": False,

@@ -65,6 +65,8 @@ pub struct Options {
     /// Appends every change event to this file, one PutEvents entry (JSON)
     /// a line, as EventBridge would receive it.
     pub events_out: Option<std::path::PathBuf>,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             settings: Vec::new(),
             dynamodb_client: None,
             events_out: None,
+            max_connections: syncaroo_sim::server::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -156,17 +159,28 @@ fn spawn_worker(
                 Delivered::Target(t) => t.id(),
                 Delivered::Event(e) => e.id.clone(),
             };
-            if let Outcome::Retry(_) = process(&app, dlq.as_ref(), &d, &policy).await {
-                let n = retries.entry(key).or_default();
-                *n += 1;
-                let pause = std::time::Duration::from_millis(500 * *n);
+            let pause = match process(&app, dlq.as_ref(), &d, &policy).await {
+                Outcome::Retry(_) => {
+                    let n = retries.entry(key).or_default();
+                    *n += 1;
+                    Some(std::time::Duration::from_millis(500 * *n))
+                }
+                // Inside the target's fetch interval: again when it ends,
+                // without holding up the other targets.
+                Outcome::Deferred { until_ms } => Some(std::time::Duration::from_millis(
+                    (until_ms - app.clock.now_ms()).max(0) as u64,
+                )),
+                _ => {
+                    retries.remove(&key);
+                    None
+                }
+            };
+            if let Some(pause) = pause {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(pause).await;
                     let _ = tx.send(d);
                 });
-            } else {
-                retries.remove(&key);
             }
         }
     })
@@ -239,6 +253,12 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         // The fake Syncaroo serves its data API under the same base.
         ("SYNCAROO_DATA_BASES", opts.syncaroo_base.clone()),
         ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
+        // No API Gateway here to verify an IAM caller: the platform API
+        // takes the admin key instead.
+        ("PLATFORM_API_AUTH", "basic".to_string()),
+        // A second's wait between fetches of one target, so a local run
+        // shows a change soon (deployed: SyncMinFetchIntervalMs).
+        ("SYNC_MIN_FETCH_INTERVAL_MS", "1000".to_string()),
     ];
     let config = Config::from_lookup(|k| {
         opts.settings
@@ -292,12 +312,14 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         session_ttl: 3600,
         events: tx,
     });
-    let server = syncaroo_sim::server::spawn(
+    let server = syncaroo_sim::server::spawn_limited(
         listener,
         syncaroo_sim::server::handler(move |req| {
             let state = state.clone();
             async move { route(&state, req).await }
         }),
+        syncaroo_sim::server::Timeouts::default(),
+        opts.max_connections,
     );
     Ok(Running {
         dead_letters,

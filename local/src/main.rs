@@ -3,7 +3,7 @@
 //! ```text
 //! syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
 //!                      [--client-id ID] [--client-secret S] [--redirect-uri URL] [--listings FILE]
-//!                      [--events-out FILE]
+//!                      [--events-out FILE] [--max-connections N]
 //! syncaroo-local import --file FILE [--table NAME] [--replace]  (into DynamoDB, from the AWS env)
 //! ```
 
@@ -16,7 +16,9 @@ const USAGE: &str = "usage:
                        [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
                        [--syncaroo-base URL] [--syncaroo-client-id ID] [--syncaroo-client-secret S]
                        [--admin-key KEY] [--set NAME=VALUE]... [--events-out FILE]
+                       [--max-connections N]
       --events-out FILE appends each change event, one PutEvents entry (JSON) a line.
+      --max-connections N serves at most N connections at once (default 512); more wait.
   syncaroo-local import --file FILE [--table NAME] [--replace]
       Loads listings in bulk (the platform API's PUT, for many users at once). Without
       --replace, locations are added or overwritten; with it, each user in the file ends
@@ -61,6 +63,13 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             "--syncaroo-client-secret" => o.syncaroo_client_secret = val()?,
             "--admin-key" => o.admin_key = Some(val()?),
             "--events-out" => o.events_out = Some(val()?.into()),
+            "--max-connections" => {
+                o.max_connections = val()?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--max-connections takes a whole number above 0")?
+            }
             "--set" => {
                 let kv = val()?;
                 let (k, v) = kv.split_once('=').ok_or("--set takes NAME=VALUE")?;

@@ -58,28 +58,42 @@ pub fn basic_credentials(req: &Request) -> Basic {
     }
 }
 
-/// The live access token `raw` is, or why not.
+/// The live access token `raw` is, presented for `connection`, or why not.
+/// The token and the connection are read in one consistent request, so a
+/// revocation refuses every token of the connection at once, whatever
+/// reached the token items (the connection records which families it ended).
+/// A live token of another connection is [`Error::Forbidden`].
 pub async fn access_token(
     store: &dyn GrantStore,
     secrets: &BridgeSecrets,
     raw: &str,
+    connection: &ConnectionId,
     now: i64,
 ) -> Result<TokenRecord, Error> {
     let invalid = || Error::InvalidToken("access token is not valid".into());
-    let t = store
-        .get_token(&secrets.token_hash(raw))
-        .await?
-        .ok_or_else(invalid)?;
+    let revoked = || Error::InvalidToken("access token has been revoked".into());
+    let (t, conn) = store
+        .get_token_and_connection(&secrets.token_hash(raw), connection)
+        .await?;
+    let t = t.ok_or_else(invalid)?;
     if t.kind != TokenKind::Access {
         return Err(invalid());
     }
     if t.revoked {
-        return Err(Error::InvalidToken("access token has been revoked".into()));
+        return Err(revoked());
     }
     if t.expires_at <= now {
         return Err(Error::InvalidToken("access token has expired".into()));
     }
-    Ok(t)
+    if &t.connection_id != connection {
+        return Err(Error::Forbidden(
+            "access token was not issued for this connectionId".into(),
+        ));
+    }
+    match conn {
+        Some(c) if c.user_id == t.user_id && c.accepts(&t.family) => Ok(t),
+        _ => Err(revoked()),
+    }
 }
 
 /// The request's bearer token, live and issued for `connection`.
@@ -90,13 +104,10 @@ pub async fn bearer_for(
     connection: &ConnectionId,
     now: i64,
 ) -> Result<TokenRecord, Error> {
-    let t = access_token(store, secrets, bearer_token(req)?, now).await?;
-    if &t.connection_id != connection {
-        return Err(Error::InvalidToken(
-            "access token was not issued for this connectionId".into(),
-        ));
+    match access_token(store, secrets, bearer_token(req)?, connection, now).await {
+        Err(Error::Forbidden(m)) => Err(Error::InvalidToken(m)),
+        other => other,
     }
-    Ok(t)
 }
 
 /// The AWS principal API Gateway verified for an `AWS_IAM`-authorized

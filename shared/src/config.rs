@@ -64,6 +64,31 @@ impl HashRequirement {
     }
 }
 
+/// Who may call the platform API (`PLATFORM_API_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformAuth {
+    /// `iam` (the default, and what a deployment uses): only a caller API
+    /// Gateway verified with SigV4 (`AWS_IAM`); without one, nothing is let
+    /// in, so a direct invoke, a function URL or a future catch-all route
+    /// cannot open the platform API to anyone.
+    Iam,
+    /// `basic`: HTTP Basic `admin:<admin key>` (the local runner, where no
+    /// API Gateway stands in front).
+    Basic,
+}
+
+impl PlatformAuth {
+    pub fn parse(v: &str) -> Result<Self, Error> {
+        match v {
+            "iam" => Ok(Self::Iam),
+            "basic" => Ok(Self::Basic),
+            other => Err(Error::Config(format!(
+                "PLATFORM_API_AUTH {other:?}: use iam or basic"
+            ))),
+        }
+    }
+}
+
 /// What a whole-number setting counts, for its error message.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -166,6 +191,17 @@ pub struct Config {
     /// `PLATFORM_JWT_USER_CLAIM`, `PLATFORM_JWKS_CACHE_SECONDS`); off when
     /// no JWKS URL is set.
     pub platform_jwt: Option<crate::platform_jwt::PlatformJwtConfig>,
+    /// Who may call the platform API.
+    pub platform_api_auth: PlatformAuth,
+    /// `PLATFORM_CALLER_ARNS`: the IAM callers let in (comma-separated
+    /// ARNs; a trailing `*` matches any rest, e.g. every session of an
+    /// assumed role). Empty: any caller API Gateway verified (the IAM
+    /// policy on the route is then the only gate).
+    pub platform_caller_arns: Vec<String>,
+    /// A target is fetched at most once per this many milliseconds
+    /// (`SYNC_MIN_FETCH_INTERVAL_MS`); a notification inside it is fetched
+    /// when it has passed, never dropped.
+    pub sync_min_fetch_interval_ms: u64,
 }
 
 impl Config {
@@ -235,6 +271,14 @@ impl Config {
             dead_letter_queue_url: s("DEAD_LETTER_QUEUE_URL", ""),
             event_source: s("EVENT_SOURCE", "syncaroo-bridge"),
             event_bus_name: s("EVENT_BUS_NAME", "default"),
+            platform_api_auth: PlatformAuth::parse(&s("PLATFORM_API_AUTH", "iam"))?,
+            platform_caller_arns: s("PLATFORM_CALLER_ARNS", "")
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
+            sync_min_fetch_interval_ms: n("SYNC_MIN_FETCH_INTERVAL_MS", 5_000)?,
             platform_jwt: match get("PLATFORM_JWKS_URL").filter(|v| !v.is_empty()) {
                 None => None,
                 Some(jwks_url) => Some(crate::platform_jwt::PlatformJwtConfig {

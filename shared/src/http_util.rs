@@ -67,6 +67,21 @@ impl Params {
         Ok(first.map(|(_, v)| v.as_str()))
     }
 
+    /// Refuses any parameter not in `allowed`: a misspelt one must not be
+    /// read as absent (`?userid=` would list every user's connections).
+    pub fn only(&self, allowed: &[&str]) -> Result<(), Error> {
+        match self.0.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+            None => Ok(()),
+            Some((k, _)) if allowed.is_empty() => Err(Error::InvalidRequest(format!(
+                "unknown query parameter {k:?}: this route takes none"
+            ))),
+            Some((k, _)) => Err(Error::InvalidRequest(format!(
+                "unknown query parameter {k:?}: this route takes {}",
+                allowed.join(", ")
+            ))),
+        }
+    }
+
     /// Like [`Params::one_of`] but also tells which spelling was used.
     pub fn one_of_named(&self, names: &[&str]) -> Result<Option<(&str, &str)>, Error> {
         self.one_of(names)?;

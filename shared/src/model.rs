@@ -255,6 +255,20 @@ pub struct Connection {
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The token families a revocation ended: their tokens are refused for
+    /// good, also after a new consent brings the connection back (a new
+    /// consent is a new family).
+    pub revoked_families: Vec<String>,
+}
+
+impl Connection {
+    /// Whether a token of `family`, issued for this connection, is still
+    /// good: the connection is not revoked, and was not since the family's
+    /// consent.
+    pub fn accepts(&self, family: &str) -> bool {
+        self.status != ConnectionStatus::Revoked
+            && !self.revoked_families.iter().any(|f| f == family)
+    }
 }
 
 /// What a code carries in the clear (see [`crate::crypto::mint`]).

@@ -181,6 +181,25 @@ pub struct Webhook {
     pub body: Map<String, Value>,
 }
 
+/// ECMAScript's `Number.MAX_SAFE_INTEGER` (2^53 - 1).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// The hash covers the body as RFC 8785 reads it: every number a double.
+/// Above 2^53 - 1 several integers share one double (9007199254740993
+/// canonicalises as 9007199254740992), so a numeric id there could be
+/// changed under a valid hash. A numeric id must be a safe integer, whose
+/// canonical form is itself; larger ids travel as strings.
+fn safe_integer(v: &Value) -> Result<(), Error> {
+    match v {
+        Value::Number(n) if n.as_u64().is_some_and(|n| n > MAX_SAFE_INTEGER) => {
+            Err(Error::InvalidRequest(
+                "a numeric id must be a safe integer (at most 9007199254740991): send larger ids as strings".into(),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn id_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() && s.len() <= 128 && !s.chars().any(char::is_control) => {
@@ -204,6 +223,16 @@ impl Webhook {
         let Value::Object(body) = v else {
             return Err(Error::InvalidRequest("body must be a JSON object".into()));
         };
+        for id in [
+            body.get("connectionId"),
+            body.get("locationId"),
+            body.get("metaData").and_then(|m| m.get("resourceId")),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            safe_integer(id)?;
+        }
         let connection_id: ConnectionId = body
             .get("connectionId")
             .cloned()
@@ -352,6 +381,10 @@ mod tests {
             r#"{"connectionId":99,"webhookType":"status","locationId":"","metaData":{}}"#,
             r#"{"connectionId":99,"webhookType":"status","locationId":"1","metaData":"x"}"#,
             r#"{"connectionId":-4,"webhookType":"status","locationId":"1","metaData":{}}"#,
+            // Not safe integers (2^53 and above): refused, not rounded.
+            r#"{"connectionId":9007199254740992,"webhookType":"status","locationId":"1","metaData":{}}"#,
+            r#"{"connectionId":99,"webhookType":"status","locationId":9007199254740993,"metaData":{}}"#,
+            r#"{"connectionId":99,"webhookType":"data","locationId":"1","metaData":{"attributeType":"rates","apiUrl":"https://x/","resourceId":18446744073709551615}}"#,
         ];
         for b in bad {
             assert!(

@@ -6,7 +6,8 @@
 //! its `Content-Length` before a byte of it is read; a body that cannot be
 //! read (bad chunking, cut off) is 400; headers or a body that do not
 //! arrive within the timeouts close the connection (headers) or get 408
-//! (body), so an idle or half-sent request holds nothing for long.
+//! (body), so an idle or half-sent request holds nothing for long; at
+//! most [`DEFAULT_MAX_CONNECTIONS`] (or the given cap) are served at once.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use syncaroo_shared::Error;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub type Request = http::Request<Bytes>;
@@ -47,18 +49,57 @@ impl Default for Timeouts {
     }
 }
 
+/// How many connections are served at once by default: well under a
+/// process's usual 1,024 descriptors, far over what a local run needs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// The first and the longest pause after a failed accept.
+const ACCEPT_PAUSE: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
 /// Serves `handler` on `listener` until the returned task is aborted.
 pub fn spawn(listener: TcpListener, handler: Handler) -> JoinHandle<()> {
     spawn_with(listener, handler, Timeouts::default())
 }
 
 pub fn spawn_with(listener: TcpListener, handler: Handler, timeouts: Timeouts) -> JoinHandle<()> {
+    spawn_limited(listener, handler, timeouts, DEFAULT_MAX_CONNECTIONS)
+}
+
+/// [`spawn_with`], serving at most `max_connections` connections at once.
+/// At the cap nothing more is accepted: further clients wait in the
+/// kernel's listen backlog, holding no descriptor of ours, until a served
+/// connection closes. An accept that fails (out of descriptors, or a
+/// connection reset before it was taken) pauses the loop, doubling from
+/// 10 ms to 1 s, instead of trying again at once: a loop that retries at
+/// once spins a core for as long as the descriptors stay exhausted.
+pub fn spawn_limited(
+    listener: TcpListener,
+    handler: Handler,
+    timeouts: Timeouts,
+    max_connections: usize,
+) -> JoinHandle<()> {
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     tokio::spawn(async move {
+        let mut pause = ACCEPT_PAUSE.0;
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
             };
-            tokio::spawn(serve(stream, handler.clone(), timeouts));
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    pause = ACCEPT_PAUSE.0;
+                    let handler = handler.clone();
+                    tokio::spawn(async move {
+                        serve(stream, handler, timeouts).await;
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pause_ms = pause.as_millis() as u64, "accept failed; pausing");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(ACCEPT_PAUSE.1);
+                }
+            }
         }
     })
 }

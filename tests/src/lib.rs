@@ -347,6 +347,8 @@ pub fn config_with_syncaroo(base: &str, extra: &[(&str, &str)]) -> Config {
             "SYNCAROO_HTTP_TIMEOUT_MS" => Some("2000".into()),
             "SYNC_PAGE_ATTEMPTS" => Some("3".into()),
             "SYNC_MAX_ATTEMPTS" => Some("2".into()),
+            // The coalescing rules alone; the interval has its own tests.
+            "SYNC_MIN_FETCH_INTERVAL_MS" => Some("0".into()),
             _ => None,
         }
     })

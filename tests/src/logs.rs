@@ -47,3 +47,17 @@ pub fn capture() -> Captured {
     })
     .clone()
 }
+
+/// Captures only what this thread logs (all of a current-thread test's
+/// tasks), until the guard drops: a test that asserts what is *absent* from
+/// the logs is not confounded by tests running beside it in the binary,
+/// which the global [`capture`] also records.
+pub fn capture_here() -> (Captured, tracing::subscriber::DefaultGuard) {
+    let cap = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(syncaroo_shared::telemetry::filter("trace"))
+        .with_ansi(false)
+        .with_writer(cap.clone())
+        .finish();
+    (cap.clone(), tracing::subscriber::set_default(subscriber))
+}

@@ -169,8 +169,32 @@ pub async fn fake_credentials(store: &dyn Store, fake: &syncaroo_sim::FakeSyncar
 
 /// `n` connections made by [`connected`] on a running local runner; their
 /// access tokens.
+/// Locations `L0`..`L{SEEDED_LOCATIONS - 1}` of user 1, whose connections
+/// [`connect_many`] seeds: a connection speaks only for its user's
+/// locations.
+pub const SEEDED_LOCATIONS: usize = 20;
+
+pub async fn seed_locations(store: &dyn Store) {
+    let locations: serde_json::Map<String, serde_json::Value> = (0..SEEDED_LOCATIONS)
+        .map(|l| {
+            let id = format!("L{l}");
+            (
+                id.clone(),
+                serde_json::json!({"ID": id, "name": id, "status": "active"}),
+            )
+        })
+        .collect();
+    syncaroo_local::import_listings(
+        store,
+        &serde_json::json!({"userId": "1", "locations": locations}).to_string(),
+    )
+    .await
+    .expect("seed listings");
+}
+
 pub async fn connect_many(r: &syncaroo_local::Running, n: usize) -> Vec<String> {
     let secrets = r.app.secrets.get().await.expect("runner secrets");
+    seed_locations(r.store.as_ref()).await;
     let mut out = vec![];
     for c in 0..n {
         out.push(

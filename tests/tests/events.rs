@@ -365,7 +365,9 @@ mod webhook_and_sync {
     #[tokio::test]
     async fn sync_stream_event_stores_the_status() {
         let (t, _) = TestApp::memory();
-        // What the stream sample carries was recorded by a webhook.
+        // What the stream sample carries was recorded by a webhook, which
+        // the connection's token made (its user lists location 1198).
+        t.seed_events_tokens().await;
         let [Delivered::Event(e)] = &stream("sync-stream.json")[..] else {
             panic!("one status event");
         };

@@ -50,7 +50,8 @@ async fn check_connection_is_two_sequential_round_trips() {
         handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json")).await;
     assert_eq!(resp.status(), 200);
     let mut ops = rec.ops();
-    assert_eq!(ops.remove(0), "GetItem");
+    // The token and its connection, in one consistent BatchGetItem.
+    assert_eq!(ops.remove(0), "BatchGetItem");
     ops.sort();
     assert_eq!(ops, ["Query", "UpdateItem"]);
     assert_eq!(
@@ -82,7 +83,8 @@ async fn ack(body: serde_json::Value) -> Option<(Vec<String>, usize)> {
     ))
 }
 
-/// A status webhook is kept as a change: the token read, then one PutItem.
+/// A status webhook is kept as a change: the token read (with its
+/// connection, in one request), then one PutItem.
 #[tokio::test]
 async fn webhook_ack_is_two_sequential_round_trips() {
     let Some((ops, trips)) = ack(
@@ -94,11 +96,12 @@ async fn webhook_ack_is_two_sequential_round_trips() {
     };
     assert_eq!(
         (ops, trips),
-        (vec!["GetItem".to_string(), "PutItem".into()], 2)
+        (vec!["BatchGetItem".to_string(), "PutItem".into()], 2)
     );
 }
 
-/// A data webhook marks its target: the token read, then one UpdateItem.
+/// A data webhook marks its target: the token read (with its connection),
+/// then one UpdateItem.
 #[tokio::test]
 async fn data_webhook_ack_is_two_sequential_round_trips() {
     let Some((ops, trips)) = ack(
@@ -111,7 +114,7 @@ async fn data_webhook_ack_is_two_sequential_round_trips() {
     };
     assert_eq!(
         (ops, trips),
-        (vec!["GetItem".to_string(), "UpdateItem".into()], 2)
+        (vec!["BatchGetItem".to_string(), "UpdateItem".into()], 2)
     );
 }
 

@@ -269,11 +269,11 @@ async fn confirm_is_idempotent_and_bound_to_user(s: Arc<dyn Store>) {
     let c = code("c6", "104", "1", "fam6", NOW + 300);
     s.begin_authorization(&c, NOW).await.unwrap();
     let first = s
-        .confirm_connection(&c.connection_id, &c.user_id, NOW + 10)
+        .confirm_connection(&c.connection_id, &c.user_id, &c.family, NOW + 10)
         .await
         .unwrap();
     let again = s
-        .confirm_connection(&c.connection_id, &c.user_id, NOW + 20)
+        .confirm_connection(&c.connection_id, &c.user_id, &c.family, NOW + 20)
         .await
         .unwrap();
     assert_eq!(
@@ -288,12 +288,13 @@ async fn confirm_is_idempotent_and_bound_to_user(s: Arc<dyn Store>) {
     );
     let other = UserId::parse("2").unwrap();
     assert!(matches!(
-        s.confirm_connection(&c.connection_id, &other, NOW).await,
+        s.confirm_connection(&c.connection_id, &other, &c.family, NOW)
+            .await,
         Err(Error::InvalidToken(_))
     ));
     let missing = ConnectionId::parse("999999").unwrap();
     assert!(s
-        .confirm_connection(&missing, &c.user_id, NOW)
+        .confirm_connection(&missing, &c.user_id, &c.family, NOW)
         .await
         .is_err());
     assert!(s.get_connection(&missing).await.unwrap().is_none());

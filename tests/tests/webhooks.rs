@@ -154,7 +154,7 @@ impl World {
 
 #[tokio::test]
 async fn webhook_refusals_are_clear_4xx_and_record_nothing() {
-    let cap = logs::capture();
+    let (cap, _here) = logs::capture_here();
     let w = world(&[]).await;
     let good = data_body(&w.fake.fake.page_url(RATES, 1));
     let bad_hash = {
@@ -342,6 +342,13 @@ async fn notifications_during_a_fetch_cause_exactly_one_more() {
 async fn a_batch_fetches_different_targets_concurrently() {
     // A held request must not time out (and be retried) during the test.
     let w = Arc::new(world(&[("SYNCAROO_HTTP_TIMEOUT_MS", "30000")]).await);
+    syncaroo_local::import_listings(
+        w.t.app.store.as_ref(),
+        &json!({"userId": "1", "locations": {"2001": {"ID": "2001", "name": "Harbour Loft", "status": "active"}}})
+            .to_string(),
+    )
+    .await
+    .unwrap();
     const OTHER: &str = "/api/v1/locations/2001/rates";
     w.fake.fake.set_pages(
         OTHER,
@@ -874,4 +881,169 @@ async fn a_megabyte_over_three_pages_is_stored_whole() {
     let all: Vec<Value> = pages.into_iter().flatten().collect();
     assert_eq!(serde_json::from_str::<Vec<Value>>(&d.data).unwrap(), all);
     assert_eq!(d.pages, 3);
+}
+
+/// Another user's location (correctness issue, item 12): with connection
+/// 99's token (user 1), a signed data or status webhook about location
+/// 5555, which only user 2 lists, is acked (the ack makes no extra round
+/// trip) but quarantined by the worker: not fetched, not stored, not
+/// announced. The same webhook about user 1's own location is.
+#[tokio::test]
+async fn a_webhook_about_another_users_location_is_neither_fetched_nor_announced() {
+    let (cap, _here) = logs::capture_here();
+    let w = world(&[]).await;
+    syncaroo_local::import_listings(
+        w.t.app.store.as_ref(),
+        &json!({"userId": "2", "locations": {"5555": {"ID": "5555", "name": "Not yours", "status": "active"}}})
+            .to_string(),
+    )
+    .await
+    .unwrap();
+    let theirs = "/api/v1/locations/5555/rates";
+    w.fake
+        .fake
+        .set_pages(theirs, vec![vec![json!({"rate": "hourly", "amount": 1})]]);
+    let mut data = data_body(&w.fake.fake.page_url(theirs, 1));
+    data["locationId"] = json!("5555");
+    let mut status = status_body("closed");
+    status["locationId"] = json!(5555);
+    let mut outcomes = vec![];
+    for body in [data, status] {
+        outcomes.push(w.deliver_and_process(body).await);
+    }
+    assert_eq!(w.fake.fake.data_requests(), 0, "nothing fetched");
+    assert!(w
+        .t
+        .app
+        .store
+        .get_synced(&conn(), "5555", "rates", None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(w
+        .t
+        .app
+        .store
+        .get_location_status(&conn(), "5555")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        w.t.changes.entries().is_empty(),
+        "nothing announced: {:?}",
+        w.t.changes.entries()
+    );
+    assert!(w.dlq.all().is_empty(), "quarantined, not dead-lettered");
+    assert!(cap.text().contains("webhook quarantined"), "logged");
+    for out in outcomes {
+        assert!(
+            matches!(&out, sync::Outcome::Quarantined(r) if r.contains("not one of the user's locations")),
+            "{out:?}"
+        );
+    }
+    // The connection's own location goes through.
+    assert_eq!(
+        w.deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+            .await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.t.changes.entries().len(), 1);
+}
+
+/// Big integers (item 13): RFC 8785 reads numbers as doubles, so a body
+/// hashed with `"locationId": 9007199254740992` verifies when sent with
+/// `9007199254740993`. Numeric ids must be safe integers (at most 2^53 - 1,
+/// as ECMAScript's Number.isSafeInteger), which no other integer shares a
+/// canonical form with; larger ids are sent as strings.
+#[tokio::test]
+async fn a_big_integer_id_cannot_be_moved_under_a_valid_hash() {
+    let w = world(&[]).await;
+    let signed = w.signed(json!({"connectionId": 99, "webhookType": "status",
+        "locationId": 9_007_199_254_740_992u64, "metaData": {"status": "closed"}}));
+    let moved = signed.replace("9007199254740992", "9007199254740993");
+    assert_ne!(signed, moved);
+    let resource = w.signed(
+        json!({"connectionId": 99, "webhookType": "data", "locationId": "1198",
+        "metaData": {"attributeType": "resources", "resourceId": 18_014_398_509_481_985u64,
+                     "apiUrl": w.fake.fake.page_url(RATES, 1)}}),
+    );
+    for (what, body) in [
+        ("signed", &signed),
+        ("moved", &moved),
+        ("resource", &resource),
+    ] {
+        let resp = handlers::webhook(&w.t.app, w.post(body)).await;
+        assert_eq!(
+            resp.status(),
+            400,
+            "{what}: {}",
+            syncaroo_tests::body_text(&resp)
+        );
+        assert!(
+            body_json(&resp)["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("safe integer"),
+            "{what}"
+        );
+        assert_eq!(w.store.event_count(), 0, "{what}: recorded something");
+    }
+    // The largest safe integer, and any id as a string, are fine.
+    for id in [json!(9_007_199_254_740_991u64), json!("9007199254740993")] {
+        let body = w.signed(json!({"connectionId": 99, "webhookType": "status",
+            "locationId": id, "metaData": {"status": "closed"}}));
+        let resp = handlers::webhook(&w.t.app, w.post(&body)).await;
+        assert_eq!(resp.status(), 202, "{id}");
+    }
+}
+
+/// One token holder cannot spend the platform's Syncaroo rate limit (item
+/// 16): a target is fetched at most once per SYNC_MIN_FETCH_INTERVAL_MS.
+/// Fifty notifications right after a fetch cause no fetch before the
+/// interval has passed, and exactly one after it, which stores the data as
+/// it is then: delayed, never dropped.
+#[tokio::test]
+async fn a_target_is_fetched_at_most_once_per_interval() {
+    let w = world(&[("SYNC_MIN_FETCH_INTERVAL_MS", "5000")]).await;
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    assert_eq!(
+        w.deliver_and_process(body.clone()).await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.fake.fake.data_requests(), 3);
+    w.fake
+        .fake
+        .set_pages(RATES, vec![vec![json!({"rate": "hourly", "amount": 12})]]);
+    w.t.clock.advance(1);
+    let mut later = vec![];
+    for _ in 0..50 {
+        later.push(w.deliver(body.clone()).await);
+    }
+    let fetch_started = (syncaroo_tests::EVENTS_NOW) * 1000;
+    for d in &later {
+        assert_eq!(
+            w.process(d).await,
+            sync::Outcome::Deferred {
+                until_ms: fetch_started + 5000
+            }
+        );
+    }
+    assert_eq!(
+        w.fake.fake.data_requests(),
+        3,
+        "no fetch inside the interval"
+    );
+    assert!(w.target_state().await.due(), "still owed a fetch");
+    w.t.clock.advance(4);
+    let mut outcomes = vec![];
+    for d in &later {
+        outcomes.push(w.process(d).await);
+    }
+    assert_eq!(outcomes[0], sync::Outcome::Done);
+    assert!(outcomes[1..].iter().all(|o| *o == sync::Outcome::Skipped));
+    assert_eq!(w.fake.fake.data_requests(), 4, "exactly one more fetch");
+    assert_eq!(
+        w.stored_rates().await.unwrap(),
+        vec![json!({"rate": "hourly", "amount": 12})]
+    );
 }

@@ -62,7 +62,7 @@ async fn confirm_and_list(
     now: i64,
 ) -> Result<(bool, CheckConnectionResponse), Error> {
     let (confirmed, locations) = tokio::join!(
-        grants.confirm_connection(&token.connection_id, &token.user_id, now),
+        grants.confirm_connection(&token.connection_id, &token.user_id, &token.family, now),
         listings.list_locations(&token.user_id)
     );
     let first = confirmed?;

@@ -5,11 +5,14 @@
 //! Who may call: deployed, API Gateway authorizes these routes with
 //! `AWS_IAM` (the caller signs with SigV4 from its own role) and hands the
 //! verified caller over in the request context ([`crate::auth::IamCaller`],
-//! set only by the Lambda edge); elsewhere (the local runner) HTTP Basic
-//! `admin:<admin key>`. Anything else is 401 and changes nothing.
+//! set only by the Lambda edge), and nothing else is taken; in the local
+//! runner's profile (`PLATFORM_API_AUTH=basic`) HTTP Basic
+//! `admin:<admin key>`. Anything else is 401 (403 for an IAM caller outside
+//! `PLATFORM_CALLER_ARNS`) and changes nothing.
 
 use crate::app::App;
 use crate::auth::IamCaller;
+use crate::config::PlatformAuth;
 use crate::error::Error;
 use crate::http_response::{json_response, set_header};
 use crate::http_util::{Params, Request, Response};
@@ -22,33 +25,75 @@ use std::collections::BTreeMap;
 pub const USERS_PREFIX: &str = "/api/platform/users/";
 pub const CONNECTIONS_PATH: &str = "/api/platform/connections";
 
+/// Who may call. Deployed (`PLATFORM_API_AUTH=iam`, the default) only a
+/// caller API Gateway verified, and only one `PLATFORM_CALLER_ARNS` names
+/// when set: the admin key opens nothing here, whatever reaches the
+/// function (a direct invoke, a function URL, a catch-all route carries no
+/// IAM context). Locally (`basic`) HTTP Basic admin.
 async fn caller_allowed(app: &App, req: &Request) -> Result<(), Error> {
-    if req.extensions().get::<IamCaller>().is_some() {
-        return Ok(());
-    }
-    match super::admin::authenticated(app, req).await? {
-        true => Ok(()),
-        false => Err(Error::InvalidClient(
-            "sign the request with SigV4 (deployed) or send HTTP Basic admin:<admin key>".into(),
-        )),
+    match app.config.platform_api_auth {
+        PlatformAuth::Iam => {
+            let Some(IamCaller(arn)) = req.extensions().get::<IamCaller>() else {
+                return Err(Error::InvalidClient(
+                    "the platform API takes only a caller AWS verified: sign the request with SigV4"
+                        .into(),
+                ));
+            };
+            if caller_listed(&app.config.platform_caller_arns, arn) {
+                Ok(())
+            } else {
+                tracing::warn!(caller = %arn, "platform API: caller not in PLATFORM_CALLER_ARNS");
+                Err(Error::Forbidden(
+                    "this caller is not one of PLATFORM_CALLER_ARNS".into(),
+                ))
+            }
+        }
+        PlatformAuth::Basic => match super::admin::authenticated(app, req).await? {
+            true => Ok(()),
+            false => Err(Error::InvalidClient(
+                "send HTTP Basic admin:<admin key>".into(),
+            )),
+        },
     }
 }
 
+/// Whether `arn` is one of `allowed` (none listed: any verified caller);
+/// an entry ending in `*` matches any rest.
+fn caller_listed(allowed: &[String], arn: &str) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|a| match a.strip_suffix('*') {
+            Some(prefix) => arn.starts_with(prefix),
+            None => a == arn,
+        })
+}
+
+/// Checks the caller and the query (only `query` parameters: a misspelt
+/// one is a 400, never ignored), then runs `f`.
 async fn answer(
     app: &App,
     req: Request,
+    query: &[&str],
     f: impl AsyncFnOnce(&App, Request) -> Result<Response, Error>,
 ) -> Response {
-    let res = match caller_allowed(app, &req).await {
+    let checked = async {
+        caller_allowed(app, &req).await?;
+        Params::from_query(&req)?.only(query)
+    };
+    let res = match checked.await {
         Ok(()) => f(app, req).await,
         Err(e) => Err(e),
     };
-    res.unwrap_or_else(|e| e.to_oauth_response())
+    let mut resp = res.unwrap_or_else(|e| e.to_oauth_response());
+    if app.config.platform_api_auth == PlatformAuth::Iam {
+        // No Basic challenge where Basic is not taken.
+        resp.headers_mut().remove(http::header::WWW_AUTHENTICATE);
+    }
+    resp
 }
 
 /// `PUT` / `DELETE /api/platform/users/{userId}/listings`.
 pub async fn listings(app: &App, req: Request) -> Response {
-    answer(app, req, async |app, req| {
+    answer(app, req, &[], async |app, req| {
         let path = normalize_path(req.uri().path());
         let user = path
             .strip_prefix(USERS_PREFIX)
@@ -75,7 +120,7 @@ pub async fn listings(app: &App, req: Request) -> Response {
 
 /// `GET /api/platform/connections[?userId=U][&after=ID][&limit=N]`.
 pub async fn connections(app: &App, req: Request) -> Response {
-    answer(app, req, async |app, req| {
+    answer(app, req, &["userId", "after", "limit"], async |app, req| {
         if req.method() != Method::GET {
             return Err(Error::MethodNotAllowed);
         }
@@ -99,7 +144,7 @@ pub async fn connections(app: &App, req: Request) -> Response {
 
 /// `DELETE /api/platform/connections/{connectionId}`: revokes it.
 pub async fn connection(app: &App, req: Request) -> Response {
-    answer(app, req, async |app, req| {
+    answer(app, req, &[], async |app, req| {
         if req.method() != Method::DELETE {
             return Err(Error::MethodNotAllowed);
         }

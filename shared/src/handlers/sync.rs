@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::changes;
 use crate::deadletter::DeadLetters;
 use crate::metrics;
+use crate::model::{ConnectionId, UserId};
 use crate::store::{EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState};
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
 use crate::webhook::{Webhook, WebhookType};
@@ -31,6 +32,44 @@ pub enum Outcome {
     Retry(String),
     /// Dead-lettered and marked failed.
     Failed(String),
+    /// About a location that is not one of the connection's user's: not
+    /// fetched, stored or announced; counted and logged, and not tried
+    /// again until a newer notification.
+    Quarantined(String),
+    /// The target was fetched less than `SYNC_MIN_FETCH_INTERVAL_MS` ago:
+    /// due again at `until_ms` (its notifications wait for that fetch).
+    Deferred {
+        until_ms: i64,
+    },
+}
+
+/// Webhooks about a location outside the connection's listings.
+pub const METRIC_QUARANTINED: &str = "WebhookQuarantined";
+
+/// The user of `connection` (read by the caller) when `location` is one of
+/// theirs; `Ok(Err(reason))` when the webhook must be quarantined: a
+/// connection speaks only for its own user's locations.
+async fn owner(
+    app: &App,
+    connection: Option<crate::model::Connection>,
+    location: &str,
+) -> Result<Result<UserId, String>, crate::error::Error> {
+    let Some(c) = connection else {
+        return Ok(Err("the connection is not stored".into()));
+    };
+    Ok(if app.store.has_location(&c.user_id, location).await? {
+        Ok(c.user_id)
+    } else {
+        Err(format!(
+            "location {location:?} is not one of the user's locations"
+        ))
+    })
+}
+
+fn quarantined(connection: &ConnectionId, location: &str, reason: String) -> Outcome {
+    tracing::warn!(connection_id = %connection, location_id = %location, reason = %reason, "webhook quarantined");
+    metrics::count(METRIC_QUARANTINED, 1);
+    Outcome::Quarantined(reason)
 }
 
 enum SyncError {
@@ -109,9 +148,35 @@ pub async fn process_target(
     policy: &FetchPolicy,
 ) -> Outcome {
     let store = app.store.as_ref();
-    let state = match store.get_target(target).await {
+    let (state, connection) = tokio::join!(
+        store.get_target(target),
+        store.get_connection(&target.connection_id)
+    );
+    let state = match state {
         Ok(Some(s)) if s.due() => s,
         Ok(_) => return Outcome::Skipped,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    // One token holder must not spend the platform's Syncaroo rate limit:
+    // at most one fetch per interval; what is notified inside it waits.
+    if let Some(last) = state.fetch_started_ms {
+        let until_ms = last + app.config.sync_min_fetch_interval_ms as i64;
+        if app.clock.now_ms() < until_ms {
+            return Outcome::Deferred { until_ms };
+        }
+    }
+    let connection = match connection {
+        Ok(c) => c,
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let user = match owner(app, connection, &target.location_id).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(reason)) => {
+            if let Err(e) = store.give_up(target, state.notifications, &reason).await {
+                return Outcome::Retry(e.to_string());
+            }
+            return quarantined(&target.connection_id, &target.location_id, reason);
+        }
         Err(e) => return Outcome::Retry(e.to_string()),
     };
     let attempt = match store.start_fetch(target).await {
@@ -122,7 +187,7 @@ pub async fn process_target(
     // before it, so what it reads covers them (one recorded since gets a
     // fetch of its own).
     let started_ms = app.clock.now_ms();
-    let result = fetch_target(app, &state, started_ms, policy).await;
+    let result = fetch_target(app, &state, &user, started_ms, policy).await;
     settle(
         app,
         dlq,
@@ -194,6 +259,7 @@ async fn settle(
 async fn fetch_target(
     app: &App,
     state: &TargetState,
+    user: &UserId,
     started_ms: i64,
     policy: &FetchPolicy,
 ) -> Result<(), SyncError> {
@@ -202,6 +268,7 @@ async fn fetch_target(
     store_fetched(
         app,
         &hook,
+        user,
         format!("{}@{}", state.target.id(), state.notified_at_ms),
         started_ms,
         policy,
@@ -217,16 +284,37 @@ pub async fn process_event(
     event: &EventRecord,
     policy: &FetchPolicy,
 ) -> Outcome {
-    let attempt = match app.store.start_attempt(&event.id).await {
+    let store = app.store.as_ref();
+    let (attempt, connection) = tokio::join!(
+        store.start_attempt(&event.id),
+        store.get_connection(&event.connection_id)
+    );
+    let attempt = match attempt {
         Ok(Some(n)) => n,
         Ok(None) => return Outcome::Skipped,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let result = match event.webhook_type {
-        WebhookType::Data => sync_data(app, event, policy).await,
-        WebhookType::Status => sync_status(app, event).await,
+    let connection = match connection {
+        Ok(c) => c,
+        Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let store = app.store.as_ref();
+    let user = match owner(app, connection, &event.location_id).await {
+        Ok(Ok(user)) => user,
+        Ok(Err(reason)) => {
+            let stored = store
+                .finish_event(&event.id, EventStatus::Failed, Some(&reason))
+                .await;
+            if let Err(e) = stored {
+                return Outcome::Retry(e.to_string());
+            }
+            return quarantined(&event.connection_id, &event.location_id, reason);
+        }
+        Err(e) => return Outcome::Retry(e.to_string()),
+    };
+    let result = match event.webhook_type {
+        WebhookType::Data => sync_data(app, event, &user, policy).await,
+        WebhookType::Status => sync_status(app, event, &user).await,
+    };
     settle(
         app,
         dlq,
@@ -248,10 +336,23 @@ pub async fn process_event(
     .await
 }
 
-async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Result<(), SyncError> {
+async fn sync_data(
+    app: &App,
+    event: &EventRecord,
+    user: &UserId,
+    policy: &FetchPolicy,
+) -> Result<(), SyncError> {
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
-    store_fetched(app, &hook, event.id.clone(), app.clock.now_ms(), policy).await
+    store_fetched(
+        app,
+        &hook,
+        user,
+        event.id.clone(),
+        app.clock.now_ms(),
+        policy,
+    )
+    .await
 }
 
 /// Fetches what a data webhook's `apiUrl` points at, every page, and
@@ -260,6 +361,7 @@ async fn sync_data(app: &App, event: &EventRecord, policy: &FetchPolicy) -> Resu
 async fn store_fetched(
     app: &App,
     hook: &Webhook,
+    user: &UserId,
     origin: String,
     fetched_at_ms: i64,
     policy: &FetchPolicy,
@@ -306,12 +408,7 @@ async fn store_fetched(
         event_id: origin,
         deleted,
     };
-    // The user (for the change event) is read beside the write, not after.
-    let (applied, user) = tokio::join!(
-        app.store.put_synced(&synced),
-        user_of(app, &synced.connection_id)
-    );
-    let applied = applied?;
+    let applied = app.store.put_synced(&synced).await?;
     if applied {
         // Before the fetch is recorded done: a failed put is retried with
         // the fetch, then dead-lettered like one.
@@ -327,7 +424,7 @@ async fn store_fetched(
             pk,
             sk,
         };
-        let entry = changes::data_entry(&app.config, &synced, user?.as_ref(), records, &stored);
+        let entry = changes::data_entry(&app.config, &synced, Some(user), records, &stored);
         changes::put_retrying(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(
@@ -342,17 +439,8 @@ async fn store_fetched(
     Ok(())
 }
 
-/// The user a connection belongs to, for a change event (`None`: the
-/// connection is not stored, e.g. deleted since).
-async fn user_of(
-    app: &App,
-    id: &crate::model::ConnectionId,
-) -> Result<Option<crate::model::UserId>, crate::error::Error> {
-    Ok(app.store.get_connection(id).await?.map(|c| c.user_id))
-}
-
 /// A status webhook needs no fetch: only the sync store, then its event.
-async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
+async fn sync_status(app: &App, event: &EventRecord, user: &UserId) -> Result<(), SyncError> {
     let store = app.store.as_ref();
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
@@ -364,14 +452,10 @@ async fn sync_status(app: &App, event: &EventRecord) -> Result<(), SyncError> {
         received_at_ms: event.received_at_ms,
         event_id: event.id.clone(),
     };
-    let (applied, user) = tokio::join!(
-        store.put_location_status(&status),
-        user_of(app, &status.connection_id)
-    );
-    let applied = applied?;
+    let applied = store.put_location_status(&status).await?;
     // Only a status newer than the stored one is a change.
     if applied {
-        let entry = changes::status_entry(&app.config, &status, user?.as_ref());
+        let entry = changes::status_entry(&app.config, &status, Some(user));
         changes::put_retrying(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(event_id = %event.id, location_id = %status.location_id, applied, "status synced");
@@ -404,7 +488,17 @@ pub async fn process_batch<K>(
     let runs = groups.into_iter().map(|(_, records)| async move {
         let mut failed = Vec::new();
         for (key, d) in records {
-            if let Outcome::Retry(_) = process(app, dlq, &d, policy).await {
+            let mut outcome = process(app, dlq, &d, policy).await;
+            if let Outcome::Deferred { until_ms } = outcome {
+                // Wait out the target's fetch interval (seconds, inside the
+                // function's minutes) and fetch then: a record handed back
+                // would be retried at once, and dropped when the stream's
+                // retries run out.
+                let wait = (until_ms - app.clock.now_ms()).max(0) as u64;
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                outcome = process(app, dlq, &d, policy).await;
+            }
+            if let Outcome::Retry(_) | Outcome::Deferred { .. } = outcome {
                 failed.push(key);
             }
         }

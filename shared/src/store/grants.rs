@@ -68,7 +68,9 @@ pub const FORM_USED: &str = "this consent form was already used: start again fro
 pub trait GrantStore: Send + Sync {
     /// Stores a new code and binds the connection to the user (as pending)
     /// atomically. A connection already bound to another user is a
-    /// [`Error::Conflict`] and nothing is written.
+    /// [`Error::Conflict`] and nothing is written. A revoked connection
+    /// starts afresh: pending, its revocation and confirmation times
+    /// cleared, its ended families still refused.
     async fn begin_authorization(&self, code: &AuthCodeRecord, now: i64) -> Result<(), Error> {
         self.begin_authorization_from(code, None, now).await
     }
@@ -100,15 +102,28 @@ pub trait GrantStore: Send + Sync {
     /// A token by its keyed hash, read strongly consistent.
     async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error>;
 
+    /// A token and the connection it is presented for, read together and
+    /// strongly consistent (one request on DynamoDB): what every bearer
+    /// check needs to refuse a revoked connection's tokens at once.
+    async fn get_token_and_connection(
+        &self,
+        hash: &str,
+        connection: &ConnectionId,
+    ) -> Result<(Option<TokenRecord>, Option<Connection>), Error> {
+        let (t, c) = tokio::join!(self.get_token(hash), self.get_connection(connection));
+        Ok((t?, c?))
+    }
+
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error>;
 
     /// Marks the connection confirmed (idempotent: the first time is kept);
-    /// `true` when this call confirmed it first. A revoked connection is an
-    /// [`Error::InvalidToken`].
+    /// `true` when this call confirmed it first. A revoked connection, or a
+    /// token `family` a revocation ended, is an [`Error::InvalidToken`].
     async fn confirm_connection(
         &self,
         id: &ConnectionId,
         user: &UserId,
+        family: &str,
         now: i64,
     ) -> Result<bool, Error>;
 
@@ -121,9 +136,12 @@ pub trait GrantStore: Send + Sync {
         limit: usize,
     ) -> Result<(Vec<ConnectionInfo>, Option<ConnectionId>), Error>;
 
-    /// Marks the connection revoked and revokes every token family it ever
-    /// had, so each of its tokens is refused from now on, and a code issued
-    /// before cannot be redeemed. `None`: no such connection.
+    /// Marks the connection revoked and every token family it had as ended
+    /// (in the connection's own item, in that one write), so each of its
+    /// tokens is refused from now on by every check that reads the
+    /// connection, and a code issued before cannot be redeemed. A later
+    /// consent starts it afresh with a new family. `None`: no such
+    /// connection.
     async fn revoke_connection(
         &self,
         id: &ConnectionId,

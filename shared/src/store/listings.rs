@@ -25,4 +25,7 @@ pub trait ListingStore: Send + Sync {
 
     /// Every location of a user, ordered by ID.
     async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error>;
+
+    /// Whether `location` is one of the user's locations (one read).
+    async fn has_location(&self, user: &UserId, location: &str) -> Result<bool, Error>;
 }

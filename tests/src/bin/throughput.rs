@@ -186,8 +186,16 @@ async fn main() {
         Arc::new(MemoryDeadLetters::default()),
     );
     syncaroo_tests::seed::fake_credentials(app.store.as_ref(), &fake).await;
+    syncaroo_tests::seed::seed_locations(app.store.as_ref()).await;
     let mut targets = vec![];
     for i in 0..=BATCH {
+        syncaroo_tests::seed::connected(
+            app.store.as_ref(),
+            s.token_hash_key.expose(),
+            &app.config.client_id,
+            i,
+        )
+        .await;
         let path = format!("/api/v1/bench/{i}/0");
         fake.fake.set_pages(
             &path,

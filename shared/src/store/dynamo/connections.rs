@@ -17,6 +17,10 @@ pub(super) fn connection_from(item: &Item) -> Option<Connection> {
         created_at: get_n(item, "created_at")?,
         confirmed_at: get_n(item, "confirmed_at"),
         revoked_at: get_n(item, "revoked_at"),
+        revoked_families: match item.get("revoked_fams") {
+            Some(AttributeValue::Ss(f)) => f.clone(),
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -102,7 +106,10 @@ impl DynamoStore {
         }
     }
 
-    /// Marks the connection revoked; it and the token families it had.
+    /// Marks the connection revoked, and every token family it had as
+    /// ended (`revoked_fams`, a copy of `families` in the same write):
+    /// every token check reads the connection, so this one write refuses
+    /// them all. It and the token families it had.
     pub(super) async fn mark_revoked(
         &self,
         id: &ConnectionId,
@@ -114,10 +121,16 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(id), "CONNECTION")))
             .update_expression(
-                "SET #status = :revoked, #revoked_at = if_not_exists(#revoked_at, :now)",
+                "SET #status = :revoked, #revoked_at = if_not_exists(#revoked_at, :now), #revoked_fams = #families",
             )
             .condition_expression("attribute_exists(#pk)")
-            .set_expression_attribute_names(names(&["pk", "status", "revoked_at"]))
+            .set_expression_attribute_names(names(&[
+                "pk",
+                "status",
+                "revoked_at",
+                "revoked_fams",
+                "families",
+            ]))
             .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":now", n(now))
             .return_values(ReturnValue::AllNew)

@@ -95,14 +95,15 @@ impl GrantStore for DynamoStore {
         code_item.insert("consumed".into(), AttributeValue::Bool(false));
         code_item.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
         let put_code = self.put(code_item, Some("attribute_not_exists(pk)"))?;
-        // Bind the connection to this user, creating it if new.
+        // Bind the connection to this user, creating it if new. A revoked
+        // one is not bound here but started afresh below.
         let bind = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
             .update_expression(
                 "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now), #gsi1pk = :byuser, #gsi1sk = :self ADD #families :family",
             )
-            .condition_expression("attribute_not_exists(#pk) OR #user = :u")
+            .condition_expression("attribute_not_exists(#pk) OR (#user = :u AND #status <> :revoked)")
             .set_expression_attribute_names(names(&[
                 "pk", "user", "client", "status", "created_at", "gsi1pk", "gsi1sk", "families",
             ]))
@@ -115,32 +116,65 @@ impl GrantStore for DynamoStore {
             .expression_attribute_values(":u", s(code.user_id.as_str()))
             .expression_attribute_values(":c", s(&code.client_id))
             .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_err)?;
-        let mut steps = vec![put_code, TransactWriteItem::builder().update(bind).build()];
-        if let Some(f) = form {
+        let form_step = |code: &AuthCodeRecord| -> Result<Option<TransactWriteItem>, Error> {
             // The form's single use, in the same transaction.
-            let mut used = key(format!("FORM#{f}"), "FORM");
-            used.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
-            steps.push(self.put(used, Some("attribute_not_exists(pk)"))?);
+            form.map(|f| {
+                let mut used = key(format!("FORM#{f}"), "FORM");
+                used.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
+                self.put(used, Some("attribute_not_exists(pk)"))
+            })
+            .transpose()
+        };
+        let mut steps = vec![
+            put_code.clone(),
+            TransactWriteItem::builder().update(bind).build(),
+        ];
+        steps.extend(form_step(code)?);
+        let Err(reasons) = self.transact(steps).await? else {
+            return Ok(());
+        };
+        if reasons.get(2).is_some_and(failed_condition) {
+            return Err(Error::InvalidRequest(FORM_USED.into()));
         }
-        let res = self.transact(steps).await?;
-        match res {
+        let Some(bound) = reasons.get(1).filter(|r| failed_condition(r)) else {
+            return Err(Error::Store(format!(
+                "authorization not stored: {reasons:?}"
+            )));
+        };
+        let old = bound.item();
+        let revoked_before = old.is_some_and(|o| {
+            get_s(o, "user") == Some(code.user_id.as_str())
+                && get_s(o, "status") == Some(ConnectionStatus::Revoked.as_str())
+        });
+        if !revoked_before {
+            return Err(Error::Conflict(
+                "this Syncaroo connection is linked to another account".into(),
+            ));
+        }
+        // A new consent after a revocation: the connection starts afresh.
+        let ended = ended_families(old.expect("checked above"));
+        let afresh = self.afresh_update(code, ended)?;
+        let mut steps = vec![
+            put_code,
+            TransactWriteItem::builder().update(afresh).build(),
+        ];
+        steps.extend(form_step(code)?);
+        match self.transact(steps).await? {
             Ok(()) => Ok(()),
-            Err(reasons) => {
-                if reasons.get(2).is_some_and(failed_condition) {
-                    Err(Error::InvalidRequest(FORM_USED.into()))
-                } else if reasons.get(1).is_some_and(failed_condition) {
-                    Err(Error::Conflict(
-                        "this Syncaroo connection is linked to another account".into(),
-                    ))
-                } else {
-                    Err(Error::Store(format!(
-                        "authorization not stored: {reasons:?}"
-                    )))
-                }
+            Err(reasons) if reasons.get(2).is_some_and(failed_condition) => {
+                Err(Error::InvalidRequest(FORM_USED.into()))
             }
+            // Started afresh by a concurrent consent, or bound elsewhere
+            // meanwhile: the caller's user sees it as a retry would.
+            Err(reasons) => Err(Error::Conflict(format!(
+                "the connection changed during this consent; start again from Syncaroo ({} reasons)",
+                reasons.len()
+            ))),
         }
     }
 
@@ -192,9 +226,20 @@ impl GrantStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&r.connection_id), "CONNECTION")))
             .update_expression("SET #status = :authorized, #authorized_at = :now")
-            .condition_expression("attribute_exists(#pk) AND #user = :u")
-            .set_expression_attribute_names(names(&["pk", "user", "status", "authorized_at"]))
+            // A code consented before a revocation is dead (its family ended).
+            .condition_expression(
+                "attribute_exists(#pk) AND #user = :u AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
+            )
+            .set_expression_attribute_names(names(&[
+                "pk",
+                "user",
+                "status",
+                "authorized_at",
+                "revoked_fams",
+            ]))
             .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":authorized", s(ConnectionStatus::Authorized.as_str()))
             .expression_attribute_values(":now", n(r.now))
             .build()
@@ -272,6 +317,9 @@ impl GrantStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| st(build_err(e)))?;
+        let conn_ok = self
+            .connection_accepts(&r.access.connection_id, &r.family)
+            .map_err(st)?;
         let items = vec![
             TransactWriteItem::builder()
                 .condition_check(family_ok)
@@ -279,11 +327,16 @@ impl GrantStore for DynamoStore {
             TransactWriteItem::builder().update(use_old).build(),
             self.put_new_token(&r.access).map_err(st)?,
             self.put_new_token(&r.refresh).map_err(st)?,
+            TransactWriteItem::builder()
+                .condition_check(conn_ok)
+                .build(),
         ];
         let Err(reasons) = self.transact(items).await.map_err(st)? else {
             return Ok(());
         };
-        if reasons.first().is_some_and(failed_condition) {
+        if reasons.first().is_some_and(failed_condition)
+            || reasons.get(4).is_some_and(failed_condition)
+        {
             return Err(RotateError::Revoked);
         }
         if let Some(reason) = reasons.get(1).filter(|r| failed_condition(r)) {
@@ -308,7 +361,7 @@ impl GrantStore for DynamoStore {
         // successors exist already: an identical rotation made them (they
         // are derived from the old token), so this copy gets the same pair.
         if reasons
-            .get(2..)
+            .get(2..4)
             .is_some_and(|r| r.iter().any(failed_condition))
         {
             return Ok(());
@@ -319,17 +372,7 @@ impl GrantStore for DynamoStore {
     }
 
     async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error> {
-        let mut fam = key(family_pk(family), "FAMILY");
-        fam.insert("revoked".into(), AttributeValue::Bool(true));
-        fam.insert("revoked_at".into(), n(now));
-        fam.insert("ttl".into(), self.ttl(now + 400 * 86_400));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(fam))
-            .send()
-            .await
-            .map_err(|e| store_err("PutItem", e))?;
+        self.put_family_revoked(family, now).await?;
         let mut hashes: Vec<String> = known.to_vec();
         let mut pages = self
             .client
@@ -379,6 +422,33 @@ impl GrantStore for DynamoStore {
         Ok(item.as_ref().and_then(token_from))
     }
 
+    async fn get_token_and_connection(
+        &self,
+        hash: &str,
+        connection: &ConnectionId,
+    ) -> Result<(Option<TokenRecord>, Option<Connection>), Error> {
+        let items = self
+            .batch_get_consistent(vec![
+                key(token_pk(hash), "TOKEN"),
+                key(conn_pk(connection), "CONNECTION"),
+            ])
+            .await?;
+        let mut token = None;
+        let mut conn = None;
+        for item in &items {
+            match get_s(item, "sk") {
+                Some("TOKEN") => token = token_from(item),
+                Some("CONNECTION") => {
+                    conn = Some(super::connections::connection_from(item).ok_or_else(|| {
+                        Error::Store(format!("connection item {connection} is malformed"))
+                    })?)
+                }
+                _ => {}
+            }
+        }
+        Ok((token, conn))
+    }
+
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error> {
         let item = self.get_consistent(key(conn_pk(id), "CONNECTION")).await?;
         let Some(item) = item.as_ref() else {
@@ -421,9 +491,15 @@ impl GrantStore for DynamoStore {
         let Some((conn, families)) = self.mark_revoked(id, now).await? else {
             return Ok(None);
         };
-        for f in families {
-            self.revoke_family(&f, &[], now).await?;
-        }
+        // The connection's one write above already refuses every token
+        // (each check reads the connection). The family items also stop
+        // the token endpoint; one per consent, idempotent, so a revocation
+        // that fails here is finished by calling it again. Token items are
+        // not touched: their TTL deletes them.
+        futures_util::future::try_join_all(
+            families.iter().map(|f| self.put_family_revoked(f, now)),
+        )
+        .await?;
         Ok(Some(conn))
     }
 
@@ -431,6 +507,7 @@ impl GrantStore for DynamoStore {
         &self,
         id: &ConnectionId,
         user: &UserId,
+        family: &str,
         now: i64,
     ) -> Result<bool, Error> {
         let res = self
@@ -445,9 +522,18 @@ impl GrantStore for DynamoStore {
             )
             // A revoked connection stays revoked: this refuses its tokens
             // here even before the revocation reached each token item.
-            .condition_expression("attribute_exists(#pk) AND #user = :u AND #status <> :revoked")
-            .set_expression_attribute_names(names(&["pk", "user", "status", "confirmed_at"]))
+            .condition_expression(
+                "attribute_exists(#pk) AND #user = :u AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
+            )
+            .set_expression_attribute_names(names(&[
+                "pk",
+                "user",
+                "status",
+                "confirmed_at",
+                "revoked_fams",
+            ]))
             .expression_attribute_values(":u", s(user.as_str()))
+            .expression_attribute_values(":fam", s(family))
             .expression_attribute_values(":confirmed", s(ConnectionStatus::Confirmed.as_str()))
             .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":now", n(now))
@@ -470,7 +556,97 @@ impl GrantStore for DynamoStore {
     }
 }
 
+/// Every family a revoked connection item had: what its revocation ended
+/// (`revoked_fams`; a connection revoked before that attribute existed has
+/// only `families`, all of them from before the revocation).
+fn ended_families(old: &Item) -> Vec<String> {
+    let mut all: Vec<String> = ["families", "revoked_fams"]
+        .iter()
+        .filter_map(|k| match old.get(*k) {
+            Some(AttributeValue::Ss(f)) => Some(f.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 impl DynamoStore {
+    /// A revoked connection bound to `code`'s user, started afresh: pending
+    /// again, its revocation, authorization and confirmation times cleared
+    /// (the last revocation kept as `last_revoked_at`), the families the
+    /// revocation ended still recorded, the new family added.
+    fn afresh_update(&self, code: &AuthCodeRecord, ended: Vec<String>) -> Result<Update, Error> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
+            .condition_expression("#user = :u AND #status = :revoked")
+            .expression_attribute_values(":u", s(code.user_id.as_str()))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
+            .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
+            .expression_attribute_values(":family", AttributeValue::Ss(vec![code.family.clone()]));
+        let mut set = String::from("SET #status = :pending, #last_revoked_at = #revoked_at");
+        if !ended.is_empty() {
+            set.push_str(", #revoked_fams = :ended");
+            update = update.expression_attribute_values(":ended", AttributeValue::Ss(ended));
+        }
+        update
+            .update_expression(format!(
+                "{set} REMOVE #revoked_at, #confirmed_at, #authorized_at ADD #families :family"
+            ))
+            .set_expression_attribute_names(names(&[
+                "user",
+                "status",
+                "last_revoked_at",
+                "revoked_at",
+                "revoked_fams",
+                "confirmed_at",
+                "authorized_at",
+                "families",
+            ]))
+            .build()
+            .map_err(build_err)
+    }
+
+    /// A transaction's check that the connection still accepts tokens of
+    /// `family` (not revoked, and the family not ended by a revocation).
+    fn connection_accepts(
+        &self,
+        conn: &ConnectionId,
+        family: &str,
+    ) -> Result<ConditionCheck, Error> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(conn), "CONNECTION")))
+            .condition_expression(
+                "attribute_exists(#pk) AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
+            )
+            .set_expression_attribute_names(names(&["pk", "status", "revoked_fams"]))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
+            .expression_attribute_values(":fam", s(family))
+            .build()
+            .map_err(build_err)
+    }
+
+    /// Records `family` as revoked: its refresh tokens and codes are refused
+    /// at the token endpoint from now on.
+    async fn put_family_revoked(&self, family: &str, now: i64) -> Result<(), Error> {
+        let mut fam = key(family_pk(family), "FAMILY");
+        fam.insert("revoked".into(), AttributeValue::Bool(true));
+        fam.insert("revoked_at".into(), n(now));
+        fam.insert("ttl".into(), self.ttl(now + 400 * 86_400));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(fam))
+            .send()
+            .await
+            .map_err(|e| store_err("PutItem", e))?;
+        Ok(())
+    }
+
     /// A transaction's check that `family` has not been revoked.
     fn family_not_revoked(&self, family: &str) -> Result<ConditionCheck, Error> {
         ConditionCheck::builder()

@@ -111,6 +111,13 @@ impl ListingStore for DynamoStore {
         }
     }
 
+    async fn has_location(&self, user: &UserId, location: &str) -> Result<bool, Error> {
+        let item = self
+            .get_consistent(key(format!("USER#{user}"), &format!("LOC#{location}")))
+            .await?;
+        Ok(item.is_some())
+    }
+
     async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error> {
         let mut pages = self
             .client

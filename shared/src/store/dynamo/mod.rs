@@ -30,8 +30,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::CancellationReason;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use grants::token_item;
@@ -168,6 +168,37 @@ impl DynamoStore {
             .await
             .map_err(|e| store_err("GetItem", e))?;
         Ok(out.item)
+    }
+
+    /// The items at `keys` (those that exist), read strongly consistent in
+    /// one BatchGetItem. Keys DynamoDB leaves unprocessed (under throttling)
+    /// are read one by one, through the SDK's own retries.
+    async fn batch_get_consistent(&self, keys: Vec<Item>) -> Result<Vec<Item>, Error> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(build_err)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(|e| store_err("BatchGetItem", e))?;
+        let mut items = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default();
+        let left = out
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(&self.table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+        for k in left {
+            items.extend(self.get_consistent(k).await?);
+        }
+        Ok(items)
     }
 
     /// `PutItem` under `condition` (attributes named `#name`, values given);

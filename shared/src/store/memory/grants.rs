@@ -44,7 +44,8 @@ impl GrantStore for MemoryStore {
                 tokens: vec![],
             },
         );
-        g.connections
+        let conn = g
+            .connections
             .entry(code.connection_id.clone())
             .or_insert_with(|| Connection {
                 id: code.connection_id.clone(),
@@ -54,7 +55,15 @@ impl GrantStore for MemoryStore {
                 created_at: now,
                 confirmed_at: None,
                 revoked_at: None,
+                revoked_families: vec![],
             });
+        // A consent after a revocation starts the connection afresh; the
+        // families the revocation ended stay ended.
+        if conn.status == ConnectionStatus::Revoked {
+            conn.status = ConnectionStatus::Pending;
+            conn.confirmed_at = None;
+            conn.revoked_at = None;
+        }
         Ok(())
     }
 
@@ -84,7 +93,7 @@ impl GrantStore for MemoryStore {
             return Err(RedeemError::Mismatch);
         }
         match g.connections.get(&r.connection_id) {
-            Some(c) if c.user_id == r.user_id => {}
+            Some(c) if c.user_id == r.user_id && c.accepts(&r.family) => {}
             _ => return Err(RedeemError::Mismatch),
         }
         // A code issued before its connection was revoked is dead too.
@@ -115,6 +124,13 @@ impl GrantStore for MemoryStore {
         if old.kind != TokenKind::Refresh || old.client_id != r.client_id || old.family != r.family
         {
             return Err(RotateError::Mismatch);
+        }
+        if !g
+            .connections
+            .get(&old.connection_id)
+            .is_some_and(|c| c.accepts(&r.family))
+        {
+            return Err(RotateError::Revoked);
         }
         if old.revoked {
             return Err(RotateError::Revoked);
@@ -165,11 +181,12 @@ impl GrantStore for MemoryStore {
         &self,
         id: &ConnectionId,
         user: &UserId,
+        family: &str,
         now: i64,
     ) -> Result<bool, Error> {
         let mut g = self.lock();
         match g.connections.get_mut(id) {
-            Some(c) if &c.user_id == user && c.status != ConnectionStatus::Revoked => {
+            Some(c) if &c.user_id == user && c.accepts(family) => {
                 c.status = ConnectionStatus::Confirmed;
                 let first = c.confirmed_at.is_none();
                 c.confirmed_at.get_or_insert(now);
@@ -217,17 +234,20 @@ impl GrantStore for MemoryStore {
         now: i64,
     ) -> Result<Option<Connection>, Error> {
         let mut g = self.lock();
-        let families: Vec<String> = g
+        let mut families: Vec<String> = g
             .codes
             .values()
             .filter(|c| &c.record.connection_id == id)
             .map(|c| c.record.family.clone())
             .collect();
+        families.sort();
+        families.dedup();
         let Some(c) = g.connections.get_mut(id) else {
             return Ok(None);
         };
         c.status = ConnectionStatus::Revoked;
         c.revoked_at.get_or_insert(now);
+        c.revoked_families = families.clone();
         let out = c.clone();
         for f in families {
             g.revoked_families.insert(f);

@@ -43,6 +43,14 @@ impl ListingStore for MemoryStore {
         Ok(())
     }
 
+    async fn has_location(&self, user: &UserId, location: &str) -> Result<bool, Error> {
+        Ok(self
+            .lock()
+            .listings
+            .get(user)
+            .is_some_and(|m| m.contains_key(location)))
+    }
+
     async fn list_locations(&self, user: &UserId) -> Result<Vec<Location>, Error> {
         Ok(self
             .lock()
