@@ -5,8 +5,8 @@ use super::grants::{conn_pk, hooks_pk};
 use super::item::*;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
-use crate::model::{Connection, ConnectionId, ConnectionStatus, UserId};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use crate::model::{AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, UserId};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Update};
 
 pub(super) fn connection_from(item: &Item) -> Option<Connection> {
     Some(Connection {
@@ -169,5 +169,84 @@ impl DynamoStore {
             .first()
             .and_then(|i| get_s(i, "gsi1sk"))
             .and_then(|v| v.parse().ok()))
+    }
+}
+
+/// Every family a revoked connection item had: what its revocation ended
+/// (`revoked_fams`; a connection revoked before that attribute existed has
+/// only `families`, all of them from before the revocation).
+pub(super) fn ended_families(old: &Item) -> Vec<String> {
+    let mut all: Vec<String> = ["families", "revoked_fams"]
+        .iter()
+        .filter_map(|k| match old.get(*k) {
+            Some(AttributeValue::Ss(f)) => Some(f.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+impl DynamoStore {
+    /// A revoked connection bound to `code`'s user, started afresh: pending
+    /// again, its revocation, authorization and confirmation times cleared
+    /// (the last revocation kept as `last_revoked_at`), the families the
+    /// revocation ended still recorded, the new family added.
+    pub(super) fn afresh_update(
+        &self,
+        code: &AuthCodeRecord,
+        ended: Vec<String>,
+    ) -> Result<Update, Error> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
+            .condition_expression("#user = :u AND #status = :revoked")
+            .expression_attribute_values(":u", s(code.user_id.as_str()))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
+            .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
+            .expression_attribute_values(":family", AttributeValue::Ss(vec![code.family.clone()]));
+        let mut set = String::from("SET #status = :pending, #last_revoked_at = #revoked_at");
+        if !ended.is_empty() {
+            set.push_str(", #revoked_fams = :ended");
+            update = update.expression_attribute_values(":ended", AttributeValue::Ss(ended));
+        }
+        update
+            .update_expression(format!(
+                "{set} REMOVE #revoked_at, #confirmed_at, #authorized_at ADD #families :family"
+            ))
+            .set_expression_attribute_names(names(&[
+                "user",
+                "status",
+                "last_revoked_at",
+                "revoked_at",
+                "revoked_fams",
+                "confirmed_at",
+                "authorized_at",
+                "families",
+            ]))
+            .build()
+            .map_err(build_err)
+    }
+
+    /// A transaction's check that the connection still accepts tokens of
+    /// `family` (not revoked, and the family not ended by a revocation).
+    pub(super) fn connection_accepts(
+        &self,
+        conn: &ConnectionId,
+        family: &str,
+    ) -> Result<ConditionCheck, Error> {
+        ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(conn), "CONNECTION")))
+            .condition_expression(
+                "attribute_exists(#pk) AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
+            )
+            .set_expression_attribute_names(names(&["pk", "status", "revoked_fams"]))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
+            .expression_attribute_values(":fam", s(family))
+            .build()
+            .map_err(build_err)
     }
 }
