@@ -6,6 +6,7 @@
 pub mod credentials;
 pub mod dynamo;
 pub mod grants;
+pub mod keys;
 pub mod listings;
 pub mod memory;
 pub mod sync;

@@ -59,14 +59,14 @@ pub struct SyncTarget {
 }
 
 impl SyncTarget {
-    /// A readable id (logs, dead letters, the stored data's origin).
+    /// A readable id (logs, dead letters, the stored data's origin), one
+    /// per target: its fields joined unambiguously ([`super::keys`]).
     pub fn id(&self) -> String {
-        format!(
-            "{}#{}#{}#{}",
-            self.connection_id,
-            self.location_id,
-            self.attribute_type,
-            self.resource_id.as_deref().unwrap_or("-")
+        super::keys::target_id(
+            &self.connection_id,
+            &self.location_id,
+            &self.attribute_type,
+            self.resource_id.as_deref(),
         )
     }
 }

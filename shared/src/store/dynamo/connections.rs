@@ -6,11 +6,12 @@ use super::item::*;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, UserId};
+use crate::store::keys::{connection_id_of, CONNECTION_SK};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Update};
 
 pub(super) fn connection_from(item: &Item) -> Option<Connection> {
     Some(Connection {
-        id: ConnectionId::parse(get_s(item, "pk")?.strip_prefix("CONN#")?).ok()?,
+        id: ConnectionId::parse(connection_id_of(get_s(item, "pk")?)?).ok()?,
         user_id: UserId::parse(get_s(item, "user")?).ok()?,
         client_id: get_s(item, "client")?.to_string(),
         status: ConnectionStatus::parse(get_s(item, "status")?)?,
@@ -55,7 +56,7 @@ impl DynamoStore {
         let reads = keys.iter().take(limit).map(|k| async move {
             let pk = get_s(k, "pk").ok_or_else(malformed)?;
             match self
-                .get_consistent(key(pk.to_string(), "CONNECTION"))
+                .get_consistent(key(pk.to_string(), CONNECTION_SK))
                 .await?
             {
                 Some(item) => connection_from(&item).map(Some).ok_or_else(malformed),
@@ -79,7 +80,7 @@ impl DynamoStore {
         after: Option<&ConnectionId>,
         limit: usize,
     ) -> Result<(Vec<Connection>, Option<ConnectionId>), Error> {
-        let mut start = after.map(|a| key(conn_pk(a), "CONNECTION"));
+        let mut start = after.map(|a| key(conn_pk(a), CONNECTION_SK));
         let mut conns = Vec::new();
         loop {
             let out = self
@@ -87,7 +88,7 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression("sk = :c")
-                .expression_attribute_values(":c", s("CONNECTION"))
+                .expression_attribute_values(":c", s(CONNECTION_SK))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -119,7 +120,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            .set_key(Some(key(conn_pk(id), CONNECTION_SK)))
             .update_expression(
                 "SET #status = :revoked, #revoked_at = if_not_exists(#revoked_at, :now), #revoked_fams = #families",
             )
@@ -201,7 +202,7 @@ impl DynamoStore {
     ) -> Result<Update, Error> {
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
+            .set_key(Some(key(conn_pk(&code.connection_id), CONNECTION_SK)))
             .condition_expression("#user = :u AND #status = :revoked")
             .expression_attribute_values(":u", s(code.user_id.as_str()))
             .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
@@ -239,7 +240,7 @@ impl DynamoStore {
     ) -> Result<ConditionCheck, Error> {
         ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key(conn_pk(conn), "CONNECTION")))
+            .set_key(Some(key(conn_pk(conn), CONNECTION_SK)))
             .condition_expression(
                 "attribute_exists(#pk) AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
             )

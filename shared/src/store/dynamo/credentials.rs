@@ -5,12 +5,13 @@ use super::DynamoStore;
 use crate::error::Error;
 use crate::secrets::SecretString;
 use crate::store::credentials::{CredentialStatus, NewCredentials, SyncarooCredentials};
+use crate::store::keys::{admin_state_pk, ADMIN_STATE_SK};
 use crate::store::CredentialsStore;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::ReturnValue;
 
-const CREDS_PK: &str = "SYNCAROO";
-const CREDS_SK: &str = "CREDENTIALS";
+const CREDS_PK: &str = crate::store::keys::CREDENTIALS_PK;
+const CREDS_SK: &str = crate::store::keys::CREDENTIALS_SK;
 
 impl DynamoStore {
     fn creds_update(
@@ -161,7 +162,7 @@ impl CredentialsStore for DynamoStore {
     }
 
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {
-        let mut item = key(format!("ADMINSTATE#{hash}"), "STATE");
+        let mut item = key(admin_state_pk(hash), ADMIN_STATE_SK);
         item.insert("expires_at".into(), n(expires_at));
         item.insert("ttl".into(), self.ttl(expires_at));
         self.client
@@ -179,7 +180,7 @@ impl CredentialsStore for DynamoStore {
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("ADMINSTATE#{hash}"), "STATE")))
+            .set_key(Some(key(admin_state_pk(hash), ADMIN_STATE_SK)))
             .condition_expression("attribute_exists(#pk) AND #expires_at > :now")
             .set_expression_attribute_names(names(&["pk", "expires_at"]))
             .expression_attribute_values(":now", n(now))

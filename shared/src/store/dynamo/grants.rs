@@ -19,31 +19,14 @@ use aws_sdk_dynamodb::types::{
 /// recognised as one before DynamoDB's TTL deletes it.
 const KEEP_AFTER_EXPIRY: i64 = 86_400;
 
-pub(super) fn conn_pk(id: &ConnectionId) -> String {
-    format!("CONN#{id}")
-}
-fn token_pk(hash: &str) -> String {
-    format!("TOKEN#{hash}")
-}
-fn family_pk(f: &str) -> String {
-    format!("FAM#{f}")
-}
-/// A user's connections, in the GSI (the connection items carry it).
-fn user_conns_pk(u: &UserId) -> String {
-    format!("USERCONN#{u}")
-}
-/// A connection's webhooks, in the GSI (target notes and status changes
-/// carry it, with the receipt time as the sort key).
-pub(super) fn hooks_pk(c: &ConnectionId) -> String {
-    format!("HOOKS#{c}")
-}
-/// The sort key of a webhook receipt time: zero-padded, so it sorts.
-pub(super) fn hook_sk(ms: i64) -> String {
-    format!("{ms:015}")
-}
+use crate::store::keys::{
+    code_pk, family_pk, form_pk, token_hash_of, token_pk, user_connections_pk as user_conns_pk,
+    CODE_SK, CONNECTION_SK, FAMILY_SK, FORM_SK, TOKEN_SK,
+};
+pub(super) use crate::store::keys::{connection_pk as conn_pk, hook_sk, hooks_pk};
 
 pub(super) fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
-    let mut item = key(token_pk(&t.hash), "TOKEN");
+    let mut item = key(token_pk(&t.hash), TOKEN_SK);
     item.insert("kind".into(), s(t.kind.as_str()));
     item.insert("conn".into(), s(t.connection_id.as_str()));
     item.insert("user".into(), s(t.user_id.as_str()));
@@ -65,7 +48,7 @@ pub(super) fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
 
 fn token_from(item: &Item) -> Option<TokenRecord> {
     Some(TokenRecord {
-        hash: get_s(item, "pk")?.strip_prefix("TOKEN#")?.to_string(),
+        hash: token_hash_of(get_s(item, "pk")?)?.to_string(),
         kind: TokenKind::parse(get_s(item, "kind")?)?,
         connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
         user_id: UserId::parse(get_s(item, "user")?).ok()?,
@@ -85,7 +68,7 @@ impl GrantStore for DynamoStore {
         form: Option<&str>,
         now: i64,
     ) -> Result<(), Error> {
-        let mut code_item = key(format!("CODE#{}", code.hash), "CODE");
+        let mut code_item = key(code_pk(&code.hash), CODE_SK);
         code_item.insert("conn".into(), s(code.connection_id.as_str()));
         code_item.insert("user".into(), s(code.user_id.as_str()));
         code_item.insert("client".into(), s(&code.client_id));
@@ -99,7 +82,7 @@ impl GrantStore for DynamoStore {
         // one is not bound here but started afresh below.
         let bind = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(conn_pk(&code.connection_id), "CONNECTION")))
+            .set_key(Some(key(conn_pk(&code.connection_id), CONNECTION_SK)))
             .update_expression(
                 "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now), #gsi1pk = :byuser, #gsi1sk = :self ADD #families :family",
             )
@@ -124,7 +107,7 @@ impl GrantStore for DynamoStore {
         let form_step = |code: &AuthCodeRecord| -> Result<Option<TransactWriteItem>, Error> {
             // The form's single use, in the same transaction.
             form.map(|f| {
-                let mut used = key(format!("FORM#{f}"), "FORM");
+                let mut used = key(form_pk(f), FORM_SK);
                 used.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
                 self.put(used, Some("attribute_not_exists(pk)"))
             })
@@ -185,7 +168,7 @@ impl GrantStore for DynamoStore {
         );
         let mut consume = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(format!("CODE#{}", r.code_hash), "CODE")))
+            .set_key(Some(key(code_pk(&r.code_hash), CODE_SK)))
             .update_expression("SET #consumed = :t, #consumed_at = :now, #tokens = :tokens")
             .expression_attribute_values(":f", AttributeValue::Bool(false))
             .expression_attribute_values(":t", AttributeValue::Bool(true))
@@ -224,7 +207,7 @@ impl GrantStore for DynamoStore {
             .map_err(|e| st(build_err(e)))?;
         let authorize_conn = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(conn_pk(&r.connection_id), "CONNECTION")))
+            .set_key(Some(key(conn_pk(&r.connection_id), CONNECTION_SK)))
             .update_expression("SET #status = :authorized, #authorized_at = :now")
             // A code consented before a revocation is dead (its family ended).
             .condition_expression(
@@ -299,7 +282,7 @@ impl GrantStore for DynamoStore {
         let family_ok = self.family_not_revoked(&r.family).map_err(st)?;
         let use_old = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(key(token_pk(&r.old_hash), "TOKEN"))
+            .set_key(Some(key(token_pk(&r.old_hash), TOKEN_SK))
             )
             .update_expression("SET #used_at = if_not_exists(#used_at, :now)")
             .condition_expression(
@@ -386,7 +369,7 @@ impl GrantStore for DynamoStore {
             .send();
         while let Some(item) = pages.next().await {
             let item = item.map_err(|e| store_err("Query", e))?;
-            if let Some(h) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("TOKEN#")) {
+            if let Some(h) = get_s(&item, "pk").and_then(token_hash_of) {
                 if !hashes.iter().any(|k| k == h) {
                     hashes.push(h.to_string());
                 }
@@ -397,7 +380,7 @@ impl GrantStore for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key(token_pk(&h), "TOKEN")))
+                .set_key(Some(key(token_pk(&h), TOKEN_SK)))
                 .update_expression("SET #revoked = :t, #revoked_at = :now")
                 .condition_expression("attribute_exists(#pk)")
                 .set_expression_attribute_names(names(&["pk", "revoked", "revoked_at"]))
@@ -418,7 +401,7 @@ impl GrantStore for DynamoStore {
     }
 
     async fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, Error> {
-        let item = self.get_consistent(key(token_pk(hash), "TOKEN")).await?;
+        let item = self.get_consistent(key(token_pk(hash), TOKEN_SK)).await?;
         Ok(item.as_ref().and_then(token_from))
     }
 
@@ -429,16 +412,16 @@ impl GrantStore for DynamoStore {
     ) -> Result<(Option<TokenRecord>, Option<Connection>), Error> {
         let items = self
             .batch_get_consistent(vec![
-                key(token_pk(hash), "TOKEN"),
-                key(conn_pk(connection), "CONNECTION"),
+                key(token_pk(hash), TOKEN_SK),
+                key(conn_pk(connection), CONNECTION_SK),
             ])
             .await?;
         let mut token = None;
         let mut conn = None;
         for item in &items {
             match get_s(item, "sk") {
-                Some("TOKEN") => token = token_from(item),
-                Some("CONNECTION") => {
+                Some(TOKEN_SK) => token = token_from(item),
+                Some(CONNECTION_SK) => {
                     conn = Some(super::connections::connection_from(item).ok_or_else(|| {
                         Error::Store(format!("connection item {connection} is malformed"))
                     })?)
@@ -450,7 +433,7 @@ impl GrantStore for DynamoStore {
     }
 
     async fn get_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, Error> {
-        let item = self.get_consistent(key(conn_pk(id), "CONNECTION")).await?;
+        let item = self.get_consistent(key(conn_pk(id), CONNECTION_SK)).await?;
         let Some(item) = item.as_ref() else {
             return Ok(None);
         };
@@ -514,7 +497,7 @@ impl GrantStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(conn_pk(id), "CONNECTION")))
+            .set_key(Some(key(conn_pk(id), CONNECTION_SK)))
             // The old values tell whether this call set `confirmed_at`.
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
             .update_expression(
@@ -560,7 +543,7 @@ impl DynamoStore {
     /// Records `family` as revoked: its refresh tokens and codes are refused
     /// at the token endpoint from now on.
     async fn put_family_revoked(&self, family: &str, now: i64) -> Result<(), Error> {
-        let mut fam = key(family_pk(family), "FAMILY");
+        let mut fam = key(family_pk(family), FAMILY_SK);
         fam.insert("revoked".into(), AttributeValue::Bool(true));
         fam.insert("revoked_at".into(), n(now));
         fam.insert("ttl".into(), self.ttl(now + 400 * 86_400));
@@ -578,7 +561,7 @@ impl DynamoStore {
     fn family_not_revoked(&self, family: &str) -> Result<ConditionCheck, Error> {
         ConditionCheck::builder()
             .table_name(&self.table)
-            .set_key(Some(key(family_pk(family), "FAMILY")))
+            .set_key(Some(key(family_pk(family), FAMILY_SK)))
             .condition_expression("attribute_not_exists(#revoked) OR #revoked = :f")
             .set_expression_attribute_names(names(&["revoked"]))
             .expression_attribute_values(":f", AttributeValue::Bool(false))

@@ -4,6 +4,9 @@ use super::item::*;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::{Location, UserId, UserListings};
+use crate::store::keys::{
+    location_of, location_sk, user_pk, LISTINGS_VERSION_SK, LOCATION_SK_PREFIX,
+};
 use crate::store::listings::MAX_PUSHED_LOCATIONS;
 use crate::store::ListingStore;
 use async_trait::async_trait;
@@ -12,13 +15,13 @@ use std::collections::BTreeMap;
 
 /// The partition's version item: a replacement writes it conditionally, so
 /// two pushes racing cannot interleave their deletes and puts.
-const VERSION_SK: &str = "LISTINGS";
+const VERSION_SK: &str = LISTINGS_VERSION_SK;
 
 #[async_trait]
 impl ListingStore for DynamoStore {
     async fn put_listings(&self, listings: &UserListings) -> Result<(), Error> {
         for (id, loc) in &listings.locations {
-            let mut item = key(format!("USER#{}", listings.user_id), &format!("LOC#{id}"));
+            let mut item = key(user_pk(&listings.user_id), &location_sk(id));
             let doc = serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
             item.insert("doc".into(), s(doc));
             self.client
@@ -42,7 +45,7 @@ impl ListingStore for DynamoStore {
                 "at most {MAX_PUSHED_LOCATIONS} locations per push"
             )));
         }
-        let pk = format!("USER#{user}");
+        let pk = user_pk(user);
         let mut old = Vec::new();
         let mut version = None;
         let mut pages = self
@@ -60,7 +63,7 @@ impl ListingStore for DynamoStore {
             match get_s(&item, "sk") {
                 Some(VERSION_SK) => version = get_n(&item, "version"),
                 Some(sk) => {
-                    if let Some(id) = sk.strip_prefix("LOC#") {
+                    if let Some(id) = location_of(sk) {
                         old.push(id.to_string());
                     }
                 }
@@ -87,13 +90,13 @@ impl ListingStore for DynamoStore {
         for id in old.iter().filter(|id| !locations.contains_key(*id)) {
             let del = Delete::builder()
                 .table_name(&self.table)
-                .set_key(Some(key(pk.clone(), &format!("LOC#{id}"))))
+                .set_key(Some(key(pk.clone(), &location_sk(id))))
                 .build()
                 .map_err(build_err)?;
             steps.push(TransactWriteItem::builder().delete(del).build());
         }
         for (id, loc) in locations {
-            let mut item = key(pk.clone(), &format!("LOC#{id}"));
+            let mut item = key(pk.clone(), &location_sk(id));
             let doc = serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
             item.insert("doc".into(), s(doc));
             steps.push(self.put(item, None)?);
@@ -113,7 +116,7 @@ impl ListingStore for DynamoStore {
 
     async fn has_location(&self, user: &UserId, location: &str) -> Result<bool, Error> {
         let item = self
-            .get_consistent(key(format!("USER#{user}"), &format!("LOC#{location}")))
+            .get_consistent(key(user_pk(user), &location_sk(location)))
             .await?;
         Ok(item.is_some())
     }
@@ -124,8 +127,8 @@ impl ListingStore for DynamoStore {
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :loc)")
-            .expression_attribute_values(":pk", s(format!("USER#{user}")))
-            .expression_attribute_values(":loc", s("LOC#"))
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":loc", s(LOCATION_SK_PREFIX))
             .into_paginator()
             .items()
             .send();

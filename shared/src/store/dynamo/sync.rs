@@ -5,6 +5,9 @@ use super::item::*;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
+use crate::store::keys::{
+    self, chunk_sk, data_sk, event_id_of, event_pk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK, STATUS_SK,
+};
 use crate::store::{
     EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
     TargetState,
@@ -16,9 +19,6 @@ use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
 
-fn event_pk(id: &str) -> String {
-    format!("EVENT#{id}")
-}
 /// The table key of a target's synced data (its first item, when split
 /// over chunks), as a change event too large to carry the data names it.
 pub fn synced_item_key(t: &crate::store::SyncTarget) -> (String, String) {
@@ -27,18 +27,9 @@ pub fn synced_item_key(t: &crate::store::SyncTarget) -> (String, String) {
         data_sk(&t.attribute_type, t.resource_id.as_deref()),
     )
 }
-fn sync_pk(conn: &ConnectionId, location: &str) -> String {
-    format!("SYNC#{conn}#{location}")
-}
-fn data_sk(attr: &str, resource: Option<&str>) -> String {
-    format!("DATA#{attr}#{}", resource.unwrap_or("-"))
-}
 /// Synced data larger than this is split over chunk items (a DynamoDB item
 /// holds 400 KB).
 const CHUNK_BYTES: usize = 300 * 1024;
-fn chunk_sk(attr: &str, resource: Option<&str>, i: usize) -> String {
-    format!("CHUNK#{attr}#{}#{i:03}", resource.unwrap_or("-"))
-}
 
 /// `data` in pieces of at most [`CHUNK_BYTES`], cut at char boundaries.
 fn chunks(data: &str) -> Vec<&str> {
@@ -61,15 +52,13 @@ fn chunks(data: &str) -> Vec<&str> {
 /// worker from it) and `STATE` (written by the worker only, so its writes
 /// wake nobody).
 fn target_pk(t: &SyncTarget) -> String {
-    format!("TARGET#{}", t.id())
+    keys::target_pk(&t.id())
 }
-const NOTE_SK: &str = "NOTE";
-const STATE_SK: &str = "STATE";
 
 /// The target a `NOTE` item (a read, or a stream record's `NewImage`)
 /// belongs to; `None` for any other item.
 pub fn target_from(item: &Item) -> Option<SyncTarget> {
-    get_s(item, "pk")?.strip_prefix("TARGET#")?;
+    keys::is_target_pk(get_s(item, "pk")?).then_some(())?;
     (get_s(item, "sk")? == NOTE_SK).then_some(())?;
     Some(SyncTarget {
         connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
@@ -83,7 +72,7 @@ pub fn target_from(item: &Item) -> Option<SyncTarget> {
 /// `None` for any other item.
 pub fn event_from(item: &Item) -> Option<EventRecord> {
     Some(EventRecord {
-        id: get_s(item, "pk")?.strip_prefix("EVENT#")?.to_string(),
+        id: event_id_of(get_s(item, "pk")?)?.to_string(),
         connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
         webhook_type: WebhookType::parse(get_s(item, "type")?)?,
         location_id: get_s(item, "location")?.to_string(),
@@ -98,7 +87,7 @@ pub fn event_from(item: &Item) -> Option<EventRecord> {
 /// The event item for `e`: also what the stream delivers to the worker.
 /// `ttl_shift` as in [`DynamoStore::with_ttl_shift`].
 pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
-    let mut item = key(event_pk(&e.id), "EVENT");
+    let mut item = key(event_pk(&e.id), EVENT_SK);
     item.insert("conn".into(), s(e.connection_id.as_str()));
     item.insert("type".into(), s(e.webhook_type.as_str()));
     item.insert("location".into(), s(&e.location_id));
@@ -269,7 +258,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, Error> {
-        let item = self.get_consistent(key(event_pk(id), "EVENT")).await?;
+        let item = self.get_consistent(key(event_pk(id), EVENT_SK)).await?;
         Ok(item.as_ref().and_then(event_from))
     }
 
@@ -278,7 +267,7 @@ impl EventStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(event_pk(id), "EVENT")))
+            .set_key(Some(key(event_pk(id), EVENT_SK)))
             .update_expression("ADD #attempts :one")
             .condition_expression("attribute_exists(#pk) AND #status = :pending")
             .set_expression_attribute_names(names(&["attempts", "pk", "status"]))
@@ -307,7 +296,7 @@ impl EventStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(event_pk(id), "EVENT")))
+            .set_key(Some(key(event_pk(id), EVENT_SK)))
             .expression_attribute_values(":st", s(status.as_str()));
         req = match error {
             Some(err) => req
@@ -434,7 +423,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn put_location_status(&self, st: &LocationStatus) -> Result<bool, Error> {
-        let mut item = key(sync_pk(&st.connection_id, &st.location_id), "STATUS");
+        let mut item = key(sync_pk(&st.connection_id, &st.location_id), STATUS_SK);
         item.insert("meta".into(), s(&st.meta));
         item.insert("received_at_ms".into(), n(st.received_at_ms));
         item.insert("event_id".into(), s(&st.event_id));
@@ -453,7 +442,7 @@ impl EventStore for DynamoStore {
         location: &str,
     ) -> Result<Option<LocationStatus>, Error> {
         let item = self
-            .get_consistent(key(sync_pk(connection, location), "STATUS"))
+            .get_consistent(key(sync_pk(connection, location), STATUS_SK))
             .await?;
         let Some(item) = item.as_ref() else {
             return Ok(None);
