@@ -404,12 +404,14 @@ fn login_page(
         error,
     };
     let mut resp = http_util::html_response(status, page.render().unwrap_or_default());
-    http_util::set_header(
-        &mut resp,
-        "set-cookie",
-        &format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=600"),
-    );
-    resp
+    let cookie =
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=600");
+    match http_util::set_header(&mut resp, "set-cookie", &cookie) {
+        Ok(()) => resp,
+        Err(_) => {
+            Error::Config("the login form's cookie is not a header value".into()).to_html_response()
+        }
+    }
 }
 
 /// Only our own authorize URL is a valid place to return to after login:
@@ -484,7 +486,10 @@ async fn login(state: &State, req: Request) -> Response {
                 "{}={jwt}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
                 app.config.session_cookie, state.session_ttl
             );
-            http_util::set_header(&mut resp, "set-cookie", &cookie);
+            if http_util::set_header(&mut resp, "set-cookie", &cookie).is_err() {
+                return Error::Config("SESSION_COOKIE cannot be put in a cookie header".into())
+                    .to_html_response();
+            }
             tracing::info!(user = DEMO_USER_ID, "local login");
             resp
         }

@@ -128,14 +128,15 @@ pub async fn on_schedule(
 }
 
 /// What a stream batch delivers to the worker, each with the sequence
-/// number that names it in `batchItemFailures`: notified data targets (an
+/// number that names it in `batchItemFailures` (`None`: the record has
+/// none, which DynamoDB streams always set): notified data targets (an
 /// INSERT or MODIFY of a target's `NOTE` item) and recorded status changes
 /// (an INSERT of an `EVENT#` item). Anything else (the template's filter
 /// lets nothing else through) is skipped.
-pub fn stream_events(batch: StreamBatch) -> Vec<(String, Delivered)> {
+pub fn stream_events(batch: StreamBatch) -> Vec<(Option<String>, Delivered)> {
     let mut out = Vec::with_capacity(batch.records.len());
     for record in batch.records {
-        let seq = record.change.sequence_number.unwrap_or_default();
+        let seq = record.change.sequence_number.filter(|s| !s.is_empty());
         let image: crate::store::dynamo::Item = record.change.new_image.into();
         let delivered = match record.event_name.as_str() {
             "INSERT" | "MODIFY" => crate::store::dynamo::target_from(&image).map(Delivered::Target),
@@ -150,7 +151,7 @@ pub fn stream_events(batch: StreamBatch) -> Vec<(String, Delivered)> {
         match delivered {
             Some(d) => out.push((seq, d)),
             None => tracing::warn!(
-                sequence = %seq,
+                sequence = seq.as_deref().unwrap_or(""),
                 event_name = %record.event_name,
                 "stream record is neither a notified target nor a new webhook event; skipped"
             ),
@@ -160,21 +161,28 @@ pub fn stream_events(batch: StreamBatch) -> Vec<(String, Delivered)> {
 }
 
 /// The sync function's whole job: processes the batch's events and names
-/// the ones to redeliver, so one failing event does not redo the rest.
+/// the ones to redeliver. A record to redeliver that has no sequence number
+/// cannot be named (Lambda reads an empty identifier as "the whole batch"),
+/// so the invocation fails, said out loud, and the batch comes again.
 pub async fn on_stream(
     app: &App,
     dlq: &dyn DeadLetters,
     batch: StreamBatch,
-) -> DynamoDbEventResponse {
+) -> Result<DynamoDbEventResponse, crate::error::Error> {
     let failed = handlers::sync::process_batch(app, dlq, stream_events(batch)).await;
     let mut resp = DynamoDbEventResponse::default();
-    resp.batch_item_failures = failed
-        .into_iter()
-        .map(|seq| {
-            let mut f = DynamoDbBatchItemFailure::default();
-            f.item_identifier = Some(seq);
-            f
-        })
-        .collect();
-    resp
+    for seq in failed {
+        let Some(seq) = seq else {
+            tracing::error!(
+                "a stream record to deliver again has no sequence number: failing the whole batch"
+            );
+            return Err(crate::error::Error::Upstream(
+                "a stream record to deliver again has no sequence number".into(),
+            ));
+        };
+        let mut f = DynamoDbBatchItemFailure::default();
+        f.item_identifier = Some(seq);
+        resp.batch_item_failures.push(f);
+    }
+    Ok(resp)
 }

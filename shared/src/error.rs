@@ -131,7 +131,8 @@ impl Error {
     /// Adds `Retry-After` when the failure is one to retry.
     fn with_retry_after(&self, mut resp: Response) -> Response {
         if let Some(s) = self.retry_after() {
-            http_util::set_header(&mut resp, "retry-after", &s.to_string());
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(s));
         }
         resp
     }
@@ -159,10 +160,11 @@ impl Error {
             serde_json::json!({ "error": self.code(), "error_description": self.description() });
         let mut resp = http_util::json_response(self.status(), &body);
         if matches!(self, Error::InvalidClient(_)) {
-            http_util::set_header(
-                &mut resp,
-                "www-authenticate",
-                "Basic realm=\"syncaroo-bridge\", charset=\"UTF-8\"",
+            resp.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static(
+                    "Basic realm=\"syncaroo-bridge\", charset=\"UTF-8\"",
+                ),
             );
         }
         self.with_retry_after(resp)
@@ -179,7 +181,16 @@ impl Error {
                 "Bearer realm=\"syncaroo-bridge\", error=\"invalid_token\", error_description=\"{}\"",
                 m.replace(['"', '\\'], "'")
             );
-            http_util::set_header(&mut resp, "www-authenticate", &v);
+            if http_util::set_header(&mut resp, "www-authenticate", &v).is_err() {
+                // A description that cannot be a header value: the
+                // challenge without it (the body still carries it).
+                resp.headers_mut().insert(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static(
+                        "Bearer realm=\"syncaroo-bridge\", error=\"invalid_token\"",
+                    ),
+                );
+            }
         }
         self.with_retry_after(resp)
     }

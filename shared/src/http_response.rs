@@ -7,10 +7,17 @@ use http::{HeaderValue, StatusCode};
 
 pub type Response = http::Response<Bytes>;
 
-pub fn set_header(resp: &mut Response, name: &'static str, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        resp.headers_mut().insert(name, v);
-    }
+/// Sets a header. A value that cannot be one (a control character, say)
+/// is the caller's error to handle, never dropped silently: a redirect
+/// without its `Location` would go out as a bare 302.
+pub fn set_header(
+    resp: &mut Response,
+    name: &'static str,
+    value: &str,
+) -> Result<(), http::header::InvalidHeaderValue> {
+    resp.headers_mut()
+        .insert(name, HeaderValue::from_str(value)?);
+    Ok(())
 }
 
 fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> Response {
@@ -47,10 +54,20 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
 }
 
 /// 302 to `location`. Pages that carry codes in their URL send no referrer.
+/// An address that cannot be a header value (a setting with a stray
+/// newline) is a 500 page, logged: there is nowhere to send the browser.
 pub fn redirect(location: &str) -> Response {
     let mut r = base(StatusCode::FOUND, "text/plain; charset=UTF-8", Bytes::new());
-    set_header(&mut r, "location", location);
-    r
+    match set_header(&mut r, "location", location) {
+        Ok(()) => r,
+        Err(_) => {
+            tracing::error!("a redirect's address is not a valid Location header value (a control character in a setting?)");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "This page cannot send you on: its address is misconfigured.",
+            )
+        }
+    }
 }
 
 #[derive(Template)]

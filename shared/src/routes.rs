@@ -160,7 +160,12 @@ pub async fn serve_route(app: &App, route: &Route, req: Request) -> Response {
         if route.endpoint == Endpoint::CheckConnection {
             allow.push_str(", HEAD");
         }
-        crate::http_response::set_header(&mut resp, "allow", &allow);
+        if crate::http_response::set_header(&mut resp, "allow", &allow).is_err() {
+            tracing::error!(
+                allow,
+                "405 without Allow: the method list is not a header value"
+            );
+        }
     }
     resp
 }

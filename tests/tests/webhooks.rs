@@ -680,8 +680,12 @@ async fn stream_batch_reports_only_the_failing_record() {
     records.push(stream_record("INSERT", "101", json!(image)));
     records.push(stream_record("MODIFY", "300", json!({})));
     let batch = serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
-    let out = serde_json::to_value(syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch).await)
-        .unwrap();
+    let out = serde_json::to_value(
+        syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "100"}]));
     assert!(w
         .t

@@ -12,7 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     // The Syncaroo, EventBridge and SQS clients are built while the secrets and the
     // DynamoDB warm-up are in flight.
-    // Two DynamoDB connections: the user's lookup goes beside the write.
+    // Two DynamoDB connections: the connection's read goes beside the
+    // target's.
     let (app, sdk, warming) = App::start_from_aws_env(2).await?;
     // Change events to EventBridge, dead letters to SQS.
     let app = app.with_aws_changes(&sdk);
@@ -24,7 +25,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dlq = app.dead_letters().as_ref();
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<StreamBatch>| async move {
-            Ok::<_, lambda_runtime::Error>(edge::on_stream(app, dlq, event.payload).await)
+            edge::on_stream(app, dlq, event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
         },
     ))
     .await

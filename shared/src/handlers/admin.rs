@@ -25,7 +25,10 @@ fn refused() -> Response {
         StatusCode::UNAUTHORIZED,
         "This page is for the platform's administrators: sign in as admin with the admin key.",
     );
-    http_util::set_header(&mut r, "www-authenticate", REALM);
+    r.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static(REALM),
+    );
     tracing::info!("admin route: anonymous or wrong key refused");
     r
 }

@@ -169,7 +169,8 @@ async fn show_consent(app: &App, req: &Request) -> Result<Response, Error> {
         &format!(
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'; base-uri 'none'"
         ),
-    );
+    )
+    .map_err(|_| Error::Config("OAUTH_REDIRECT_URI cannot be put in a header".into()))?;
     Ok(resp)
 }
 

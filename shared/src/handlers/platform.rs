@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::auth::IamCaller;
 use crate::config::PlatformAuth;
 use crate::error::Error;
-use crate::http_response::{json_response, set_header};
+use crate::http_response::json_response;
 use crate::http_util::{Params, Request, Response};
 use crate::model::{ConnectionId, UserId};
 use crate::platform_ops as ops;
@@ -159,7 +159,10 @@ pub async fn connection(app: &App, req: Request) -> Response {
             .await?
             .ok_or(Error::NotFound)?;
         let mut resp = json_response(StatusCode::OK, &body);
-        set_header(&mut resp, "cache-control", "no-store");
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
         Ok(resp)
     })
     .await

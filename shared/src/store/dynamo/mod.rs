@@ -226,14 +226,20 @@ impl DynamoStore {
     /// Creates the table with its index and TTL, if missing. The stack
     /// creates it in AWS; this is for DynamoDB Local and the local runner.
     pub async fn ensure_table(&self) -> Result<(), Error> {
-        let exists = self
+        match self
             .client
             .describe_table()
             .table_name(&self.table)
             .send()
-            .await;
-        if exists.is_ok() {
-            return Ok(());
+            .await
+        {
+            Ok(_) => return Ok(()),
+            // Only "no such table" means create it; anything else (no
+            // access, throttled, unreachable) is that error.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(store_err("DescribeTable", e)),
         }
         let attr = |name: &str| {
             AttributeDefinition::builder()
