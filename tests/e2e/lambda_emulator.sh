@@ -45,9 +45,11 @@ log=target/lambda-watch.log
 # JSON logs as Lambda's LoggingConfig asks for them; the test-panic feature
 # lets one request panic inside a handler (never in a deployed build).
 TABLE_NAME="$table" SECRET_ID="$secret" EVENT_BUS_NAME="$bus" DEAD_LETTER_QUEUE_URL="$dlq" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO \
-  cargo lambda watch -A 127.0.0.1 -P "$port" -F syncaroo-shared/test-panic >"$log" 2>&1 &
-watch_pid=$!
-trap 'kill $watch_pid 2>/dev/null || true; pkill -P $watch_pid 2>/dev/null || true' EXIT
+  setsid cargo lambda watch -A 127.0.0.1 -P "$port" -F syncaroo-shared/test-panic >"$log" 2>&1 &
+# The watcher leads a process group of its own, with every function it
+# runs: stopping the group stops them all.
+watch_group=$!
+trap 'kill -TERM -- -$watch_group 2>/dev/null || true; sleep 1; kill -KILL -- -$watch_group 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.5; done
 
 pass=0; fail=0
