@@ -1,108 +1,173 @@
-//! `syncaroo-local`: run the bundle locally.
-//!
-//! ```text
-//! syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
-//!                      [--client-id ID] [--client-secret S] [--redirect-uri URL] [--listings FILE]
-//!                      [--events-out FILE] [--max-connections N]
-//! syncaroo-local import --file FILE [--table NAME] [--replace]  (into DynamoDB, from the AWS env)
-//! ```
+//! `syncaroo-local`: run the bundle locally. `syncaroo-local --help` (and
+//! `--help` of each command) lists every flag.
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use syncaroo_local::{Options, StoreKind};
 use syncaroo_shared::store::DynamoStore;
 
-const USAGE: &str = "usage:
-  syncaroo-local serve [--addr 127.0.0.1:8080] [--store memory|dynamodb] [--table NAME]
-                       [--client-id ID] [--client-secret SECRET] [--redirect-uri URL] [--listings FILE]
-                       [--syncaroo-base URL] [--syncaroo-client-id ID] [--syncaroo-client-secret S]
-                       [--admin-key KEY] [--set NAME=VALUE]... [--events-out FILE]
-                       [--max-connections N]
-      --events-out FILE appends each change event, one PutEvents entry (JSON) a line.
-      --max-connections N serves at most N connections at once (default 512); more wait.
-  syncaroo-local import --file FILE [--table NAME] [--replace]
-      Loads listings in bulk (the platform API's PUT, for many users at once). Without
-      --replace, locations are added or overwritten; with it, each user in the file ends
-      with exactly the file's locations (one write per user).
-  syncaroo-local demo [--store memory|dynamodb]
-      Runs the local runner and the Syncaroo simulator together: the whole flow once.
-Logs go to stderr; `serve` prints the guide's setup block as one JSON line on stdout.
-`--store dynamodb` and `import` reach DynamoDB through the standard AWS environment
-(AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, credentials).";
+#[derive(Parser)]
+#[command(
+    name = "syncaroo-local",
+    version,
+    about = "Runs every syncaroo-bridge endpoint in one local process",
+    after_help = "Logs go to stderr; `serve` prints the guide's setup block as one JSON line on stdout. \
+`--store dynamodb` and `import` reach DynamoDB through the standard AWS environment \
+(AWS_ENDPOINT_URL_DYNAMODB, AWS_REGION, credentials)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-/// The command, the runner's options, and import's `--file` and `--replace`.
-type Parsed = (String, Options, Option<String>, bool);
+#[derive(Subcommand)]
+enum Command {
+    /// Serves every endpoint (and a stand-in login page) until Ctrl-C.
+    Serve(Box<Serve>),
+    /// Loads listings in bulk into DynamoDB (the platform API's PUT, for
+    /// many users at once).
+    Import(Import),
+    /// Runs the local runner and the Syncaroo simulator together: the
+    /// whole flow once; exit code 1 if any step fails.
+    Demo(Demo),
+}
 
-fn parse(args: &[String]) -> Result<Parsed, String> {
-    let mut it = args.iter();
-    let cmd = it.next().cloned().ok_or("missing command")?;
-    let mut o = Options::default();
-    let mut file = None;
-    let mut replace = false;
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().cloned().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--addr" => o.addr = val()?.parse().map_err(|e| format!("--addr: {e}"))?,
-            "--store" => {
-                o.store = match val()?.as_str() {
-                    "memory" => StoreKind::Memory,
-                    "dynamodb" => StoreKind::Dynamodb,
-                    other => {
-                        return Err(format!("--store must be memory or dynamodb, not {other}"))
-                    }
-                }
-            }
-            "--table" => o.table = val()?,
-            "--client-id" => o.client_id = val()?,
-            "--client-secret" => o.client_secret = Some(val()?),
-            "--redirect-uri" => o.redirect_uri = val()?,
-            "--listings" => o.listings = Some(val()?),
-            "--file" => file = Some(val()?),
-            "--replace" => replace = true,
-            "--syncaroo-base" => o.syncaroo_base = val()?,
-            "--syncaroo-client-id" => o.syncaroo_client_id = val()?,
-            "--syncaroo-client-secret" => o.syncaroo_client_secret = val()?,
-            "--admin-key" => o.admin_key = Some(val()?),
-            "--events-out" => o.events_out = Some(val()?.into()),
-            "--max-connections" => {
-                o.max_connections = val()?
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or("--max-connections takes a whole number above 0")?
-            }
-            "--set" => {
-                let kv = val()?;
-                let (k, v) = kv.split_once('=').ok_or("--set takes NAME=VALUE")?;
-                o.settings.push((k.to_string(), v.to_string()));
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown flag {other}")),
+#[derive(Clone, Copy, ValueEnum)]
+enum Store {
+    /// The embedded in-memory store.
+    Memory,
+    /// DynamoDB, from the standard AWS environment (the table is created
+    /// if missing).
+    Dynamodb,
+}
+
+impl From<Store> for StoreKind {
+    fn from(s: Store) -> Self {
+        match s {
+            Store::Memory => StoreKind::Memory,
+            Store::Dynamodb => StoreKind::Dynamodb,
         }
     }
-    Ok((cmd, o, file, replace))
+}
+
+#[derive(Args)]
+struct Serve {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[arg(long, value_enum, default_value = "memory")]
+    store: Store,
+    /// The DynamoDB table (with --store dynamodb).
+    #[arg(long, default_value = "syncaroo-bridge")]
+    table: String,
+    /// `yourClientId`.
+    #[arg(long, default_value = "syncaroo-local")]
+    client_id: String,
+    /// `yourClientSecret` (default: random per run).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// The only `redirectUri` accepted.
+    #[arg(long, default_value = "https://app.syncaroo.com/connection")]
+    redirect_uri: String,
+    /// Extra listings to load at start, beside the demo user's.
+    #[arg(long, value_name = "FILE")]
+    listings: Option<String>,
+    /// The Syncaroo API base (a loopback http:// base is allowed here).
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://app.syncaroo.com/api/"
+    )]
+    syncaroo_base: String,
+    /// Our OAuth client at the Syncaroo API.
+    #[arg(long, value_name = "ID", default_value = syncaroo_sim::fake::DEFAULT_CLIENT_ID)]
+    syncaroo_client_id: String,
+    #[arg(long, value_name = "SECRET", default_value = syncaroo_sim::fake::DEFAULT_CLIENT_SECRET)]
+    syncaroo_client_secret: String,
+    /// The admin key (default: random, written to a file only you can read).
+    #[arg(long, value_name = "KEY")]
+    admin_key: Option<String>,
+    /// Any setting of the configuration (README, Configuration), repeatable.
+    #[arg(long = "set", value_name = "NAME=VALUE", value_parser = setting)]
+    settings: Vec<(String, String)>,
+    /// Appends each change event, one PutEvents entry (JSON) a line.
+    #[arg(long, value_name = "FILE")]
+    events_out: Option<PathBuf>,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, value_name = "N",
+          default_value_t = syncaroo_sim::server::DEFAULT_MAX_CONNECTIONS as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+}
+
+#[derive(Args)]
+struct Import {
+    /// One or many `{"userId", "locations"}` objects.
+    #[arg(long, value_name = "FILE")]
+    file: String,
+    #[arg(long, default_value = "syncaroo-bridge")]
+    table: String,
+    /// Each user in the file ends with exactly the file's locations (one
+    /// write per user); without it, locations are added or overwritten.
+    #[arg(long)]
+    replace: bool,
+}
+
+#[derive(Args)]
+struct Demo {
+    #[arg(long, value_enum, default_value = "memory")]
+    store: Store,
+    /// The DynamoDB table (with --store dynamodb).
+    #[arg(long, default_value = "syncaroo-bridge")]
+    table: String,
+}
+
+fn setting(kv: &str) -> Result<(String, String), String> {
+    kv.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| "takes NAME=VALUE".to_string())
+}
+
+impl From<Serve> for Options {
+    fn from(s: Serve) -> Self {
+        Options {
+            addr: s.addr,
+            store: s.store.into(),
+            table: s.table,
+            client_id: s.client_id,
+            client_secret: s.client_secret,
+            redirect_uri: s.redirect_uri,
+            listings: s.listings,
+            syncaroo_base: s.syncaroo_base,
+            syncaroo_client_id: s.syncaroo_client_id,
+            syncaroo_client_secret: s.syncaroo_client_secret,
+            admin_key: s.admin_key,
+            settings: s.settings,
+            events_out: s.events_out,
+            max_connections: s.max_connections as usize,
+            ..Options::default()
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    // The demo prints its own progress; keep the service logs to warnings.
-    let quiet = args.first().is_some_and(|c| c == "demo");
+    let cli = Cli::parse();
+    // The demo prints its own progress; keep the service logs to errors.
+    let quiet = matches!(cli.command, Command::Demo(_));
     syncaroo_shared::telemetry::init_with_default(if quiet { "error" } else { "info" });
-    let (cmd, opts, file, replace) = match parse(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+    let result = match cli.command {
+        Command::Serve(s) => serve((*s).into()).await,
+        Command::Import(i) => import(i).await,
+        Command::Demo(d) => {
+            demo(Options {
+                store: d.store.into(),
+                table: d.table,
+                ..Options::default()
+            })
+            .await
         }
-    };
-    let result = match cmd.as_str() {
-        "serve" => serve(opts).await,
-        "import" => import(opts, file, replace).await,
-        "demo" => demo(opts).await,
-        other => Err(format!("unknown command {other}\n{USAGE}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,18 +251,49 @@ async fn demo(mut opts: Options) -> Result<(), String> {
     sim.admin_key = Some(running.admin_key.clone());
     sim.progress = true;
     let mut report = run(&sim, &fake.fake).await;
-    // Locally we can also look inside: what the worker stored.
-    let started = std::time::Instant::now();
     let conn = syncaroo_shared::model::ConnectionId::parse(&sim.connection_id)
         .map_err(|e| e.to_string())?;
-    let rates = running
-        .store
-        .get_synced(&conn, "1198", "rates", None)
+    // Locally we can also look inside: what the worker stored; then the
+    // platform's side: revoke, and the change events the run announced.
+    let stored = stored_step(&running, &conn).await?;
+    push_step(&mut report, stored, "");
+    let revoked = revoke_step(&running, &conn).await?;
+    push_step(&mut report, revoked, "\n");
+    println!("\n{}", report.table());
+    running.stop();
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(format!("{} step(s) failed", report.failed().len()))
+    }
+}
+
+/// Prints `step` as the report's next line and adds it.
+fn push_step(report: &mut syncaroo_sim::run::Report, step: syncaroo_sim::run::Step, before: &str) {
+    println!(
+        "{before}[{:>2}] {} {:<40} {:>6} ms  {}",
+        report.steps.len() + 1,
+        if step.ok { "PASS" } else { "FAIL" },
+        step.name,
+        step.millis,
+        step.detail
+    );
+    report.steps.push(step);
+}
+
+/// The demo's store step: the rates and status the worker stored.
+async fn stored_step(
+    running: &syncaroo_local::Running,
+    conn: &syncaroo_shared::model::ConnectionId,
+) -> Result<syncaroo_sim::run::Step, String> {
+    let started = std::time::Instant::now();
+    let store = running.store.as_ref();
+    let rates = store
+        .get_synced(conn, "1198", "rates", None)
         .await
         .map_err(|e| e.to_string())?;
-    let status = running
-        .store
-        .get_location_status(&conn, "1198")
+    let status = store
+        .get_location_status(conn, "1198")
         .await
         .map_err(|e| e.to_string())?;
     let (ok, detail) = match (rates, status) {
@@ -217,23 +313,22 @@ async fn demo(mut opts: Options) -> Result<(), String> {
             ),
         ),
     };
-    println!(
-        "[{:>2}] {} {:<40} {:>6} ms  {detail}",
-        report.steps.len() + 1,
-        if ok { "PASS" } else { "FAIL" },
-        "store: synced data and status",
-        started.elapsed().as_millis()
-    );
-    report.steps.push(syncaroo_sim::run::Step {
+    Ok(syncaroo_sim::run::Step {
         name: "store: synced data and status".into(),
         ok,
         millis: started.elapsed().as_millis(),
         detail,
-    });
-    // The platform's side: revoke the connection (the platform API's own
-    // function), then show the change events the whole run announced.
+    })
+}
+
+/// The demo's platform step: revoke the connection (the platform API's own
+/// function), then list every change event the run put.
+async fn revoke_step(
+    running: &syncaroo_local::Running,
+    conn: &syncaroo_shared::model::ConnectionId,
+) -> Result<syncaroo_sim::run::Step, String> {
     let started = std::time::Instant::now();
-    let revoked = syncaroo_shared::platform_ops::revoke_connection(&running.app, &conn)
+    let revoked = syncaroo_shared::platform_ops::revoke_connection(&running.app, conn)
         .await
         .map_err(|e| e.to_string())?;
     let entries = running.change_events.entries();
@@ -257,41 +352,30 @@ async fn demo(mut opts: Options) -> Result<(), String> {
     } else {
         format!("revoked={}, missing {missing:?}", revoked.is_some())
     };
-    let name = "platform: revoke; change events";
-    println!(
-        "\n[{:>2}] {} {:<40} {:>6} ms  {detail}",
-        report.steps.len() + 1,
-        if ok { "PASS" } else { "FAIL" },
-        name,
-        started.elapsed().as_millis()
-    );
-    report.steps.push(syncaroo_sim::run::Step {
-        name: name.into(),
+    Ok(syncaroo_sim::run::Step {
+        name: "platform: revoke; change events".into(),
         ok,
         millis: started.elapsed().as_millis(),
         detail,
-    });
-    println!("\n{}", report.table());
-    running.stop();
-    if report.passed() {
-        Ok(())
-    } else {
-        Err(format!("{} step(s) failed", report.failed().len()))
-    }
+    })
 }
 
-async fn import(opts: Options, file: Option<String>, replace: bool) -> Result<(), String> {
-    let file = file.ok_or("import needs --file FILE")?;
-    let json = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let store = DynamoStore::from_env(&opts.table).await;
+async fn import(i: Import) -> Result<(), String> {
+    let json =
+        std::fs::read_to_string(&i.file).map_err(|e| format!("cannot read {}: {e}", i.file))?;
+    let store = DynamoStore::from_env(&i.table).await;
     store.ensure_table().await.map_err(|e| e.to_string())?;
-    let n = if replace {
+    let n = if i.replace {
         syncaroo_local::replace_listings_from(&store, &json).await
     } else {
         syncaroo_local::import_listings(&store, &json).await
     }
     .map_err(|e| e.to_string())?;
-    let how = if replace { "replaced with" } else { "imported" };
-    eprintln!("{how} {n} locations in table {}", opts.table);
+    let how = if i.replace {
+        "replaced with"
+    } else {
+        "imported"
+    };
+    eprintln!("{how} {n} locations in table {}", i.table);
     Ok(())
 }
