@@ -252,40 +252,51 @@ async fn run_case(
     row
 }
 
+/// What `benches/run.sh` passes on (it starts the local AWS stand-ins and
+/// builds the release binaries first).
+#[derive(clap::Parser)]
+#[command(
+    name = "syncaroo-bench",
+    about = "Cold starts and warm latency of each function under a local Lambda Runtime API"
+)]
+struct Cli {
+    /// Warm invocations per function.
+    #[arg(long, default_value_t = 300)]
+    warm: usize,
+    /// Rounds of cold starts (hello, then each function).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    cold: u64,
+    /// Where the bootstraps are (default: target/release).
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// That function (and the hello-world baseline) alone.
+    #[arg(long, value_name = "FUNCTION")]
+    only: Option<String>,
+    /// Behind links of these round-trip times, one whole measurement each.
+    #[arg(long, value_name = "MS", value_delimiter = ',')]
+    rtt_ms: Vec<u64>,
+    /// TLS on those links.
+    #[arg(long)]
+    tls: bool,
+    /// Each function held to that Lambda size's CPU share, one whole
+    /// measurement per size.
+    #[arg(long, value_name = "MB", value_delimiter = ',')]
+    memory_mb: Vec<u64>,
+}
+
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut warm = 300usize;
-    let mut cold = 15usize;
-    let mut bin_dir = repo_root().join("target/release");
-    // --only NAME: that function (and the hello-world baseline) alone.
-    let mut only: Option<String> = None;
-    // --rtt-ms 2,10: behind links of these round-trip times (one whole
-    // measurement each); --tls: TLS on them.
-    let mut rtts: Vec<u64> = Vec::new();
-    let mut tls = false;
-    // --memory-mb 128,256: each function held to that Lambda's CPU share
-    // (one whole measurement per size).
-    let mut memories: Vec<u64> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--warm" => warm = it.next().and_then(|v| v.parse().ok()).expect("--warm N"),
-            "--cold" => {
-                cold = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0)
-                    .expect("--cold N (>= 1)")
-            }
-            "--bin-dir" => bin_dir = PathBuf::from(it.next().expect("--bin-dir DIR")),
-            "--only" => only = Some(it.next().expect("--only FUNCTION").clone()),
-            "--rtt-ms" => rtts = numbers(it.next(), "--rtt-ms N[,N...] (milliseconds)"),
-            "--tls" => tls = true,
-            "--memory-mb" => memories = numbers(it.next(), "--memory-mb N[,N...] (megabytes)"),
-            other => panic!("unknown flag {other}"),
-        }
-    }
+    let Cli {
+        warm,
+        cold,
+        bin_dir,
+        only,
+        rtt_ms: rtts,
+        tls,
+        memory_mb: memories,
+    } = <Cli as clap::Parser>::parse();
+    let cold = cold as usize;
+    let bin_dir = bin_dir.unwrap_or_else(|| repo_root().join("target/release"));
     let ddb_url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through benches/run.sh");
     let sm_url =
         std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").expect("run through benches/run.sh");
@@ -482,14 +493,6 @@ async fn main() {
 }
 
 /// A flag's comma-separated list of whole numbers; panics with `usage`.
-fn numbers(value: Option<&String>, usage: &str) -> Vec<u64> {
-    value
-        .expect(usage)
-        .split(',')
-        .map(|v| v.trim().parse().expect(usage))
-        .collect()
-}
-
 /// Every function's cold starts and warm invocations under `env`.
 /// Cold starts are interleaved: each round starts hello and then every
 /// function once, so a noisy moment on this shared machine hits them all
