@@ -3,6 +3,9 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+use time::format_description::FormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> i64;
@@ -53,40 +56,45 @@ impl Clock for ManualClock {
 }
 
 /// The guide's `expires` format: `YYYY-MM-DDTHH:MM:SS`, UTC, no zone suffix.
+const GUIDE: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+/// RFC 3339 with milliseconds and `Z`: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+const RFC3339_MS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+fn utc(epoch_nanos: i128) -> OffsetDateTime {
+    // Outside time's range (years -9999..=9999): the nearest end, so a
+    // formatter never panics on a corrupt stored value.
+    OffsetDateTime::from_unix_timestamp_nanos(epoch_nanos).unwrap_or(if epoch_nanos < 0 {
+        PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        PrimitiveDateTime::MAX.assume_utc()
+    })
+}
+
+/// Seconds since the epoch in the guide's `expires` format.
 pub fn guide_datetime(epoch_secs: i64) -> String {
-    let days = epoch_secs.div_euclid(86_400);
-    let secs = epoch_secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    utc(i128::from(epoch_secs) * 1_000_000_000)
+        .format(GUIDE)
+        .expect("every date in range formats")
+}
+
+/// RFC 3339 in whole seconds: `YYYY-MM-DDTHH:MM:SSZ`.
+const RFC3339: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339).
+pub fn rfc3339(epoch_secs: i64) -> String {
+    utc(i128::from(epoch_secs) * 1_000_000_000)
+        .format(RFC3339)
+        .expect("every date in range formats")
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339).
 pub fn rfc3339_ms(ms: i64) -> String {
-    format!(
-        "{}.{:03}Z",
-        guide_datetime(ms.div_euclid(1000)),
-        ms.rem_euclid(1000)
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's
-/// algorithm), so we need no date crate for one format.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    utc(i128::from(ms) * 1_000_000)
+        .format(RFC3339_MS)
+        .expect("every date in range formats")
 }
 
 #[cfg(test)]
@@ -104,6 +112,12 @@ mod tests {
         assert_eq!(guide_datetime(0), "1970-01-01T00:00:00");
         assert_eq!(guide_datetime(951_782_400), "2000-02-29T00:00:00");
         assert_eq!(guide_datetime(1_798_761_599), "2026-12-31T23:59:59");
+    }
+
+    #[test]
+    fn milliseconds_in_rfc3339() {
+        assert_eq!(rfc3339_ms(1_795_806_000_007), "2026-11-27T19:00:00.007Z");
+        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

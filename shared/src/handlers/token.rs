@@ -4,7 +4,7 @@
 
 use crate::app::App;
 use crate::auth::{self, Basic};
-use crate::clock::guide_datetime;
+use crate::clock::{guide_datetime, rfc3339};
 use crate::config::ExpiresFormat;
 use crate::crypto;
 use crate::error::Error;
@@ -276,9 +276,7 @@ fn respond(app: &App, dialect: Dialect, m: &Minted) -> Response {
             &GuideTokens {
                 access_token: &m.access,
                 expires: match app.config.token_expires_format {
-                    ExpiresFormat::Rfc3339 => {
-                        format!("{}Z", guide_datetime(m.access_rec.expires_at))
-                    }
+                    ExpiresFormat::Rfc3339 => rfc3339(m.access_rec.expires_at),
                     ExpiresFormat::Guide => guide_datetime(m.access_rec.expires_at),
                 },
                 refresh_token: &m.refresh,
