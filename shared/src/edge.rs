@@ -57,46 +57,53 @@ pub fn to_lambda(resp: Response) -> lambda_http::Response<Body> {
     lambda_http::Response::from_parts(parts, body)
 }
 
-/// The whole `main` of an HTTP function: logging, the AWS wiring done once
-/// per cold start (secrets fetched, DynamoDB warmed), then the runtime loop
-/// handing each request to `handler`.
-#[macro_export]
-macro_rules! http_lambda_main {
-    // `dynamo_connections`: how many DynamoDB requests the handler's paths
-    // make at once, the connections init warms ([`App::start_from_aws_env`]).
-    // A function that announces changes: EventBridge and the dead-letter
-    // queue wired (clients only; nothing is sent at init).
-    ($handler:path, dynamo_connections = $n:expr, announces_changes) => {
-        $crate::http_lambda_main!(@main $handler, $n, |app: $crate::App, sdk| app.with_aws_changes(&sdk));
+/// What a function's init wires besides the secrets.
+#[derive(Debug, Clone, Copy)]
+pub struct Wiring {
+    /// How many DynamoDB requests its paths make at once: the connections
+    /// init warms ([`App::start_from_aws_env`]); each is a TLS handshake
+    /// on the cold start's one thread.
+    pub dynamo_connections: usize,
+    /// It puts change events: EventBridge (its connection opened during
+    /// init) and the dead-letter queue for entries EventBridge refuses.
+    pub announces_changes: bool,
+    /// It calls the Syncaroo API: its HTTP client is built during init.
+    pub calls_syncaroo: bool,
+}
+
+/// What every function does once per cold start: one SDK config, the
+/// secrets fetched and the DynamoDB connections warmed, and what `wiring`
+/// adds, all in parallel; the app its handler serves with.
+pub async fn start(wiring: Wiring) -> Result<App, crate::error::Error> {
+    let (app, sdk, warming) = App::start_from_aws_env(wiring.dynamo_connections).await?;
+    let app = if wiring.announces_changes {
+        app.with_aws_changes(&sdk)
+    } else {
+        app
     };
-    ($handler:path, dynamo_connections = $n:expr) => {
-        $crate::http_lambda_main!(@main $handler, $n, |app: $crate::App, _sdk| app);
-    };
-    (@main $handler:path, $n:expr, $wire:expr) => {
-        // One thread: a Lambda serves one event at a time on a share of a
-        // vCPU, so worker threads add hand-offs, not parallelism (README,
-        // Performance).
-        #[tokio::main(flavor = "current_thread")]
-        async fn main() -> Result<(), lambda_http::Error> {
-            $crate::telemetry::init();
-            let (app, sdk, warming) = $crate::App::start_from_aws_env($n).await?;
-            let wire = $wire;
-            let app = wire(app, sdk);
-            // EventBridge's connection opens beside the secrets fetch and
-            // the DynamoDB warm-up (nothing to do where it is not wired).
-            let changes = app.warm_changes();
-            warming.finish().await?;
-            let _ = changes.await;
-            let app = &app;
-            lambda_http::run(lambda_http::service_fn(move |req| async move {
-                let req = $crate::edge::from_lambda(req);
-                $crate::edge::test_panic(&req);
-                let resp = $handler(app, req).await;
-                Ok::<_, std::convert::Infallible>($crate::edge::to_lambda(resp))
-            }))
-            .await
-        }
-    };
+    let changes = app.warm_changes();
+    if wiring.calls_syncaroo {
+        app.provider();
+    }
+    warming.finish().await?;
+    let _ = changes.await;
+    Ok(app)
+}
+
+/// The runtime loop of an HTTP function: each API Gateway request, as a
+/// plain `http` request, to `handler`.
+pub async fn serve_http<'a, F, Fut>(app: &'a App, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'a App, Request) -> Fut + Sync,
+    Fut: std::future::Future<Output = Response> + Send + 'a,
+{
+    let handler = &handler;
+    lambda_http::run(lambda_http::service_fn(move |req| async move {
+        let req = from_lambda(req);
+        test_panic(&req);
+        Ok::<_, std::convert::Infallible>(to_lambda(handler(app, req).await))
+    }))
+    .await
 }
 
 /// Test builds only (feature `test-panic`): a request carrying

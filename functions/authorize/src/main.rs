@@ -1,4 +1,18 @@
 //! The `authorize` Lambda: wiring only; the handler lives in syncaroo-shared.
 
-// One connection: the consent's one transaction is its only DynamoDB request.
-syncaroo_shared::http_lambda_main!(syncaroo_shared::handlers::authorize, dynamo_connections = 1);
+use syncaroo_shared::edge::{self, Wiring};
+
+// One thread: a Lambda serves one event at a time on a share of a vCPU, so
+// worker threads add hand-offs, not parallelism (docs: Performance).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    syncaroo_shared::telemetry::init();
+    let app = edge::start(Wiring {
+        // The consent's one transaction is its only DynamoDB request.
+        dynamo_connections: 1,
+        announces_changes: false,
+        calls_syncaroo: false,
+    })
+    .await?;
+    edge::serve_http(&app, syncaroo_shared::handlers::authorize).await
+}

@@ -1,9 +1,19 @@
 //! The `check_connection` Lambda: wiring only; the handler lives in syncaroo-shared.
 
-// Two connections: after the token's item, the confirmation and the listing
-// go together.
-syncaroo_shared::http_lambda_main!(
-    syncaroo_shared::handlers::check_connection,
-    dynamo_connections = 2,
-    announces_changes
-);
+use syncaroo_shared::edge::{self, Wiring};
+
+// One thread: a Lambda serves one event at a time on a share of a vCPU, so
+// worker threads add hand-offs, not parallelism (docs: Performance).
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    syncaroo_shared::telemetry::init();
+    let app = edge::start(Wiring {
+        // After the token and its connection, the confirmation and the
+        // listing go together.
+        dynamo_connections: 2,
+        announces_changes: true,
+        calls_syncaroo: false,
+    })
+    .await?;
+    edge::serve_http(&app, syncaroo_shared::handlers::check_connection).await
+}

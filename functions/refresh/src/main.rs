@@ -2,24 +2,23 @@
 //! Wiring only; the handler lives in syncaroo-shared.
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use syncaroo_shared::edge::{self, ScheduleEvent};
-use syncaroo_shared::{telemetry, App};
+use syncaroo_shared::edge::{self, ScheduleEvent, Wiring};
 
-// One thread, as every function (README, Performance).
+// One thread, as every function (docs: Performance).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    // One DynamoDB connection: the credentials item, then its lease, one
-    // after the other.
-    let (app, _, warming) = App::start_from_aws_env(1).await?;
-    // Build the Syncaroo HTTP client during init (while the secrets and the
-    // DynamoDB warm-up are in flight), not on the first tick.
-    app.provider();
-    warming.finish().await?;
+    syncaroo_shared::telemetry::init();
+    let app = edge::start(Wiring {
+        // The credentials item, then its lease, one after the other.
+        dynamo_connections: 1,
+        announces_changes: false,
+        calls_syncaroo: true,
+    })
+    .await?;
     let app = &app;
     lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ScheduleEvent>| async move {
-            edge::on_schedule(app, &event.payload)
+        move |tick: LambdaEvent<ScheduleEvent>| async move {
+            edge::on_schedule(app, &tick.payload)
                 .await
                 .map_err(lambda_runtime::Error::from)
         },
