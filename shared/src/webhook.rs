@@ -1,5 +1,6 @@
-//! Webhooks from Syncaroo: the payload as the guide describes it, the
-//! `hash` profile that verifies it, and the idempotency digest.
+//! Webhooks from Syncaroo: the payload as the guide describes it, and the
+//! `hash` profile that verifies it. Webhooks are notifications, never
+//! deduplicated: nothing here identifies a delivery.
 
 use crate::crypto;
 use crate::error::Error;
@@ -294,16 +295,6 @@ impl Webhook {
         })
     }
 
-    /// The idempotency key: SHA-256 of the canonical body without `hash`,
-    /// so a redelivery (even re-serialized) is recognised.
-    pub fn digest(&self) -> String {
-        let mut without = self.body.clone();
-        without.remove("hash");
-        crypto::hex(&Sha256::digest(
-            jcs::canonicalize(&Value::Object(without)).as_bytes(),
-        ))
-    }
-
     /// The body without `hash`, as stored.
     pub fn stored_payload(&self) -> String {
         let mut without = self.body.clone();
@@ -392,12 +383,5 @@ mod tests {
                 "{b}"
             );
         }
-    }
-
-    #[test]
-    fn digest_ignores_hash_and_formatting() {
-        let a = Webhook::parse(br#"{"connectionId":99,"webhookType":"status","locationId":"1","metaData":{"s":"open"},"hash":"a"}"#).unwrap();
-        let b = Webhook::parse(br#"{ "hash":"b", "metaData":{"s":"open"}, "locationId":"1", "webhookType":"status", "connectionId":99 }"#).unwrap();
-        assert_eq!(a.digest(), b.digest());
     }
 }

@@ -1051,3 +1051,35 @@ async fn a_target_is_fetched_at_most_once_per_interval() {
         vec![json!({"rate": "hourly", "amount": 12})]
     );
 }
+
+/// A data webhook recorded as an event (as versions before targets did) is
+/// handed to its target, which then fetches it: one fetching path.
+#[tokio::test]
+async fn a_data_event_from_before_targets_is_handed_to_its_target() {
+    let w = world(&[]).await;
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    let event = syncaroo_shared::store::EventRecord {
+        id: "99:data:1198:1795806000000:legacy".into(),
+        connection_id: conn(),
+        webhook_type: syncaroo_shared::webhook::WebhookType::Data,
+        location_id: "1198".into(),
+        payload: body.to_string(),
+        received_at_ms: 1_795_806_000_000,
+        status: syncaroo_shared::store::EventStatus::Pending,
+        attempts: 0,
+        error: None,
+    };
+    w.t.app.store.record_event(&event).await.unwrap();
+    assert_eq!(
+        w.process(&sync::Delivered::Event(event)).await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.fake.fake.data_requests(), 0, "not fetched by the event");
+    assert_eq!(w.target_state().await.notifications, 1);
+    let target = sync::target_of(&Webhook::parse(body.to_string().as_bytes()).unwrap()).unwrap();
+    assert_eq!(
+        w.process(&sync::Delivered::Target(target)).await,
+        sync::Outcome::Done
+    );
+    assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}

@@ -135,7 +135,7 @@ pub async fn process(
 ) -> Outcome {
     match delivered {
         Delivered::Target(t) => process_target(app, dlq, t, policy).await,
-        Delivered::Event(e) => process_event(app, dlq, e, policy).await,
+        Delivered::Event(e) => process_event(app, dlq, e).await,
     }
 }
 
@@ -278,12 +278,7 @@ async fn fetch_target(
 
 /// Processes one recorded event: at most once to completion, however often
 /// it is delivered.
-pub async fn process_event(
-    app: &App,
-    dlq: &dyn DeadLetters,
-    event: &EventRecord,
-    policy: &FetchPolicy,
-) -> Outcome {
+pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord) -> Outcome {
     let store = app.store.as_ref();
     let (attempt, connection) = tokio::join!(
         store.start_attempt(&event.id),
@@ -312,7 +307,10 @@ pub async fn process_event(
         Err(e) => return Outcome::Retry(e.to_string()),
     };
     let result = match event.webhook_type {
-        WebhookType::Data => sync_data(app, event, &user, policy).await,
+        // Data webhooks are recorded as their target's notification, never
+        // as an event; one recorded as an event (by a version before
+        // targets) is handed to its target here, which fetches it.
+        WebhookType::Data => renotify(app, event).await,
         WebhookType::Status => sync_status(app, event, &user).await,
     };
     settle(
@@ -336,23 +334,17 @@ pub async fn process_event(
     .await
 }
 
-async fn sync_data(
-    app: &App,
-    event: &EventRecord,
-    user: &UserId,
-    policy: &FetchPolicy,
-) -> Result<(), SyncError> {
+async fn renotify(app: &App, event: &EventRecord) -> Result<(), SyncError> {
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
-    store_fetched(
-        app,
+    crate::notify::record(
+        app.store.as_ref(),
         &hook,
-        user,
-        event.id.clone(),
         app.clock.now_ms(),
-        policy,
+        event.received_at_ms,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// Fetches what a data webhook's `apiUrl` points at, every page, and
