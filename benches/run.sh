@@ -10,7 +10,7 @@
 #   request against its physical limit; --tls terminates TLS there with a
 #   throwaway CA the functions trust (SSL_CERT_FILE); --memory-mb holds each
 #   function to that Lambda size's CPU share (a cgroup CPU quota; root).
-#   The README's tables: --rtt-ms 2,10 --tls, and
+#   docs/PERFORMANCE.md's tables: --rtt-ms 2,10 --tls, and
 #   --rtt-ms 2 --tls --memory-mb 128,256,512,1024 --cold 5 --warm 100
 #   (then python3 benches/cost.py). Profiling: BENCH_DEBUG=1
 #   prints each init request and the functions' stderr (BENCH_RUST_LOG=info

@@ -88,7 +88,7 @@ struct Serve {
     /// The admin key (default: random, written to a file only you can read).
     #[arg(long, value_name = "KEY")]
     admin_key: Option<String>,
-    /// Any setting of the configuration (README, Configuration), repeatable.
+    /// Any setting of the configuration (docs/OPERATIONS.md), repeatable.
     #[arg(long = "set", value_name = "NAME=VALUE", value_parser = setting)]
     settings: Vec<(String, String)>,
     /// Appends each change event, one PutEvents entry (JSON) a line.

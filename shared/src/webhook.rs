@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256, Sha512};
 
 /// How the `hash` is computed. The guide says only "an encrypted hash of
-/// the data/payload"; our default (README, "Webhooks") is lowercase hex
+/// the data/payload"; our default (docs/PROTOCOL.md, "Webhooks") is lowercase hex
 /// HMAC-SHA256, keyed by our client secret, over the RFC 8785 canonical
 /// JSON of the body without its `hash` member. Each part is a setting so a
 /// real Syncaroo answer can be matched without code changes.

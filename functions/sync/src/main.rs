@@ -5,7 +5,7 @@
 use lambda_runtime::{service_fn, LambdaEvent};
 use syncaroo_shared::edge::{self, StreamBatch, Wiring};
 
-// One thread, as every function (docs: Performance).
+// One thread, as every function (docs/PERFORMANCE.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     syncaroo_shared::telemetry::init();

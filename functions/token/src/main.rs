@@ -3,7 +3,7 @@
 use syncaroo_shared::edge::{self, Wiring};
 
 // One thread: a Lambda serves one event at a time on a share of a vCPU, so
-// worker threads add hand-offs, not parallelism (docs: Performance).
+// worker threads add hand-offs, not parallelism (docs/PERFORMANCE.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     syncaroo_shared::telemetry::init();

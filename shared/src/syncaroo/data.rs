@@ -1,4 +1,4 @@
-//! Fetching `apiUrl` and every page after it, under our SSRF rules (README,
+//! Fetching `apiUrl` and every page after it, under our SSRF rules (docs/PROTOCOL.md,
 //! "Webhooks and data sync"): a URL is followed only when it falls under
 //! one of the configured data API prefixes (scheme, host, port, path
 //! prefix), after resolving dot segments; it is rebuilt on that prefix's
