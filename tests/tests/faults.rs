@@ -254,7 +254,8 @@ async fn matrix(name: &str, run: PathRun) {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
     let row = readme_row(name, &ops, &cells);
-    let readme = std::fs::read_to_string(syncaroo_tests::repo_root().join("docs/TESTING.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(syncaroo_tests::repo_root().join("docs/TESTING.md")).unwrap();
     assert!(
         readme.lines().any(|l| l == row),
         "docs/TESTING.md's fault table should have this row (the outcomes measured):\n{row}"
