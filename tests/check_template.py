@@ -166,7 +166,7 @@ def main():
                 if "secretsmanager:GetSecretValue" in acts:
                     granted |= refs(st["Resource"])
         main_rs = (ROOT / "functions" / binary / "src" / "main.rs").read_text()
-        wired = "announces_changes" in main_rs or "with_aws_changes" in main_rs
+        wired = "announces_changes: true" in main_rs
         if wired != (binary in ANNOUNCERS):
             errors.append(f"{name}: main.rs {'wires' if wired else 'does not wire'} change events; expected the opposite")
         if binary in ANNOUNCERS:
