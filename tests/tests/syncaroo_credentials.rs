@@ -309,8 +309,8 @@ impl CredentialsStore for LosesRefresh {
     async fn release_lease(&self, o: &str) -> Result<(), Error> {
         self.0.release_lease(o).await
     }
-    async fn mark_needs_reauth(&self, r: &str, n: i64) -> Result<(), Error> {
-        self.0.mark_needs_reauth(r, n).await
+    async fn mark_needs_reauth(&self, v: u64, o: &str, r: &str, n: i64) -> Result<bool, Error> {
+        self.0.mark_needs_reauth(v, o, r, n).await
     }
     async fn put_oauth_state(&self, h: &str, e: i64) -> Result<(), Error> {
         self.0.put_oauth_state(h, e).await
@@ -393,4 +393,67 @@ async fn scheduled_refresh_only_when_due() {
     let out = serde_json::to_value(p.refresh_if_due().await.unwrap()).unwrap();
     assert_eq!(out["outcome"], "refreshed");
     assert_eq!(fake.fake.refreshes(), 1);
+}
+
+/// Two refreshers and a lapsed lease (correctness issue, item 5): B holds
+/// the lease and sends the refresh token, while A (whose lease lapsed)
+/// spends that same token at Syncaroo and stores the good pair. Syncaroo
+/// refuses B's (retried) request with invalid_grant: a refusal for a token
+/// that is no longer the stored one marks nothing, and the credentials
+/// stay usable with A's pair. On DynamoDB Local and in memory.
+async fn a_refusal_for_a_spent_token_marks_nothing(store: Arc<dyn CredentialsStore>) {
+    let fake = fake().await;
+    let (_, refresh) = seed(store.as_ref(), &fake, 5).await;
+    // B's first request is held, then answered 504 (transient): B retries
+    // with the same token after A spent it.
+    fake.fake
+        .fail_next([Failure::Stall(Duration::from_millis(400))]);
+    let b = provider(store.clone(), &fake, 2000);
+    let b_call = tokio::spawn(async move { b.access_token().await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let held = creds(store.as_ref()).await;
+    assert!(held.lease_owner.is_some(), "B holds the lease");
+    // A: the same refresh token at Syncaroo, then its pair stored (its
+    // lease lapsed: written unconditionally, as TokenProvider::keep does).
+    let a = provider(store.clone(), &fake, 2000);
+    let secrets = {
+        let mut s = events_secrets();
+        s.syncaroo_client_id = Some(SecretString::new(fake.fake.cfg.client_id.clone()));
+        s.syncaroo_client_secret = Some(SecretString::new(fake.fake.cfg.client_secret.clone()));
+        s
+    };
+    let client = secrets.syncaroo_client().unwrap();
+    let pair = a
+        .oauth()
+        .refresh(client, &SecretString::new(refresh), SystemClock.now())
+        .await
+        .expect("A's refresh");
+    store
+        .put_credentials(&pair, SystemClock.now())
+        .await
+        .unwrap();
+    let b_result = b_call.await.unwrap();
+    assert!(
+        !matches!(b_result, Err(ProviderError::NeedsReauth(_))),
+        "{b_result:?}"
+    );
+    let after = creds(store.as_ref()).await;
+    assert_eq!(after.status, CredentialStatus::Active, "{:?}", after.reason);
+    assert_eq!(after.access_token, pair.access_token, "A's pair is stored");
+    // And it works: the next caller uses it without a refresh.
+    let c = provider(store.clone(), &fake, 2000);
+    assert_eq!(c.access_token().await.unwrap(), pair.access_token);
+}
+
+#[tokio::test]
+async fn a_refusal_for_a_spent_token_marks_nothing_in_memory() {
+    a_refusal_for_a_spent_token_marks_nothing(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn a_refusal_for_a_spent_token_marks_nothing_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("reauth-race", SystemClock.now()).await else {
+        return;
+    };
+    a_refusal_for_a_spent_token_marks_nothing(Arc::new(s)).await;
 }

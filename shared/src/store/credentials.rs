@@ -85,8 +85,18 @@ pub trait CredentialsStore: Send + Sync {
     /// Gives the lease back (refresh failed, old pair still good).
     async fn release_lease(&self, owner: &str) -> Result<(), Error>;
 
-    /// Stops every caller from using or refreshing the credentials.
-    async fn mark_needs_reauth(&self, reason: &str, now: i64) -> Result<(), Error>;
+    /// Stops every caller from using or refreshing the credentials, if the
+    /// item is still at `version` with the lease held by `owner`: the
+    /// refusal was for the refresh token stored then. `Ok(false)`: it was
+    /// not (another refresher stored a newer pair, or took the lease), and
+    /// nothing is marked.
+    async fn mark_needs_reauth(
+        &self,
+        version: u64,
+        owner: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, Error>;
 
     /// Stores the keyed hash of an admin connect `state` until `expires_at`.
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error>;

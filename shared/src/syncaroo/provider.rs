@@ -208,16 +208,16 @@ impl TokenProvider {
             match self.oauth.refresh(client, &c.refresh_token, self.clock.now()).await {
                 Ok(new) => return self.keep(c, new).await,
                 Err(OAuthError::InvalidGrant) => {
-                    return Err(self.needs_reauth("Syncaroo refused the refresh token (invalid_grant)").await)
+                    return Err(self.needs_reauth(&c, "Syncaroo refused the refresh token (invalid_grant)").await)
                 }
                 Err(OAuthError::Malformed) => {
                     return Err(self
-                        .needs_reauth("Syncaroo answered the refresh with an unreadable body; the refresh token may be spent")
+                        .needs_reauth(&c, "Syncaroo answered the refresh with an unreadable body; the refresh token may be spent")
                         .await)
                 }
                 Err(OAuthError::Rejected { status, code }) => {
                     return Err(self
-                        .needs_reauth(&format!("Syncaroo refused the refresh: HTTP {status} {code}"))
+                        .needs_reauth(&c, &format!("Syncaroo refused the refresh: HTTP {status} {code}"))
                         .await)
                 }
                 Err(OAuthError::Transient(why)) if attempt < self.attempts => {
@@ -316,16 +316,40 @@ impl TokenProvider {
         }
     }
 
-    /// Marks the credentials dead, says so loudly, counts it.
-    async fn needs_reauth(&self, reason: &str) -> ProviderError {
-        tracing::error!(
-            reason,
-            "Syncaroo API credentials need an admin to reconnect; no further calls to Syncaroo"
-        );
-        metrics::count(METRIC_NEEDS_REAUTH, 1);
-        if let Err(e) = self.creds.mark_needs_reauth(reason, self.clock.now()).await {
-            tracing::error!(error = %e, "could not mark the credentials needs_reauth");
+    /// Syncaroo refused the refresh token of `c`: marks the credentials
+    /// dead, says so loudly, counts it; unless the item moved on meanwhile
+    /// (another refresher, whose lease had lapsed, spent that token and
+    /// stored a newer pair, or took the lease): a refusal for a token that
+    /// is no longer the stored one marks nothing, and the caller tries
+    /// again with what is stored.
+    async fn needs_reauth(&self, c: &SyncarooCredentials, reason: &str) -> ProviderError {
+        let marked = self
+            .creds
+            .mark_needs_reauth(c.version, &self.owner, reason, self.clock.now())
+            .await;
+        match marked {
+            Ok(false) => {
+                tracing::warn!(
+                    reason,
+                    version = c.version,
+                    "Syncaroo refused a refresh token that is no longer the stored one; nothing marked"
+                );
+                ProviderError::Unavailable(
+                    "the refresh token was spent by another refresher; the stored pair is newer"
+                        .into(),
+                )
+            }
+            Ok(true) | Err(_) => {
+                if let Err(e) = marked {
+                    tracing::error!(error = %e, "could not mark the credentials needs_reauth");
+                }
+                tracing::error!(
+                    reason,
+                    "Syncaroo API credentials need an admin to reconnect; no further calls to Syncaroo"
+                );
+                metrics::count(METRIC_NEEDS_REAUTH, 1);
+                ProviderError::NeedsReauth(reason.to_string())
+            }
         }
-        ProviderError::NeedsReauth(reason.to_string())
     }
 }

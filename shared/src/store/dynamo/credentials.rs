@@ -142,23 +142,37 @@ impl CredentialsStore for DynamoStore {
         conditional(res, "UpdateItem").map(|_| ())
     }
 
-    async fn mark_needs_reauth(&self, reason: &str, now: i64) -> Result<(), Error> {
+    async fn mark_needs_reauth(
+        &self,
+        version: u64,
+        owner: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
         let res = self
             .creds_update()
             .update_expression(
                 "SET #status = :n, #reason = :r, #updated_at = :now REMOVE #lease_owner, #lease_until_ms",
             )
-            .condition_expression("attribute_exists(#pk)")
+            // Only the refresh token that was refused: the version read and
+            // the lease still ours.
+            .condition_expression("#version = :v AND #lease_owner = :o")
             .set_expression_attribute_names(names(&[
-                "status", "reason", "updated_at", "lease_owner", "lease_until_ms", "pk",
+                "status",
+                "reason",
+                "updated_at",
+                "lease_owner",
+                "lease_until_ms",
+                "version",
             ]))
             .expression_attribute_values(":n", s(CredentialStatus::NeedsReauth.as_str()))
             .expression_attribute_values(":r", s(reason))
             .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":v", n(version as i64))
+            .expression_attribute_values(":o", s(owner))
             .send()
             .await;
-        // Not written when the condition no longer holds: nothing to do.
-        conditional(res, "UpdateItem").map(|_| ())
+        conditional(res, "UpdateItem")
     }
 
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {

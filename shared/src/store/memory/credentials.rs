@@ -96,16 +96,25 @@ impl CredentialsStore for MemoryStore {
         Ok(())
     }
 
-    async fn mark_needs_reauth(&self, reason: &str, now: i64) -> Result<(), Error> {
+    async fn mark_needs_reauth(
+        &self,
+        version: u64,
+        owner: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
         let mut g = cred_lock(&self.creds);
-        if let Some(c) = g.creds.as_mut() {
-            c.status = CredentialStatus::NeedsReauth;
-            c.reason = Some(reason.to_string());
-            c.lease_owner = None;
-            c.lease_until_ms = None;
-            c.updated_at = now;
+        match g.creds.as_mut() {
+            Some(c) if c.version == version && c.lease_owner.as_deref() == Some(owner) => {
+                c.status = CredentialStatus::NeedsReauth;
+                c.reason = Some(reason.to_string());
+                c.lease_owner = None;
+                c.lease_until_ms = None;
+                c.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
     async fn put_oauth_state(&self, hash: &str, expires_at: i64) -> Result<(), Error> {
