@@ -137,8 +137,10 @@ PY
 then echo "PASS change events from the function binaries (moto EventBridge -> SQS)"; pass=$((pass+1))
 else echo "FAIL change events from the function binaries"; fail=$((fail+1)); fi
 
-# The functions' log lines are JSON objects (AWS_LAMBDA_LOG_FORMAT=JSON):
-# timestamp, level, target, message, fields, and the invocation's requestId.
+# The functions' log lines are JSON objects (AWS_LAMBDA_LOG_FORMAT=JSON,
+# tracing-subscriber's json formatter): timestamp, level, target, message
+# and the event's fields at the top, and in an invocation the span with its
+# requestId.
 if python3 - "$log" <<'PY'
 import json, sys
 lines = []
@@ -156,11 +158,12 @@ for raw in open(sys.argv[1], errors="replace"):
 assert lines, "no JSON log line"
 for l in lines:
     assert {"timestamp", "level", "target", "message"} <= set(l), l
-in_invocation = [l for l in lines if l.get("requestId")]
+in_invocation = [l for l in lines if (l.get("span") or {}).get("requestId")]
 assert in_invocation, "no line carries a requestId"
 assert any(l["level"] == "ERROR" and "panicked" in l["message"] for l in in_invocation), \
     "the panic is logged with its requestId"
-assert any(l.get("fields") for l in lines), "no line has fields"
+base = {"timestamp", "level", "target", "message", "span", "threadName", "threadId"}
+assert any(set(l) - base for l in lines), "no line has fields"
 print(f"{len(lines)} JSON lines, {len(in_invocation)} with a requestId")
 PY
 then echo "PASS JSON logs under the emulator"; pass=$((pass+1))
