@@ -456,9 +456,12 @@ async fn sync_status(app: &App, event: &EventRecord, user: &UserId) -> Result<()
 
 /// A batch of delivered events (the sync function's stream batch, each
 /// under the key the caller names it by): processes them and returns the
-/// keys of those to deliver again, so one failing event does not redo the
-/// rest. Records for different targets run concurrently (a fetch mostly
-/// waits on Syncaroo); records for the same target run in batch order.
+/// keys of those to deliver again. Lambda checkpoints at the lowest of them
+/// and delivers that record and every one after it again, done or not:
+/// that is safe only because processing is idempotent (a covered target is
+/// skipped, a done event is not applied or announced again). Records for
+/// different targets run concurrently (a fetch mostly waits on Syncaroo);
+/// records for the same target run in batch order.
 pub async fn process_batch<K>(
     app: &App,
     dlq: &dyn DeadLetters,
