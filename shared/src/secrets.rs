@@ -236,8 +236,20 @@ pub struct CachedSecrets {
     source: Box<dyn SecretSource>,
     clock: Arc<dyn Clock>,
     ttl: i64,
-    cache: RwLock<Option<(Arc<BridgeSecrets>, i64)>>,
+    cache: RwLock<Option<Cached>>,
 }
+
+/// The secrets last read, and when to read them again.
+struct Cached {
+    secrets: Arc<BridgeSecrets>,
+    /// Now + TTL after a read; after a failed refresh, now + a backoff.
+    next_read: i64,
+    /// Refreshes failed in a row.
+    failures: u32,
+}
+
+/// The first pause after a failed refresh; it doubles up to the TTL.
+const FIRST_BACKOFF_SECS: i64 = 5;
 
 impl CachedSecrets {
     pub fn new(source: impl SecretSource + 'static, clock: Arc<dyn Clock>, ttl_secs: u64) -> Self {
@@ -249,30 +261,42 @@ impl CachedSecrets {
         }
     }
 
+    /// The secrets: cached for the TTL. When a refresh fails the cached
+    /// value is served and the next read waits out a backoff (5 s, doubling
+    /// up to the TTL), so an outage of Secrets Manager is not answered with
+    /// a GetSecretValue (and the SDK's retries) on every request.
     pub async fn get(&self) -> Result<Arc<BridgeSecrets>, Error> {
         let now = self.clock.now();
-        if let Some((s, at)) = &*self.cache.read().await {
-            if now - at < self.ttl {
-                return Ok(s.clone());
+        if let Some(c) = &*self.cache.read().await {
+            if now < c.next_read {
+                return Ok(c.secrets.clone());
             }
         }
         let mut guard = self.cache.write().await;
         // Another task may have refreshed while we waited for the lock.
-        if let Some((s, at)) = &*guard {
-            if now - at < self.ttl {
-                return Ok(s.clone());
+        if let Some(c) = &*guard {
+            if now < c.next_read {
+                return Ok(c.secrets.clone());
             }
         }
         match self.source.load().await {
             Ok(fresh) => {
                 let fresh = Arc::new(fresh);
-                *guard = Some((fresh.clone(), now));
+                *guard = Some(Cached {
+                    secrets: fresh.clone(),
+                    next_read: now + self.ttl,
+                    failures: 0,
+                });
                 Ok(fresh)
             }
-            Err(e) => match &*guard {
-                Some((stale, _)) => {
-                    tracing::warn!(error = %e, "secrets refresh failed; serving the cached value");
-                    Ok(stale.clone())
+            Err(e) => match guard.as_mut() {
+                Some(c) => {
+                    c.failures += 1;
+                    let backoff =
+                        (FIRST_BACKOFF_SECS << (c.failures - 1).min(16)).min(self.ttl.max(1));
+                    c.next_read = now + backoff;
+                    tracing::warn!(error = %e, retry_in_secs = backoff, "secrets refresh failed; serving the cached value");
+                    Ok(c.secrets.clone())
                 }
                 None => Err(e),
             },
@@ -326,6 +350,45 @@ mod tests {
         // Source now fails: the stale value is served.
         let e = c.get().await.unwrap();
         assert!(Arc::ptr_eq(&d, &e));
+    }
+
+    /// A Secrets Manager outage is not amplified (correctness issue, item
+    /// 9): once a refresh failed, the stale value is served without another
+    /// GetSecretValue until a backoff (5 s, doubling up to the TTL) passes.
+    #[tokio::test]
+    async fn a_failed_refresh_backs_off_instead_of_retrying_every_request() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let clock = Arc::new(ManualClock::new(1000));
+        let c = CachedSecrets::new(
+            Counting {
+                calls: calls.clone(),
+                fail_after: 1,
+            },
+            clock.clone(),
+            60,
+        );
+        let first = c.get().await.unwrap();
+        clock.advance(61);
+        for _ in 0..20 {
+            assert!(Arc::ptr_eq(&first, &c.get().await.unwrap()));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "one failed refresh, then none"
+        );
+        clock.advance(4);
+        c.get().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "inside the 5 s backoff");
+        clock.advance(1);
+        c.get().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "tried again after 5 s");
+        clock.advance(9);
+        c.get().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "then after 10 s");
+        clock.advance(1);
+        c.get().await.unwrap();
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
