@@ -66,7 +66,7 @@ EXPECTED["webhook"] = {
 }
 EXPECTED["sync"] = {
     "http": False,
-    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"},
     "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "SyncarooApiCredentials"},
     "stream": True,
 }

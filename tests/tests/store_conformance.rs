@@ -574,6 +574,55 @@ mod sync_data {
         assert_eq!((st.notifications, st.due()), (20, true));
     }
 
+    /// Chunk items of an earlier, larger fetch do not stay behind
+    /// (correctness issue, item 4): 1 MB in four chunks, then 600 KB in
+    /// two, then a small value in the head alone; after each, exactly the
+    /// chunks the head names exist.
+    #[tokio::test]
+    async fn dynamodb_a_smaller_fetch_leaves_no_chunks_behind() {
+        let Some(s) = local_aws::dynamo_store("chunks", NOW).await else {
+            return;
+        };
+        let sized = |at: i64, bytes: usize| {
+            let mut d = data(at, "x");
+            let n = bytes / 1000;
+            d.data = serde_json::Value::Array(
+                (0..n)
+                    .map(|i| serde_json::json!({"i": i, "pad": "x".repeat(980)}))
+                    .collect(),
+            )
+            .to_string();
+            d
+        };
+        let chunks = async || {
+            let mut left = vec![];
+            for i in 0..12 {
+                let sk = format!("CHUNK#rates#7843#{i:03}");
+                if s.raw_item("SYNC#99#1198", &sk).await.is_ok() {
+                    left.push(i);
+                }
+            }
+            left
+        };
+        assert!(s.put_synced(&sized(1_000, 1_100_000)).await.unwrap());
+        assert_eq!(chunks().await, [0, 1, 2, 3]);
+        assert!(s.put_synced(&sized(2_000, 600_000)).await.unwrap());
+        assert_eq!(chunks().await, [0, 1], "the two chunks it needs, no more");
+        assert!(s.put_synced(&sized(3_000, 10_000)).await.unwrap());
+        assert_eq!(chunks().await, Vec::<i32>::new(), "the head alone");
+        let got = s
+            .get_synced(
+                &ConnectionId::parse("99").unwrap(),
+                "1198",
+                "rates",
+                Some("7843"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.data, sized(3_000, 10_000).data);
+    }
+
     /// What DynamoDB writes for a notification is what the stream hands
     /// the worker: the NOTE item read back decodes as its target.
     #[tokio::test]

@@ -19,9 +19,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 pub const METRIC_EVENT_FAILED: &str = "SyncEventFailed";
-/// The most one fetch stores: the DynamoDB store splits it over 300 KB
-/// chunk items written in one transaction (4 MB at most).
-pub const MAX_STORED_BYTES: usize = 3 * 1024 * 1024;
+pub use crate::store::sync::MAX_STORED_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -115,6 +115,10 @@ impl TargetState {
     }
 }
 
+/// The most one fetch stores: the DynamoDB store splits it over 300 KB
+/// chunk items written in one transaction (4 MB at most).
+pub const MAX_STORED_BYTES: usize = 3 * 1024 * 1024;
+
 /// What a data webhook's `apiUrl` returned, every page of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncedData {

@@ -14,7 +14,7 @@ use crate::store::{
 };
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
 
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
@@ -30,6 +30,9 @@ pub fn synced_item_key(t: &crate::store::SyncTarget) -> (String, String) {
 /// Synced data larger than this is split over chunk items (a DynamoDB item
 /// holds 400 KB).
 const CHUNK_BYTES: usize = 300 * 1024;
+
+/// The most chunk items one target's data can take.
+const MAX_CHUNKS: usize = crate::store::sync::MAX_STORED_BYTES.div_ceil(CHUNK_BYTES) + 1;
 
 /// `data` in pieces of at most [`CHUNK_BYTES`], cut at char boundaries.
 fn chunks(data: &str) -> Vec<&str> {
@@ -330,14 +333,7 @@ impl EventStore for DynamoStore {
         let parts = chunks(&d.data);
         if parts.len() == 1 {
             item.insert("data".into(), s(&d.data));
-            return self
-                .put_if(
-                    item,
-                    condition,
-                    &["pk", "fetched_at_ms"],
-                    vec![(":f", n(d.fetched_at_ms))],
-                )
-                .await;
+            return self.put_head_alone(d, item, condition).await;
         }
         // Larger than an item: the head names how many chunks, and the head
         // and every chunk are written in one transaction under the head's
@@ -360,6 +356,20 @@ impl EventStore for DynamoStore {
             c.insert("data".into(), s(*part));
             c.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
             steps.push(self.put(c, None)?);
+        }
+        // The chunks an earlier, larger fetch left beyond these (deleting a
+        // missing item is no error): a transaction's Put returns no old
+        // item to say how many there were.
+        for i in parts.len()..MAX_CHUNKS {
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    pk.clone(),
+                    &chunk_sk(&d.attribute_type, d.resource_id.as_deref(), i),
+                )))
+                .build()
+                .map_err(build_err)?;
+            steps.push(TransactWriteItem::builder().delete(del).build());
         }
         match self.transact(steps).await? {
             Ok(()) => Ok(true),
@@ -454,5 +464,54 @@ impl EventStore for DynamoStore {
             received_at_ms: get_n(item, "received_at_ms").unwrap_or(0),
             event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
         }))
+    }
+}
+
+impl DynamoStore {
+    /// Stores synced data that fits its head item, under `condition`; the
+    /// chunks an earlier, larger fetch wrote (the old head names how many)
+    /// are deleted after. `Ok(false)`: a later fetch is stored.
+    async fn put_head_alone(
+        &self,
+        d: &SyncedData,
+        item: Item,
+        condition: &str,
+    ) -> Result<bool, Error> {
+        let pk = sync_pk(&d.connection_id, &d.location_id);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(&["pk", "fetched_at_ms"]))
+            .expression_attribute_values(":f", n(d.fetched_at_ms))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        let old_chunks = match res {
+            Ok(out) => out
+                .attributes()
+                .and_then(|old| get_n(old, "chunks"))
+                .unwrap_or(0),
+            Err(e) if is_ccf(&e) => return Ok(false),
+            Err(e) => return Err(store_err("PutItem", e)),
+        };
+        let deletes = (0..old_chunks.max(0) as usize).map(|i| {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(
+                    pk.clone(),
+                    &chunk_sk(&d.attribute_type, d.resource_id.as_deref(), i),
+                )))
+                .send()
+        });
+        // The head no longer names them, so a reader never sees them; one
+        // left by a failed delete is only storage, and is logged.
+        if let Err(e) = futures_util::future::try_join_all(deletes).await {
+            tracing::error!(error = %store_err("DeleteItem", e), "chunks of an earlier fetch not deleted");
+        }
+        Ok(true)
     }
 }
