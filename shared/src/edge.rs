@@ -171,12 +171,22 @@ pub fn stream_events(batch: StreamBatch) -> Vec<(Option<String>, Delivered)> {
 /// the ones to redeliver. A record to redeliver that has no sequence number
 /// cannot be named (Lambda reads an empty identifier as "the whole batch"),
 /// so the invocation fails, said out loud, and the batch comes again.
+///
+/// `deadline_ms`: the invocation's deadline (milliseconds since the epoch,
+/// Lambda's context): records it cannot cover are handed back.
 pub async fn on_stream(
     app: &App,
     dlq: &dyn DeadLetters,
     batch: StreamBatch,
+    deadline_ms: Option<u64>,
 ) -> Result<DynamoDbEventResponse, crate::error::Error> {
-    let failed = handlers::sync::process_batch(app, dlq, stream_events(batch)).await;
+    let deadline = deadline_ms.map(|ms| {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        std::time::Instant::now() + std::time::Duration::from_millis(ms.saturating_sub(now_ms))
+    });
+    let failed = handlers::sync::process_batch(app, dlq, stream_events(batch), deadline).await;
     let mut resp = DynamoDbEventResponse::default();
     for seq in failed {
         let Some(seq) = seq else {

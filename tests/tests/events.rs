@@ -375,7 +375,8 @@ mod webhook_and_sync {
         let dlq = MemoryDeadLetters::default();
         let batch = serde_json::from_value(syncaroo_tests::event_json("sync-stream.json"))
             .expect("a DynamoDB stream batch");
-        let out = serde_json::to_value(on_stream(&t.app, &dlq, batch).await.unwrap()).unwrap();
+        let out =
+            serde_json::to_value(on_stream(&t.app, &dlq, batch, None).await.unwrap()).unwrap();
         assert_eq!(out["batchItemFailures"], serde_json::json!([]));
         let s = t
             .app
@@ -398,14 +399,16 @@ mod webhook_and_sync {
         let dlq = MemoryDeadLetters::default();
         let batch =
             || serde_json::from_value(syncaroo_tests::event_json("sync-stream-data.json")).unwrap();
-        let out = serde_json::to_value(on_stream(&t.app, &dlq, batch()).await.unwrap()).unwrap();
+        let out =
+            serde_json::to_value(on_stream(&t.app, &dlq, batch(), None).await.unwrap()).unwrap();
         assert_eq!(
             out["batchItemFailures"],
             serde_json::json!([]),
             "not notified here"
         );
         handlers::webhook(&t.app, event("webhook-data.json")).await;
-        let out = serde_json::to_value(on_stream(&t.app, &dlq, batch()).await.unwrap()).unwrap();
+        let out =
+            serde_json::to_value(on_stream(&t.app, &dlq, batch(), None).await.unwrap()).unwrap();
         assert_eq!(
             out["batchItemFailures"],
             serde_json::json!([{"itemIdentifier": "111100000000000000002"}])

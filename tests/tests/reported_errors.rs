@@ -77,7 +77,7 @@ async fn a_failed_stream_record_without_a_sequence_number_fails_the_invocation()
         .remove("SequenceNumber");
     let batch = serde_json::from_value(batch).unwrap();
     let dlq = syncaroo_shared::deadletter::MemoryDeadLetters::default();
-    let out = syncaroo_shared::edge::on_stream(&t.app, &dlq, batch).await;
+    let out = syncaroo_shared::edge::on_stream(&t.app, &dlq, batch, None).await;
     let err = out.expect_err("the invocation fails");
     assert!(err.to_string().contains("sequence number"), "{err}");
 }

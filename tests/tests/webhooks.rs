@@ -367,7 +367,7 @@ async fn a_batch_fetches_different_targets_concurrently() {
         let w = w.clone();
         tokio::spawn(async move {
             let dlq = MemoryDeadLetters::default();
-            sync::process_batch(&w.t.app, &dlq, vec![("a", first), ("b", second)]).await
+            sync::process_batch(&w.t.app, &dlq, vec![("a", first), ("b", second)], None).await
         })
     };
     gate.wait_held().await;
@@ -686,7 +686,7 @@ async fn stream_batch_reports_only_the_failing_record() {
     records.push(stream_record("MODIFY", "300", json!({})));
     let batch = serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
     let out = serde_json::to_value(
-        syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch)
+        syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch, None)
             .await
             .unwrap(),
     )
@@ -711,7 +711,7 @@ async fn stream_batch_reports_only_the_failing_record() {
     // Redelivered from record 100 on: 100, and 101 and 300 again.
     let batch = serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
     let again = serde_json::to_value(
-        syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch)
+        syncaroo_shared::edge::on_stream(&w.t.app, &w.dlq, batch, None)
             .await
             .unwrap(),
     )
@@ -1112,4 +1112,63 @@ async fn a_data_event_from_before_targets_is_handed_to_its_target() {
         sync::Outcome::Done
     );
     assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}
+
+/// The sync worker keeps to its invocation's deadline (correctness issue,
+/// item 8): a record is started only while the time left covers one
+/// fetch's budget (SYNC_DEADLINE_MS); the rest are named in the batch's
+/// failures, so Lambda delivers them again instead of timing the whole
+/// invocation out. Real tasks: the first target's fetch is held at the fake
+/// API until the time left no longer covers a second fetch.
+#[tokio::test]
+async fn the_worker_starts_no_fetch_its_deadline_cannot_cover() {
+    let w = Arc::new(
+        world(&[
+            ("SYNC_DEADLINE_MS", "2000"),
+            ("SYNCAROO_HTTP_TIMEOUT_MS", "10000"),
+        ])
+        .await,
+    );
+    let body = data_body(&w.fake.fake.page_url(RATES, 1));
+    let first = w.deliver(body.clone()).await;
+    let gate = w.fake.fake.hold_data();
+    // 3 s left: the first fetch starts (its budget is 2 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let batch = {
+        let w = w.clone();
+        let first = first.clone();
+        tokio::spawn(async move {
+            let dlq = MemoryDeadLetters::default();
+            sync::process_batch(
+                &w.t.app,
+                &dlq,
+                vec![("a", first.clone()), ("b", first)],
+                Some(deadline),
+            )
+            .await
+        })
+    };
+    gate.wait_held().await;
+    // A notification while the fetch is held makes the second record due.
+    w.deliver(body.clone()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    gate.release();
+    let failed = batch.await.unwrap();
+    assert_eq!(
+        failed,
+        ["b"],
+        "the second record is handed back, not started"
+    );
+    assert_eq!(w.fake.fake.data_requests(), 3, "one fetch of three pages");
+    assert!(
+        w.target_state().await.due(),
+        "still owed a fetch: delivered again"
+    );
+    // Too little time for any fetch: nothing is started, all handed back.
+    let none_left = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    let dlq = MemoryDeadLetters::default();
+    let d = w.deliver(body).await;
+    let failed = sync::process_batch(&w.t.app, &dlq, vec![("c", d)], Some(none_left)).await;
+    assert_eq!(failed, ["c"]);
+    assert_eq!(w.fake.fake.data_requests(), 3, "no fetch started");
 }

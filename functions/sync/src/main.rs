@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dlq = dlq.as_ref();
     lambda_runtime::run(service_fn(
         move |batch: LambdaEvent<StreamBatch>| async move {
-            edge::on_stream(app, dlq, batch.payload)
+            edge::on_stream(app, dlq, batch.payload, Some(batch.context.deadline))
                 .await
                 .map_err(lambda_runtime::Error::from)
         },

@@ -460,10 +460,16 @@ async fn sync_status(app: &App, event: &EventRecord, user: &UserId) -> Result<()
 /// skipped, a done event is not applied or announced again). Records for
 /// different targets run concurrently (a fetch mostly waits on Syncaroo);
 /// records for the same target run in batch order.
+///
+/// With a `deadline` (the invocation's), a record is started only while the
+/// time left covers one fetch's budget (`SYNC_DEADLINE_MS`); the records
+/// not started are handed back with the failed ones, so a batch too long
+/// for one invocation is finished by the next instead of timing out whole.
 pub async fn process_batch<K>(
     app: &App,
     dlq: &dyn DeadLetters,
     delivered: Vec<(K, Delivered)>,
+    deadline: Option<std::time::Instant>,
 ) -> Vec<K> {
     let policy = fetch_policy(app);
     let mut groups: Vec<(String, Vec<(K, Delivered)>)> = Vec::new();
@@ -478,18 +484,31 @@ pub async fn process_batch<K>(
         }
     }
     let policy = &policy;
+    // Whether, after `wait`, the time left still covers one fetch.
+    let covers = move |wait: Duration| {
+        deadline.is_none_or(|d| {
+            d.saturating_duration_since(std::time::Instant::now()) >= policy.deadline + wait
+        })
+    };
     let runs = groups.into_iter().map(|(_, records)| async move {
         let mut failed = Vec::new();
         for (key, d) in records {
+            if !covers(Duration::ZERO) {
+                tracing::warn!("too little time left for a fetch: handing the record back");
+                failed.push(key);
+                continue;
+            }
             let mut outcome = process(app, dlq, &d, policy).await;
             if let Outcome::Deferred { until_ms } = outcome {
                 // Wait out the target's fetch interval (seconds, inside the
                 // function's minutes) and fetch then: a record handed back
                 // would be retried at once, and dropped when the stream's
                 // retries run out.
-                let wait = (until_ms - app.clock.now_ms()).max(0) as u64;
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                outcome = process(app, dlq, &d, policy).await;
+                let wait = Duration::from_millis((until_ms - app.clock.now_ms()).max(0) as u64);
+                if covers(wait) {
+                    tokio::time::sleep(wait).await;
+                    outcome = process(app, dlq, &d, policy).await;
+                }
             }
             if let Outcome::Retry(_) | Outcome::Deferred { .. } = outcome {
                 failed.push(key);

@@ -234,7 +234,7 @@ async fn main() {
         .map(|(i, t)| (i, sync::Delivered::Target(t)))
         .collect();
     let t = Instant::now();
-    let failed = sync::process_batch(&app, &dlq, batch).await;
+    let failed = sync::process_batch(&app, &dlq, batch, None).await;
     let many = t.elapsed();
     let floor = api_ms * PAGES as u32;
     let sync_line = format!(
