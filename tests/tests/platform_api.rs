@@ -687,3 +687,75 @@ async fn deployed_platform_routes_take_only_a_verified_iam_caller() {
     .await;
     assert_eq!(resp.status(), 200);
 }
+
+/// Listings of any size can be cleared and replaced (correctness issue,
+/// item 7): an import can store far more locations than one transaction
+/// holds (100 steps); DELETE and a PUT over them still work, in
+/// version-guarded steps, and a push racing another is the only 409.
+async fn large_listings_are_cleared_and_replaced(t: TestApp) {
+    let locations: serde_json::Map<String, Value> = (0..150)
+        .map(|i| {
+            let id = format!("L{i:03}");
+            (
+                id.clone(),
+                json!({"ID": id, "name": "n", "status": "active"}),
+            )
+        })
+        .collect();
+    syncaroo_local::import_listings(
+        t.app.store.as_ref(),
+        &json!({"userId": "1", "locations": locations}).to_string(),
+    )
+    .await
+    .unwrap();
+    let user = syncaroo_shared::model::UserId::parse("1").unwrap();
+    assert_eq!(t.app.store.list_locations(&user).await.unwrap().len(), 150);
+    let auth = admin_auth(&t);
+    let resp = serve(
+        &t,
+        call(
+            "PUT",
+            "/api/platform/users/1/listings",
+            Some(&auth),
+            &push_body().to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", syncaroo_tests::body_text(&resp));
+    let ids: Vec<String> = t
+        .app
+        .store
+        .list_locations(&user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    assert_eq!(ids, ["2001", "2002"], "exactly the pushed ones");
+    syncaroo_local::import_listings(
+        t.app.store.as_ref(),
+        &json!({"userId": "1", "locations": locations}).to_string(),
+    )
+    .await
+    .unwrap();
+    let resp = serve(
+        &t,
+        call("DELETE", "/api/platform/users/1/listings", Some(&auth), ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", syncaroo_tests::body_text(&resp));
+    assert!(t.app.store.list_locations(&user).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn large_listings_are_cleared_and_replaced_in_memory() {
+    large_listings_are_cleared_and_replaced(local_profile(Arc::new(MemoryStore::new()))).await;
+}
+
+#[tokio::test]
+async fn large_listings_are_cleared_and_replaced_on_dynamodb_local() {
+    let Some(s) = local_aws::dynamo_store("big-listings", EVENTS_NOW).await else {
+        return;
+    };
+    large_listings_are_cleared_and_replaced(local_profile(Arc::new(s))).await;
+}

@@ -46,71 +46,52 @@ impl ListingStore for DynamoStore {
             )));
         }
         let pk = user_pk(user);
-        let mut old = Vec::new();
-        let mut version = None;
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(&pk))
-            .into_paginator()
-            .items()
-            .send();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| store_err("Query", e))?;
-            match get_s(&item, "sk") {
-                Some(VERSION_SK) => version = get_n(&item, "version"),
-                Some(sk) => {
-                    if let Some(id) = location_of(sk) {
-                        old.push(id.to_string());
-                    }
-                }
-                None => {}
+        loop {
+            let (old, version) = self.stored_locations(&pk).await?;
+            let gone: Vec<&String> = old
+                .iter()
+                .filter(|id| !locations.contains_key(*id))
+                .collect();
+            // One transaction holds 100 steps: the version, the deletes, the
+            // puts. More old locations than fit go first, 99 at a time, each
+            // step guarded by the version like the last one.
+            let room = TRANSACTION_STEPS - 1 - locations.len();
+            let last = gone.len() <= room;
+            let mut steps = vec![self.bump_version(&pk, version)?];
+            for id in gone
+                .iter()
+                .take(if last { room } else { TRANSACTION_STEPS - 1 })
+            {
+                let del = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk.clone(), &location_sk(id))))
+                    .build()
+                    .map_err(build_err)?;
+                steps.push(TransactWriteItem::builder().delete(del).build());
             }
-        }
-        let mut steps = Vec::new();
-        let mut bump = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk.clone(), VERSION_SK)))
-            .update_expression("SET version = :next")
-            .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
-        bump = match version {
-            Some(v) => bump
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", n(v)),
-            None => bump.condition_expression("attribute_not_exists(pk)"),
-        };
-        steps.push(
-            TransactWriteItem::builder()
-                .update(bump.build().map_err(build_err)?)
-                .build(),
-        );
-        for id in old.iter().filter(|id| !locations.contains_key(*id)) {
-            let del = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(pk.clone(), &location_sk(id))))
-                .build()
-                .map_err(build_err)?;
-            steps.push(TransactWriteItem::builder().delete(del).build());
-        }
-        for (id, loc) in locations {
-            let mut item = key(pk.clone(), &location_sk(id));
-            let doc = serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
-            item.insert("doc".into(), s(doc));
-            steps.push(self.put(item, None)?);
-        }
-        if steps.len() > 100 {
-            return Err(Error::InvalidRequest(
-                "this user has too many stored locations to replace in one write: DELETE them first".into(),
-            ));
-        }
-        match self.transact(steps).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(Error::Conflict(
-                "the listings changed while this push was written; send it again".into(),
-            )),
+            if last {
+                for (id, loc) in locations {
+                    let mut item = key(pk.clone(), &location_sk(id));
+                    let doc =
+                        serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
+                    item.insert("doc".into(), s(doc));
+                    steps.push(self.put(item, None)?);
+                }
+            }
+            if let Err(reasons) = self.transact(steps).await? {
+                // The version step is first: its failed condition is a
+                // push racing this one; anything else is no client's doing.
+                return Err(if reasons.first().is_some_and(failed_condition) {
+                    Error::Conflict(
+                        "the listings changed while this push was written; send it again".into(),
+                    )
+                } else {
+                    Error::Store(format!("listings not replaced: {reasons:?}"))
+                });
+            }
+            if last {
+                return Ok(());
+            }
         }
     }
 
@@ -142,5 +123,58 @@ impl ListingStore for DynamoStore {
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
+    }
+}
+
+/// The most steps DynamoDB takes in one transaction.
+const TRANSACTION_STEPS: usize = 100;
+
+impl DynamoStore {
+    /// A user's stored location ids and listings version (consistent).
+    async fn stored_locations(&self, pk: &str) -> Result<(Vec<String>, Option<i64>), Error> {
+        let mut old = Vec::new();
+        let mut version = None;
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| store_err("Query", e))?;
+            match get_s(&item, "sk") {
+                Some(VERSION_SK) => version = get_n(&item, "version"),
+                Some(sk) => {
+                    if let Some(id) = location_of(sk) {
+                        old.push(id.to_string());
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok((old, version))
+    }
+
+    /// A transaction step: the listings version moves on from `version`
+    /// (the one read), so two pushes cannot interleave.
+    fn bump_version(&self, pk: &str, version: Option<i64>) -> Result<TransactWriteItem, Error> {
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk.to_string(), VERSION_SK)))
+            .update_expression("SET version = :next")
+            .expression_attribute_values(":next", n(version.unwrap_or(0) + 1));
+        let bump = match version {
+            Some(v) => bump
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+            None => bump.condition_expression("attribute_not_exists(pk)"),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(bump.build().map_err(build_err)?)
+            .build())
     }
 }
