@@ -377,6 +377,7 @@ async fn main() {
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), "bench".into()),
         ("TABLE_NAME".into(), table.clone()),
         ("SECRET_ID".into(), secret.clone()),
+        ("LOGIN_URL".into(), "https://yourapp.example/login".into()),
         ("EVENT_BUS_NAME".into(), bus),
         (
             "RUST_LOG".into(),

@@ -89,6 +89,34 @@ impl PlatformAuth {
     }
 }
 
+/// Settings whose defaults only stand in (the local runner and the tests
+/// set their own), with the template parameter that sets each.
+pub const PLACEHOLDERS: &[(&str, &str, &str)] = &[
+    ("LOGIN_URL", "https://yourapp.com/login", "LoginUrl"),
+    (
+        "SECRET_ID",
+        "syncaroo-bridge/secrets",
+        "the stack's secrets",
+    ),
+];
+
+/// A deployment that left a placeholder setting unset fails at start,
+/// naming it (it would otherwise send users to yourapp.com, or read a
+/// secret that is not the stack's).
+pub fn require_real_settings(get: impl Fn(&str) -> Option<String>) -> Result<(), Error> {
+    for (key, placeholder, parameter) in PLACEHOLDERS {
+        match get(key).map(|v| v.trim().to_string()) {
+            Some(v) if !v.is_empty() && v != *placeholder => {}
+            _ => {
+                return Err(Error::Config(format!(
+                    "{key} is not set (or is the placeholder {placeholder}): set {parameter}"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What a whole-number setting counts, for its error message.
 #[derive(Clone, Copy)]
 enum Unit {
@@ -205,8 +233,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// A deployed function's configuration: [`Self::from_lookup`] on the
+    /// environment, and a setting whose default is only a placeholder
+    /// ([`PLACEHOLDERS`]) must have been given, or init fails naming it.
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        let get = |k: &str| std::env::var(k).ok();
+        require_real_settings(get)?;
+        Self::from_lookup(get)
     }
 
     /// Reads every setting through `get`, so tests need no process env.
@@ -365,6 +398,35 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn a_deployment_must_set_what_only_has_a_placeholder() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let err = require_real_settings(env(&[("SECRET_ID", "arn:x")])).unwrap_err();
+        assert!(err.to_string().contains("LOGIN_URL"), "{err}");
+        assert!(err.to_string().contains("LoginUrl"), "{err}");
+        let err = require_real_settings(env(&[
+            ("LOGIN_URL", "https://yourapp.com/login"),
+            ("SECRET_ID", "arn:x"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        let err =
+            require_real_settings(env(&[("LOGIN_URL", "https://shop.example/login")])).unwrap_err();
+        assert!(err.to_string().contains("SECRET_ID"), "{err}");
+        assert!(require_real_settings(env(&[
+            ("LOGIN_URL", "https://shop.example/login"),
+            ("SECRET_ID", "arn:x"),
+        ]))
+        .is_ok());
     }
 
     #[test]

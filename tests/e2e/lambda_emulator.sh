@@ -44,7 +44,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 log=target/lambda-watch.log
 # JSON logs as Lambda's LoggingConfig asks for them; the test-panic feature
 # lets one request panic inside a handler (never in a deployed build).
-TABLE_NAME="$table" SECRET_ID="$secret" EVENT_BUS_NAME="$bus" DEAD_LETTER_QUEUE_URL="$dlq" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO \
+TABLE_NAME="$table" SECRET_ID="$secret" LOGIN_URL="https://yourapp.example/login" EVENT_BUS_NAME="$bus" DEAD_LETTER_QUEUE_URL="$dlq" AWS_LAMBDA_LOG_FORMAT=JSON AWS_LAMBDA_LOG_LEVEL=INFO \
   setsid cargo lambda watch -A 127.0.0.1 -P "$port" -F syncaroo-shared/test-panic >"$log" 2>&1 &
 # The watcher leads a process group of its own, with every function it
 # runs: stopping the group stops them all.
