@@ -148,6 +148,8 @@ async fn lambda_wiring_reads_secret_and_warms_dynamodb() {
     // from_aws_env reads the process environment; these two are ours alone.
     std::env::set_var("SECRET_ID", &name);
     std::env::set_var("TABLE_NAME", store.table());
+    // A deployed function refuses to start on the placeholder login URL.
+    std::env::set_var("LOGIN_URL", "https://shop.example/login");
     let (app, _) = syncaroo_shared::App::from_aws_env(2).await.expect("wiring");
     assert_eq!(
         app.secrets.get().await.unwrap().client_secret.expose(),

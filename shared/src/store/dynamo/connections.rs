@@ -9,6 +9,12 @@ use crate::model::{AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, U
 use crate::store::keys::{connection_id_of, CONNECTION_SK};
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Update};
 
+/// A condition on a connection item: it exists, is not revoked, and no
+/// revocation ended the token family `:fam` (names `#pk`, `#status`,
+/// `#revoked_fams`; values `:revoked`, `:fam`).
+pub(super) const ACCEPTS_FAMILY: &str =
+    "attribute_exists(#pk) AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)";
+
 pub(super) fn connection_from(item: &Item) -> Option<Connection> {
     Some(Connection {
         id: ConnectionId::parse(connection_id_of(get_s(item, "pk")?)?).ok()?,
@@ -241,9 +247,7 @@ impl DynamoStore {
         ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(conn), CONNECTION_SK)))
-            .condition_expression(
-                "attribute_exists(#pk) AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
-            )
+            .condition_expression(ACCEPTS_FAMILY)
             .set_expression_attribute_names(names(&["pk", "status", "revoked_fams"]))
             .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":fam", s(family))

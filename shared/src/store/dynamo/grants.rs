@@ -1,5 +1,6 @@
 //! Codes, tokens, token families and connections.
 
+use super::connections::ACCEPTS_FAMILY;
 use super::item::*;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
@@ -210,9 +211,7 @@ impl GrantStore for DynamoStore {
             .set_key(Some(key(conn_pk(&r.connection_id), CONNECTION_SK)))
             .update_expression("SET #status = :authorized, #authorized_at = :now")
             // A code consented before a revocation is dead (its family ended).
-            .condition_expression(
-                "attribute_exists(#pk) AND #user = :u AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
-            )
+            .condition_expression(format!("{ACCEPTS_FAMILY} AND #user = :u"))
             .set_expression_attribute_names(names(&[
                 "pk",
                 "user",
@@ -503,11 +502,9 @@ impl GrantStore for DynamoStore {
             .update_expression(
                 "SET #status = :confirmed, #confirmed_at = if_not_exists(#confirmed_at, :now)",
             )
-            // A revoked connection stays revoked: this refuses its tokens
-            // here even before the revocation reached each token item.
-            .condition_expression(
-                "attribute_exists(#pk) AND #user = :u AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)",
-            )
+            // The connection must still accept the token's family: a
+            // revocation between the token's read and this write refuses it.
+            .condition_expression(format!("{ACCEPTS_FAMILY} AND #user = :u"))
             .set_expression_attribute_names(names(&[
                 "pk",
                 "user",
