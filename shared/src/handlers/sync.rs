@@ -41,6 +41,10 @@ pub enum Outcome {
     },
 }
 
+/// The time a status change's processing needs at most (a few writes and
+/// a PutEvents with their retries), for the deadline check.
+const STATUS_BUDGET: Duration = Duration::from_secs(5);
+
 /// Webhooks about a location outside the connection's listings.
 pub const METRIC_QUARANTINED: &str = "WebhookQuarantined";
 
@@ -484,16 +488,21 @@ pub async fn process_batch<K>(
         }
     }
     let policy = &policy;
-    // Whether, after `wait`, the time left still covers one fetch.
-    let covers = move |wait: Duration| {
-        deadline.is_none_or(|d| {
-            d.saturating_duration_since(std::time::Instant::now()) >= policy.deadline + wait
+    // Whether, after `wait`, the time left still covers the record's work:
+    // a fetch's budget for a target, a few writes for a status change.
+    let covers = move |d: &Delivered, wait: Duration| {
+        let budget = match d {
+            Delivered::Target(_) => policy.deadline,
+            Delivered::Event(_) => STATUS_BUDGET,
+        };
+        deadline.is_none_or(|end| {
+            end.saturating_duration_since(std::time::Instant::now()) >= budget + wait
         })
     };
     let runs = groups.into_iter().map(|(_, records)| async move {
         let mut failed = Vec::new();
         for (key, d) in records {
-            if !covers(Duration::ZERO) {
+            if !covers(&d, Duration::ZERO) {
                 tracing::warn!("too little time left for a fetch: handing the record back");
                 failed.push(key);
                 continue;
@@ -505,7 +514,7 @@ pub async fn process_batch<K>(
                 // would be retried at once, and dropped when the stream's
                 // retries run out.
                 let wait = Duration::from_millis((until_ms - app.clock.now_ms()).max(0) as u64);
-                if covers(wait) {
+                if covers(&d, wait) {
                     tokio::time::sleep(wait).await;
                     outcome = process(app, dlq, &d, policy).await;
                 }
