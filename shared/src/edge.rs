@@ -180,12 +180,17 @@ pub async fn on_stream(
     batch: StreamBatch,
     deadline_ms: Option<u64>,
 ) -> Result<DynamoDbEventResponse, crate::error::Error> {
-    let deadline = deadline_ms.map(|ms| {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        std::time::Instant::now() + std::time::Duration::from_millis(ms.saturating_sub(now_ms))
-    });
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // A deadline already past when the invocation starts is no deadline
+    // Lambda gives (an emulator's may be): the checks then go by none.
+    let deadline = deadline_ms
+        .filter(|ms| *ms > now_ms)
+        .map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms - now_ms));
+    if deadline.is_none() && deadline_ms.is_some() {
+        tracing::warn!("the invocation's deadline had passed when it started: ignored");
+    }
     let failed = handlers::sync::process_batch(app, dlq, stream_events(batch), deadline).await;
     let mut resp = DynamoDbEventResponse::default();
     for seq in failed {

@@ -41,10 +41,6 @@ pub enum Outcome {
     },
 }
 
-/// The time a status change's processing needs at most (a few writes and
-/// a PutEvents with their retries), for the deadline check.
-const STATUS_BUDGET: Duration = Duration::from_secs(5);
-
 /// Webhooks about a location outside the connection's listings.
 pub const METRIC_QUARANTINED: &str = "WebhookQuarantined";
 
@@ -489,15 +485,13 @@ pub async fn process_batch<K>(
     }
     let policy = &policy;
     // Whether, after `wait`, the time left still covers the record's work:
-    // a fetch's budget for a target, a few writes for a status change.
-    let covers = move |d: &Delivered, wait: Duration| {
-        let budget = match d {
-            Delivered::Target(_) => policy.deadline,
-            Delivered::Event(_) => STATUS_BUDGET,
-        };
-        deadline.is_none_or(|end| {
-            end.saturating_duration_since(std::time::Instant::now()) >= budget + wait
-        })
+    // a fetch's budget for a target; a status change is a few writes,
+    // always started.
+    let covers = move |d: &Delivered, wait: Duration| match d {
+        Delivered::Event(_) => true,
+        Delivered::Target(_) => deadline.is_none_or(|end| {
+            end.saturating_duration_since(std::time::Instant::now()) >= policy.deadline + wait
+        }),
     };
     let runs = groups.into_iter().map(|(_, records)| async move {
         let mut failed = Vec::new();
