@@ -191,8 +191,23 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     o.open(path)?.write_all(text.as_bytes())
 }
 
-async fn serve(opts: Options) -> Result<(), String> {
-    let given_key = opts.admin_key.is_some();
+async fn serve(mut opts: Options) -> Result<(), String> {
+    // The admin key never goes to the logs: a generated one is written to
+    // a file only this user can read, and the log says where. Written
+    // before the runner accepts a connection: a flood could leave no
+    // descriptor for it afterwards.
+    let where_ = match &opts.admin_key {
+        Some(_) => "the one given with --admin-key".to_string(),
+        None => {
+            let key = syncaroo_shared::crypto::random_b64(32);
+            let file = std::env::temp_dir()
+                .join(format!("syncaroo-local-{}.admin-key", std::process::id()));
+            write_private(&file, &key)
+                .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+            opts.admin_key = Some(key);
+            format!("in {}", file.display())
+        }
+    };
     let running = syncaroo_local::start(opts)
         .await
         .map_err(|e| e.to_string())?;
@@ -204,17 +219,6 @@ async fn serve(opts: Options) -> Result<(), String> {
         "syncaroo-bridge local runner on {} (demo login: demo / demo). Ctrl-C to stop.",
         running.base()
     );
-    // The admin key never goes to the logs: a generated one is written to
-    // a file only this user can read, and the log says where.
-    let where_ = if given_key {
-        "the one given with --admin-key".to_string()
-    } else {
-        let file =
-            std::env::temp_dir().join(format!("syncaroo-local-{}.admin-key", running.addr.port()));
-        write_private(&file, &running.admin_key)
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-        format!("in {}", file.display())
-    };
     eprintln!(
         "admin: {}{} (user admin; the password is {where_})",
         running.base(),

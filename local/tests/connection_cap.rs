@@ -2,14 +2,18 @@
 //! item 17), black-box against the binary's address: held connections are
 //! capped (`--max-connections`; the rest wait in the kernel's backlog, not
 //! in a file descriptor each), and when the process does run out of
-//! descriptors its accept loop backs off instead of spinning a core. Once
-//! the flood ends, the runner answers again.
+//! descriptors its accept loop backs off instead of spinning a core, the
+//! runner lives on, and once the flood ends it answers again.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// The two tests run one after the other: each floods a runner of its own,
+/// and together on a busy machine they starved each other's recovery.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The runner under `ulimit -n nofile`, with `args`; its address.
 fn runner(nofile: u32, args: &[&str]) -> (Child, String) {
@@ -21,7 +25,13 @@ fn runner(nofile: u32, args: &[&str]) -> (Child, String) {
         .arg(env!("CARGO_BIN_EXE_syncaroo-local"))
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(
+            std::fs::File::create(
+                std::env::temp_dir().join(format!("connection-cap-{nofile}.log")),
+            )
+            .map(Stdio::from)
+            .unwrap_or(Stdio::null()),
+        )
         .spawn()
         .expect("the runner starts");
     let mut line = String::new();
@@ -85,6 +95,7 @@ fn stop(mut child: Child) {
 
 #[test]
 fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // 64 descriptors: the flood of 150 exhausts them.
     let (child, addr) = runner(64, &[]);
     assert_eq!(status(&addr, Duration::from_secs(5)), Some(401));
@@ -94,36 +105,35 @@ fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
     std::thread::sleep(Duration::from_secs(2));
     let used = cpu_secs(child.id()) - before;
     drop(flood);
-    // The closed connections drain (each is accepted, reads its end, and
-    // frees its descriptor) at the loop's pace: ask again until it answers,
-    // within a bound far above that.
-    let until = Instant::now() + Duration::from_secs(60);
-    let mut recovered = None;
-    while recovered.is_none() && Instant::now() < until {
-        recovered = status(&addr, Duration::from_secs(5));
-        if recovered.is_none() {
+    let mut child = child;
+    let alive = child.try_wait().unwrap().is_none();
+    // The closed connections drain at the loop's pace: ask again until it
+    // answers, within a bound far above that.
+    let recovered = (0..40).find_map(|_| {
+        let s = status(&addr, Duration::from_secs(3));
+        if s.is_none() {
             std::thread::sleep(Duration::from_millis(200));
         }
-    }
+        s
+    });
     stop(child);
     assert!(
         used < 0.5,
         "the runner used {used:.2} s of CPU in 2 s while out of descriptors"
     );
+    assert!(alive, "the runner survived running out of descriptors");
     assert_eq!(recovered, Some(401), "it answers again after the flood");
 }
 
 #[test]
 fn held_connections_are_capped_and_the_rest_wait() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let (child, addr) = runner(1024, &["--max-connections", "20"]);
     let held = half_sent(&addr, 20);
     std::thread::sleep(Duration::from_millis(200));
     let waiting = std::thread::spawn({
         let addr = addr.clone();
-        move || {
-            let start = Instant::now();
-            (status(&addr, Duration::from_secs(20)), start.elapsed())
-        }
+        move || status(&addr, Duration::from_secs(20))
     });
     std::thread::sleep(Duration::from_millis(800));
     assert!(
@@ -131,8 +141,7 @@ fn held_connections_are_capped_and_the_rest_wait() {
         "a 21st connection was served while 20 were held"
     );
     drop(held);
-    let (answer, took) = waiting.join().unwrap();
+    let answer = waiting.join().unwrap();
     stop(child);
     assert_eq!(answer, Some(401), "served once the held ones closed");
-    assert!(took >= Duration::from_millis(800), "{took:?}");
 }
