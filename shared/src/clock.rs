@@ -62,6 +62,13 @@ const GUIDE: &[FormatItem<'static>] =
 const RFC3339_MS: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
+/// Nanoseconds since the epoch in `description` (UTC).
+fn format(epoch_nanos: i128, description: &[FormatItem<'static>]) -> String {
+    utc(epoch_nanos)
+        .format(description)
+        .expect("every date in range formats")
+}
+
 fn utc(epoch_nanos: i128) -> OffsetDateTime {
     // Outside time's range (years -9999..=9999): the nearest end, so a
     // formatter never panics on a corrupt stored value.
@@ -74,9 +81,7 @@ fn utc(epoch_nanos: i128) -> OffsetDateTime {
 
 /// Seconds since the epoch in the guide's `expires` format.
 pub fn guide_datetime(epoch_secs: i64) -> String {
-    utc(i128::from(epoch_secs) * 1_000_000_000)
-        .format(GUIDE)
-        .expect("every date in range formats")
+    format(i128::from(epoch_secs) * 1_000_000_000, GUIDE)
 }
 
 /// RFC 3339 in whole seconds: `YYYY-MM-DDTHH:MM:SSZ`.
@@ -85,16 +90,12 @@ const RFC3339: &[FormatItem<'static>] =
 
 /// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339).
 pub fn rfc3339(epoch_secs: i64) -> String {
-    utc(i128::from(epoch_secs) * 1_000_000_000)
-        .format(RFC3339)
-        .expect("every date in range formats")
+    format(i128::from(epoch_secs) * 1_000_000_000, RFC3339)
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (RFC 3339).
 pub fn rfc3339_ms(ms: i64) -> String {
-    utc(i128::from(ms) * 1_000_000)
-        .format(RFC3339_MS)
-        .expect("every date in range formats")
+    format(i128::from(ms) * 1_000_000, RFC3339_MS)
 }
 
 #[cfg(test)]
