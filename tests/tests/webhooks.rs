@@ -917,6 +917,32 @@ async fn a_megabyte_over_three_pages_is_stored_whole() {
     assert_eq!(d.pages, 3);
 }
 
+/// More than a fetch may store (correctness issue, item 2): the limit is
+/// enforced while reading, so the page that crosses it is the last one
+/// requested; the fetch fails for good (dead-lettered) and stores nothing.
+#[tokio::test]
+async fn a_fetch_over_the_stored_limit_stops_at_the_page_that_crosses_it() {
+    let w = world(&[]).await;
+    let path = "/api/v1/locations/1198/rates-huge";
+    // Six pages of about 740 KB: the running total passes 3 MiB on page 5.
+    let page = |p: usize| -> Vec<Value> {
+        (0..800)
+            .map(|i| json!({"page": p, "i": i, "pad": "x".repeat(900)}))
+            .collect()
+    };
+    w.fake.fake.set_pages(path, (1..=6).map(page).collect());
+    let out = w
+        .deliver_and_process(data_body(&w.fake.fake.page_url(path, 1)))
+        .await;
+    assert!(
+        matches!(&out, sync::Outcome::Failed(r) if r.contains("limit")),
+        "{out:?}"
+    );
+    assert_eq!(w.fake.fake.served(path).len(), 5, "page 6 is never requested");
+    assert!(w.stored_rates().await.is_none());
+    assert_eq!(w.dlq.all().len(), 1);
+}
+
 /// Another user's location (correctness issue, item 12): with connection
 /// 99's token (user 1), a signed data or status webhook about location
 /// 5555, which only user 2 lists, is acked (the ack makes no extra round
