@@ -124,15 +124,12 @@ impl HttpConnector for ReqwestConnector {
                 .try_into_http1x()
                 .map_err(|e| ConnectorError::user(e.into()))?;
             let (parts, body) = request.into_parts();
-            let Some(bytes) = body.bytes().map(bytes::Bytes::copy_from_slice) else {
-                return Err(ConnectorError::user(
-                    "streaming request bodies are not supported by this client".into(),
-                ));
-            };
+            // Handed over as it is, not copied: a transaction of chunk
+            // items is megabytes (the SDK keeps its own clone for retries).
             let mut req = http
                 .request(parts.method, parts.uri.to_string())
                 .headers(parts.headers)
-                .body(bytes);
+                .body(reqwest::Body::wrap(body));
             if let Some(t) = read_timeout {
                 req = req.timeout(t);
             }

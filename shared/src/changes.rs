@@ -163,13 +163,24 @@ pub fn data_entry(
     m.insert("recordCount".into(), records.into());
     // The stored data is already the JSON array: spliced in, not parsed
     // again (it can be megabytes).
+    // Sized before it is built: a megabytes-long detail is never made only
+    // to be dropped.
     let rest = Value::Object(m.clone()).to_string();
-    let inline = Entry::with_detail(
-        config,
-        Change::DataSynced,
-        format!("{},\"records\":{}}}", &rest[..rest.len() - 1], d.data),
-    );
-    if inline.size() <= MAX_ENTRY_BYTES {
+    let head = &rest[..rest.len() - 1];
+    const RECORDS: &str = ",\"records\":";
+    let inline_size = config.event_source.len()
+        + Change::DataSynced.detail_type().len()
+        + head.len()
+        + RECORDS.len()
+        + d.data.len()
+        + 1;
+    if inline_size <= MAX_ENTRY_BYTES {
+        let inline = Entry::with_detail(
+            config,
+            Change::DataSynced,
+            format!("{head}{RECORDS}{}}}", d.data),
+        );
+        debug_assert_eq!(inline.size(), inline_size);
         return inline;
     }
     m.insert("truncated".into(), true.into());

@@ -574,53 +574,166 @@ mod sync_data {
         assert_eq!((st.notifications, st.due()), (20, true));
     }
 
+    /// Synced data of `bytes` bytes (about), fetched at `at`.
+    fn sized(at: i64, bytes: usize) -> SyncedData {
+        let mut d = data(at, "x");
+        d.data = serde_json::Value::Array(
+            (0..bytes / 1000)
+                .map(|i| serde_json::json!({"i": i, "at": at, "pad": "x".repeat(970)}))
+                .collect(),
+        )
+        .to_string();
+        d
+    }
+
+    /// The chunk items of the test target: (generation, index, has a ttl).
+    async fn chunk_items(s: &syncaroo_shared::store::DynamoStore) -> Vec<(String, String, bool)> {
+        let mut out: Vec<_> = s
+            .raw_items("SYNC#99#1198", "CHUNK#rates#7843#")
+            .await
+            .unwrap()
+            .iter()
+            .map(|item| {
+                let sk = item["sk"].as_s().unwrap();
+                let rest = sk.strip_prefix("CHUNK#rates#7843#").unwrap();
+                let (gen, i) = rest.rsplit_once('#').unwrap_or(("", rest));
+                (gen.to_string(), i.to_string(), item.contains_key("ttl"))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    async fn read_back(s: &syncaroo_shared::store::DynamoStore) -> SyncedData {
+        s.get_synced(
+            &ConnectionId::parse("99").unwrap(),
+            "1198",
+            "rates",
+            Some("7843"),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+    }
+
     /// Chunk items of an earlier, larger fetch do not stay behind
     /// (correctness issue, item 4): 1 MB in four chunks, then 600 KB in
     /// two, then a small value in the head alone; after each, exactly the
-    /// chunks the head names exist.
+    /// chunks the head names exist, committed (no `ttl`), of one write.
     #[tokio::test]
     async fn dynamodb_a_smaller_fetch_leaves_no_chunks_behind() {
         let Some(s) = local_aws::dynamo_store("chunks", NOW).await else {
             return;
         };
-        let sized = |at: i64, bytes: usize| {
-            let mut d = data(at, "x");
-            let n = bytes / 1000;
-            d.data = serde_json::Value::Array(
-                (0..n)
-                    .map(|i| serde_json::json!({"i": i, "pad": "x".repeat(980)}))
-                    .collect(),
-            )
-            .to_string();
-            d
+        for (at, bytes, count) in [
+            (1_000, 1_100_000, 4),
+            (2_000, 600_000, 2),
+            (3_000, 10_000, 0),
+        ] {
+            assert!(s.put_synced(&sized(at, bytes)).await.unwrap());
+            let chunks = chunk_items(&s).await;
+            assert_eq!(chunks.len(), count, "{bytes} bytes: {chunks:?}");
+            assert!(
+                chunks.iter().all(|(g, _, ttl)| g == &chunks[0].0 && !ttl),
+                "{chunks:?}"
+            );
+            assert_eq!(read_back(&s).await.data, sized(at, bytes).data);
+        }
+    }
+
+    /// Items written before chunks had generations (a head without `gen`,
+    /// chunks under `CHUNK#rates#7843#<nnn>`) read back whole, and the next
+    /// write replaces them, leaving none of the old chunks.
+    #[tokio::test]
+    async fn dynamodb_chunks_written_before_generations_read_and_are_replaced() {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        let Some(s) = local_aws::dynamo_store("legacy", NOW).await else {
+            return;
         };
-        let chunks = async || {
-            let mut left = vec![];
-            for i in 0..12 {
-                let sk = format!("CHUNK#rates#7843#{i:03}");
-                if s.raw_item("SYNC#99#1198", &sk).await.is_ok() {
-                    left.push(i);
-                }
+        let old = sized(1_000, 700_000);
+        let pieces: Vec<&str> = {
+            let (a, rest) = old.data.split_at(300 * 1024);
+            let (b, c) = rest.split_at(300 * 1024);
+            vec![a, b, c]
+        };
+        let put = |sk: String, attrs: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>| {
+            let mut req = s
+                .client()
+                .put_item()
+                .table_name(s.table())
+                .item("pk", S("SYNC#99#1198".into()))
+                .item("sk", S(sk));
+            for (k, v) in attrs {
+                req = req.item(k, v);
             }
-            left
+            req.send()
         };
-        assert!(s.put_synced(&sized(1_000, 1_100_000)).await.unwrap());
-        assert_eq!(chunks().await, [0, 1, 2, 3]);
-        assert!(s.put_synced(&sized(2_000, 600_000)).await.unwrap());
-        assert_eq!(chunks().await, [0, 1], "the two chunks it needs, no more");
-        assert!(s.put_synced(&sized(3_000, 10_000)).await.unwrap());
-        assert_eq!(chunks().await, Vec::<i32>::new(), "the head alone");
-        let got = s
-            .get_synced(
-                &ConnectionId::parse("99").unwrap(),
-                "1198",
-                "rates",
-                Some("7843"),
+        put(
+            "DATA#rates#7843".into(),
+            vec![
+                ("chunks", N("3".into())),
+                ("pages", N("1".into())),
+                ("fetched_at_ms", N("1000".into())),
+                ("event_id", S("x".into())),
+            ],
+        )
+        .await
+        .unwrap();
+        for (i, p) in pieces.iter().enumerate() {
+            put(
+                format!("CHUNK#rates#7843#{i:03}"),
+                vec![
+                    ("data", S(p.to_string())),
+                    ("fetched_at_ms", N("1000".into())),
+                ],
             )
             .await
-            .unwrap()
             .unwrap();
-        assert_eq!(got.data, sized(3_000, 10_000).data);
+        }
+        assert_eq!(
+            read_back(&s).await.data,
+            old.data,
+            "the old form reads back whole"
+        );
+        assert!(
+            !s.put_synced(&sized(900, 700_000)).await.unwrap(),
+            "older than the legacy head"
+        );
+        assert!(s.put_synced(&sized(2_000, 400_000)).await.unwrap());
+        let chunks = chunk_items(&s).await;
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        assert!(
+            chunks.iter().all(|(g, _, _)| !g.is_empty()),
+            "no legacy chunk left: {chunks:?}"
+        );
+        assert_eq!(read_back(&s).await.data, sized(2_000, 400_000).data);
+    }
+
+    /// Writes of one target racing on real tasks, each larger than an item:
+    /// the latest fetch is what stays, whole, with only its own chunks.
+    #[tokio::test]
+    async fn dynamodb_racing_chunked_writes_leave_the_latest_whole() {
+        let Some(s) = local_aws::dynamo_store("race-chunks", NOW).await else {
+            return;
+        };
+        let s = Arc::new(s);
+        let tasks: Vec<_> = (1..=6)
+            .map(|k| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.put_synced(&sized(k * 1_000, 400_000 + k as usize * 100_000))
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let got = read_back(&s).await;
+        assert_eq!(got.data, sized(6_000, 1_000_000).data);
+        let chunks = chunk_items(&s).await;
+        let committed: Vec<_> = chunks.iter().filter(|(_, _, ttl)| !ttl).collect();
+        assert_eq!(committed.len(), 4, "{chunks:?}");
     }
 
     /// What DynamoDB writes for a notification is what the stream hands

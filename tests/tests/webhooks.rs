@@ -938,7 +938,11 @@ async fn a_fetch_over_the_stored_limit_stops_at_the_page_that_crosses_it() {
         matches!(&out, sync::Outcome::Failed(r) if r.contains("limit")),
         "{out:?}"
     );
-    assert_eq!(w.fake.fake.served(path).len(), 5, "page 6 is never requested");
+    assert_eq!(
+        w.fake.fake.served(path).len(),
+        5,
+        "page 6 is never requested"
+    );
     assert!(w.stored_rates().await.is_none());
     assert_eq!(w.dlq.all().len(), 1);
 }

@@ -108,6 +108,7 @@ pub fn fetch_policy(app: &App) -> FetchPolicy {
     FetchPolicy {
         max_pages: c.sync_max_pages,
         max_response_bytes: c.sync_max_response_bytes as usize,
+        max_stored_bytes: MAX_STORED_BYTES,
         page_attempts: c.sync_page_attempts,
         deadline: Duration::from_millis(c.sync_deadline_ms),
         backoff_ms: 200,
@@ -372,21 +373,16 @@ async fn store_fetched(
         // 404/410: deleted at Syncaroo. Recorded as such, not dead-lettered.
         Err(FetchError::Gone(_)) => (
             Fetched {
-                items: vec![],
+                data: "[]".into(),
+                records: 0,
                 pages: 0,
             },
             true,
         ),
         Err(e) => return Err(e.into()),
     };
-    let records = fetched.items.len();
-    let data = Value::Array(fetched.items).to_string();
-    if data.len() > MAX_STORED_BYTES {
-        return Err(SyncError::Permanent(format!(
-            "{} bytes of data exceed the {MAX_STORED_BYTES}-byte limit of one fetch",
-            data.len()
-        )));
-    }
+    let records = fetched.records;
+    let data = fetched.data;
     let synced = SyncedData {
         connection_id: hook.connection_id.clone(),
         location_id: hook.location_id.clone(),

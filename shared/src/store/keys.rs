@@ -152,8 +152,18 @@ pub fn data_sk(attribute_type: &str, resource: Option<&str>) -> String {
 pub fn chunk_prefix(attribute_type: &str, resource: Option<&str>) -> String {
     format!("CHUNK#{attribute_type}#{}#", resource_part(resource))
 }
-pub fn chunk_sk(attribute_type: &str, resource: Option<&str>, i: usize) -> String {
-    format!("{}{i:03}", chunk_prefix(attribute_type, resource))
+/// Chunk `i` of one write's generation (`gen`: base64url, never `#`);
+/// `None`, the form written before generations (read, then replaced).
+pub fn chunk_sk(
+    attribute_type: &str,
+    resource: Option<&str>,
+    gen: Option<&str>,
+    i: usize,
+) -> String {
+    match gen {
+        Some(g) => format!("{}{g}#{i:03}", chunk_prefix(attribute_type, resource)),
+        None => format!("{}{i:03}", chunk_prefix(attribute_type, resource)),
+    }
 }
 pub const STATUS_SK: &str = "STATUS";
 
@@ -171,7 +181,14 @@ mod tests {
         );
         assert_eq!(sync_pk(&c, "1198"), "SYNC#99#1198");
         assert_eq!(data_sk("rates", None), "DATA#rates#-");
-        assert_eq!(chunk_sk("rates", Some("r-1"), 2), "CHUNK#rates#r-1#002");
+        assert_eq!(
+            chunk_sk("rates", Some("r-1"), None, 2),
+            "CHUNK#rates#r-1#002"
+        );
+        assert_eq!(
+            chunk_sk("rates", Some("r-1"), Some("AbC-_9"), 2),
+            "CHUNK#rates#r-1#AbC-_9#002"
+        );
     }
 
     #[test]

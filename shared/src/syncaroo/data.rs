@@ -9,6 +9,8 @@ use super::oauth::describe;
 use super::{ProviderError, TokenProvider};
 use crate::secrets::SecretString;
 use crate::url_rules::DataBases;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use std::time::{Duration, Instant};
 pub struct FetchPolicy {
     pub max_pages: u64,
     pub max_response_bytes: usize,
+    /// The most the pages together may hold, as stored.
+    pub max_stored_bytes: usize,
     pub page_attempts: u64,
     pub deadline: Duration,
     pub backoff_ms: u64,
@@ -33,6 +37,9 @@ pub enum FetchError {
     TooManyPages(u64),
     #[error("a page is larger than {0} bytes")]
     TooLarge(usize),
+    /// The pages hold more than one fetch may store.
+    #[error("the data exceeds the {0}-byte limit of one fetch")]
+    OverLimit(usize),
     /// Syncaroo answered a definite no (400, 403...).
     #[error("Syncaroo answered HTTP {0}")]
     Rejected(u16),
@@ -55,6 +62,7 @@ impl FetchError {
                 | Self::Loop
                 | Self::TooManyPages(_)
                 | Self::TooLarge(_)
+                | Self::OverLimit(_)
                 | Self::Rejected(_)
                 | Self::Gone(_)
         )
@@ -67,13 +75,91 @@ pub fn rebuild(bases: &DataBases, url: &str) -> Result<String, FetchError> {
     bases.rebuild(url).map_err(FetchError::Refused)
 }
 
-/// Everything an `apiUrl` yielded.
+/// Everything an `apiUrl` yielded, as it is stored.
 #[derive(Debug, Clone)]
 pub struct Fetched {
-    pub items: Vec<Value>,
+    /// Every page's `data` items, in order, as one compact JSON array.
+    pub data: String,
+    /// How many items `data` holds.
+    pub records: usize,
     pub pages: u32,
 }
 
+/// What a page is read into: its `data` kept as text (items are never parsed
+/// into a tree), `pages` as a small value read leniently.
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    data: Option<Box<RawValue>>,
+    #[serde(default)]
+    pages: Value,
+}
+
+/// The stored array, built page by page: each item is transcoded from its
+/// text straight into the array (compacted, nothing else kept), and the total
+/// is checked as it grows, so a fetch over `max_bytes` stops at the page
+/// that crosses it and memory stays near what is stored.
+struct Collected {
+    json: Vec<u8>,
+    records: usize,
+    max_bytes: usize,
+}
+
+impl Collected {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            json: b"[".to_vec(),
+            records: 0,
+            max_bytes,
+        }
+    }
+
+    fn add_page(&mut self, data: &RawValue) -> Result<(), FetchError> {
+        let text = data.get();
+        // Room for the page at once (its compact form is rarely longer), not
+        // the vector's doubling: that would briefly hold twice the total.
+        self.json.reserve_exact(text.len());
+        if text.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text)
+                .map_err(|e| FetchError::Transient(format!("unreadable page data: {e}")))?;
+            for item in items {
+                self.add_item(item)?;
+            }
+        } else if text != "null" {
+            self.add_item(data)?;
+        }
+        Ok(())
+    }
+
+    fn add_item(&mut self, item: &RawValue) -> Result<(), FetchError> {
+        if self.records > 0 {
+            self.json.push(b',');
+        }
+        let mut from = serde_json::Deserializer::from_str(item.get());
+        let mut to = serde_json::Serializer::new(&mut self.json);
+        serde_transcode::transcode(&mut from, &mut to)
+            .map_err(|e| FetchError::Transient(format!("unreadable item: {e}")))?;
+        self.records += 1;
+        // The closing bracket counts too.
+        if self.json.len() + 1 > self.max_bytes {
+            return Err(FetchError::OverLimit(self.max_bytes));
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, pages: u32) -> Fetched {
+        self.json.push(b']');
+        Fetched {
+            // serde_json writes UTF-8 only.
+            data: String::from_utf8(self.json).expect("serde_json writes UTF-8"),
+            records: self.records,
+            pages,
+        }
+    }
+}
+
+/// Fetches `api_url` and every page after it; what they hold is returned as
+/// it is stored, at most `policy.max_stored_bytes` of it.
 pub async fn fetch_all(
     provider: &TokenProvider,
     bases: &DataBases,
@@ -83,7 +169,7 @@ pub async fn fetch_all(
     let deadline = Instant::now() + policy.deadline;
     let mut url = rebuild(bases, api_url)?;
     let mut seen = HashSet::new();
-    let mut items = Vec::new();
+    let mut collected = Collected::new(policy.max_stored_bytes);
     let mut pages = 0u32;
     // One token read for the whole walk (a 401 replaces it): not one
     // credentials read per page.
@@ -102,25 +188,23 @@ pub async fn fetch_all(
             other => other?,
         };
         pages += 1;
-        match page.get("data") {
-            Some(Value::Array(a)) => items.extend(a.iter().cloned()),
-            Some(Value::Null) | None => {}
-            Some(other) => items.push(other.clone()),
+        if let Some(data) = &page.data {
+            collected.add_page(data)?;
         }
-        let info = page.get("pages");
+        let info = &page.pages;
         let next = info
-            .and_then(|p| p.get("next"))
+            .get("next")
             .and_then(Value::as_str)
             .filter(|n| !n.is_empty());
-        let current = info.and_then(|p| p.get("current")).and_then(Value::as_u64);
-        let count = info.and_then(|p| p.get("count")).and_then(Value::as_u64);
+        let current = info.get("current").and_then(Value::as_u64);
+        let count = info.get("count").and_then(Value::as_u64);
         let last = matches!((current, count), (Some(c), Some(n)) if c >= n);
         match next {
             Some(n) if !last => url = rebuild(bases, n)?,
             _ => break,
         }
     }
-    Ok(Fetched { items, pages })
+    Ok(collected.finish(pages))
 }
 
 async fn fetch_page(
@@ -129,7 +213,7 @@ async fn fetch_page(
     url: &str,
     policy: &FetchPolicy,
     deadline: Instant,
-) -> Result<Value, FetchError> {
+) -> Result<Page, FetchError> {
     let mut refreshed = false;
     let mut last = String::from("no attempt");
     for attempt in 1..=policy.page_attempts {
@@ -155,9 +239,9 @@ async fn fetch_page(
                     200 => match read_capped(&mut resp, policy.max_response_bytes).await {
                         Err(e @ FetchError::TooLarge(_)) => return Err(e),
                         Err(e) => last = e.to_string(),
-                        Ok(body) => match serde_json::from_slice::<Value>(&body) {
-                            Ok(v @ Value::Object(_)) => return Ok(v),
-                            _ => last = "unreadable page (not a JSON object)".into(),
+                        Ok(body) => match read_page(&body) {
+                            Some(page) => return Ok(page),
+                            None => last = "unreadable page (not a JSON object)".into(),
                         },
                     },
                     401 if !refreshed => {
@@ -194,6 +278,16 @@ async fn fetch_page(
         "gave up after {} attempts: {last}",
         policy.page_attempts
     )))
+}
+
+/// A page is a JSON object; its `data` is copied out as text and the body
+/// dropped.
+fn read_page(body: &[u8]) -> Option<Page> {
+    let start = body.iter().find(|b| !b.is_ascii_whitespace())?;
+    if *start != b'{' {
+        return None;
+    }
+    serde_json::from_slice(body).ok()
 }
 
 async fn read_capped(resp: &mut reqwest::Response, cap: usize) -> Result<Vec<u8>, FetchError> {

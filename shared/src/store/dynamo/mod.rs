@@ -18,9 +18,12 @@ mod credentials;
 mod grants;
 pub mod item;
 mod listings;
+mod retries;
 mod sync;
+mod synced;
 
 pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
+pub use retries::RetryTransactionConflict;
 pub use sync::{event_from, event_item, synced_item_key, target_from};
 
 use super::Store;
@@ -35,7 +38,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use grants::token_item;
-use item::{build_err, cancellation, conditional, failed_condition};
+use item::{build_err, cancellation, conditional};
 
 pub const GSI_FAMILY: &str = "gsi1";
 
@@ -113,39 +116,27 @@ impl DynamoStore {
     }
 
     /// Runs a transaction. `Ok(Err(reasons))` is a cancellation (a failed
-    /// condition). A cancellation caused only by another transaction in
-    /// flight on the same items (`TransactionConflict`, as when many callers
-    /// race for one code) is retried with a short jittered backoff, so the
-    /// losers see the winner's result instead of an error.
+    /// condition). A cancellation caused only by other transactions in
+    /// flight on the same items (as when many callers race for one code) is
+    /// retried by the SDK under [`retries::for_transactions`], so the losers
+    /// see the winner's result instead of an error; the request is built
+    /// once (its items are not copied per attempt).
     async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), Vec<CancellationReason>>, Error> {
-        const ATTEMPTS: u32 = 6;
-        for attempt in 1..=ATTEMPTS {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let reasons = match res {
-                Ok(_) => return Ok(Ok(())),
-                Err(e) => cancellation(e)?,
-            };
-            let conflict = reasons
-                .iter()
-                .any(|r| r.code() == Some("TransactionConflict"));
-            let failed = reasons.iter().any(failed_condition);
-            if conflict && !failed && attempt < ATTEMPTS {
-                let base = 5u64 << attempt;
-                let jitter = rand::random::<u64>() % base;
-                tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
-                continue;
-            }
-            return Ok(Err(reasons));
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .customize()
+            .config_override(retries::for_transactions())
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => cancellation(e).map(Err),
         }
-        unreachable!("the last attempt returns")
     }
 
     /// The item under a key as DynamoDB holds it (what a stream record's
@@ -154,6 +145,24 @@ impl DynamoStore {
         self.get_consistent(key(pk.to_string(), sk))
             .await?
             .ok_or(Error::NotFound)
+    }
+
+    /// The items of partition `pk` whose sort key starts with `sk_prefix`,
+    /// as DynamoDB holds them (one page); for tests and debugging.
+    pub async fn raw_items(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, Error> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .set_expression_attribute_names(names(&["pk", "sk"]))
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(sk_prefix))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_err("Query", e))?;
+        Ok(out.items.unwrap_or_default())
     }
 
     /// A strongly consistent `GetItem`.
@@ -335,39 +344,3 @@ impl DynamoStore {
         Self::new(Client::new(&sdk), table)
     }
 }
-
-/// DynamoDB answers a single-item read or write that meets a transaction in
-/// flight on the same item with `TransactionConflictException`, and AWS
-/// recommends retrying it; the SDK's standard classifier does not (it is in
-/// neither its throttling nor its transient list), so one such conflict
-/// failed the whole request (the fault matrix found it). This marks it a
-/// transient error, retried within the standard retry policy.
-#[derive(Debug)]
-pub struct RetryTransactionConflict;
-
-impl aws_sdk_dynamodb::config::retry::ClassifyRetry for RetryTransactionConflict {
-    fn classify_retry(
-        &self,
-        ctx: &aws_sdk_dynamodb::config::interceptors::InterceptorContext,
-    ) -> aws_sdk_dynamodb::config::retry::RetryAction {
-        use aws_sdk_dynamodb::config::retry::RetryAction;
-        let conflict = ctx.response().is_some_and(|r| {
-            r.status().as_u16() == 400
-                && r.body()
-                    .bytes()
-                    .is_some_and(|b| b.windows(CONFLICT.len()).any(|w| w == CONFLICT.as_bytes()))
-        });
-        if conflict {
-            RetryAction::transient_error()
-        } else {
-            RetryAction::NoActionIndicated
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        "RetryTransactionConflict"
-    }
-}
-
-/// The `__type` suffix DynamoDB sends (`...#TransactionConflictException`).
-const CONFLICT: &str = "#TransactionConflictException\"";

@@ -6,7 +6,7 @@ use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
 use crate::store::keys::{
-    self, chunk_sk, data_sk, event_id_of, event_pk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK, STATUS_SK,
+    self, data_sk, event_id_of, event_pk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK, STATUS_SK,
 };
 use crate::store::{
     EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
@@ -14,7 +14,7 @@ use crate::store::{
 };
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::ReturnValue;
 
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
@@ -27,30 +27,6 @@ pub fn synced_item_key(t: &crate::store::SyncTarget) -> (String, String) {
         data_sk(&t.attribute_type, t.resource_id.as_deref()),
     )
 }
-/// Synced data larger than this is split over chunk items (a DynamoDB item
-/// holds 400 KB).
-const CHUNK_BYTES: usize = 300 * 1024;
-
-/// The most chunk items one target's data can take.
-const MAX_CHUNKS: usize = crate::store::sync::MAX_STORED_BYTES.div_ceil(CHUNK_BYTES) + 1;
-
-/// `data` in pieces of at most [`CHUNK_BYTES`], cut at char boundaries.
-fn chunks(data: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while rest.len() > CHUNK_BYTES {
-        let mut cut = CHUNK_BYTES;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        let (head, tail) = rest.split_at(cut);
-        out.push(head);
-        rest = tail;
-    }
-    out.push(rest);
-    out
-}
-
 /// A target's items: `NOTE` (written by webhooks; the stream feeds the
 /// worker from it) and `STATE` (written by the worker only, so its writes
 /// wake nobody).
@@ -315,67 +291,7 @@ impl EventStore for DynamoStore {
     }
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
-        let pk = sync_pk(&d.connection_id, &d.location_id);
-        let mut item = key(
-            pk.clone(),
-            &data_sk(&d.attribute_type, d.resource_id.as_deref()),
-        );
-        item.insert("pages".into(), n(d.pages as i64));
-        item.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
-        item.insert("event_id".into(), s(&d.event_id));
-        if d.deleted {
-            item.insert(
-                "deleted".into(),
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            );
-        }
-        let condition = "attribute_not_exists(#pk) OR #fetched_at_ms <= :f";
-        let parts = chunks(&d.data);
-        if parts.len() == 1 {
-            item.insert("data".into(), s(&d.data));
-            return self.put_head_alone(d, item, condition).await;
-        }
-        // Larger than an item: the head names how many chunks, and the head
-        // and every chunk are written in one transaction under the head's
-        // condition, so a reader never sees a mix of two fetches.
-        item.insert("chunks".into(), n(parts.len() as i64));
-        let head = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(names(&["pk", "fetched_at_ms"]))
-            .expression_attribute_values(":f", n(d.fetched_at_ms))
-            .build()
-            .map_err(build_err)?;
-        let mut steps = vec![TransactWriteItem::builder().put(head).build()];
-        for (i, part) in parts.iter().enumerate() {
-            let mut c = key(
-                pk.clone(),
-                &chunk_sk(&d.attribute_type, d.resource_id.as_deref(), i),
-            );
-            c.insert("data".into(), s(*part));
-            c.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
-            steps.push(self.put(c, None)?);
-        }
-        // The chunks an earlier, larger fetch left beyond these (deleting a
-        // missing item is no error): a transaction's Put returns no old
-        // item to say how many there were.
-        for i in parts.len()..MAX_CHUNKS {
-            let del = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    pk.clone(),
-                    &chunk_sk(&d.attribute_type, d.resource_id.as_deref(), i),
-                )))
-                .build()
-                .map_err(build_err)?;
-            steps.push(TransactWriteItem::builder().delete(del).build());
-        }
-        match self.transact(steps).await? {
-            Ok(()) => Ok(true),
-            Err(reasons) if reasons.first().is_some_and(failed_condition) => Ok(false),
-            Err(reasons) => Err(Error::Store(format!("synced data not stored: {reasons:?}"))),
-        }
+        self.write_synced(d).await
     }
 
     async fn get_synced(
@@ -385,51 +301,8 @@ impl EventStore for DynamoStore {
         attribute_type: &str,
         resource: Option<&str>,
     ) -> Result<Option<SyncedData>, Error> {
-        let item = self
-            .get_consistent(key(
-                sync_pk(connection, location),
-                &data_sk(attribute_type, resource),
-            ))
-            .await?;
-        let Some(item) = item.as_ref() else {
-            return Ok(None);
-        };
-        let fetched_at_ms = get_n(item, "fetched_at_ms").unwrap_or(0);
-        let data = match get_n(item, "chunks") {
-            None => get_s(item, "data").unwrap_or("[]").to_string(),
-            Some(count) => {
-                let mut data = String::new();
-                for i in 0..count as usize {
-                    let c = self
-                        .get_consistent(key(
-                            sync_pk(connection, location),
-                            &chunk_sk(attribute_type, resource, i),
-                        ))
-                        .await?;
-                    // A chunk of another fetch: one landed between our reads.
-                    match c.filter(|c| get_n(c, "fetched_at_ms") == Some(fetched_at_ms)) {
-                        Some(c) => data.push_str(get_s(&c, "data").unwrap_or("")),
-                        None => {
-                            return Err(Error::Unavailable(
-                                "synced data changed while being read: read again".into(),
-                            ))
-                        }
-                    }
-                }
-                data
-            }
-        };
-        Ok(Some(SyncedData {
-            connection_id: connection.clone(),
-            location_id: location.to_string(),
-            attribute_type: attribute_type.to_string(),
-            resource_id: resource.map(str::to_string),
-            data,
-            pages: get_n(item, "pages").unwrap_or(0) as u32,
-            fetched_at_ms,
-            event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
-            deleted: get_bool(item, "deleted"),
-        }))
+        self.read_synced(connection, location, attribute_type, resource)
+            .await
     }
 
     async fn put_location_status(&self, st: &LocationStatus) -> Result<bool, Error> {
@@ -464,54 +337,5 @@ impl EventStore for DynamoStore {
             received_at_ms: get_n(item, "received_at_ms").unwrap_or(0),
             event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
         }))
-    }
-}
-
-impl DynamoStore {
-    /// Stores synced data that fits its head item, under `condition`; the
-    /// chunks an earlier, larger fetch wrote (the old head names how many)
-    /// are deleted after. `Ok(false)`: a later fetch is stored.
-    async fn put_head_alone(
-        &self,
-        d: &SyncedData,
-        item: Item,
-        condition: &str,
-    ) -> Result<bool, Error> {
-        let pk = sync_pk(&d.connection_id, &d.location_id);
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_names(names(&["pk", "fetched_at_ms"]))
-            .expression_attribute_values(":f", n(d.fetched_at_ms))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let old_chunks = match res {
-            Ok(out) => out
-                .attributes()
-                .and_then(|old| get_n(old, "chunks"))
-                .unwrap_or(0),
-            Err(e) if is_ccf(&e) => return Ok(false),
-            Err(e) => return Err(store_err("PutItem", e)),
-        };
-        let deletes = (0..old_chunks.max(0) as usize).map(|i| {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(
-                    pk.clone(),
-                    &chunk_sk(&d.attribute_type, d.resource_id.as_deref(), i),
-                )))
-                .send()
-        });
-        // The head no longer names them, so a reader never sees them; one
-        // left by a failed delete is only storage, and is logged.
-        if let Err(e) = futures_util::future::try_join_all(deletes).await {
-            tracing::error!(error = %store_err("DeleteItem", e), "chunks of an earlier fetch not deleted");
-        }
-        Ok(true)
     }
 }
