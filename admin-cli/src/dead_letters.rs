@@ -139,6 +139,9 @@ impl Queue {
                         .map_err(|e| sqs_err("DeleteMessage", e))?;
                     match done {
                         ops::Replayed::Recorded(r) => format!("recorded again: {r}"),
+                        ops::Replayed::Superseded(t) => {
+                            format!("not recorded: {t} has had a later status webhook since")
+                        }
                         ops::Replayed::Put(t) => format!("put: {t}"),
                     }
                 }

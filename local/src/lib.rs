@@ -346,7 +346,7 @@ async fn route(state: &State, req: Request) -> Response {
         if let Some(body) = webhook.filter(|_| resp.status() == http::StatusCode::ACCEPTED) {
             // What the table's stream does in AWS: what the webhook
             // recorded goes to the worker.
-            if let Some(d) = delivered(app, &body, &resp).await {
+            if let Some(d) = delivered(&body) {
                 let _ = state.events.send(d);
             }
         }
@@ -366,15 +366,11 @@ async fn route(state: &State, req: Request) -> Response {
     }
 }
 
-/// What an accepted webhook recorded, as the stream would deliver it.
-async fn delivered(app: &App, body: &[u8], resp: &Response) -> Option<Delivered> {
+/// What an accepted webhook recorded, as the stream would deliver it: the
+/// target it notified.
+fn delivered(body: &[u8]) -> Option<Delivered> {
     let hook = Webhook::parse(body).ok()?;
-    if let Some(target) = target_of(&hook) {
-        return Some(Delivered::Target(target));
-    }
-    let ack: serde_json::Value = serde_json::from_slice(resp.body()).ok()?;
-    let event = app.store.get_event(ack["eventId"].as_str()?).await.ok()??;
-    Some(Delivered::Event(event))
+    Some(Delivered::Target(target_of(&hook)))
 }
 
 #[derive(Template)]

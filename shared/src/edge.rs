@@ -136,10 +136,11 @@ pub async fn on_schedule(
 
 /// What a stream batch delivers to the worker, each with the sequence
 /// number that names it in `batchItemFailures` (`None`: the record has
-/// none, which DynamoDB streams always set): notified data targets (an
-/// INSERT or MODIFY of a target's `NOTE` item) and recorded status changes
-/// (an INSERT of an `EVENT#` item). Anything else (the template's filter
-/// lets nothing else through) is skipped.
+/// none, which DynamoDB streams always set): notified targets, data and
+/// status (an INSERT or MODIFY of a target's `NOTE` item), and webhooks an
+/// earlier version recorded as events (an INSERT of an `EVENT#` item).
+/// Anything else (the template's filter lets nothing else through) is
+/// skipped.
 pub fn stream_events(batch: StreamBatch) -> Vec<(Option<String>, Delivered)> {
     let mut out = Vec::with_capacity(batch.records.len());
     for record in batch.records {

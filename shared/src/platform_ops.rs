@@ -162,14 +162,17 @@ pub async fn credentials_status(store: &dyn Store) -> Result<Value, Error> {
 pub enum Replayed {
     /// The webhook is recorded again: the worker takes it up as new.
     Recorded(String),
+    /// A status webhook the location has had a later one of since: not
+    /// recorded, or it would stand over the later status.
+    Superseded(String),
     /// The change event is put.
     Put(String),
 }
 
 /// Re-drives one dead letter through the same code as the first time: a
-/// webhook is recorded again (a data target is notified anew; a status
-/// change is recorded with its original receipt time, so a newer status
-/// stays newer), a change event is put. `Other` is refused.
+/// webhook is recorded again (its target is notified anew; a status webhook
+/// only while its location has had no later one, so a newer status stays
+/// newer), a change event is put. `Other` is refused.
 pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
     match letter {
         DeadLetter::Webhook {
@@ -177,13 +180,14 @@ pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
             received_at_ms,
             ..
         } => {
-            let now = app.clock.now_ms();
-            let at = if *received_at_ms > 0 {
-                *received_at_ms
-            } else {
-                now
-            };
-            crate::notify::record(app.store.as_ref(), hook, now, at)
+            let target = crate::notify::target_of(hook);
+            if target.is_status() {
+                let state = app.store.get_target(&target).await?;
+                if state.is_some_and(|s| s.notified_at_ms > *received_at_ms) {
+                    return Ok(Replayed::Superseded(target.id()));
+                }
+            }
+            crate::notify::record(app.store.as_ref(), hook, app.clock.now_ms())
                 .await
                 .map(|v| Replayed::Recorded(v.to_string()))
         }

@@ -69,15 +69,28 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
     syncaroo_local::import_listings(store.as_ref(), syncaroo_local::DEMO_LISTINGS)
         .await
         .expect("listings");
-    // The webhook event sync-stream.json delivers, recorded and pending.
+    // The status target sync-stream.json delivers, notified by the status
+    // webhook its image carries.
+    let sample = crate::event_json("sync-stream.json");
+    let image = &sample["Records"][0]["dynamodb"]["NewImage"];
     let batch: syncaroo_shared::edge::StreamBatch =
-        serde_json::from_value(crate::event_json("sync-stream.json")).expect("a stream batch");
-    let [(_, syncaroo_shared::handlers::sync::Delivered::Event(event))] =
+        serde_json::from_value(sample.clone()).expect("a stream batch");
+    let [(_, syncaroo_shared::handlers::sync::Delivered::Target(target))] =
         &syncaroo_shared::edge::stream_events(batch)[..]
     else {
-        panic!("the stream sample is a recorded status webhook")
+        panic!("the stream sample is a notified status target")
     };
-    store.record_event(event).await.expect("event");
+    store
+        .notify_target(&syncaroo_shared::store::TargetNote {
+            target: target.clone(),
+            payload: image["payload"]["S"].as_str().expect("payload").into(),
+            notified_at_ms: image["notified_at_ms"]["N"]
+                .as_str()
+                .and_then(|n| n.parse().ok())
+                .expect("notified_at_ms"),
+        })
+        .await
+        .expect("status target");
     serde_json::json!({
         "clientSecret": secrets.client_secret.expose(),
         "sessionKey": secrets.session_key.expose(),

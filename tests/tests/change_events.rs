@@ -104,15 +104,17 @@ impl World {
         );
         let resp = handlers::webhook(&self.t.app, req).await;
         assert_eq!(resp.status(), 202, "{}", body_text(&resp));
-        Delivered::Target(sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap()).unwrap())
+        Delivered::Target(sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap()))
     }
 
     /// The status webhook of `events/webhook-status.json`, as delivered.
     async fn status_webhook(&self) -> Delivered {
         let resp = handlers::webhook(&self.t.app, event("webhook-status.json")).await;
         assert_eq!(resp.status(), 202, "{}", body_text(&resp));
-        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
-        Delivered::Event(self.t.app.store.get_event(&id).await.unwrap().unwrap())
+        assert_eq!(body_json(&resp)["targetId"], "99#1198#status#-");
+        Delivered::Target(sync::target_of(
+            &Webhook::parse(event("webhook-status.json").body()).unwrap(),
+        ))
     }
 
     async fn process(&self, d: &Delivered) -> Outcome {
@@ -200,7 +202,8 @@ async fn each_change_is_announced_once_with_its_fields() {
 }
 
 /// Only a status newer than the stored one is a change: one delivered out
-/// of order (received earlier, processed later) is no event.
+/// of order (acked earlier, processed later) is covered by the newer one,
+/// and no event.
 #[tokio::test]
 async fn an_older_status_processed_late_is_no_change() {
     let w = world(None).await;
@@ -208,7 +211,7 @@ async fn an_older_status_processed_late_is_no_change() {
     w.t.clock.advance(5);
     let newer = w.status_webhook().await;
     assert_eq!(w.process(&newer).await, Outcome::Done);
-    assert_eq!(w.process(&older).await, Outcome::Done);
+    assert_eq!(w.process(&older).await, Outcome::Skipped);
     let found = details(&w.t.changes.entries(), "Syncaroo Location Status Changed");
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["receivedAt"], at((EVENTS_NOW + 5) * 1000));
@@ -257,6 +260,47 @@ async fn a_failed_put_is_retried_with_the_fetch_then_dead_lettered() {
     assert_eq!(
         details(&flaky.kept.entries(), "Syncaroo Data Synced").len(),
         1
+    );
+}
+
+/// A status whose change event cannot be put is dead-lettered like a failed
+/// fetch. Replayed while it is still the location's latest status webhook,
+/// it is applied and announced; once a later one came, the replay is
+/// refused as superseded (it would stand over the later status).
+#[tokio::test]
+async fn a_status_dead_letter_is_replayed_unless_a_later_status_came() {
+    let flaky = Flaky::failing(usize::MAX);
+    let w = world(Some(flaky.clone())).await;
+    let status = w.status_webhook().await;
+    let max = w.t.app.config.sync_max_attempts;
+    for _ in 1..max {
+        assert!(matches!(w.process(&status).await, Outcome::Retry(_)));
+    }
+    assert!(matches!(w.process(&status).await, Outcome::Failed(_)));
+    let letter = DeadLetter::parse(&w.t.dead_letters.messages()[0]);
+    assert!(
+        matches!(&letter, DeadLetter::Webhook { hook, .. } if hook.webhook_type == syncaroo_shared::webhook::WebhookType::Status),
+        "{letter:?}"
+    );
+    flaky.fail.store(0, Ordering::SeqCst);
+    let replayed = platform_ops::replay(&w.t.app, &letter).await.unwrap();
+    assert_eq!(
+        replayed,
+        Replayed::Recorded(
+            json!({"status": "accepted", "targetId": "99#1198#status#-"}).to_string()
+        )
+    );
+    assert_eq!(w.process(&status).await, Outcome::Done);
+    assert_eq!(
+        details(&flaky.kept.entries(), "Syncaroo Location Status Changed").len(),
+        1
+    );
+    // A later status webhook since the dead letter: its replay is refused.
+    w.t.clock.advance(1);
+    w.status_webhook().await;
+    assert_eq!(
+        platform_ops::replay(&w.t.app, &letter).await.unwrap(),
+        Replayed::Superseded("99#1198#status#-".into())
     );
 }
 
@@ -372,8 +416,21 @@ async fn no_entry_or_dead_letter_carries_a_token_or_secret() {
 async fn a_webhook_dead_letter_round_trips() {
     let dlq = MemoryDeadLetters::default();
     let w = world(None).await;
-    let Delivered::Event(e) = w.status_webhook().await else {
-        panic!("a status event")
+    // What the worker dead-letters when it gives a status target up.
+    let Delivered::Target(target) = w.status_webhook().await else {
+        panic!("a status target")
+    };
+    let state = w.t.app.store.get_target(&target).await.unwrap().unwrap();
+    let e = syncaroo_shared::store::EventRecord {
+        id: target.id(),
+        connection_id: target.connection_id.clone(),
+        webhook_type: syncaroo_shared::webhook::WebhookType::Status,
+        location_id: target.location_id.clone(),
+        payload: state.payload.clone(),
+        received_at_ms: state.notified_at_ms,
+        status: syncaroo_shared::store::EventStatus::Failed,
+        attempts: 1,
+        error: Some("gave up".into()),
     };
     syncaroo_shared::deadletter::DeadLetters::send(&dlq, &e, "gave up")
         .await

@@ -321,7 +321,7 @@ mod webhook_and_sync {
         let hook =
             syncaroo_shared::webhook::Webhook::parse(body_of("webhook-data.json").as_bytes())
                 .unwrap();
-        let target = target_of(&hook).unwrap();
+        let target = target_of(&hook);
         let st = t.app.store.get_target(&target).await.unwrap().unwrap();
         assert_eq!((st.notifications, st.due()), (2, true));
         assert_eq!(
@@ -336,47 +336,36 @@ mod webhook_and_sync {
         t.seed_events_tokens().await;
         let resp = handlers::webhook(&t.app, event("webhook-status.json")).await;
         assert_eq!(resp.status(), 202, "{}", body_text(&resp));
-        let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
-        let ours = t.app.store.get_event(&id).await.unwrap().unwrap();
-        let [Delivered::Event(sample)] = &stream("sync-stream.json")[..] else {
-            panic!("the sample is one recorded status webhook");
-        };
-        assert_eq!(
-            (
-                &ours.connection_id,
-                ours.webhook_type,
-                &ours.location_id,
-                &ours.status
-            ),
-            (
-                &sample.connection_id,
-                sample.webhook_type,
-                &sample.location_id,
-                &sample.status
-            )
-        );
-        for id in [&ours.id, &sample.id] {
-            let parts: Vec<&str> = id.split(':').collect();
-            assert_eq!(&parts[..3], ["99", "status", "1198"], "{id}");
-            assert!(parts[3].parse::<i64>().is_ok(), "{id}");
-        }
+        assert_eq!(body_json(&resp)["targetId"], "99#1198#status#-");
+        let hook =
+            syncaroo_shared::webhook::Webhook::parse(body_of("webhook-status.json").as_bytes())
+                .unwrap();
+        let target = target_of(&hook);
+        assert!(target.is_status());
+        let ours = t.app.store.get_target(&target).await.unwrap().unwrap();
+        assert_eq!(stream("sync-stream.json"), vec![Delivered::Target(target)]);
+        let sample = syncaroo_tests::event_json("sync-stream.json");
+        let image = &sample["Records"][0]["dynamodb"]["NewImage"];
+        assert_eq!(image["payload"]["S"].as_str(), Some(ours.payload.as_str()));
+        assert_eq!(image["notifications"]["N"], "1");
+        assert_eq!(ours.notifications, 1);
     }
 
     #[tokio::test]
     async fn sync_stream_event_stores_the_status() {
         let (t, _) = TestApp::memory();
-        // What the stream sample carries was recorded by a webhook, which
+        // What the stream sample carries was notified by a webhook, which
         // the connection's token made (its user lists location 1198).
         t.seed_events_tokens().await;
-        let [Delivered::Event(e)] = &stream("sync-stream.json")[..] else {
-            panic!("one status event");
-        };
-        t.app.store.record_event(e).await.unwrap();
+        let resp = handlers::webhook(&t.app, event("webhook-status.json")).await;
+        assert_eq!(resp.status(), 202, "{}", body_text(&resp));
         let dlq = MemoryDeadLetters::default();
-        let batch = serde_json::from_value(syncaroo_tests::event_json("sync-stream.json"))
-            .expect("a DynamoDB stream batch");
+        let batch = || {
+            serde_json::from_value(syncaroo_tests::event_json("sync-stream.json"))
+                .expect("a DynamoDB stream batch")
+        };
         let out =
-            serde_json::to_value(on_stream(&t.app, &dlq, batch, None).await.unwrap()).unwrap();
+            serde_json::to_value(on_stream(&t.app, &dlq, batch(), None).await.unwrap()).unwrap();
         assert_eq!(out["batchItemFailures"], serde_json::json!([]));
         let s = t
             .app
@@ -386,7 +375,17 @@ mod webhook_and_sync {
             .unwrap()
             .unwrap();
         assert!(s.meta.contains("lockdown"));
+        assert_eq!(s.seq, 1);
         assert!(dlq.all().is_empty());
+        // Delivered again (the stream retries): applied once, announced once.
+        on_stream(&t.app, &dlq, batch(), None).await.unwrap();
+        let announced = t
+            .changes
+            .entries()
+            .iter()
+            .filter(|e| e.detail_type == "Syncaroo Location Status Changed")
+            .count();
+        assert_eq!(announced, 1);
     }
 
     /// A notified target that cannot be fetched yet (no Syncaroo API

@@ -503,7 +503,7 @@ fn data_webhook() -> Value {
 
 async fn notifications(store: &dyn Store, body: &Value) -> Result<u64, String> {
     let hook = Webhook::parse(body.to_string().as_bytes()).unwrap();
-    let target = sync::target_of(&hook).unwrap();
+    let target = sync::target_of(&hook);
     Ok(store
         .get_target(&target)
         .await
@@ -578,7 +578,7 @@ fn sync_fetch(rig: Arc<Rig>, fault: Option<(Step, usize, Fault)>) -> PathFuture 
         )
         .await;
         assert_eq!(resp.status(), 202);
-        let target = sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap()).unwrap();
+        let target = sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap());
         let dlq = MemoryDeadLetters::default();
         let work = || async {
             let policy = sync::FetchPolicyExt::fast(&w.t.app);

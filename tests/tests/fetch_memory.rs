@@ -128,7 +128,7 @@ async fn largest_fetch_on(store: Arc<dyn Store>) -> (usize, usize) {
     )
     .await;
     assert_eq!(resp.status(), 202);
-    let target = sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap()).unwrap();
+    let target = sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap());
     let delivered = sync::Delivered::Target(target);
     let policy = sync::fetch_policy(&t.app);
     let dlq = MemoryDeadLetters::default();

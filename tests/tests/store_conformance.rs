@@ -754,7 +754,71 @@ mod sync_data {
         );
     }
 
+    fn status(seq: u64, word: &str) -> LocationStatus {
+        LocationStatus {
+            connection_id: ConnectionId::parse("99").unwrap(),
+            location_id: "1198".into(),
+            meta: format!("{{\"status\":\"{word}\"}}"),
+            // One millisecond for all: only the sequence orders them.
+            received_at_ms: 5_000,
+            event_id: format!("e{seq}"),
+            seq,
+        }
+    }
+
+    /// Statuses are ordered by their sequence, not their receipt time: a
+    /// smaller one is refused, the same one applies again (a retry), a
+    /// larger one replaces.
+    async fn statuses_order_by_sequence(s: Arc<dyn Store>) {
+        let c = ConnectionId::parse("99").unwrap();
+        assert!(s.put_location_status(&status(2, "closed")).await.unwrap());
+        assert!(!s.put_location_status(&status(1, "open")).await.unwrap());
+        assert!(
+            s.put_location_status(&status(2, "closed")).await.unwrap(),
+            "a retry"
+        );
+        assert!(s.put_location_status(&status(3, "open")).await.unwrap());
+        let got = s.get_location_status(&c, "1198").await.unwrap().unwrap();
+        assert_eq!(got, status(3, "open"));
+    }
+
+    /// A status stored before statuses had a sequence (no `seq`) is older
+    /// than any that has one.
+    #[tokio::test]
+    async fn dynamodb_a_status_without_a_sequence_is_replaced() {
+        use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+        let Some(s) = local_aws::dynamo_store("status", NOW).await else {
+            return;
+        };
+        s.client()
+            .put_item()
+            .table_name(s.table())
+            .item("pk", S("SYNC#99#1198".into()))
+            .item("sk", S("STATUS".into()))
+            .item("meta", S("{\"status\":\"closed\"}".into()))
+            .item("received_at_ms", N("9000".into()))
+            .item("event_id", S("old".into()))
+            .send()
+            .await
+            .unwrap();
+        let c = ConnectionId::parse("99").unwrap();
+        assert_eq!(
+            s.get_location_status(&c, "1198")
+                .await
+                .unwrap()
+                .unwrap()
+                .seq,
+            0
+        );
+        assert!(s.put_location_status(&status(1, "open")).await.unwrap());
+        assert_eq!(
+            s.get_location_status(&c, "1198").await.unwrap().unwrap(),
+            status(1, "open")
+        );
+    }
+
     conformance!(
+        statuses_order_by_sequence,
         later_fetch_wins,
         a_megabyte_is_stored_and_read_back_whole,
         events_record_once_and_attempt_counts,

@@ -112,13 +112,7 @@ impl World {
         let resp = handlers::webhook(&self.t.app, self.post(&signed)).await;
         assert_eq!(resp.status(), 202, "{}", syncaroo_tests::body_text(&resp));
         let hook = Webhook::parse(signed.as_bytes()).unwrap();
-        match sync::target_of(&hook) {
-            Some(t) => sync::Delivered::Target(t),
-            None => {
-                let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
-                sync::Delivered::Event(self.t.app.store.get_event(&id).await.unwrap().unwrap())
-            }
-        }
+        sync::Delivered::Target(sync::target_of(&hook))
     }
 
     async fn process(&self, d: &sync::Delivered) -> sync::Outcome {
@@ -135,8 +129,7 @@ impl World {
     async fn target_state(&self) -> TargetState {
         let t = sync::target_of(
             &Webhook::parse(data_body("https://x/").to_string().as_bytes()).unwrap(),
-        )
-        .unwrap();
+        );
         self.t.app.store.get_target(&t).await.unwrap().unwrap()
     }
 
@@ -391,42 +384,114 @@ async fn a_batch_fetches_different_targets_concurrently() {
     assert_eq!(w.stored_rates().await.unwrap().len(), 5);
 }
 
-/// Status webhooks are applied in arrival order, and each change is kept
-/// with its receipt time: open -> closed -> open ends open, three changes.
+/// Status webhooks apply in the order they were acked, whatever order the
+/// worker sees them in: open -> closed -> open ends open. Each processed
+/// as it comes is a change announced; processed late, the latest stands
+/// and the earlier ones are covered by it (they are older news).
 #[tokio::test]
 async fn status_changes_apply_in_arrival_order() {
+    let stored_status = async |w: &World| {
+        let s =
+            w.t.app
+                .store
+                .get_location_status(&conn(), "1198")
+                .await
+                .unwrap()
+                .unwrap();
+        let meta: Value = serde_json::from_str(&s.meta).unwrap();
+        (meta["status"].as_str().unwrap().to_string(), s.seq)
+    };
+    let announced = |w: &World| -> Vec<String> {
+        w.t.changes
+            .entries()
+            .iter()
+            .filter(|e| e.detail_type == "Syncaroo Location Status Changed")
+            .map(|e| {
+                let d: Value = serde_json::from_str(&e.detail).unwrap();
+                d["metaData"]["status"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    // One at a time: three changes, three announcements.
+    let w = world(&[]).await;
+    for st in ["open", "closed", "open"] {
+        assert_eq!(
+            w.deliver_and_process(status_body(st)).await,
+            sync::Outcome::Done
+        );
+        w.t.clock.advance(1);
+    }
+    assert_eq!(stored_status(&w).await, ("open".into(), 3));
+    assert_eq!(announced(&w), ["open", "closed", "open"]);
+    // All acked first, processed in another order: the last acked stands.
     let w = world(&[]).await;
     let mut delivered = vec![];
     for st in ["open", "closed", "open"] {
         delivered.push(w.deliver(status_body(st)).await);
         w.t.clock.advance(1);
     }
-    // Whatever order the worker sees them in.
-    for i in [2, 0, 1] {
-        assert_eq!(w.process(&delivered[i]).await, sync::Outcome::Done);
-    }
-    let s =
-        w.t.app
-            .store
-            .get_location_status(&conn(), "1198")
-            .await
-            .unwrap()
-            .unwrap();
-    let meta: Value = serde_json::from_str(&s.meta).unwrap();
-    assert_eq!(meta["status"], "open");
-    let kept: Vec<(i64, String)> = delivered
-        .iter()
-        .map(|d| match d {
-            sync::Delivered::Event(e) => (e.received_at_ms, e.payload.clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(kept.len(), 3);
-    assert!(
-        kept.windows(2).all(|p| p[0].0 < p[1].0),
-        "receipt times kept: {kept:?}"
+    let outcomes: Vec<sync::Outcome> = {
+        let mut v = vec![];
+        for i in [2, 0, 1] {
+            v.push(w.process(&delivered[i]).await);
+        }
+        v
+    };
+    assert_eq!(
+        outcomes,
+        [
+            sync::Outcome::Done,
+            sync::Outcome::Skipped,
+            sync::Outcome::Skipped
+        ]
     );
-    assert_eq!(s.received_at_ms, kept[2].0);
+    assert_eq!(stored_status(&w).await, ("open".into(), 3));
+    assert_eq!(announced(&w), ["open"]);
+}
+
+/// Two status changes acked in the same millisecond (correctness issue,
+/// item 3): the later one stands, whichever delivery the worker handles
+/// first, and the last change announced is it. Ordered by a sequence from
+/// the ack's one write, not by a clock.
+#[tokio::test]
+async fn status_changes_in_one_millisecond_apply_in_ack_order() {
+    for order in [[0, 1], [1, 0]] {
+        let w = world(&[]).await;
+        let delivered = [
+            w.deliver(status_body("closed")).await,
+            w.deliver(status_body("open")).await,
+        ];
+        for i in order {
+            let out = w.process(&delivered[i]).await;
+            assert!(
+                matches!(out, sync::Outcome::Done | sync::Outcome::Skipped),
+                "{out:?}"
+            );
+        }
+        let s =
+            w.t.app
+                .store
+                .get_location_status(&conn(), "1198")
+                .await
+                .unwrap()
+                .unwrap();
+        let meta: Value = serde_json::from_str(&s.meta).unwrap();
+        assert_eq!(meta["status"], "open", "order {order:?}");
+        let announced: Vec<Value> =
+            w.t.changes
+                .entries()
+                .iter()
+                .filter(|e| e.detail_type == "Syncaroo Location Status Changed")
+                .map(|e| {
+                    serde_json::from_str::<Value>(&e.detail).unwrap()["metaData"]["status"].clone()
+                })
+                .collect();
+        assert_eq!(
+            announced.last(),
+            Some(&json!("open")),
+            "order {order:?}: {announced:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -651,8 +716,9 @@ fn stream_record(name: &str, seq: &str, image: Value) -> Value {
 /// Lambda then checkpoints at the lowest failed sequence number and
 /// delivers that record and every one after it again (correctness issue,
 /// item 11): the status change after the failed record is processed twice,
-/// harmlessly, because processing is idempotent (a done event is skipped,
-/// nothing is announced twice), while the failed target is fetched now.
+/// harmlessly, because processing is idempotent (a covered target is
+/// skipped, nothing is announced twice), while the failed target is fetched
+/// now.
 #[tokio::test]
 async fn stream_batch_reports_only_the_failing_record() {
     let w = world(&[]).await;
@@ -667,22 +733,14 @@ async fn stream_batch_reports_only_the_failing_record() {
         "payload": {"S": "{}"}, "notified_at_ms": {"N": "1"}, "notifications": {"N": "1"},
     });
     records.push(stream_record("MODIFY", "100", note));
-    // ...and a recorded status change, as its EVENT item's image.
-    let resp = handlers::webhook(&w.t.app, w.post(&w.signed(status_body("open")))).await;
-    let id = body_json(&resp)["eventId"].as_str().unwrap().to_string();
-    let e = w.t.app.store.get_event(&id).await.unwrap().unwrap();
-    let image = syncaroo_shared::store::dynamo::event_item(&e, 0)
-        .into_iter()
-        .map(|(k, v)| {
-            let j = match v {
-                aws_sdk_dynamodb::types::AttributeValue::S(s) => json!({"S": s}),
-                aws_sdk_dynamodb::types::AttributeValue::N(n) => json!({"N": n}),
-                _ => json!({"NULL": true}),
-            };
-            (k, j)
-        })
-        .collect::<serde_json::Map<_, _>>();
-    records.push(stream_record("INSERT", "101", json!(image)));
+    // ...and a status change, as its status target's NOTE image.
+    w.deliver(status_body("open")).await;
+    let status_note = json!({
+        "pk": {"S": "TARGET#99#1198#status#-"}, "sk": {"S": "NOTE"},
+        "conn": {"S": "99"}, "location": {"S": "1198"}, "attr": {"S": "status"},
+        "payload": {"S": "{}"}, "notified_at_ms": {"N": "1"}, "notifications": {"N": "1"},
+    });
+    records.push(stream_record("INSERT", "101", status_note));
     records.push(stream_record("MODIFY", "300", json!({})));
     let batch = serde_json::from_value(json!({ "Records": records })).expect("a stream batch");
     let out = serde_json::to_value(
@@ -1136,12 +1194,58 @@ async fn a_data_event_from_before_targets_is_handed_to_its_target() {
     );
     assert_eq!(w.fake.fake.data_requests(), 0, "not fetched by the event");
     assert_eq!(w.target_state().await.notifications, 1);
-    let target = sync::target_of(&Webhook::parse(body.to_string().as_bytes()).unwrap()).unwrap();
+    let target = sync::target_of(&Webhook::parse(body.to_string().as_bytes()).unwrap());
     assert_eq!(
         w.process(&sync::Delivered::Target(target)).await,
         sync::Outcome::Done
     );
     assert_eq!(w.stored_rates().await.unwrap().len(), 5);
+}
+
+/// A status webhook recorded as an event (as versions before status targets
+/// did, still pending at an upgrade) is handed to the location's status
+/// target, which applies it: one status path.
+#[tokio::test]
+async fn a_status_event_from_before_status_targets_is_handed_to_its_target() {
+    let w = world(&[]).await;
+    let body = status_body("closed");
+    let event = syncaroo_shared::store::EventRecord {
+        id: "99:status:1198:1795806000000:legacy".into(),
+        connection_id: conn(),
+        webhook_type: syncaroo_shared::webhook::WebhookType::Status,
+        location_id: "1198".into(),
+        payload: body.to_string(),
+        received_at_ms: 1_795_806_000_000,
+        status: syncaroo_shared::store::EventStatus::Pending,
+        attempts: 0,
+        error: None,
+    };
+    w.t.app.store.record_event(&event).await.unwrap();
+    let delivered = sync::Delivered::Event(event.clone());
+    assert_eq!(w.process(&delivered).await, sync::Outcome::Done);
+    assert_eq!(
+        w.process(&delivered).await,
+        sync::Outcome::Skipped,
+        "handed over once"
+    );
+    let target = sync::target_of(&Webhook::parse(body.to_string().as_bytes()).unwrap());
+    assert!(target.is_status());
+    assert_eq!(
+        w.process(&sync::Delivered::Target(target)).await,
+        sync::Outcome::Done
+    );
+    let s =
+        w.t.app
+            .store
+            .get_location_status(&conn(), "1198")
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&s.meta).unwrap()["status"],
+        "closed"
+    );
+    assert_eq!(s.seq, 1);
 }
 
 /// The sync worker keeps to its invocation's deadline (correctness issue,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use syncaroo_local::Running;
 use syncaroo_shared::model::ConnectionId;
 use syncaroo_shared::secrets::SecretString;
-use syncaroo_shared::store::{EventStatus, SyncTarget};
+use syncaroo_shared::store::SyncTarget;
 use syncaroo_shared::syncaroo::NewCredentials;
 use syncaroo_sim::FakeSyncaroo;
 use syncaroo_tests::{connect_over_http, local_aws, runner_with_fake, sign};
@@ -43,17 +43,6 @@ async fn post(r: &Running, bearer: &str, path: &str, body: &str) -> (u16, Value)
         .await
         .unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
-}
-
-async fn wait_done(r: &Running, id: &str) -> EventStatus {
-    for _ in 0..200 {
-        let e = r.store.get_event(id).await.unwrap().unwrap();
-        if e.status != EventStatus::Pending {
-            return e.status;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("event {id} still pending");
 }
 
 /// Waits until the target's last successful fetch covers every
@@ -134,10 +123,9 @@ async fn run(store: syncaroo_local::StoreKind) {
     );
     let (code, v) = post(&r, &bearer, "/api/update/", &status_hook).await;
     assert_eq!(code, 202);
-    assert_eq!(
-        wait_done(&r, v["eventId"].as_str().unwrap()).await,
-        EventStatus::Done
-    );
+    assert_eq!(v["targetId"], "99#1198#status#-");
+    let status_target = SyncTarget::status(conn.clone(), "1198".into());
+    assert_eq!(wait_covered(&r, &status_target).await, 1);
     let s = r
         .store
         .get_location_status(&conn, "1198")

@@ -118,9 +118,10 @@ pub fn fetch_policy(app: &App) -> FetchPolicy {
 /// What the stream (or the local runner) hands the worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivered {
-    /// A data target was notified: fetch if it is due.
+    /// A target was notified: fetch (data) or apply (status) if it is due.
     Target(SyncTarget),
-    /// A recorded status change (or an event recorded before targets).
+    /// A webhook recorded as an event by a version before targets: handed
+    /// to its target.
     Event(EventRecord),
 }
 
@@ -157,8 +158,9 @@ pub async fn process_target(
         Err(e) => return Outcome::Retry(e.to_string()),
     };
     // One token holder must not spend the platform's Syncaroo rate limit:
-    // at most one fetch per interval; what is notified inside it waits.
-    if let Some(last) = state.fetch_started_ms {
+    // at most one fetch per interval; what is notified inside it waits. A
+    // status target calls nobody: applied at once.
+    if let Some(last) = state.fetch_started_ms.filter(|_| !target.is_status()) {
         let until_ms = last + app.config.sync_min_fetch_interval_ms as i64;
         if app.clock.now_ms() < until_ms {
             return Outcome::Deferred { until_ms };
@@ -201,7 +203,11 @@ pub async fn process_target(
         |reason| EventRecord {
             id: target.id(),
             connection_id: target.connection_id.clone(),
-            webhook_type: WebhookType::Data,
+            webhook_type: if target.is_status() {
+                WebhookType::Status
+            } else {
+                WebhookType::Data
+            },
             location_id: target.location_id.clone(),
             payload: state.payload.clone(),
             received_at_ms: state.notified_at_ms,
@@ -264,6 +270,9 @@ async fn fetch_target(
 ) -> Result<(), SyncError> {
     let hook = Webhook::parse(state.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
+    if state.target.is_status() {
+        return apply_status(app, state, &hook, user).await;
+    }
     store_fetched(
         app,
         &hook,
@@ -292,8 +301,8 @@ pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord
         Ok(c) => c,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let user = match owner(app, connection, &event.location_id).await {
-        Ok(Ok(user)) => user,
+    match owner(app, connection, &event.location_id).await {
+        Ok(Ok(_)) => {}
         Ok(Err(reason)) => {
             let stored = store
                 .finish_event(&event.id, EventStatus::Failed, Some(&reason))
@@ -305,13 +314,10 @@ pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord
         }
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let result = match event.webhook_type {
-        // Data webhooks are recorded as their target's notification, never
-        // as an event; one recorded as an event (by a version before
-        // targets) is handed to its target here, which fetches it.
-        WebhookType::Data => renotify(app, event).await,
-        WebhookType::Status => sync_status(app, event, &user).await,
-    };
+    // Webhooks are recorded as their target's notification, never as an
+    // event; one recorded as an event (by a version before targets) is
+    // handed to its target here, which fetches or applies it.
+    let result = renotify(app, event).await;
     settle(
         app,
         dlq,
@@ -336,13 +342,7 @@ pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord
 async fn renotify(app: &App, event: &EventRecord) -> Result<(), SyncError> {
     let hook = Webhook::parse(event.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
-    crate::notify::record(
-        app.store.as_ref(),
-        &hook,
-        app.clock.now_ms(),
-        event.received_at_ms,
-    )
-    .await?;
+    crate::notify::record(app.store.as_ref(), &hook, app.clock.now_ms()).await?;
     Ok(())
 }
 
@@ -425,26 +425,30 @@ async fn store_fetched(
     Ok(())
 }
 
-/// A status webhook needs no fetch: only the sync store, then its event.
-async fn sync_status(app: &App, event: &EventRecord, user: &UserId) -> Result<(), SyncError> {
-    let store = app.store.as_ref();
-    let hook = Webhook::parse(event.payload.as_bytes())
-        .map_err(|e| SyncError::Permanent(e.to_string()))?;
+/// A status target's latest webhook, applied unless a later one is applied
+/// already (ordered by the notification count, which the ack's one write
+/// increments), then announced.
+async fn apply_status(
+    app: &App,
+    state: &TargetState,
+    hook: &Webhook,
+    user: &UserId,
+) -> Result<(), SyncError> {
     let meta = hook.body.get("metaData").cloned().unwrap_or(Value::Null);
     let status = LocationStatus {
         connection_id: hook.connection_id.clone(),
         location_id: hook.location_id.clone(),
         meta: meta.to_string(),
-        received_at_ms: event.received_at_ms,
-        event_id: event.id.clone(),
+        received_at_ms: state.notified_at_ms,
+        event_id: format!("{}@{}", state.target.id(), state.notifications),
+        seq: state.notifications,
     };
-    let applied = store.put_location_status(&status).await?;
-    // Only a status newer than the stored one is a change.
+    let applied = app.store.put_location_status(&status).await?;
     if applied {
         let entry = changes::status_entry(&app.config, &status, Some(user));
         changes::put_retrying(app.changes().as_ref(), &entry).await?;
     }
-    tracing::info!(event_id = %event.id, location_id = %status.location_id, applied, "status synced");
+    tracing::info!(target_id = %state.target.id(), seq = status.seq, applied, "status synced");
     Ok(())
 }
 
@@ -481,10 +485,11 @@ pub async fn process_batch<K>(
     }
     let policy = &policy;
     // Whether, after `wait`, the time left still covers the record's work:
-    // a fetch's budget for a target; a status change is a few writes,
-    // always started.
+    // a fetch's budget for a data target; a status (or a legacy event) is
+    // a few writes, always started.
     let covers = move |d: &Delivered, wait: Duration| match d {
         Delivered::Event(_) => true,
+        Delivered::Target(t) if t.is_status() => true,
         Delivered::Target(_) => deadline.is_none_or(|end| {
             end.saturating_duration_since(std::time::Instant::now()) >= policy.deadline + wait
         }),

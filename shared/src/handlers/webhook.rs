@@ -90,7 +90,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     // notifications, and the second change to the same rates sends the
     // same body as the first.
     let now_ms = app.clock.now_ms();
-    let body = crate::notify::record(app.store.as_ref(), &hook, now_ms, now_ms).await?;
+    let body = crate::notify::record(app.store.as_ref(), &hook, now_ms).await?;
     tracing::info!(
         connection_id = %hook.connection_id,
         webhook_type = hook.webhook_type.as_str(),

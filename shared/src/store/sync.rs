@@ -30,12 +30,13 @@ impl EventStatus {
     }
 }
 
-/// A status webhook as recorded at ack time (each one: a change of state
-/// kept with its receipt time), and the form a dead-lettered fetch takes.
+/// A webhook as earlier versions recorded it at ack time (one item per
+/// status webhook; the worker hands one still pending to its target), and
+/// the form a given-up target's dead letter takes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
-    /// `<connectionId>:status:<locationId>:<received ms>:<random>`: every
-    /// delivery is its own record (a notification, never deduplicated).
+    /// Recorded: `<connectionId>:status:<locationId>:<received ms>:<random>`;
+    /// a dead letter: its target's id.
     pub id: String,
     pub connection_id: ConnectionId,
     pub webhook_type: WebhookType,
@@ -58,7 +59,28 @@ pub struct SyncTarget {
     pub resource_id: Option<String>,
 }
 
+/// The attribute type that names a location's status target: what its
+/// status webhooks notify (never a data webhook's, which must be
+/// `locations`, `resources` or `rates`).
+pub const STATUS_TARGET: &str = "status";
+
 impl SyncTarget {
+    /// The target a location's status webhooks notify: its notification
+    /// count orders them, its payload is the latest.
+    pub fn status(connection_id: ConnectionId, location_id: String) -> Self {
+        Self {
+            connection_id,
+            location_id,
+            attribute_type: STATUS_TARGET.into(),
+            resource_id: None,
+        }
+    }
+
+    /// A location's status target (applied, never fetched).
+    pub fn is_status(&self) -> bool {
+        self.attribute_type == STATUS_TARGET
+    }
+
     /// A readable id (logs, dead letters, the stored data's origin), one
     /// per target: its fields joined unambiguously ([`super::keys`]).
     pub fn id(&self) -> String {
@@ -144,6 +166,12 @@ pub struct LocationStatus {
     pub meta: String,
     pub received_at_ms: i64,
     pub event_id: String,
+    /// Its place among the location's status webhooks (the status
+    /// target's notification count when it was acked): a later one has a
+    /// larger number, even in the same millisecond. 0: stored before
+    /// statuses had one (any numbered status is later). Stored unless a
+    /// larger one is; the same one again is applied again (a retry).
+    pub seq: u64,
 }
 
 /// Webhook events and what their processing stored.

@@ -1,5 +1,5 @@
 //! `seed-events TABLE`: seeds DynamoDB (from the AWS environment) with what
-//! the `events/` files refer to (including the recorded status webhook that
+//! the `events/` files refer to (including the status target that
 //! `sync-stream.json` delivers) and prints the secret document they were
 //! made with. Used by tests/e2e/lambda_emulator.sh.
 

@@ -205,7 +205,7 @@ async fn main() {
         );
         let raw = sign(body(i, 0, &api), s.client_secret.expose());
         let hook = Webhook::parse(raw.as_bytes()).unwrap();
-        let target = sync::target_of(&hook).unwrap();
+        let target = sync::target_of(&hook);
         app.store
             .notify_target(&syncaroo_shared::store::TargetNote {
                 target: target.clone(),

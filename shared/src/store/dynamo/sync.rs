@@ -310,11 +310,16 @@ impl EventStore for DynamoStore {
         item.insert("meta".into(), s(&st.meta));
         item.insert("received_at_ms".into(), n(st.received_at_ms));
         item.insert("event_id".into(), s(&st.event_id));
+        item.insert("seq".into(), n(st.seq as i64));
+        // Ordered by the status target's notification count; a status
+        // stored before statuses had one is older than any that has. The
+        // same number again is the same status applied again (a retry
+        // after its change event failed): applied, so it is announced.
         self.put_if(
             item,
-            "attribute_not_exists(#pk) OR #received_at_ms < :r",
-            &["pk", "received_at_ms"],
-            vec![(":r", n(st.received_at_ms))],
+            "attribute_not_exists(#pk) OR attribute_not_exists(#seq) OR #seq <= :seq",
+            &["pk", "seq"],
+            vec![(":seq", n(st.seq as i64))],
         )
         .await
     }
@@ -336,6 +341,7 @@ impl EventStore for DynamoStore {
             meta: get_s(item, "meta").unwrap_or("{}").to_string(),
             received_at_ms: get_n(item, "received_at_ms").unwrap_or(0),
             event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
+            seq: get_n(item, "seq").unwrap_or(0).max(0) as u64,
         }))
     }
 }

@@ -183,10 +183,7 @@ impl EventStore for MemoryStore {
     async fn put_location_status(&self, s: &LocationStatus) -> Result<bool, Error> {
         let mut g = ev_lock(&self.events);
         let k = (s.connection_id.clone(), s.location_id.clone());
-        if g.statuses
-            .get(&k)
-            .is_some_and(|old| old.received_at_ms >= s.received_at_ms)
-        {
+        if g.statuses.get(&k).is_some_and(|old| old.seq > s.seq) {
             return Ok(false);
         }
         g.statuses.insert(k, s.clone());
