@@ -55,11 +55,12 @@ pub fn needs(function: &str) -> Needs {
         // The token's item; then confirm and list in parallel; the first
         // confirmation's PutEvents.
         "check_connection" => n(3, 2),
-        // The token's item; the status change's put.
+        // The token's item; the status target's notification.
         "webhook" => n(2, 2),
-        // Attempt mark, status put, its PutEvents, event done; redelivered,
-        // the attempt mark alone finds it done.
-        "sync" => n(4, 1),
+        // The status target and connection; the owner's location and the
+        // attempt mark; the status put; its PutEvents; the target done.
+        // Redelivered, the first read alone finds it covered.
+        "sync" => n(5, 1),
         // The credentials item.
         "refresh" => n(1, 1),
         other => panic!("no limit model for {other}"),

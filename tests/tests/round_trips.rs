@@ -1,7 +1,7 @@
 //! How many DynamoDB requests each request path makes, counted by a proxy in
 //! front of DynamoDB Local, so a regression fails CI:
 //! token exchange 1, refresh grant 1, check_connection <= 2 sequential,
-//! webhook ack <= 2 sequential.
+//! webhook ack <= 2 sequential, a status change applied by the worker 4.
 
 use std::sync::Arc;
 use syncaroo_shared::handlers;
@@ -83,8 +83,8 @@ async fn ack(body: serde_json::Value) -> Option<(Vec<String>, usize)> {
     ))
 }
 
-/// A status webhook is kept as a change: the token read (with its
-/// connection, in one request), then one PutItem.
+/// A status webhook notifies its location's status target: the token read
+/// (with its connection, in one request), then one UpdateItem.
 #[tokio::test]
 async fn webhook_ack_is_two_sequential_round_trips() {
     let Some((ops, trips)) = ack(
@@ -96,7 +96,7 @@ async fn webhook_ack_is_two_sequential_round_trips() {
     };
     assert_eq!(
         (ops, trips),
-        (vec!["BatchGetItem".to_string(), "PutItem".into()], 2)
+        (vec!["BatchGetItem".to_string(), "UpdateItem".into()], 2)
     );
 }
 
@@ -210,4 +210,63 @@ async fn init_warms_as_many_connections_as_a_path_uses_at_once() {
         2,
         "with one warmed, the parallel pair opens a second"
     );
+}
+
+/// The worker applying a status webhook: the target and the connection
+/// (in parallel), the owner's location and the attempt count (in
+/// parallel), the status put, the target recorded done (its PutEvents goes
+/// to EventBridge, not DynamoDB): 4 sequential round trips; delivered
+/// again, the first alone finds it covered.
+#[tokio::test]
+async fn status_applied_by_the_worker_is_four_sequential_round_trips() {
+    use syncaroo_shared::handlers::sync;
+    let Some((t, rec)) = app().await else { return };
+    let body = serde_json::json!({"connectionId": 99, "webhookType": "status", "locationId": "1198", "metaData": {"status": "open"}});
+    let signed = sign(body, t.secrets.client_secret.expose());
+    let req = request(
+        "POST",
+        "/api/update/",
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
+        ],
+        signed.clone(),
+    );
+    assert_eq!(handlers::webhook(&t.app, req).await.status(), 202);
+    let delivered = sync::Delivered::Target(sync::target_of(
+        &syncaroo_shared::webhook::Webhook::parse(signed.as_bytes()).unwrap(),
+    ));
+    let policy = sync::fetch_policy(&t.app);
+    let dlq = syncaroo_shared::deadletter::MemoryDeadLetters::default();
+    rec.reset();
+    assert_eq!(
+        sync::process(&t.app, &dlq, &delivered, &policy).await,
+        sync::Outcome::Done
+    );
+    let mut ops: Vec<String> = rec.ops().into_iter().map(|o| o.to_string()).collect();
+    ops.sort();
+    assert_eq!(
+        (ops, rec.sequential_round_trips()),
+        (
+            [
+                "GetItem",
+                "GetItem",
+                "PutItem",
+                "Query",
+                "UpdateItem",
+                "UpdateItem"
+            ]
+            .map(String::from)
+            .to_vec(),
+            4
+        ),
+        "{:?}",
+        rec.calls()
+    );
+    rec.reset();
+    assert_eq!(
+        sync::process(&t.app, &dlq, &delivered, &policy).await,
+        sync::Outcome::Skipped
+    );
+    assert_eq!(rec.sequential_round_trips(), 1);
 }

@@ -170,7 +170,13 @@ pub async fn process_target(
         Ok(c) => c,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let user = match owner(app, connection, &target.location_id).await {
+    // The owner check and the attempt count in one round trip: a
+    // quarantined target's give-up resets the count again.
+    let (user, attempt) = tokio::join!(
+        owner(app, connection, &target.location_id),
+        store.start_fetch(target)
+    );
+    let user = match user {
         Ok(Ok(user)) => user,
         Ok(Err(reason)) => {
             if let Err(e) = store.give_up(target, state.notifications, &reason).await {
@@ -180,7 +186,7 @@ pub async fn process_target(
         }
         Err(e) => return Outcome::Retry(e.to_string()),
     };
-    let attempt = match store.start_fetch(target).await {
+    let attempt = match attempt {
         Ok(n) => n,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
