@@ -111,7 +111,7 @@ impl App {
     /// a revocation): put with retries; if they all fail, the entry goes to
     /// the dead-letter queue. Never fails the caller: the change is stored.
     pub async fn announce(&self, entry: Entry) {
-        let Err(e) = crate::changes::put_retrying(self.changes.as_ref(), &entry).await else {
+        let Err(e) = crate::changes::put(self.changes.as_ref(), &entry).await else {
             return;
         };
         let reason = format!("PutEvents failed: {e}");

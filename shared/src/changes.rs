@@ -33,9 +33,10 @@ use std::time::Duration;
 
 /// EventBridge's limit on one entry, as it counts it (see [`Entry::size`]).
 pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
-/// Tries per entry before it is given up (to the caller's retry or the
-/// dead-letter queue).
-pub const PUT_ATTEMPTS: u32 = 3;
+/// Tries of an entry EventBridge refused (its call succeeded) before it is
+/// given up to the caller's retry or the dead-letter queue. A call that
+/// failed is retried by the SDK's own policy, never again here.
+pub const REFUSED_ENTRY_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -206,22 +207,15 @@ pub fn status_entry(config: &Config, s: &LocationStatus, user: Option<&UserId>) 
     Entry::new(config, Change::LocationStatusChanged, &m)
 }
 
-/// Puts `entry`, up to [`PUT_ATTEMPTS`] times with a short pause between.
-pub async fn put_retrying(sink: &dyn ChangeSink, entry: &Entry) -> Result<(), Error> {
-    let mut last = None;
-    for attempt in 0..PUT_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-        }
-        match sink.put(entry).await {
-            Ok(()) => return Ok(()),
-            Err(e) => {
-                tracing::warn!(detail_type = %entry.detail_type, attempt, error = %e, "PutEvents failed");
-                last = Some(e);
-            }
-        }
+/// Puts `entry` once (the sink retries what it can: the SDK a failed
+/// call, [`EventBridgeSink`] a refused entry); a failure is the caller's to
+/// retry or dead-letter.
+pub async fn put(sink: &dyn ChangeSink, entry: &Entry) -> Result<(), Error> {
+    let put = sink.put(entry).await;
+    if let Err(e) = &put {
+        tracing::warn!(detail_type = %entry.detail_type, error = %e, "PutEvents failed");
     }
-    Err(last.unwrap_or_else(|| Error::Upstream("PutEvents: no attempt".into())))
+    put
 }
 
 /// Counted when a change event could be neither put nor dead-lettered.
@@ -258,7 +252,36 @@ impl ChangeSink for EventBridgeSink {
             })
     }
 
+    /// One `PutEvents`; an entry refused in a successful call (throttled,
+    /// an internal failure) is sent again a few times, which the SDK's
+    /// retries, made for failed calls, do not do.
     async fn put(&self, e: &Entry) -> Result<(), Error> {
+        use backon::{ExponentialBuilder, Retryable};
+        (|| self.put_once(e))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_times(REFUSED_ENTRY_ATTEMPTS - 1)
+                    .with_jitter(),
+            )
+            .when(|failure| matches!(failure, PutFailure::Refused(_)))
+            .await
+            .map_err(|failure| match failure {
+                PutFailure::Call(e) | PutFailure::Refused(e) => e,
+            })
+    }
+}
+
+/// Why a `PutEvents` did not take the entry.
+enum PutFailure {
+    /// The call failed (after the SDK's retries).
+    Call(Error),
+    /// The call succeeded and the entry was refused.
+    Refused(Error),
+}
+
+impl EventBridgeSink {
+    async fn put_once(&self, e: &Entry) -> Result<(), PutFailure> {
         use aws_sdk_eventbridge::types::PutEventsRequestEntry;
         let entry = PutEventsRequestEntry::builder()
             .source(&e.source)
@@ -273,20 +296,20 @@ impl ChangeSink for EventBridgeSink {
             .send()
             .await
             .map_err(|err| {
-                Error::Upstream(format!(
+                PutFailure::Call(Error::Upstream(format!(
                     "PutEvents: {}",
                     aws_sdk_eventbridge::error::DisplayErrorContext(err)
-                ))
+                )))
             })?;
         // A call can succeed with its entry refused (throttled, bus gone):
         // that is a failure too.
         if out.failed_entry_count() > 0 {
             let first = out.entries().first();
-            return Err(Error::Upstream(format!(
+            return Err(PutFailure::Refused(Error::Upstream(format!(
                 "PutEvents refused the entry: {} {}",
                 first.and_then(|r| r.error_code()).unwrap_or("?"),
                 first.and_then(|r| r.error_message()).unwrap_or("")
-            )));
+            ))));
         }
         Ok(())
     }

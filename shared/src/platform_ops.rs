@@ -192,7 +192,7 @@ pub async fn replay(app: &App, letter: &DeadLetter) -> Result<Replayed, Error> {
                 .map(|v| Replayed::Recorded(v.to_string()))
         }
         DeadLetter::Change { entry, .. } => {
-            changes::put_retrying(app.changes().as_ref(), entry).await?;
+            changes::put(app.changes().as_ref(), entry).await?;
             Ok(Replayed::Put(entry.detail_type.clone()))
         }
         DeadLetter::Other { summary } => {

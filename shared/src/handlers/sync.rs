@@ -417,7 +417,7 @@ async fn store_fetched(
             sk,
         };
         let entry = changes::data_entry(&app.config, &synced, Some(user), records, &stored);
-        changes::put_retrying(app.changes().as_ref(), &entry).await?;
+        changes::put(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(
         origin = %synced.event_id,
@@ -452,7 +452,7 @@ async fn apply_status(
     let applied = app.store.put_location_status(&status).await?;
     if applied {
         let entry = changes::status_entry(&app.config, &status, Some(user));
-        changes::put_retrying(app.changes().as_ref(), &entry).await?;
+        changes::put(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(target_id = %state.target.id(), seq = status.seq, applied, "status synced");
     Ok(())

@@ -9,6 +9,7 @@ use super::oauth::describe;
 use super::{ProviderError, TokenProvider};
 use crate::secrets::SecretString;
 use crate::url_rules::DataBases;
+use backon::{ExponentialBuilder, Retryable};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -207,6 +208,27 @@ pub async fn fetch_all(
     Ok(collected.finish(pages))
 }
 
+/// Why one GET of a page did not yield it.
+enum Try {
+    /// Final: the fetch fails with it.
+    Final(FetchError),
+    /// Worth another GET, after the backoff or what `Retry-After` asked
+    /// (capped at 10 s).
+    Again {
+        why: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl From<ProviderError> for Try {
+    fn from(e: ProviderError) -> Self {
+        Try::Final(e.into())
+    }
+}
+
+/// GETs one page, up to `policy.page_attempts` times within `deadline`:
+/// timeouts, cut-off bodies, 429 and 5xx are tried again with jittered
+/// exponential backoff; a 401 refreshes the token once and tries at once.
 async fn fetch_page(
     provider: &TokenProvider,
     token: &mut SecretString,
@@ -214,70 +236,117 @@ async fn fetch_page(
     policy: &FetchPolicy,
     deadline: Instant,
 ) -> Result<Page, FetchError> {
-    let mut refreshed = false;
-    let mut last = String::from("no attempt");
-    for attempt in 1..=policy.page_attempts {
-        if Instant::now() >= deadline {
-            return Err(FetchError::Transient(format!("time budget spent ({last})")));
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let sent = provider
-            .oauth()
-            .http()
-            .get(url)
-            .bearer_auth(token.expose())
-            .header("accept", "application/json")
-            .timeout(remaining)
-            .send()
-            .await;
-        let mut retry_after = None;
-        match sent {
-            Err(e) => last = describe(&e),
-            Ok(mut resp) => {
-                let status = resp.status().as_u16();
-                match status {
-                    200 => match read_capped(&mut resp, policy.max_response_bytes).await {
-                        Err(e @ FetchError::TooLarge(_)) => return Err(e),
-                        Err(e) => last = e.to_string(),
-                        Ok(body) => match read_page(&body) {
-                            Some(page) => return Ok(page),
-                            None => last = "unreadable page (not a JSON object)".into(),
-                        },
-                    },
-                    401 if !refreshed => {
-                        *token = provider.after_unauthorized(token).await?;
-                        refreshed = true;
-                        continue;
-                    }
-                    401 => last = "401 again after a token refresh".into(),
-                    429 | 500..=599 => {
-                        last = format!("HTTP {status}");
-                        retry_after = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .map(|s| Duration::from_secs(s.min(10)));
-                    }
-                    300..=399 => {
-                        return Err(FetchError::Refused("redirects are not followed".into()))
-                    }
-                    404 | 410 => return Err(FetchError::Gone(status)),
-                    other => return Err(FetchError::Rejected(other)),
-                }
-            }
-        }
-        if attempt < policy.page_attempts {
-            let base = policy.backoff_ms << (attempt - 1);
-            let jitter = rand::random::<u64>() % base.max(1);
-            let pause = retry_after.unwrap_or(Duration::from_millis(base + jitter));
-            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-        }
+    // (token, refreshed already, the last reason to try again): shared by
+    // the tries, which run one at a time.
+    let state = std::sync::Mutex::new((token.clone(), false, String::from("no attempt")));
+    let get = || get_page(provider, &state, url, policy, deadline);
+    let result = get
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(policy.backoff_ms))
+                .with_max_delay(Duration::from_secs(10))
+                .with_max_times(policy.page_attempts.saturating_sub(1) as usize)
+                .with_jitter(),
+        )
+        .when(|t| matches!(t, Try::Again { .. }))
+        .adjust(|t, next| {
+            let asked = match t {
+                Try::Again { retry_after, .. } => *retry_after,
+                Try::Final(_) => None,
+            };
+            // Never past the fetch's deadline (the next try then says so).
+            next.map(|d| {
+                asked
+                    .unwrap_or(d)
+                    .min(deadline.saturating_duration_since(Instant::now()))
+            })
+        })
+        .await;
+    let (kept, _, _) = state.into_inner().unwrap_or_else(|p| p.into_inner());
+    *token = kept;
+    match result {
+        Ok(page) => Ok(page),
+        Err(Try::Final(e)) => Err(e),
+        Err(Try::Again { why, .. }) => Err(FetchError::Transient(format!(
+            "gave up after {} attempts: {why}",
+            policy.page_attempts
+        ))),
     }
-    Err(FetchError::Transient(format!(
-        "gave up after {} attempts: {last}",
-        policy.page_attempts
-    )))
+}
+
+/// One GET of `url` with the current token.
+async fn get_page(
+    provider: &TokenProvider,
+    state: &std::sync::Mutex<(SecretString, bool, String)>,
+    url: &str,
+    policy: &FetchPolicy,
+    deadline: Instant,
+) -> Result<Page, Try> {
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let (token, refreshed) = {
+        let s = lock();
+        if Instant::now() >= deadline {
+            return Err(Try::Final(FetchError::Transient(format!(
+                "time budget spent ({})",
+                s.2
+            ))));
+        }
+        (s.0.clone(), s.1)
+    };
+    let again = |why: String, retry_after| {
+        lock().2 = why.clone();
+        Err(Try::Again { why, retry_after })
+    };
+    let sent = provider
+        .oauth()
+        .http()
+        .get(url)
+        .bearer_auth(token.expose())
+        .header("accept", "application/json")
+        .timeout(deadline.saturating_duration_since(Instant::now()))
+        .send()
+        .await;
+    let mut resp = match sent {
+        Err(e) => return again(describe(&e), None),
+        Ok(resp) => resp,
+    };
+    let status = resp.status().as_u16();
+    match status {
+        200 => match read_capped(&mut resp, policy.max_response_bytes).await {
+            Err(e @ FetchError::TooLarge(_)) => Err(Try::Final(e)),
+            Err(e) => again(e.to_string(), None),
+            Ok(body) => match read_page(&body) {
+                Some(page) => Ok(page),
+                None => again("unreadable page (not a JSON object)".into(), None),
+            },
+        },
+        401 if !refreshed => {
+            let fresh = provider.after_unauthorized(&token).await?;
+            let mut s = lock();
+            s.0 = fresh;
+            s.1 = true;
+            s.2 = "401; token refreshed".into();
+            Err(Try::Again {
+                why: s.2.clone(),
+                retry_after: Some(Duration::ZERO),
+            })
+        }
+        401 => again("401 again after a token refresh".into(), None),
+        429 | 500..=599 => {
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(10)));
+            again(format!("HTTP {status}"), retry_after)
+        }
+        300..=399 => Err(Try::Final(FetchError::Refused(
+            "redirects are not followed".into(),
+        ))),
+        404 | 410 => Err(Try::Final(FetchError::Gone(status))),
+        other => Err(Try::Final(FetchError::Rejected(other))),
+    }
 }
 
 /// A page is a JSON object; its `data` is copied out as text and the body

@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::metrics;
 use crate::secrets::{CachedSecrets, SecretString};
 use crate::store::CredentialsStore;
+use backon::{ConstantBuilder, ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,8 +71,19 @@ pub struct TokenProvider {
     unstored: std::sync::Mutex<Option<NewCredentials>>,
 }
 
-/// Writes of a freshly issued pair before it is kept for the next use.
-const STORE_ATTEMPTS: u32 = 3;
+/// What [`TokenProvider::get`] waits for.
+enum Ready {
+    Fresh(SyncarooCredentials),
+    /// The lease is ours: refresh.
+    Leased(SyncarooCredentials),
+}
+
+/// Why a look at the credentials did not settle it.
+enum Wait {
+    /// Another caller holds the lease: look again.
+    Held,
+    Failed(ProviderError),
+}
 
 impl TokenProvider {
     pub fn new(
@@ -162,28 +174,45 @@ impl TokenProvider {
     ) -> Result<SyncarooCredentials, ProviderError> {
         self.store_kept_pair().await?;
         let deadline = self.clock.now_ms() + self.wait_ms;
-        loop {
-            let c = self.current().await?;
+        // Fresh, or ours to refresh; while another caller holds the lease,
+        // its result is awaited (polled, jittered) until `wait_ms`.
+        let look = || async {
+            let c = self.current().await.map_err(Wait::Failed)?;
             let now_ms = self.clock.now_ms();
             let fresh = c.expires_at - self.margin > now_ms / 1000;
             let is_rejected = rejected.is_some_and(|r| r == &c.access_token);
             if fresh && !is_rejected {
-                return Ok(c);
+                return Ok(Ready::Fresh(c));
             }
             let lease_free = c.lease_until_ms.is_none_or(|u| u <= now_ms);
             if lease_free
                 && self
                     .creds
                     .acquire_lease(c.version, &self.owner, now_ms, now_ms + self.lease_ms)
-                    .await?
+                    .await
+                    .map_err(|e| Wait::Failed(e.into()))?
             {
-                return self.refresh_holding_lease(c).await;
+                return Ok(Ready::Leased(c));
             }
             if now_ms >= deadline {
-                return Err(ProviderError::Busy);
+                return Err(Wait::Failed(ProviderError::Busy));
             }
-            let pause = 40 + rand::random::<u64>() % 80;
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            Err(Wait::Held)
+        };
+        let ready = look
+            .retry(
+                ConstantBuilder::default()
+                    .with_delay(Duration::from_millis(40))
+                    .with_jitter()
+                    .with_max_times(usize::MAX),
+            )
+            .when(|w| matches!(w, Wait::Held))
+            .await;
+        match ready {
+            Ok(Ready::Fresh(c)) => Ok(c),
+            Ok(Ready::Leased(c)) => self.refresh_holding_lease(c).await,
+            Err(Wait::Failed(e)) => Err(e),
+            Err(Wait::Held) => Err(ProviderError::Busy),
         }
     }
 
@@ -202,35 +231,35 @@ impl TokenProvider {
             self.release().await;
             return Err(ProviderError::NotConfigured);
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.oauth.refresh(client, &c.refresh_token, self.clock.now()).await {
-                Ok(new) => return self.keep(c, new).await,
-                Err(OAuthError::InvalidGrant) => {
-                    return Err(self.needs_reauth(&c, "Syncaroo refused the refresh token (invalid_grant)").await)
-                }
-                Err(OAuthError::Malformed) => {
-                    return Err(self
-                        .needs_reauth(&c, "Syncaroo answered the refresh with an unreadable body; the refresh token may be spent")
-                        .await)
-                }
-                Err(OAuthError::Rejected { status, code }) => {
-                    return Err(self
-                        .needs_reauth(&c, &format!("Syncaroo refused the refresh: HTTP {status} {code}"))
-                        .await)
-                }
-                Err(OAuthError::Transient(why)) if attempt < self.attempts => {
-                    let base = self.backoff_ms << (attempt - 1);
-                    let jitter = rand::random::<u64>() % base.max(1);
-                    tracing::warn!(attempt, why = %why, "Syncaroo refresh failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
-                }
-                Err(OAuthError::Transient(why)) => {
-                    tracing::warn!(attempts = attempt, why = %why, "Syncaroo refresh failed; keeping the old refresh token");
-                    self.release().await;
-                    return Err(ProviderError::Unavailable(why));
-                }
+        // Only what may pass is tried again (a timeout, a 429, a 5xx); a
+        // refusal is final, and the refresh token is never resent after it.
+        let refreshed = (|| self.oauth.refresh(client, &c.refresh_token, self.clock.now()))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(self.backoff_ms))
+                    .with_max_times(self.attempts.saturating_sub(1) as usize)
+                    .with_jitter(),
+            )
+            .when(|e| matches!(e, OAuthError::Transient(_)))
+            .notify(|e, pause| {
+                tracing::warn!(why = %e, pause_ms = pause.as_millis() as u64, "Syncaroo refresh failed; retrying")
+            })
+            .await;
+        match refreshed {
+            Ok(new) => self.keep(c, new).await,
+            Err(OAuthError::InvalidGrant) => {
+                Err(self.needs_reauth(&c, "Syncaroo refused the refresh token (invalid_grant)").await)
+            }
+            Err(OAuthError::Malformed) => Err(self
+                .needs_reauth(&c, "Syncaroo answered the refresh with an unreadable body; the refresh token may be spent")
+                .await),
+            Err(OAuthError::Rejected { status, code }) => Err(self
+                .needs_reauth(&c, &format!("Syncaroo refused the refresh: HTTP {status} {code}"))
+                .await),
+            Err(OAuthError::Transient(why)) => {
+                tracing::warn!(attempts = self.attempts, why = %why, "Syncaroo refresh failed; keeping the old refresh token");
+                self.release().await;
+                Err(ProviderError::Unavailable(why))
             }
         }
     }
@@ -245,51 +274,47 @@ impl TokenProvider {
         c: SyncarooCredentials,
         new: NewCredentials,
     ) -> Result<SyncarooCredentials, ProviderError> {
-        let mut last = String::new();
-        for attempt in 0..STORE_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(self.backoff_ms << attempt)).await;
+        // One write each: the SDK retries a failing DynamoDB call itself.
+        let now = self.clock.now();
+        let stored = match self
+            .creds
+            .complete_refresh(c.version, &self.owner, &new, now)
+            .await
+        {
+            Ok(true) => Ok(c.version + 1),
+            Ok(false) => {
+                tracing::warn!(
+                    "refresh lease lapsed before the new token was stored; storing it anyway"
+                );
+                self.creds.put_credentials(&new, now).await
             }
-            let now = self.clock.now();
-            let stored = match self
-                .creds
-                .complete_refresh(c.version, &self.owner, &new, now)
-                .await
-            {
-                Ok(true) => Ok(c.version + 1),
-                Ok(false) => {
-                    tracing::warn!(
-                        "refresh lease lapsed before the new token was stored; storing it anyway"
-                    );
-                    self.creds.put_credentials(&new, now).await
-                }
-                Err(e) => Err(e),
-            };
-            match stored {
-                Ok(version) => {
-                    tracing::info!(
-                        version,
-                        expires_at = new.expires_at,
-                        "Syncaroo token refreshed"
-                    );
-                    return Ok(SyncarooCredentials {
-                        access_token: new.access_token,
-                        refresh_token: new.refresh_token,
-                        expires_at: new.expires_at,
-                        version,
-                        lease_owner: None,
-                        lease_until_ms: None,
-                        ..c
-                    });
-                }
-                Err(e) => last = e.to_string(),
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(version) => {
+                tracing::info!(
+                    version,
+                    expires_at = new.expires_at,
+                    "Syncaroo token refreshed"
+                );
+                Ok(SyncarooCredentials {
+                    access_token: new.access_token,
+                    refresh_token: new.refresh_token,
+                    expires_at: new.expires_at,
+                    version,
+                    lease_owner: None,
+                    lease_until_ms: None,
+                    ..c
+                })
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "new Syncaroo token not stored; kept in memory and stored on next use");
+                *self.unstored.lock().unwrap_or_else(|p| p.into_inner()) = Some(new);
+                Err(ProviderError::Unavailable(format!(
+                    "the refreshed Syncaroo token could not be stored yet: {e}"
+                )))
             }
         }
-        tracing::error!(error = %last, "new Syncaroo token not stored; kept in memory and stored on next use");
-        *self.unstored.lock().unwrap_or_else(|p| p.into_inner()) = Some(new);
-        Err(ProviderError::Unavailable(format!(
-            "the refreshed Syncaroo token could not be stored yet: {last}"
-        )))
     }
 
     /// Writes a pair [`Self::keep`] could not store, before anything else.
