@@ -3,9 +3,8 @@
 //! (which loads the system certificate store when it is built).
 //!
 //! The SDK signs and serialises a request, then hands it here whole; this
-//! sends it and hands back the whole answer. DynamoDB, Secrets Manager and
-//! SQS bodies are small and in memory, so bodies are buffered, never
-//! streamed. Connection failures and timeouts are reported as the SDK's
+//! sends its body as it is (no copy: a transaction can be megabytes) and
+//! hands back the whole answer. Connection failures and timeouts are reported as the SDK's
 //! transient kinds, so its retry strategy treats them as before.
 
 use aws_smithy_runtime_api::client::http::{
