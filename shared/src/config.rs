@@ -232,6 +232,67 @@ pub struct Config {
     pub sync_min_fetch_interval_ms: u64,
 }
 
+/// Settings read by name: empty counts as unset.
+struct Lookup<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Lookup<F> {
+    fn get(&self, k: &str) -> Option<String> {
+        (self.0)(k).filter(|v| !v.is_empty())
+    }
+
+    fn s(&self, k: &str, d: &str) -> String {
+        self.get(k).unwrap_or_else(|| d.into())
+    }
+
+    /// A whole number; the key's suffix (_SECONDS, _MS, _BYTES) is its
+    /// unit, and the error names it.
+    fn n(&self, k: &str, d: u64) -> Result<u64, Error> {
+        match self.get(k) {
+            None => Ok(d),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("{k} must be {}", Unit::of(k).what()))),
+        }
+    }
+
+    fn flag(&self, k: &str) -> Result<bool, Error> {
+        match self.s(k, "false").to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(Error::Config(format!("{k} must be true or false"))),
+        }
+    }
+
+    /// A comma-separated list, blanks dropped.
+    fn list(&self, k: &str) -> Vec<String> {
+        self.s(k, "")
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The platform's ID tokens as sessions: only with a JWKS URL.
+    fn platform_jwt(&self) -> Result<Option<crate::platform_jwt::PlatformJwtConfig>, Error> {
+        let Some(jwks_url) = self.get("PLATFORM_JWKS_URL") else {
+            return Ok(None);
+        };
+        Ok(Some(crate::platform_jwt::PlatformJwtConfig {
+            jwks_url,
+            issuer: self.s("PLATFORM_JWT_ISSUER", ""),
+            audience: self.s("PLATFORM_JWT_AUDIENCE", ""),
+            cookie: self.s(
+                "PLATFORM_JWT_COOKIE",
+                &self.s("SESSION_COOKIE", "syncaroo_session"),
+            ),
+            user_claim: self.s("PLATFORM_JWT_USER_CLAIM", "sub"),
+            cache_secs: self.n("PLATFORM_JWKS_CACHE_SECONDS", 600)?,
+        }))
+    }
+}
+
 impl Config {
     /// A deployed function's configuration: [`Self::from_lookup`] on the
     /// environment, and a setting whose default is only a placeholder
@@ -244,88 +305,52 @@ impl Config {
 
     /// Reads every setting through `get`, so tests need no process env.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
-        let s = |k: &str, d: &str| get(k).filter(|v| !v.is_empty()).unwrap_or_else(|| d.into());
-        // A whole number; the key's suffix (_SECONDS, _MS, _BYTES) is its
-        // unit, and the error names it.
-        let n = |k: &str, d: u64| -> Result<u64, Error> {
-            match get(k).filter(|v| !v.is_empty()) {
-                None => Ok(d),
-                Some(v) => v
-                    .trim()
-                    .parse()
-                    .map_err(|_| Error::Config(format!("{k} must be {}", Unit::of(k).what()))),
-            }
-        };
-        let flag = |k: &str| -> Result<bool, Error> {
-            match s(k, "false").to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
-                _ => Err(Error::Config(format!("{k} must be true or false"))),
-            }
-        };
+        let r = Lookup(get);
         let cfg = Config {
-            client_id: s("OAUTH_CLIENT_ID", "syncaroo"),
-            redirect_uri: s("OAUTH_REDIRECT_URI", "https://app.syncaroo.com/connection"),
-            public_base_url: get("PUBLIC_BASE_URL").filter(|v| !v.is_empty()),
-            login_url: s("LOGIN_URL", "https://yourapp.com/login"),
-            login_return_param: s("LOGIN_RETURN_PARAM", "return_to"),
-            session_cookie: s("SESSION_COOKIE", "syncaroo_session"),
-            platform_name: s("PLATFORM_NAME", "Your platform"),
-            code_ttl_secs: n("CODE_TTL_SECONDS", 300)?,
-            access_token_ttl_secs: n("ACCESS_TOKEN_TTL_SECONDS", 3600)?,
-            refresh_token_ttl_secs: n("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400)?,
-            refresh_reuse_grace_secs: n("REFRESH_REUSE_GRACE_SECONDS", 10)?,
-            table_name: s("TABLE_NAME", "syncaroo-bridge"),
-            secret_id: s("SECRET_ID", "syncaroo-bridge/secrets"),
-            secrets_cache_ttl_secs: n("SECRETS_CACHE_TTL_SECONDS", 300)?,
-            syncaroo_api_base: s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
+            client_id: r.s("OAUTH_CLIENT_ID", "syncaroo"),
+            redirect_uri: r.s("OAUTH_REDIRECT_URI", "https://app.syncaroo.com/connection"),
+            public_base_url: r.get("PUBLIC_BASE_URL"),
+            login_url: r.s("LOGIN_URL", "https://yourapp.com/login"),
+            login_return_param: r.s("LOGIN_RETURN_PARAM", "return_to"),
+            session_cookie: r.s("SESSION_COOKIE", "syncaroo_session"),
+            platform_name: r.s("PLATFORM_NAME", "Your platform"),
+            code_ttl_secs: r.n("CODE_TTL_SECONDS", 300)?,
+            access_token_ttl_secs: r.n("ACCESS_TOKEN_TTL_SECONDS", 3600)?,
+            refresh_token_ttl_secs: r.n("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400)?,
+            refresh_reuse_grace_secs: r.n("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            table_name: r.s("TABLE_NAME", "syncaroo-bridge"),
+            secret_id: r.s("SECRET_ID", "syncaroo-bridge/secrets"),
+            secrets_cache_ttl_secs: r.n("SECRETS_CACHE_TTL_SECONDS", 300)?,
+            syncaroo_api_base: r.s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
             syncaroo_data_bases: crate::url_rules::DataBases::parse(
-                &s("SYNCAROO_DATA_BASES", crate::url_rules::DEFAULT_DATA_BASES),
-                flag("SYNCAROO_ALLOW_LOOPBACK")?,
+                &r.s("SYNCAROO_DATA_BASES", crate::url_rules::DEFAULT_DATA_BASES),
+                r.flag("SYNCAROO_ALLOW_LOOPBACK")?,
             )?,
-            webhook_require_hash: HashRequirement::parse(&s("WEBHOOK_REQUIRE_HASH", "data"))?,
-            syncaroo_allow_loopback: flag("SYNCAROO_ALLOW_LOOPBACK")?,
-            syncaroo_refresh_margin_secs: n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
-            syncaroo_lease_ms: n("SYNCAROO_LEASE_MS", 30_000)?,
-            syncaroo_wait_ms: n("SYNCAROO_WAIT_MS", 15_000)?,
-            syncaroo_http_timeout_ms: n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
-            syncaroo_refresh_attempts: n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
-            token_expires_format: ExpiresFormat::parse(&s("TOKEN_EXPIRES_FORMAT", "guide"))?,
+            webhook_require_hash: HashRequirement::parse(&r.s("WEBHOOK_REQUIRE_HASH", "data"))?,
+            syncaroo_allow_loopback: r.flag("SYNCAROO_ALLOW_LOOPBACK")?,
+            syncaroo_refresh_margin_secs: r.n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
+            syncaroo_lease_ms: r.n("SYNCAROO_LEASE_MS", 30_000)?,
+            syncaroo_wait_ms: r.n("SYNCAROO_WAIT_MS", 15_000)?,
+            syncaroo_http_timeout_ms: r.n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
+            syncaroo_refresh_attempts: r.n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
+            token_expires_format: ExpiresFormat::parse(&r.s("TOKEN_EXPIRES_FORMAT", "guide"))?,
             webhook_hash: crate::webhook::HashProfile::parse(
-                &s("WEBHOOK_HASH_ALGORITHM", "hmac-sha256"),
-                &s("WEBHOOK_HASH_ENCODING", "hex"),
-                &s("WEBHOOK_HASH_KEY", "client_secret"),
+                &r.s("WEBHOOK_HASH_ALGORITHM", "hmac-sha256"),
+                &r.s("WEBHOOK_HASH_ENCODING", "hex"),
+                &r.s("WEBHOOK_HASH_KEY", "client_secret"),
             )?,
-            sync_max_attempts: n("SYNC_MAX_ATTEMPTS", 5)?,
-            sync_max_pages: n("SYNC_MAX_PAGES", 50)?,
-            sync_max_response_bytes: n("SYNC_MAX_RESPONSE_BYTES", 1_048_576)?,
-            sync_page_attempts: n("SYNC_PAGE_ATTEMPTS", 4)?,
-            sync_deadline_ms: n("SYNC_DEADLINE_MS", 60_000)?,
-            dead_letter_queue_url: s("DEAD_LETTER_QUEUE_URL", ""),
-            event_source: s("EVENT_SOURCE", "syncaroo-bridge"),
-            event_bus_name: s("EVENT_BUS_NAME", "default"),
-            platform_api_auth: PlatformAuth::parse(&s("PLATFORM_API_AUTH", "iam"))?,
-            platform_caller_arns: s("PLATFORM_CALLER_ARNS", "")
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_string)
-                .collect(),
-            sync_min_fetch_interval_ms: n("SYNC_MIN_FETCH_INTERVAL_MS", 5_000)?,
-            platform_jwt: match get("PLATFORM_JWKS_URL").filter(|v| !v.is_empty()) {
-                None => None,
-                Some(jwks_url) => Some(crate::platform_jwt::PlatformJwtConfig {
-                    jwks_url,
-                    issuer: s("PLATFORM_JWT_ISSUER", ""),
-                    audience: s("PLATFORM_JWT_AUDIENCE", ""),
-                    cookie: s(
-                        "PLATFORM_JWT_COOKIE",
-                        &s("SESSION_COOKIE", "syncaroo_session"),
-                    ),
-                    user_claim: s("PLATFORM_JWT_USER_CLAIM", "sub"),
-                    cache_secs: n("PLATFORM_JWKS_CACHE_SECONDS", 600)?,
-                }),
-            },
+            sync_max_attempts: r.n("SYNC_MAX_ATTEMPTS", 5)?,
+            sync_max_pages: r.n("SYNC_MAX_PAGES", 50)?,
+            sync_max_response_bytes: r.n("SYNC_MAX_RESPONSE_BYTES", 1_048_576)?,
+            sync_page_attempts: r.n("SYNC_PAGE_ATTEMPTS", 4)?,
+            sync_deadline_ms: r.n("SYNC_DEADLINE_MS", 60_000)?,
+            dead_letter_queue_url: r.s("DEAD_LETTER_QUEUE_URL", ""),
+            event_source: r.s("EVENT_SOURCE", "syncaroo-bridge"),
+            event_bus_name: r.s("EVENT_BUS_NAME", "default"),
+            platform_api_auth: PlatformAuth::parse(&r.s("PLATFORM_API_AUTH", "iam"))?,
+            platform_caller_arns: r.list("PLATFORM_CALLER_ARNS"),
+            sync_min_fetch_interval_ms: r.n("SYNC_MIN_FETCH_INTERVAL_MS", 5_000)?,
+            platform_jwt: r.platform_jwt()?,
         };
         cfg.validate()?;
         Ok(cfg)

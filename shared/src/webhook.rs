@@ -257,33 +257,13 @@ impl Webhook {
             Some(Value::Object(m)) => m,
             _ => return Err(Error::InvalidRequest("metaData must be an object".into())),
         };
-        let (mut attribute_type, mut resource_id, mut api_url) = (None, None, None);
-        if webhook_type == WebhookType::Data {
-            let attr = meta
-                .get("attributeType")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if !ATTRIBUTE_TYPES.contains(&attr) {
-                return Err(Error::InvalidRequest(
-                    "metaData.attributeType must be locations, resources or rates".into(),
-                ));
+        let (attribute_type, resource_id, api_url) = match webhook_type {
+            WebhookType::Data => {
+                let (attr, resource, url) = data_meta(meta)?;
+                (Some(attr), resource, Some(url))
             }
-            attribute_type = Some(attr.to_string());
-            match meta.get("apiUrl").and_then(Value::as_str) {
-                Some(u) if !u.is_empty() && u.len() <= 2048 => api_url = Some(u.to_string()),
-                _ => {
-                    return Err(Error::InvalidRequest(
-                        "metaData.apiUrl must be a URL".into(),
-                    ))
-                }
-            }
-            resource_id = match meta.get("resourceId") {
-                None | Some(Value::Null) => None,
-                Some(v) => Some(id_string(v).ok_or_else(|| {
-                    Error::InvalidRequest("metaData.resourceId is not a valid id".into())
-                })?),
-            };
-        }
+            WebhookType::Status => (None, None, None),
+        };
         Ok(Self {
             connection_id,
             webhook_type,
@@ -301,6 +281,37 @@ impl Webhook {
         without.remove("hash");
         Value::Object(without).to_string()
     }
+}
+
+/// A data webhook's `metaData`: its attribute type, resource id (if any)
+/// and `apiUrl`, each checked.
+fn data_meta(
+    meta: &serde_json::Map<String, Value>,
+) -> Result<(String, Option<String>, String), Error> {
+    let attr = meta
+        .get("attributeType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !ATTRIBUTE_TYPES.contains(&attr) {
+        return Err(Error::InvalidRequest(
+            "metaData.attributeType must be locations, resources or rates".into(),
+        ));
+    }
+    let api_url = match meta.get("apiUrl").and_then(Value::as_str) {
+        Some(u) if !u.is_empty() && u.len() <= 2048 => u.to_string(),
+        _ => {
+            return Err(Error::InvalidRequest(
+                "metaData.apiUrl must be a URL".into(),
+            ))
+        }
+    };
+    let resource_id = match meta.get("resourceId") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(id_string(v).ok_or_else(|| {
+            Error::InvalidRequest("metaData.resourceId is not a valid id".into())
+        })?),
+    };
+    Ok((attr.to_string(), resource_id, api_url))
 }
 
 #[cfg(test)]

@@ -292,23 +292,10 @@ impl Fake {
             return json_resp(404, json!({"error": "no such page"}));
         }
         let data = pages.get(page - 1).cloned().unwrap_or_default();
-        // Links name the host the client asked for, as a server behind a
-        // proxy does (the fault-injection proxy keeps the Host header).
-        let mut next = if page < count {
-            match req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-            {
-                Some(host) => format!("http://{host}{path}?page={}", page + 1),
-                None => self.page_url(&path, page + 1),
-            }
-        } else {
-            String::new()
+        let next = match &failure {
+            Some(DataFailure::NextTo(to)) => to.clone(),
+            _ => self.next_link(req, &path, page, count),
         };
-        if let Some(DataFailure::NextTo(to)) = &failure {
-            next = to.clone();
-        }
         let body = json!({
             "data": data,
             "pages": {
@@ -330,6 +317,23 @@ impl Fake {
             return r;
         }
         json_resp(200, body)
+    }
+
+    /// Page `page + 1`'s link, or `""` after the last. Links name the host
+    /// the client asked for, as a server behind a proxy does (the
+    /// fault-injection proxy keeps the Host header).
+    fn next_link(&self, req: &Request, path: &str, page: usize, count: usize) -> String {
+        if page >= count {
+            return String::new();
+        }
+        match req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+        {
+            Some(host) => format!("http://{host}{path}?page={}", page + 1),
+            None => self.page_url(path, page + 1),
+        }
     }
 
     fn authorize(&self, req: &Request) -> Response {

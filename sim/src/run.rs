@@ -127,86 +127,101 @@ macro_rules! step {
 /// API the target was configured to call.
 pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
     let mut c = Ctx::new(o, fake);
-    // The user connects: authorize, login, consent, back to Syncaroo; then
-    // Syncaroo exchanges the code (once only).
-    let (start, state) = steps::authorize_url(&c);
+    if connects(&mut c).await {
+        let bearer = c.access.clone().unwrap_or_default();
+        let sender = Sender::new(c.url(&o.webhook_path), o.client_secret.clone());
+        step!(
+            c,
+            "webhook: forged ones refused",
+            steps::forged_webhooks(&c, &sender, &bearer)
+        );
+        step!(
+            c,
+            "webhook: status",
+            steps::status_webhook(&c, &sender, &bearer)
+        );
+        // The data sync, when the platform may be connected to the fake API.
+        if let Some(admin_key) = o.admin_key.clone() {
+            syncs_data(&mut c, o, &admin_key, &sender, &bearer).await;
+        }
+    }
+    c.report
+}
+
+/// The user connects: authorize, login, consent, back to Syncaroo; then
+/// Syncaroo exchanges the code (once only), reconnects, checks the
+/// connection and refreshes. `false`: a step the rest needs failed.
+async fn connects(c: &mut Ctx<'_>) -> bool {
+    let (start, state) = steps::authorize_url(c);
     let mut code = String::new();
     if !step!(
         c,
         "authorize: login + consent",
-        steps::user_connects(&c, &start, &state, &mut code)
+        steps::user_connects(c, &start, &state, &mut code)
     ) {
-        return c.report;
+        return false;
     }
     if !step!(
         c,
         "token: code exchange (guide dialect)",
-        steps::code_exchange(&mut c, &code)
+        steps::code_exchange(c, &code)
     ) {
-        return c.report;
+        return false;
     }
     step!(
         c,
         "token: reused code refused",
-        steps::code_replay(&mut c, &code)
+        steps::code_replay(c, &code)
     );
     if !step!(
         c,
         "authorize + token again (fresh pair)",
-        steps::reconnect(&mut c, &start)
+        steps::reconnect(c, &start)
     ) {
-        return c.report;
+        return false;
     }
     let access = c.access.clone().unwrap_or_default();
     step!(c, "check_connection: listings", c.check_connection(&access));
-    step!(c, "token: refresh rotates", steps::refresh_rotates(&mut c));
+    step!(c, "token: refresh rotates", steps::refresh_rotates(c));
+    true
+}
 
-    // Webhooks.
-    let bearer = c.access.clone().unwrap_or_default();
-    let sender = Sender::new(c.url(&o.webhook_path), o.client_secret.clone());
-    step!(
-        c,
-        "webhook: forged ones refused",
-        steps::forged_webhooks(&c, &sender, &bearer)
-    );
-    step!(
-        c,
-        "webhook: status",
-        steps::status_webhook(&c, &sender, &bearer)
-    );
-
-    // The data sync, when the platform may be connected to the fake API.
-    let Some(admin_key) = o.admin_key.clone() else {
-        return c.report;
-    };
+/// The platform connects to the fake Syncaroo API; data webhooks are
+/// fetched, again for the same body, in any order, with a token refresh.
+async fn syncs_data(
+    c: &mut Ctx<'_>,
+    o: &SimOptions,
+    admin_key: &str,
+    sender: &Sender,
+    bearer: &str,
+) {
     if !step!(
         c,
         "admin: connect to the Syncaroo API",
-        steps::admin_connect(&c, &admin_key)
+        steps::admin_connect(c, admin_key)
     ) {
-        return c.report;
+        return;
     }
     let rates = format!("/api/v1/locations/1198/rates/{}", o.connection_id);
     let mut data = Value::Null;
     step!(
         c,
         "webhook: data, 3 pages fetched",
-        steps::data_webhook(&c, &sender, &bearer, &rates, &mut data)
+        steps::data_webhook(c, sender, bearer, &rates, &mut data)
     );
     step!(
         c,
         "webhook: same body again, fetched again",
-        steps::same_body_again(&c, &sender, &bearer, &rates, &data)
+        steps::same_body_again(c, sender, bearer, &rates, &data)
     );
     step!(
         c,
         "webhook: out-of-order deliveries",
-        steps::out_of_order(&c, &sender, &bearer)
+        steps::out_of_order(c, sender, bearer)
     );
     step!(
         c,
         "syncaroo token: refresh on 401",
-        steps::token_refresh_on_401(&c, &sender, &bearer)
+        steps::token_refresh_on_401(c, sender, bearer)
     );
-    c.report
 }

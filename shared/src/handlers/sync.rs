@@ -206,24 +206,30 @@ pub async fn process_target(
                 .fetch_done(target, started_ms, state.notifications)
                 .await
         },
-        |reason| EventRecord {
-            id: target.id(),
-            connection_id: target.connection_id.clone(),
-            webhook_type: if target.is_status() {
-                WebhookType::Status
-            } else {
-                WebhookType::Data
-            },
-            location_id: target.location_id.clone(),
-            payload: state.payload.clone(),
-            received_at_ms: state.notified_at_ms,
-            status: EventStatus::Failed,
-            attempts: attempt,
-            error: Some(reason.to_string()),
-        },
+        |reason| dead_letter(&state, attempt, reason),
         async |reason| store.give_up(target, state.notifications, reason).await,
     )
     .await
+}
+
+/// What a given-up target is dead-lettered as: its latest webhook.
+fn dead_letter(state: &TargetState, attempt: u32, reason: &str) -> EventRecord {
+    let target = &state.target;
+    EventRecord {
+        id: target.id(),
+        connection_id: target.connection_id.clone(),
+        webhook_type: if target.is_status() {
+            WebhookType::Status
+        } else {
+            WebhookType::Data
+        },
+        location_id: target.location_id.clone(),
+        payload: state.payload.clone(),
+        received_at_ms: state.notified_at_ms,
+        status: EventStatus::Failed,
+        attempts: attempt,
+        error: Some(reason.to_string()),
+    }
 }
 
 /// After a try: a success is recorded (`done`); a transient failure within
