@@ -329,6 +329,70 @@ async fn forward(
     out.body(Full::new(bytes)).map_err(std::io::Error::other)
 }
 
+const DDB: &str = "com.amazonaws.dynamodb.v20120810#";
+
+/// An AWS JSON 1.0/1.1 error: `__type`, `message` and `extra`'s members.
+fn aws(
+    status: u16,
+    ty: String,
+    message: &str,
+    extra: serde_json::Value,
+) -> hyper::Response<Full<Bytes>> {
+    let mut doc = serde_json::json!({"__type": ty, "message": message});
+    if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amzn-requestid", "fault-proxy")
+        .body(Full::new(Bytes::from(doc.to_string())))
+        .expect("response")
+}
+
+/// Syncaroo's answer for `fault`: 503 or 429 with `Retry-After`, else 500.
+fn syncaroo_fault(fault: Fault) -> hyper::Response<Full<Bytes>> {
+    let (status, error) = match fault {
+        Fault::Status503 => (503, "temporarily_unavailable"),
+        Fault::Throttling => (429, "rate_limited"),
+        _ => (500, "server_error"),
+    };
+    let mut b = hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    if status != 500 {
+        b = b.header("retry-after", "1");
+    }
+    b.body(Full::new(Bytes::from(
+        serde_json::json!({ "error": error }).to_string(),
+    )))
+    .expect("response")
+}
+
+/// A transaction (of the steps in its request `body`) cancelled because
+/// its first step met another transaction.
+fn cancelled_by_conflict(body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    let items = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+        .unwrap_or(1);
+    let reasons: Vec<serde_json::Value> = (0..items)
+        .map(|i| {
+            if i == 0 {
+                serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+            } else {
+                serde_json::json!({"Code": "None"})
+            }
+        })
+        .collect();
+    aws(
+        400,
+        format!("{DDB}TransactionCanceledException"),
+        "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
+        serde_json::json!({ "CancellationReasons": reasons }),
+    )
+}
+
 /// The service's own answer for `fault` (AWS JSON 1.0/1.1 error shapes:
 /// `__type` and `message`).
 fn fault_answer(
@@ -337,38 +401,9 @@ fn fault_answer(
     transaction: bool,
     body: &[u8],
 ) -> hyper::Response<Full<Bytes>> {
-    const DDB: &str = "com.amazonaws.dynamodb.v20120810#";
-    let aws = |status: u16, ty: String, message: &str, extra: serde_json::Value| {
-        let mut doc = serde_json::json!({"__type": ty, "message": message});
-        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
-            d.extend(e.clone());
-        }
-        hyper::Response::builder()
-            .status(status)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amzn-requestid", "fault-proxy")
-            .body(Full::new(Bytes::from(doc.to_string())))
-            .expect("response")
-    };
     let none = serde_json::Value::Null;
     match (service, fault) {
-        (Service::Syncaroo, f) => {
-            let (status, error) = match f {
-                Fault::Status503 => (503, "temporarily_unavailable"),
-                Fault::Throttling => (429, "rate_limited"),
-                _ => (500, "server_error"),
-            };
-            let mut b = hyper::Response::builder()
-                .status(status)
-                .header("content-type", "application/json");
-            if status != 500 {
-                b = b.header("retry-after", "1");
-            }
-            b.body(Full::new(Bytes::from(
-                serde_json::json!({ "error": error }).to_string(),
-            )))
-            .expect("response")
-        }
+        (Service::Syncaroo, f) => syncaroo_fault(f),
         (Service::DynamoDb, Fault::Status500) => aws(
             500,
             format!("{DDB}InternalServerError"),
@@ -399,27 +434,7 @@ fn fault_answer(
             "The level of configured provisioned throughput for the table was exceeded.",
             none,
         ),
-        (_, Fault::TxConflict) if transaction => {
-            let items = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
-                .unwrap_or(1);
-            let reasons: Vec<serde_json::Value> = (0..items)
-                .map(|i| {
-                    if i == 0 {
-                        serde_json::json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
-                    } else {
-                        serde_json::json!({"Code": "None"})
-                    }
-                })
-                .collect();
-            aws(
-                400,
-                format!("{DDB}TransactionCanceledException"),
-                "Transaction cancelled, please refer cancellation reasons for specific reasons [TransactionConflict]",
-                serde_json::json!({ "CancellationReasons": reasons }),
-            )
-        }
+        (_, Fault::TxConflict) if transaction => cancelled_by_conflict(body),
         (_, Fault::TxConflict) => aws(
             400,
             format!("{DDB}TransactionConflictException"),

@@ -69,8 +69,20 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
     syncaroo_local::import_listings(store.as_ref(), syncaroo_local::DEMO_LISTINGS)
         .await
         .expect("listings");
-    // The status target sync-stream.json delivers, notified by the status
-    // webhook its image carries.
+    notify_stream_sample(store.as_ref()).await;
+    serde_json::json!({
+        "clientSecret": secrets.client_secret.expose(),
+        "sessionKey": secrets.session_key.expose(),
+        "tokenHashKey": secrets.token_hash_key.expose(),
+        "adminKey": secrets.admin_key.as_ref().unwrap().expose(),
+        "syncarooClientId": secrets.syncaroo_client_id.as_ref().unwrap().expose(),
+        "syncarooClientSecret": secrets.syncaroo_client_secret.as_ref().unwrap().expose(),
+    })
+}
+
+/// Notifies the status target `sync-stream.json` delivers, as the status
+/// webhook its image carries did.
+async fn notify_stream_sample(store: &dyn Store) {
     let sample = crate::event_json("sync-stream.json");
     let image = &sample["Records"][0]["dynamodb"]["NewImage"];
     let batch: syncaroo_shared::edge::StreamBatch =
@@ -91,14 +103,6 @@ pub async fn seed_events(table: &str) -> serde_json::Value {
         })
         .await
         .expect("status target");
-    serde_json::json!({
-        "clientSecret": secrets.client_secret.expose(),
-        "sessionKey": secrets.session_key.expose(),
-        "tokenHashKey": secrets.token_hash_key.expose(),
-        "adminKey": secrets.admin_key.as_ref().unwrap().expose(),
-        "syncarooClientId": secrets.syncaroo_client_id.as_ref().unwrap().expose(),
-        "syncarooClientSecret": secrets.syncaroo_client_secret.as_ref().unwrap().expose(),
-    })
 }
 
 /// Tokens for connection `7000 + conn` (user 1), as if its user had

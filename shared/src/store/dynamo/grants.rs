@@ -61,26 +61,25 @@ fn token_from(item: &Item) -> Option<TokenRecord> {
     })
 }
 
-#[async_trait]
-impl GrantStore for DynamoStore {
-    async fn begin_authorization_from(
-        &self,
-        code: &AuthCodeRecord,
-        form: Option<&str>,
-        now: i64,
-    ) -> Result<(), Error> {
-        let mut code_item = key(code_pk(&code.hash), CODE_SK);
-        code_item.insert("conn".into(), s(code.connection_id.as_str()));
-        code_item.insert("user".into(), s(code.user_id.as_str()));
-        code_item.insert("client".into(), s(&code.client_id));
-        code_item.insert("redirect".into(), s(&code.redirect_uri));
-        code_item.insert("family".into(), s(&code.family));
-        code_item.insert("expires_at".into(), n(code.expires_at));
-        code_item.insert("consumed".into(), AttributeValue::Bool(false));
-        code_item.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
-        let put_code = self.put(code_item, Some("attribute_not_exists(pk)"))?;
-        // Bind the connection to this user, creating it if new. A revoked
-        // one is not bound here but started afresh below.
+impl DynamoStore {
+    /// A consent's code, stored unconsumed (never over another).
+    fn put_code(&self, code: &AuthCodeRecord) -> Result<TransactWriteItem, Error> {
+        let mut item = key(code_pk(&code.hash), CODE_SK);
+        item.insert("conn".into(), s(code.connection_id.as_str()));
+        item.insert("user".into(), s(code.user_id.as_str()));
+        item.insert("client".into(), s(&code.client_id));
+        item.insert("redirect".into(), s(&code.redirect_uri));
+        item.insert("family".into(), s(&code.family));
+        item.insert("expires_at".into(), n(code.expires_at));
+        item.insert("consumed".into(), AttributeValue::Bool(false));
+        item.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
+        self.put(item, Some("attribute_not_exists(pk)"))
+    }
+
+    /// Binds the connection to the code's user, creating it if new. A
+    /// revoked one is not bound (the condition fails, returning it): the
+    /// caller starts it afresh.
+    fn bind_step(&self, code: &AuthCodeRecord, now: i64) -> Result<TransactWriteItem, Error> {
         let bind = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&code.connection_id), CONNECTION_SK)))
@@ -105,6 +104,133 @@ impl GrantStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(bind).build())
+    }
+
+    /// A redemption's step that consumes the code: unconsumed, unexpired,
+    /// and issued for this client, connection, user, family (and redirect
+    /// URI, when the exchange names one). Refused, it returns the code.
+    fn consume_step(&self, r: &CodeRedemption) -> Result<TransactWriteItem, Error> {
+        let mut cond = String::from(
+            "attribute_exists(#pk) AND #consumed = :f AND #expires_at > :now AND #client = :c AND #conn = :conn AND #user = :u AND #family = :fam",
+        );
+        let mut consume = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(code_pk(&r.code_hash), CODE_SK)))
+            .update_expression("SET #consumed = :t, #consumed_at = :now, #tokens = :tokens")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(r.now))
+            .expression_attribute_values(":c", s(&r.client_id))
+            .expression_attribute_values(":conn", s(r.connection_id.as_str()))
+            .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(
+                ":tokens",
+                AttributeValue::L(vec![s(&r.access.hash), s(&r.refresh.hash)]),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut attrs = vec![
+            "pk",
+            "consumed",
+            "consumed_at",
+            "tokens",
+            "expires_at",
+            "client",
+            "conn",
+            "user",
+            "family",
+        ];
+        if let Some(uri) = &r.redirect_uri {
+            cond.push_str(" AND #redirect = :ru");
+            consume = consume.expression_attribute_values(":ru", s(uri));
+            attrs.push("redirect");
+        }
+        let consume = consume
+            .set_expression_attribute_names(names(&attrs))
+            .condition_expression(cond)
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(consume).build())
+    }
+
+    /// A redemption's step that marks the connection authorized, if it
+    /// still accepts the code's family and belongs to its user.
+    fn authorize_step(&self, r: &CodeRedemption) -> Result<TransactWriteItem, Error> {
+        let authorize_conn = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(&r.connection_id), CONNECTION_SK)))
+            .update_expression("SET #status = :authorized, #authorized_at = :now")
+            // A code consented before a revocation is dead (its family ended).
+            .condition_expression(format!("{ACCEPTS_FAMILY} AND #user = :u"))
+            .set_expression_attribute_names(names(&[
+                "pk",
+                "user",
+                "status",
+                "authorized_at",
+                "revoked_fams",
+            ]))
+            .expression_attribute_values(":u", s(r.user_id.as_str()))
+            .expression_attribute_values(":fam", s(&r.family))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
+            .expression_attribute_values(":authorized", s(ConnectionStatus::Authorized.as_str()))
+            .expression_attribute_values(":now", n(r.now))
+            .build()
+            .map_err(build_err)?;
+        Ok(TransactWriteItem::builder().update(authorize_conn).build())
+    }
+}
+
+/// Why a redemption's transaction was cancelled, from its reasons (the
+/// consume step first, the connection step fourth, the family check fifth).
+fn redeem_refusal(
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+    now: i64,
+) -> RedeemError {
+    let Some(code_reason) = reasons.first() else {
+        return RedeemError::Store(Error::Store("transaction cancelled without reasons".into()));
+    };
+    if failed_condition(code_reason) {
+        let Some(old) = code_reason.item() else {
+            return RedeemError::NotFound;
+        };
+        if get_bool(old, "consumed") {
+            let tokens = old
+                .get("tokens")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default();
+            return RedeemError::Replayed {
+                family: get_s(old, "family").unwrap_or_default().to_string(),
+                tokens,
+            };
+        }
+        if get_n(old, "expires_at").unwrap_or(0) <= now {
+            return RedeemError::Expired;
+        }
+        return RedeemError::Mismatch;
+    }
+    if reasons.get(3).is_some_and(failed_condition) {
+        return RedeemError::Mismatch;
+    }
+    if reasons.get(4).is_some_and(failed_condition) {
+        return RedeemError::NotFound;
+    }
+    RedeemError::Store(Error::Store(format!(
+        "code redemption not stored: {reasons:?}"
+    )))
+}
+
+#[async_trait]
+impl GrantStore for DynamoStore {
+    async fn begin_authorization_from(
+        &self,
+        code: &AuthCodeRecord,
+        form: Option<&str>,
+        now: i64,
+    ) -> Result<(), Error> {
+        let put_code = self.put_code(code)?;
+        let bind = self.bind_step(code, now)?;
         let form_step = |code: &AuthCodeRecord| -> Result<Option<TransactWriteItem>, Error> {
             // The form's single use, in the same transaction.
             form.map(|f| {
@@ -114,10 +240,7 @@ impl GrantStore for DynamoStore {
             })
             .transpose()
         };
-        let mut steps = vec![
-            put_code.clone(),
-            TransactWriteItem::builder().update(bind).build(),
-        ];
+        let mut steps = vec![put_code.clone(), bind];
         steps.extend(form_step(code)?);
         let Err(reasons) = self.transact(steps).await? else {
             return Ok(());
@@ -164,116 +287,21 @@ impl GrantStore for DynamoStore {
 
     async fn redeem_code(&self, r: &CodeRedemption) -> Result<(), RedeemError> {
         let st = |e: Error| RedeemError::Store(e);
-        let mut cond = String::from(
-            "attribute_exists(#pk) AND #consumed = :f AND #expires_at > :now AND #client = :c AND #conn = :conn AND #user = :u AND #family = :fam",
-        );
-        let mut consume = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(code_pk(&r.code_hash), CODE_SK)))
-            .update_expression("SET #consumed = :t, #consumed_at = :now, #tokens = :tokens")
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", n(r.now))
-            .expression_attribute_values(":c", s(&r.client_id))
-            .expression_attribute_values(":conn", s(r.connection_id.as_str()))
-            .expression_attribute_values(":u", s(r.user_id.as_str()))
-            .expression_attribute_values(":fam", s(&r.family))
-            .expression_attribute_values(
-                ":tokens",
-                AttributeValue::L(vec![s(&r.access.hash), s(&r.refresh.hash)]),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if let Some(uri) = &r.redirect_uri {
-            cond.push_str(" AND #redirect = :ru");
-            consume = consume.expression_attribute_values(":ru", s(uri));
-        }
-        let mut attrs = vec![
-            "pk",
-            "consumed",
-            "consumed_at",
-            "tokens",
-            "expires_at",
-            "client",
-            "conn",
-            "user",
-            "family",
-        ];
-        if r.redirect_uri.is_some() {
-            attrs.push("redirect");
-        }
-        let consume = consume
-            .set_expression_attribute_names(names(&attrs))
-            .condition_expression(cond)
-            .build()
-            .map_err(|e| st(build_err(e)))?;
-        let authorize_conn = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(conn_pk(&r.connection_id), CONNECTION_SK)))
-            .update_expression("SET #status = :authorized, #authorized_at = :now")
-            // A code consented before a revocation is dead (its family ended).
-            .condition_expression(format!("{ACCEPTS_FAMILY} AND #user = :u"))
-            .set_expression_attribute_names(names(&[
-                "pk",
-                "user",
-                "status",
-                "authorized_at",
-                "revoked_fams",
-            ]))
-            .expression_attribute_values(":u", s(r.user_id.as_str()))
-            .expression_attribute_values(":fam", s(&r.family))
-            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
-            .expression_attribute_values(":authorized", s(ConnectionStatus::Authorized.as_str()))
-            .expression_attribute_values(":now", n(r.now))
-            .build()
-            .map_err(|e| st(build_err(e)))?;
         // A code issued before its connection was revoked is dead too.
         let family_live = self.family_not_revoked(&r.family).map_err(st)?;
         let items = vec![
-            TransactWriteItem::builder().update(consume).build(),
+            self.consume_step(r).map_err(st)?,
             self.put_new_token(&r.access).map_err(st)?,
             self.put_new_token(&r.refresh).map_err(st)?,
-            TransactWriteItem::builder().update(authorize_conn).build(),
+            self.authorize_step(r).map_err(st)?,
             TransactWriteItem::builder()
                 .condition_check(family_live)
                 .build(),
         ];
-        let Err(reasons) = self.transact(items).await.map_err(st)? else {
-            return Ok(());
-        };
-        let Some(code_reason) = reasons.first() else {
-            return Err(st(Error::Store(
-                "transaction cancelled without reasons".into(),
-            )));
-        };
-        if failed_condition(code_reason) {
-            let Some(old) = code_reason.item() else {
-                return Err(RedeemError::NotFound);
-            };
-            if get_bool(old, "consumed") {
-                let tokens = old
-                    .get("tokens")
-                    .and_then(|v| v.as_l().ok())
-                    .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-                    .unwrap_or_default();
-                return Err(RedeemError::Replayed {
-                    family: get_s(old, "family").unwrap_or_default().to_string(),
-                    tokens,
-                });
-            }
-            if get_n(old, "expires_at").unwrap_or(0) <= r.now {
-                return Err(RedeemError::Expired);
-            }
-            return Err(RedeemError::Mismatch);
+        match self.transact(items).await.map_err(st)? {
+            Ok(()) => Ok(()),
+            Err(reasons) => Err(redeem_refusal(&reasons, r.now)),
         }
-        if reasons.get(3).is_some_and(failed_condition) {
-            return Err(RedeemError::Mismatch);
-        }
-        if reasons.get(4).is_some_and(failed_condition) {
-            return Err(RedeemError::NotFound);
-        }
-        Err(st(Error::Store(format!(
-            "code redemption not stored: {reasons:?}"
-        ))))
     }
 
     async fn rotate_refresh(&self, r: &RefreshRotation) -> Result<(), RotateError> {
