@@ -211,6 +211,79 @@ pub async fn replace_listings_from(store: &dyn Store, json: &str) -> Result<usiz
 }
 
 /// Binds, seeds the demo user, and serves until the returned handle stops.
+/// The runner's secrets: generated, with the options' client secret, admin
+/// key and Syncaroo client.
+fn local_secrets(opts: &Options) -> Result<BridgeSecrets, Error> {
+    let mut secrets = BridgeSecrets::generate();
+    if let Some(s) = &opts.client_secret {
+        secrets.client_secret = SecretString::new(s.clone());
+    }
+    if let Some(k) = &opts.admin_key {
+        secrets.admin_key = Some(SecretString::new(k.clone()));
+    }
+    secrets.syncaroo_client_id = Some(SecretString::new(opts.syncaroo_client_id.clone()));
+    secrets.syncaroo_client_secret = Some(SecretString::new(opts.syncaroo_client_secret.clone()));
+    secrets.validate()?;
+    Ok(secrets)
+}
+
+/// The local profile's settings for a runner at `site`; `--set` overrides.
+fn local_config(opts: &Options, site: &str) -> Result<Config, Error> {
+    let env = [
+        ("OAUTH_CLIENT_ID", opts.client_id.clone()),
+        ("OAUTH_REDIRECT_URI", opts.redirect_uri.clone()),
+        ("PUBLIC_BASE_URL", site.to_string()),
+        ("LOGIN_URL", format!("{site}/login")),
+        ("PLATFORM_NAME", "Demo Platform".to_string()),
+        ("TABLE_NAME", opts.table.clone()),
+        ("SYNCAROO_API_BASE", opts.syncaroo_base.clone()),
+        // The fake Syncaroo serves its data API under the same base.
+        ("SYNCAROO_DATA_BASES", opts.syncaroo_base.clone()),
+        ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
+        // No API Gateway here to verify an IAM caller: the platform API
+        // takes the admin key instead.
+        ("PLATFORM_API_AUTH", "basic".to_string()),
+        // A second's wait between fetches of one target, so a local run
+        // shows a change soon (deployed: SyncMinFetchIntervalMs).
+        ("SYNC_MIN_FETCH_INTERVAL_MS", "1000".to_string()),
+    ];
+    Config::from_lookup(|k| {
+        opts.settings
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+    })
+}
+
+/// What to enter in Syncaroo's integration setup for a runner at `site`.
+fn setup_block(opts: &Options, site: &str, client_secret: &str) -> SetupBlock {
+    SetupBlock {
+        site_uri: site.to_string(),
+        // Without its trailing slash: the guide appends checkConnectionPath
+        // and webhookPath, which start with one.
+        api_uri: format!("{site}/api"),
+        auth_uri: format!("{site}{AUTH_PATH}"),
+        webhook_path: WEBHOOK_PATH.into(),
+        check_connection_path: CHECK_CONNECTION_PATH.into(),
+        your_client_id: opts.client_id.clone(),
+        your_client_secret: client_secret.to_string(),
+        auth_token_uri: format!("{site}{TOKEN_PATH}"),
+    }
+}
+
+/// The refresh function's schedule, in-process: once a minute.
+fn spawn_refresh_schedule(app: App) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let _ = handlers::refresh::scheduled(&app).await;
+        }
+    })
+}
+
 pub async fn start(opts: Options) -> Result<Running, Error> {
     let listener = TcpListener::bind(opts.addr)
         .await
@@ -226,47 +299,14 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
             .map_err(|e| Error::Config(format!("cannot read {path}: {e}")))?;
         import_listings(store.as_ref(), &json).await?;
     }
-    let mut secrets = BridgeSecrets::generate();
-    if let Some(s) = &opts.client_secret {
-        secrets.client_secret = SecretString::new(s.clone());
-    }
-    if let Some(k) = &opts.admin_key {
-        secrets.admin_key = Some(SecretString::new(k.clone()));
-    }
-    secrets.syncaroo_client_id = Some(SecretString::new(opts.syncaroo_client_id.clone()));
-    secrets.syncaroo_client_secret = Some(SecretString::new(opts.syncaroo_client_secret.clone()));
-    secrets.validate()?;
+    let secrets = local_secrets(&opts)?;
     let admin_key = secrets
         .admin_key
         .as_ref()
         .map(|k| k.expose().to_string())
         .unwrap_or_default();
-    let client_secret = secrets.client_secret.expose().to_string();
-    let env = [
-        ("OAUTH_CLIENT_ID", opts.client_id.clone()),
-        ("OAUTH_REDIRECT_URI", opts.redirect_uri.clone()),
-        ("PUBLIC_BASE_URL", site.clone()),
-        ("LOGIN_URL", format!("{site}/login")),
-        ("PLATFORM_NAME", "Demo Platform".to_string()),
-        ("TABLE_NAME", opts.table.clone()),
-        ("SYNCAROO_API_BASE", opts.syncaroo_base.clone()),
-        // The fake Syncaroo serves its data API under the same base.
-        ("SYNCAROO_DATA_BASES", opts.syncaroo_base.clone()),
-        ("SYNCAROO_ALLOW_LOOPBACK", "true".to_string()),
-        // No API Gateway here to verify an IAM caller: the platform API
-        // takes the admin key instead.
-        ("PLATFORM_API_AUTH", "basic".to_string()),
-        // A second's wait between fetches of one target, so a local run
-        // shows a change soon (deployed: SyncMinFetchIntervalMs).
-        ("SYNC_MIN_FETCH_INTERVAL_MS", "1000".to_string()),
-    ];
-    let config = Config::from_lookup(|k| {
-        opts.settings
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-            .or_else(|| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-    })?;
+    let setup = setup_block(&opts, &site, secrets.client_secret.expose());
+    let config = local_config(&opts, &site)?;
     let dead_letters = Arc::new(syncaroo_shared::deadletter::MemoryDeadLetters::default());
     let change_events = Arc::new(syncaroo_shared::changes::MemorySink::default());
     let mut sinks: Vec<Arc<dyn ChangeSink>> = vec![change_events.clone()];
@@ -283,28 +323,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         Arc::new(syncaroo_shared::changes::Tee(sinks)),
         dead_letters.clone(),
     );
-    let setup = SetupBlock {
-        site_uri: site.clone(),
-        // Without its trailing slash: the guide appends checkConnectionPath
-        // and webhookPath, which start with one.
-        api_uri: format!("{site}/api"),
-        auth_uri: format!("{site}{AUTH_PATH}"),
-        webhook_path: WEBHOOK_PATH.into(),
-        check_connection_path: CHECK_CONNECTION_PATH.into(),
-        your_client_id: opts.client_id.clone(),
-        your_client_secret: client_secret,
-        auth_token_uri: format!("{site}{TOKEN_PATH}"),
-    };
-    // The schedule of the refresh function, in-process: once a minute.
-    let ticker_app = app.clone();
-    let ticker = tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-        every.tick().await;
-        loop {
-            every.tick().await;
-            let _ = handlers::refresh::scheduled(&ticker_app).await;
-        }
-    });
+    let ticker = spawn_refresh_schedule(app.clone());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = spawn_worker(app.clone(), dead_letters.clone(), tx.clone(), rx);
     let state = Arc::new(State {
