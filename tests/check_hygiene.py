@@ -6,6 +6,9 @@
   to turn on a feature must say so in `FEATURE_ONLY`);
 - one version each of hmac, sha2 and digest in Cargo.lock;
 - no source file over 600 lines outside the test crate;
+- no function over 80 lines outside tests (test functions, `#[cfg(test)]`
+  modules and the integration tests under `*/tests/` are exempt; the test
+  crate's library and binaries are not);
 - no `unsafe` block anywhere, and `#![forbid(unsafe_code)]` in every
   library and tool crate.
 """
@@ -16,6 +19,8 @@ import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_LINES = 600
+MAX_FN_LINES = 80
+FN = re.compile(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?fn\s+(\w+)")
 ONE_VERSION = ("hmac", "sha2", "digest")
 # (crate dir, dependency): declared for its features only, never named.
 FEATURE_ONLY = {
@@ -78,6 +83,54 @@ def long_files():
     return errors
 
 
+def braces(line):
+    """`{` minus `}` in a line of code: strings, chars and comments dropped."""
+    line = re.sub(r'"(\\.|[^"\\])*"', '""', line)
+    line = re.sub(r"'(\\.|[^'\\])'", "''", line)
+    line = line.split("//")[0]
+    return line.count("{") - line.count("}")
+
+
+def block_end(lines, i):
+    """The index of the line closing the block opened at or after line `i`
+    (None: a declaration without a body)."""
+    depth, opened = 0, False
+    for j in range(i, len(lines)):
+        code = lines[j].split("//")[0]
+        if not opened and code.rstrip().endswith(";") and "{" not in code:
+            return None
+        depth += braces(lines[j])
+        opened = opened or "{" in code
+        if opened and depth <= 0:
+            return j
+    return None
+
+
+def long_functions():
+    errors = []
+    for crate in members():
+        for p in crate.rglob("*.rs"):
+            rel = p.relative_to(ROOT)
+            if "target" in rel.parts or (len(rel.parts) > 1 and rel.parts[1] == "tests"):
+                continue
+            lines = p.read_text().splitlines()
+            i = 0
+            while i < len(lines):
+                if lines[i].strip() == "#[cfg(test)]":
+                    end = block_end(lines, i + 1)
+                    i = (end or i) + 1
+                    continue
+                m = FN.match(lines[i])
+                attrs = " ".join(lines[max(0, i - 3):i])
+                if m and "#[test]" not in attrs and "#[tokio::test" not in attrs:
+                    end = block_end(lines, i)
+                    if end is not None and end - i + 1 > MAX_FN_LINES:
+                        errors.append(f"{rel}:{i + 1}: fn {m.group(5)} is {end - i + 1} lines "
+                                      f"(at most {MAX_FN_LINES} outside tests)")
+                i += 1
+    return errors
+
+
 def unsafe_code():
     errors = []
     for crate in members():
@@ -95,14 +148,16 @@ def unsafe_code():
 
 
 def main():
-    errors = unused_dependencies() + duplicate_versions() + long_files() + unsafe_code()
+    errors = (unused_dependencies() + duplicate_versions() + long_files() + long_functions()
+              + unsafe_code())
     if errors:
         print("hygiene: FAILED")
         for e in errors:
             print(" -", e)
         return 1
     print(f"hygiene: ok ({len(members())} crates: every dependency used, one version of "
-          f"{', '.join(ONE_VERSION)}, no file over {MAX_LINES} lines, no unsafe)")
+          f"{', '.join(ONE_VERSION)}, no file over {MAX_LINES} lines, no function over "
+          f"{MAX_FN_LINES}, no unsafe)")
     return 0
 
 

@@ -10,14 +10,13 @@
 #![forbid(unsafe_code)]
 
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use syncaroo_sim::server;
-use syncaroo_tests::ddb_proxy::start_for;
 use syncaroo_tests::repo_root;
 
 mod cases;
@@ -26,11 +25,13 @@ mod limits;
 mod loopback;
 mod measure;
 mod netem;
+mod rig;
 mod servers;
 
 use cases::{Case, CASES};
 use emulator::{emulate, Emulator};
 use measure::{ddb_ops, function_cpu, peak_rss_kb, percentile, spawn_on_cpu, zipped_size};
+use rig::{link_env, result_rows, rig};
 use servers::{debug_calls, debug_owed, Servers};
 use tokio::sync::{mpsc, Notify};
 
@@ -74,7 +75,148 @@ async fn run_case(
     };
     let bin = bin_dir.join(case.name);
     row.zip_bytes = zipped_size(&bin);
-    let (tx, mut answers) = mpsc::unbounded_channel();
+    let (emu, mut answers, api, server) = start_emulator().await;
+    for r in all {
+        r.reset();
+    }
+    if let Some(q) = quota {
+        q.enter().expect("join the CPU quota's cgroup");
+    }
+    let started = Instant::now();
+    let mut child = spawn_function(&bin, case.name, env, &api, quota);
+    let pid = child.id().unwrap_or(0);
+    let Some(init_end) = init_ended(&emu, started).await else {
+        row.errors.push("no GET /next within 20 s".into());
+        let _ = child.kill().await;
+        server.abort();
+        return row;
+    };
+    row.init = init_end - started;
+    // The secrets fetch and the DynamoDB warm-up overlap: a moment when
+    // either is outstanding is waiting, counted once.
+    let waits = servers.waiting(started, init_end);
+    row.init_own = row.init.saturating_sub(waits);
+    row.init_requests = all.iter().map(|r| r.between(started, init_end).len()).sum();
+    if std::env::var("BENCH_DEBUG").is_ok() {
+        debug_init(case.name, servers, started, init_end);
+    }
+
+    let events = repo_root().join("events");
+    let first = Bytes::from(std::fs::read(events.join(first_event)).unwrap());
+    let warm_ev = Bytes::from(std::fs::read(events.join(case.warm)).unwrap());
+    let sent = invoke(&emu, 0, first);
+    let Some((_, body, at)) = answers.recv().await else {
+        row.errors.push("no answer".into());
+        return row;
+    };
+    row.first = at - sent;
+    if std::env::var("BENCH_DEBUG").is_ok() {
+        let calls: Vec<_> = all.iter().flat_map(|r| r.between(sent, at)).collect();
+        debug_calls(case.name, "first invocation ", &calls, sent);
+        debug_owed(case.name, &servers.owed, sent, at);
+        eprintln!("  {} first answered +{:?}", case.name, at - sent);
+    }
+    // What the far side (behind a link: TLS server, hops and server; on
+    // loopback: the servers) took on the cold request's path: part of the
+    // limit, not ours.
+    row.cold_server = servers.on_cold_path(&netem::Cold {
+        started,
+        init_end,
+        sent,
+        at,
+    });
+    check_answer(case, "first", &body, &mut row.errors);
+    row.first_ddb = ddb_ops(&ddb.between(sent, at + Duration::from_millis(1)));
+    run_warm(case, &emu, &mut answers, servers, warm, warm_ev, &mut row).await;
+    row.rss_kb = peak_rss_kb(pid);
+    let _ = child.kill().await;
+    server.abort();
+    row
+}
+
+/// When the function's first `GET /next` arrived: the end of its init
+/// (`None` after 20 s without one).
+async fn init_ended(emu: &Emulator, started: Instant) -> Option<Instant> {
+    loop {
+        if let Some(t) = *emu.first_next.lock().unwrap() {
+            return Some(t);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
+/// BENCH_DEBUG: the init's requests and what the links owed.
+fn debug_init(name: &str, servers: &Servers, started: Instant, init_end: Instant) {
+    let all = [&servers.ddb, &servers.sm, &servers.eb];
+    let calls: Vec<_> = all.iter().flat_map(|r| r.calls()).collect();
+    debug_calls(name, "", &calls, started);
+    debug_owed(name, &servers.owed, started, Instant::now());
+    eprintln!(
+        "  {name} init end +{:?} started {started:?}",
+        init_end - started
+    );
+}
+
+/// Hands the function invocation `n` with `body`; when it was handed over.
+fn invoke(emu: &Emulator, n: usize, body: Bytes) -> Instant {
+    let id = format!("req-{n}");
+    emu.queue.lock().unwrap().push_back((id, body));
+    emu.ready.notify_waiters();
+    Instant::now()
+}
+
+/// `warm` invocations of `event`, one after another: their latency (p50,
+/// p99), the servers' time in each (median) and DynamoDB requests each.
+async fn run_warm(
+    case: &Case,
+    emu: &Emulator,
+    answers: &mut Answers,
+    servers: &Servers,
+    warm: usize,
+    event: Bytes,
+    row: &mut Row,
+) {
+    let mut lat = Vec::with_capacity(warm);
+    let mut served = Vec::with_capacity(warm);
+    let warm_from = Instant::now();
+    for n in 1..=warm {
+        let sent = invoke(emu, n, event.clone());
+        let Some((_, body, at)) = answers.recv().await else {
+            break;
+        };
+        lat.push(at - sent);
+        served.push(servers.waiting(sent, at));
+        if n == 1 {
+            check_answer(case, "warm", &body, &mut row.errors);
+        }
+    }
+    row.warm_ddb =
+        ddb_ops(&servers.ddb.between(warm_from, Instant::now())) as f64 / warm.max(1) as f64;
+    lat.sort();
+    served.sort();
+    row.warm_server = percentile(&served, 0.50);
+    row.p50 = percentile(&lat, 0.50);
+    row.p99 = percentile(&lat, 0.99);
+}
+
+/// Records an answer `case` does not accept, as `which` (first or warm).
+fn check_answer(case: &Case, which: &str, body: &[u8], errors: &mut Vec<String>) {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if !(case.ok)(&v) {
+        let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
+        errors.push(format!("{which} answer: {text}"));
+    }
+}
+
+type Answers = mpsc::UnboundedReceiver<(String, Bytes, Instant)>;
+
+/// A Lambda Runtime API emulator on a loopback port: its state, the
+/// function's answers, its address and its accept loop.
+async fn start_emulator() -> (Arc<Emulator>, Answers, String, tokio::task::JoinHandle<()>) {
+    let (tx, answers) = mpsc::unbounded_channel();
     let emu = Arc::new(Emulator {
         queue: Mutex::new(VecDeque::new()),
         ready: Notify::new(),
@@ -104,13 +246,19 @@ async fn run_case(
             ));
         }
     });
-    for r in all {
-        r.reset();
-    }
-    if let Some(q) = quota {
-        q.enter().expect("join the CPU quota's cgroup");
-    }
-    let started = Instant::now();
+    (emu, answers, api, server)
+}
+
+/// Starts the function's bootstrap against the emulator at `api`: pinned to
+/// its CPU, or inside the CPU quota (which this process joined to start it
+/// and leaves here) when one is given.
+fn spawn_function(
+    bin: &Path,
+    name: &str,
+    env: &[(String, String)],
+    api: &str,
+    quota: Option<&measure::CpuQuota>,
+) -> tokio::process::Child {
     // BENCH_WRAP="strace -f -tt -o /tmp/st" (or perf record ...) runs the
     // binary under a profiler; the numbers then include its overhead.
     let wrap: Vec<String> = std::env::var("BENCH_WRAP")
@@ -119,16 +267,16 @@ async fn run_case(
     let mut child = match wrap.split_first() {
         Some((prog, args)) => {
             let mut c = tokio::process::Command::new(prog);
-            c.args(args).arg(&bin);
+            c.args(args).arg(bin);
             c
         }
-        None => tokio::process::Command::new(&bin),
+        None => tokio::process::Command::new(bin),
     };
     child
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", case.name)
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .stdout(Stdio::null())
         .stderr(if std::env::var("BENCH_DEBUG").is_ok() {
             Stdio::inherit()
@@ -143,113 +291,7 @@ async fn run_case(
         let pid = spawned.as_ref().ok().and_then(|c| c.id());
         q.leave(pid).expect("leave the CPU quota's cgroup");
     }
-    let mut child = spawned.unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-    let pid = child.id().unwrap_or(0);
-    // Init: until the first GET next.
-    let init_end = loop {
-        if let Some(t) = *emu.first_next.lock().unwrap() {
-            break t;
-        }
-        if started.elapsed() > Duration::from_secs(20) {
-            row.errors.push("no GET /next within 20 s".into());
-            let _ = child.kill().await;
-            server.abort();
-            return row;
-        }
-        tokio::time::sleep(Duration::from_micros(200)).await;
-    };
-    row.init = init_end - started;
-    // The secrets fetch and the DynamoDB warm-up overlap: a moment when
-    // either is outstanding is waiting, counted once.
-    let waits = servers.waiting(started, init_end);
-    row.init_own = row.init.saturating_sub(waits);
-    row.init_requests = all.iter().map(|r| r.between(started, init_end).len()).sum();
-    if std::env::var("BENCH_DEBUG").is_ok() {
-        let calls: Vec<_> = all.iter().flat_map(|r| r.calls()).collect();
-        debug_calls(case.name, "", &calls, started);
-        debug_owed(case.name, &servers.owed, started, Instant::now());
-        eprintln!(
-            "  {} init end +{:?} started {:?}",
-            case.name,
-            init_end - started,
-            started
-        );
-    }
-
-    let events = repo_root().join("events");
-    let first = Bytes::from(std::fs::read(events.join(first_event)).unwrap());
-    let warm_ev = Bytes::from(std::fs::read(events.join(case.warm)).unwrap());
-    let invoke = |n: usize, body: Bytes| {
-        let id = format!("req-{n}");
-        emu.queue.lock().unwrap().push_back((id, body));
-        emu.ready.notify_waiters();
-        Instant::now()
-    };
-    let sent = invoke(0, first);
-    let Some((_, body, at)) = answers.recv().await else {
-        row.errors.push("no answer".into());
-        return row;
-    };
-    row.first = at - sent;
-    if std::env::var("BENCH_DEBUG").is_ok() {
-        let calls: Vec<_> = all.iter().flat_map(|r| r.between(sent, at)).collect();
-        debug_calls(case.name, "first invocation ", &calls, sent);
-        debug_owed(case.name, &servers.owed, sent, at);
-        eprintln!("  {} first answered +{:?}", case.name, at - sent);
-    }
-    // What the far side (behind a link: TLS server, hops and server; on
-    // loopback: the servers) took on the cold request's path: part of the
-    // limit, not ours.
-    row.cold_server = servers.on_cold_path(&netem::Cold {
-        started,
-        init_end,
-        sent,
-        at,
-    });
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if !(case.ok)(&v) {
-        row.errors.push(format!(
-            "first answer: {}",
-            String::from_utf8_lossy(&body)
-                .chars()
-                .take(200)
-                .collect::<String>()
-        ));
-    }
-    row.first_ddb = ddb_ops(&ddb.between(sent, at + Duration::from_millis(1)));
-    let mut lat = Vec::with_capacity(warm);
-    let mut served = Vec::with_capacity(warm);
-    let warm_from = Instant::now();
-    for n in 1..=warm {
-        let sent = invoke(n, warm_ev.clone());
-        let Some((_, body, at)) = answers.recv().await else {
-            break;
-        };
-        lat.push(at - sent);
-        served.push(servers.waiting(sent, at));
-        if n == 1 {
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if !(case.ok)(&v) {
-                row.errors.push(format!(
-                    "warm answer: {}",
-                    String::from_utf8_lossy(&body)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ));
-            }
-        }
-    }
-    row.warm_ddb = ddb_ops(&ddb.between(warm_from, Instant::now())) as f64 / warm.max(1) as f64;
-    lat.sort();
-    served.sort();
-    row.warm_server = percentile(&served, 0.50);
-    row.p50 = percentile(&lat, 0.50);
-    row.p99 = percentile(&lat, 0.99);
-    row.rss_kb = peak_rss_kb(pid);
-    let _ = child.kill().await;
-    server.abort();
-    row
+    spawned.unwrap_or_else(|e| panic!("{}: {e}", bin.display()))
 }
 
 /// What `benches/run.sh` passes on (it starts the local AWS stand-ins and
@@ -286,111 +328,19 @@ struct Cli {
 
 #[tokio::main]
 async fn main() {
-    let Cli {
-        warm,
-        cold,
-        bin_dir,
-        only,
-        rtt_ms: rtts,
-        tls,
-        memory_mb: memories,
-    } = <Cli as clap::Parser>::parse();
-    let cold = cold as usize;
-    let bin_dir = bin_dir.unwrap_or_else(|| repo_root().join("target/release"));
-    let ddb_url = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("run through benches/run.sh");
-    let sm_url =
-        std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").expect("run through benches/run.sh");
-    let (ddb_proxy, ddb) = start_for(&ddb_url).await;
-    let (sm_proxy, sm) = start_for(&sm_url).await;
-
-    // State the events refer to, and the secret they were signed with.
-    let table = format!("bench-{}", std::process::id());
-    let doc = syncaroo_tests::seed::seed_events(&table).await;
-    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
-    let sm_client = aws_sdk_secretsmanager::Client::new(&sdk);
-    let secret = format!("bench-secret-{}", std::process::id());
-    sm_client
-        .create_secret()
-        .name(&secret)
-        .secret_string(doc.to_string())
-        .send()
-        .await
-        .expect("secret");
-
-    // Warm the JVM behind DynamoDB Local and moto before measuring.
-    let ddb_client = aws_sdk_dynamodb::Client::new(&sdk);
-    for _ in 0..200 {
-        let _ = ddb_client
-            .get_item()
-            .table_name(&table)
-            .key(
-                "pk",
-                aws_sdk_dynamodb::types::AttributeValue::S("WARM".into()),
-            )
-            .key(
-                "sk",
-                aws_sdk_dynamodb::types::AttributeValue::S("WARM".into()),
-            )
-            .send()
-            .await;
-    }
-    for _ in 0..30 {
-        let _ = sm_client.get_secret_value().secret_id(&secret).send().await;
-    }
-
-    // Self-check: both proxies see and name a request.
-    let via = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk)
-            .endpoint_url(&sm_proxy)
-            .build(),
-    );
-    via.get_secret_value()
-        .secret_id(&secret)
-        .send()
-        .await
-        .expect("secret via proxy");
-    assert_eq!(
-        sm.ops(),
-        ["GetSecretValue"],
-        "the Secrets Manager proxy records requests"
-    );
-    sm.reset();
-    // Change events (check_connection's first confirmation, the sync
-    // worker's status change) go to a bus of their own on moto.
-    let eb_url = std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE").expect("run through benches/run.sh");
-    let (eb_proxy, eb) = start_for(&eb_url).await;
-    let bus = format!("bench-bus-{}", std::process::id());
-    aws_sdk_eventbridge::Client::new(&sdk)
-        .create_event_bus()
-        .name(&bus)
-        .send()
-        .await
-        .expect("bus");
-    let base_env: Vec<(String, String)> = vec![
-        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-        ("AWS_REGION".into(), "us-east-1".into()),
-        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), "bench".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), "bench".into()),
-        ("TABLE_NAME".into(), table.clone()),
-        ("SECRET_ID".into(), secret.clone()),
-        ("LOGIN_URL".into(), "https://yourapp.example/login".into()),
-        ("EVENT_BUS_NAME".into(), bus),
-        (
-            "RUST_LOG".into(),
-            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        ),
-    ];
+    let cli = <Cli as clap::Parser>::parse();
+    let bin_dir = cli
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| repo_root().join("target/release"));
+    let rig = rig().await;
     // The proxies' listeners keep kernel stamping on for the whole run.
     if !syncaroo_tests::ktime::wait_until_live().await {
         println!("warning: no kernel receive timestamps; arrivals are timed when read");
     }
     println!(
-        "benchmark: {cold} rounds of cold starts (hello then each function; median init) and {warm} warm invocations per function; binaries from {}",
-        bin_dir.display()
+        "benchmark: {} rounds of cold starts (hello then each function; median init) and {} warm invocations per function; binaries from {}",
+        cli.cold, cli.warm, bin_dir.display()
     );
     match function_cpu() {
         Some(cpu) => println!(
@@ -401,92 +351,86 @@ async fn main() {
     let cases: Vec<&Case> = CASES
         .iter()
         .filter(|c| {
-            only.as_deref()
+            cli.only
+                .as_deref()
                 .is_none_or(|o| o == c.name || c.name == "hello")
         })
         .collect();
-    let ca = tls.then(|| netem::throwaway_ca(&repo_root().join("target/bench-tls")));
-    let links: Vec<Option<u64>> = if rtts.is_empty() {
-        vec![None]
-    } else {
-        rtts.iter().copied().map(Some).collect()
+    let ca = cli
+        .tls
+        .then(|| netem::throwaway_ca(&repo_root().join("target/bench-tls")));
+    let links: Vec<Option<u64>> = match cli.rtt_ms.is_empty() {
+        true => vec![None],
+        false => cli.rtt_ms.iter().copied().map(Some).collect(),
     };
-    let servers = Servers {
-        ddb,
-        sm,
-        eb,
-        owed: netem::Owed::default(),
+    let sizes: Vec<Option<u64>> = match cli.memory_mb.is_empty() {
+        true => vec![None],
+        false => cli.memory_mb.iter().copied().map(Some).collect(),
     };
     let mut failures = Vec::new();
     let mut results: Vec<Value> = Vec::new();
     for rtt in links {
-        let mut env = base_env.clone();
-        let proxies = [
-            ("AWS_ENDPOINT_URL_DYNAMODB", &ddb_proxy),
-            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &sm_proxy),
-            ("AWS_ENDPOINT_URL_EVENTBRIDGE", &eb_proxy),
-        ];
-        for (var, proxy) in proxies {
-            let url = match rtt {
-                None => proxy.clone(),
-                Some(ms) => {
-                    let tls = ca.as_ref().map(|(_, cfg)| cfg);
-                    netem::endpoint(proxy, Duration::from_millis(ms), tls, &servers.owed).await
-                }
-            };
-            env.push((var.into(), url));
-        }
-        if let Some((pem, _)) = &ca {
-            env.push(("SSL_CERT_FILE".into(), pem.display().to_string()));
-        }
-        let sizes: Vec<Option<u64>> = if memories.is_empty() {
-            vec![None]
-        } else {
-            memories.iter().copied().map(Some).collect()
-        };
-        for memory in sizes {
-            let quota = memory.map(|mb| {
-                measure::CpuQuota::new(mb).unwrap_or_else(|e| {
-                    panic!("a CPU quota needs a writable cgroup (run as root): {e}")
-                })
-            });
-            let mut env = env.clone();
-            if let Some(mb) = memory {
-                env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
-                env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), mb.to_string()));
-                println!(
-                    "\n== {mb} MB: CPU held to {mb}/{} of one",
-                    measure::LAMBDA_VCPU_MB
-                );
-            }
-            let rows = measure(&cases, cold, warm, &bin_dir, &env, &servers, quota.as_ref()).await;
-            for r in &rows {
-                let ms = |d: Duration| d.as_secs_f64() * 1e3;
-                results.push(json!({
-                    "rttMs": rtt, "tls": tls, "memoryMb": memory,
-                    "function": r.name, "coldMs": ms(r.cold_request), "initMs": ms(r.init),
-                    "firstMs": ms(r.first), "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
-                    "zipBytes": r.zip_bytes, "rssKb": r.rss_kb,
-                    "coldServerMs": ms(r.cold_server), "warmServerMs": ms(r.warm_server),
-                }));
-            }
+        let env = link_env(&rig, rtt, ca.as_ref()).await;
+        for &memory in &sizes {
+            let rows = measure_at(&cli, &cases, &bin_dir, &env, &rig.servers, memory).await;
+            results.extend(result_rows(&rows, rtt, cli.tls, memory));
             match rtt {
                 None => failures.extend(loopback::print(&rows)),
-                Some(ms) => limits::print(&rows, ms, tls),
+                Some(ms) => limits::print(&rows, ms, cli.tls),
             }
         }
     }
-    // For benches/cost.py and the README's numbers.
+    finish(&results, &failures, cli.rtt_ms.is_empty());
+}
+
+/// Every case measured with the functions held to `memory` MB's CPU share
+/// (none: unlimited).
+async fn measure_at(
+    cli: &Cli,
+    cases: &[&Case],
+    bin_dir: &Path,
+    env: &[(String, String)],
+    servers: &Servers,
+    memory: Option<u64>,
+) -> Vec<Row> {
+    let quota = memory.map(|mb| {
+        measure::CpuQuota::new(mb)
+            .unwrap_or_else(|e| panic!("a CPU quota needs a writable cgroup (run as root): {e}"))
+    });
+    let mut env = env.to_vec();
+    if let Some(mb) = memory {
+        env.retain(|(k, _)| k != "AWS_LAMBDA_FUNCTION_MEMORY_SIZE");
+        env.push(("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), mb.to_string()));
+        println!(
+            "\n== {mb} MB: CPU held to {mb}/{} of one",
+            measure::LAMBDA_VCPU_MB
+        );
+    }
+    measure(
+        cases,
+        cli.cold as usize,
+        cli.warm,
+        bin_dir,
+        &env,
+        servers,
+        quota.as_ref(),
+    )
+    .await
+}
+
+/// Writes the results file (for benches/cost.py and docs/PERFORMANCE.md)
+/// and exits 1 when a loopback limit was not met.
+fn finish(results: &[Value], failures: &[String], loopback: bool) {
     let out = repo_root().join("target/bench-results.json");
-    std::fs::write(&out, serde_json::to_string_pretty(&results).unwrap()).expect("results file");
+    std::fs::write(&out, serde_json::to_string_pretty(results).unwrap()).expect("results file");
     println!("\nresults: {}", out.display());
     if failures.is_empty() {
-        if rtts.is_empty() {
+        if loopback {
             println!("all limits met (zip <= 4 MB, RSS <= 40 MB, every answer as expected)");
         }
     } else {
         println!("LIMITS NOT MET:");
-        for f in &failures {
+        for f in failures {
             println!("  {f}");
         }
         std::process::exit(1);

@@ -29,13 +29,25 @@ const CONNECTIONS: usize = 20;
 const PAGES: usize = 10;
 const BATCH: usize = 10;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// What benches/throughput.sh passes on.
+#[derive(clap::Parser)]
+#[command(
+    name = "throughput",
+    about = "The webhook ack path and the sync worker behind a latency proxy"
+)]
+struct Cli {
+    /// Added to every DynamoDB request.
+    #[arg(long, default_value_t = 2)]
+    rtt_ms: u64,
+    /// How long the fake Syncaroo API takes to answer a page.
+    #[arg(long, default_value_t = 50)]
+    api_ms: u64,
+    /// Deliveries sent at once.
+    #[arg(long, default_value_t = 200)]
+    burst: usize,
+    /// Bursts.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -68,10 +80,9 @@ async fn main() {
         eprintln!("start DynamoDB Local first (benches/throughput.sh does)");
         std::process::exit(2);
     }
-    let rtt = Duration::from_millis(arg("--rtt-ms", 2));
-    let api_ms = Duration::from_millis(arg("--api-ms", 50));
-    let burst = arg("--burst", 200) as usize;
-    let rounds = arg("--rounds", 5) as usize;
+    let cli = <Cli as clap::Parser>::parse();
+    let rtt = Duration::from_millis(cli.rtt_ms);
+    let api_ms = Duration::from_millis(cli.api_ms);
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
     let ddb_plan = Plan::new();
     ddb_plan.set_delay(rtt);
@@ -82,16 +93,26 @@ async fn main() {
         .await
         .unwrap();
     let api = fault_proxy::start(Service::Syncaroo, &fake.base(), api_plan.clone()).await;
+    let ack = ack_path(&cli, &fake, &ddb, &api).await;
+    println!("{ack}");
+    let sync_line = sync_worker(&cli, &fake, &ddb, &api).await;
+    println!("{sync_line}");
+    let _ = std::fs::create_dir_all("target");
+    let _ = std::fs::write("target/throughput.txt", format!("{ack}\n{sync_line}\n"));
+}
 
-    // --- the ack path -----------------------------------------------------
+/// Bursts of signed deliveries to the local runner on DynamoDB (behind
+/// `ddb`): latency, rate, and how many were not recorded.
+async fn ack_path(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> String {
+    let (burst, rounds) = (cli.burst, cli.rounds);
     let r = syncaroo_local::start(syncaroo_local::Options {
         addr: "127.0.0.1:0".parse().unwrap(),
         store: syncaroo_local::StoreKind::Dynamodb,
         table: local_aws::unique_table("bench-ack"),
-        syncaroo_base: api.clone(),
+        syncaroo_base: api.to_string(),
         syncaroo_client_id: fake.fake.cfg.client_id.clone(),
         syncaroo_client_secret: fake.fake.cfg.client_secret.clone(),
-        dynamodb_client: Some(ddb_client(&ddb).await),
+        dynamodb_client: Some(ddb_client(ddb).await),
         ..syncaroo_local::Options::default()
     })
     .await
@@ -111,7 +132,7 @@ async fn main() {
             .map(|i| {
                 let conn = i % CONNECTIONS;
                 let (http, url, bearer) = (http.clone(), url.clone(), bearers[conn].clone());
-                let b = sign(body(conn, (i / CONNECTIONS + round) % 5, &api), &key);
+                let b = sign(body(conn, (i / CONNECTIONS + round) % 5, api), &key);
                 tokio::spawn(async move {
                     let t = Instant::now();
                     let resp = http.post(url).bearer_auth(bearer).body(b).send().await;
@@ -129,6 +150,23 @@ async fn main() {
     let wall = started.elapsed();
     lat.sort();
     let sent = burst * rounds;
+    let recorded = notifications(&r).await;
+    r.stop();
+    format!(
+        "ack path: {sent} deliveries in {rounds} bursts of {burst}, DynamoDB RTT {} ms: \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} deliveries/s, non-202 {errors}, lost {} (floor: 2 sequential round trips = {} ms)",
+        cli.rtt_ms,
+        ms(pct(&lat, 0.50)),
+        ms(pct(&lat, 0.99)),
+        ms(*lat.last().unwrap()),
+        sent as f64 / wall.as_secs_f64(),
+        sent - recorded,
+        2 * cli.rtt_ms,
+    )
+}
+
+/// The notifications the runner's store recorded for the bench targets.
+async fn notifications(r: &syncaroo_local::Running) -> usize {
     let mut recorded = 0;
     for c in 0..CONNECTIONS {
         for l in 0..5 {
@@ -147,75 +185,13 @@ async fn main() {
             }
         }
     }
-    let ack = format!(
-        "ack path: {sent} deliveries in {rounds} bursts of {burst}, DynamoDB RTT {} ms: \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} deliveries/s, non-202 {errors}, lost {} (floor: 2 sequential round trips = {} ms)",
-        rtt.as_millis(),
-        ms(pct(&lat, 0.50)),
-        ms(pct(&lat, 0.99)),
-        ms(*lat.last().unwrap()),
-        sent as f64 / wall.as_secs_f64(),
-        sent - recorded,
-        2 * rtt.as_millis(),
-    );
-    println!("{ack}");
-    r.stop();
+    recorded
+}
 
-    // --- the sync worker ---------------------------------------------------
-    let table = local_aws::unique_table("bench-sync");
-    let store = syncaroo_shared::store::DynamoStore::new(ddb_client(&ddb).await, &table);
-    store.ensure_table().await.unwrap();
-    let config = syncaroo_tests::config_with_syncaroo(
-        &api,
-        &[
-            ("SYNCAROO_HTTP_TIMEOUT_MS", "5000"),
-            ("SYNC_MAX_PAGES", "50"),
-        ],
-    );
-    let mut s = syncaroo_tests::events_secrets();
-    s.syncaroo_client_id = Some(SecretString::new(fake.fake.cfg.client_id.clone()));
-    s.syncaroo_client_secret = Some(SecretString::new(fake.fake.cfg.client_secret.clone()));
-    let app = syncaroo_shared::App::new(
-        config,
-        Arc::new(store),
-        syncaroo_shared::secrets::StaticSecrets(s.clone()),
-        Arc::new(SystemClock),
-    )
-    .with_changes(
-        Arc::new(syncaroo_shared::changes::MemorySink::default()),
-        Arc::new(MemoryDeadLetters::default()),
-    );
-    syncaroo_tests::seed::fake_credentials(app.store.as_ref(), &fake).await;
-    syncaroo_tests::seed::seed_locations(app.store.as_ref()).await;
-    let mut targets = vec![];
-    for i in 0..=BATCH {
-        syncaroo_tests::seed::connected(
-            app.store.as_ref(),
-            s.token_hash_key.expose(),
-            &app.config.client_id,
-            i,
-        )
-        .await;
-        let path = format!("/api/v1/bench/{i}/0");
-        fake.fake.set_pages(
-            &path,
-            (0..PAGES)
-                .map(|p| vec![serde_json::json!({"page": p, "target": i})])
-                .collect(),
-        );
-        let raw = sign(body(i, 0, &api), s.client_secret.expose());
-        let hook = Webhook::parse(raw.as_bytes()).unwrap();
-        let target = sync::target_of(&hook);
-        app.store
-            .notify_target(&syncaroo_shared::store::TargetNote {
-                target: target.clone(),
-                payload: body(i, 0, &api).to_string(),
-                notified_at_ms: SystemClock.now_ms(),
-            })
-            .await
-            .unwrap();
-        targets.push(target);
-    }
+/// One target of `PAGES` slow pages, then a batch of `BATCH` such targets,
+/// through the worker on DynamoDB (behind `ddb`).
+async fn sync_worker(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> String {
+    let (app, targets) = sync_app(fake, ddb, api).await;
     let dlq = MemoryDeadLetters::default();
     let policy = sync::fetch_policy(&app);
     let t = Instant::now();
@@ -236,12 +212,12 @@ async fn main() {
     let t = Instant::now();
     let failed = sync::process_batch(&app, &dlq, batch, None).await;
     let many = t.elapsed();
-    let floor = api_ms * PAGES as u32;
-    let sync_line = format!(
+    let floor = Duration::from_millis(cli.api_ms) * PAGES as u32;
+    format!(
         "sync: one target of {PAGES} pages, API {} ms a page, DynamoDB RTT {} ms: {:.0} ms ({:?}; floor {} ms, ratio {:.2}); \
          a batch of {BATCH} such targets: {:.0} ms ({} failed; {:.2}x one target)",
-        api_ms.as_millis(),
-        rtt.as_millis(),
+        cli.api_ms,
+        cli.rtt_ms,
         ms(single),
         one,
         floor.as_millis(),
@@ -249,8 +225,69 @@ async fn main() {
         ms(many),
         failed.len(),
         many.as_secs_f64() / single.as_secs_f64(),
+    )
+}
+
+/// The worker's app on a fresh table with Syncaroo credentials, and
+/// `BATCH + 1` notified targets, each of `PAGES` pages at the fake.
+async fn sync_app(
+    fake: &FakeSyncaroo,
+    ddb: &str,
+    api: &str,
+) -> (syncaroo_shared::App, Vec<SyncTarget>) {
+    let table = local_aws::unique_table("bench-sync");
+    let store = syncaroo_shared::store::DynamoStore::new(ddb_client(ddb).await, &table);
+    store.ensure_table().await.unwrap();
+    let config = syncaroo_tests::config_with_syncaroo(
+        api,
+        &[
+            ("SYNCAROO_HTTP_TIMEOUT_MS", "5000"),
+            ("SYNC_MAX_PAGES", "50"),
+        ],
     );
-    println!("{sync_line}");
-    let _ = std::fs::create_dir_all("target");
-    let _ = std::fs::write("target/throughput.txt", format!("{ack}\n{sync_line}\n"));
+    let mut s = syncaroo_tests::events_secrets();
+    s.syncaroo_client_id = Some(SecretString::new(fake.fake.cfg.client_id.clone()));
+    s.syncaroo_client_secret = Some(SecretString::new(fake.fake.cfg.client_secret.clone()));
+    let app = syncaroo_shared::App::new(
+        config,
+        Arc::new(store),
+        syncaroo_shared::secrets::StaticSecrets(s.clone()),
+        Arc::new(SystemClock),
+    )
+    .with_changes(
+        Arc::new(syncaroo_shared::changes::MemorySink::default()),
+        Arc::new(MemoryDeadLetters::default()),
+    );
+    syncaroo_tests::seed::fake_credentials(app.store.as_ref(), fake).await;
+    syncaroo_tests::seed::seed_locations(app.store.as_ref()).await;
+    let mut targets = vec![];
+    for i in 0..=BATCH {
+        syncaroo_tests::seed::connected(
+            app.store.as_ref(),
+            s.token_hash_key.expose(),
+            &app.config.client_id,
+            i,
+        )
+        .await;
+        let path = format!("/api/v1/bench/{i}/0");
+        fake.fake.set_pages(
+            &path,
+            (0..PAGES)
+                .map(|p| vec![serde_json::json!({"page": p, "target": i})])
+                .collect(),
+        );
+        let raw = sign(body(i, 0, api), s.client_secret.expose());
+        let hook = Webhook::parse(raw.as_bytes()).unwrap();
+        let target = sync::target_of(&hook);
+        app.store
+            .notify_target(&syncaroo_shared::store::TargetNote {
+                target: target.clone(),
+                payload: body(i, 0, api).to_string(),
+                notified_at_ms: SystemClock.now_ms(),
+            })
+            .await
+            .unwrap();
+        targets.push(target);
+    }
+    (app, targets)
 }
