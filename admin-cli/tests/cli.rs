@@ -232,9 +232,8 @@ async fn dead_letters_are_listed_and_replayed() {
         _ => None,
     })
     .unwrap();
-    let entry = syncaroo_shared::changes::connection_entry(
+    let entry = syncaroo_shared::changes::confirmed_entry(
         &config,
-        syncaroo_shared::changes::Change::ConnectionConfirmed,
         &event.connection_id,
         &UserId::parse("1").unwrap(),
         1_795_806_000,

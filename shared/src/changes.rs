@@ -27,7 +27,7 @@ use crate::model::{ConnectionId, UserId};
 use crate::store::{LocationStatus, SyncedData};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,8 +78,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn new(config: &Config, change: Change, detail: &Map<String, Value>) -> Self {
-        Self::with_detail(config, change, Value::Object(detail.clone()).to_string())
+    pub fn new(config: &Config, change: Change, detail: &impl Serialize) -> Self {
+        let detail = serde_json::to_string(detail).expect("a detail serialises to JSON");
+        Self::with_detail(config, change, detail)
     }
 
     fn with_detail(config: &Config, change: Change, detail: String) -> Self {
@@ -112,29 +113,49 @@ pub trait ChangeSink: Send + Sync {
     }
 }
 
-/// `Confirmed` or `Revoked`: the connection, its user and when (seconds).
-pub fn connection_entry(
-    config: &Config,
-    change: Change,
-    id: &ConnectionId,
-    user: &UserId,
-    at_secs: i64,
-) -> Entry {
-    let mut d = Map::new();
-    d.insert("connectionId".into(), id.as_str().into());
-    d.insert("userId".into(), user.as_str().into());
-    let key = match change {
-        Change::ConnectionRevoked => "revokedAt",
-        _ => "confirmedAt",
+/// `Connection Confirmed`'s detail.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionConfirmed<'a> {
+    connection_id: &'a str,
+    user_id: &'a str,
+    confirmed_at: String,
+}
+
+/// `Connection Revoked`'s detail.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionRevoked<'a> {
+    connection_id: &'a str,
+    user_id: &'a str,
+    revoked_at: String,
+}
+
+/// `Connection Confirmed`: the connection, its user and when (seconds).
+pub fn confirmed_entry(config: &Config, id: &ConnectionId, user: &UserId, at_secs: i64) -> Entry {
+    let detail = ConnectionConfirmed {
+        connection_id: id.as_str(),
+        user_id: user.as_str(),
+        confirmed_at: rfc3339_ms(at_secs * 1000),
     };
-    d.insert(key.into(), rfc3339_ms(at_secs * 1000).into());
-    Entry::new(config, change, &d)
+    Entry::new(config, Change::ConnectionConfirmed, &detail)
+}
+
+/// `Connection Revoked`: the connection, its user and when (seconds).
+pub fn revoked_entry(config: &Config, id: &ConnectionId, user: &UserId, at_secs: i64) -> Entry {
+    let detail = ConnectionRevoked {
+        connection_id: id.as_str(),
+        user_id: user.as_str(),
+        revoked_at: rfc3339_ms(at_secs * 1000),
+    };
+    Entry::new(config, Change::ConnectionRevoked, &detail)
 }
 
 /// Where a synced target's data is stored, for an entry too large to
 /// carry it: the table and the key of its item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredRef {
+    #[serde(rename = "tableName")]
     pub table: String,
     pub pk: String,
     pub sk: String,
@@ -150,23 +171,23 @@ pub fn data_entry(
     records: usize,
     stored: &StoredRef,
 ) -> Entry {
-    let mut m = Map::new();
-    m.insert("connectionId".into(), d.connection_id.as_str().into());
-    m.insert("userId".into(), user.map(|u| u.as_str()).into());
-    m.insert("locationId".into(), d.location_id.as_str().into());
-    m.insert("attributeType".into(), d.attribute_type.as_str().into());
-    if let Some(r) = &d.resource_id {
-        m.insert("resourceId".into(), r.as_str().into());
-    }
-    m.insert("fetchedAt".into(), rfc3339_ms(d.fetched_at_ms).into());
-    m.insert("pages".into(), d.pages.into());
-    m.insert("deleted".into(), d.deleted.into());
-    m.insert("recordCount".into(), records.into());
+    let mut detail = DataSynced {
+        connection_id: d.connection_id.as_str(),
+        user_id: user.map(|u| u.as_str()),
+        location_id: &d.location_id,
+        attribute_type: &d.attribute_type,
+        resource_id: d.resource_id.as_deref(),
+        fetched_at: rfc3339_ms(d.fetched_at_ms),
+        pages: d.pages,
+        deleted: d.deleted,
+        record_count: records,
+        truncated: None,
+        stored: None,
+    };
     // The stored data is already the JSON array: spliced in, not parsed
-    // again (it can be megabytes).
-    // Sized before it is built: a megabytes-long detail is never made only
-    // to be dropped.
-    let rest = Value::Object(m.clone()).to_string();
+    // again (it can be megabytes). Sized before it is built: a
+    // megabytes-long detail is never made only to be dropped.
+    let rest = serde_json::to_string(&detail).expect("a detail serialises to JSON");
     let head = &rest[..rest.len() - 1];
     const RECORDS: &str = ",\"records\":";
     let inline_size = config.event_source.len()
@@ -184,27 +205,53 @@ pub fn data_entry(
         debug_assert_eq!(inline.size(), inline_size);
         return inline;
     }
-    m.insert("truncated".into(), true.into());
-    m.insert(
-        "stored".into(),
-        json!({"tableName": stored.table, "pk": stored.pk, "sk": stored.sk}),
-    );
-    Entry::new(config, Change::DataSynced, &m)
+    detail.truncated = Some(true);
+    detail.stored = Some(stored);
+    Entry::new(config, Change::DataSynced, &detail)
+}
+
+/// `Data Synced`'s detail, without its `records` (spliced in as stored).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DataSynced<'a> {
+    connection_id: &'a str,
+    user_id: Option<&'a str>,
+    location_id: &'a str,
+    attribute_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_id: Option<&'a str>,
+    fetched_at: String,
+    pages: u32,
+    deleted: bool,
+    record_count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored: Option<&'a StoredRef>,
+}
+
+/// `Location Status Changed`'s detail.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LocationStatusChanged<'a> {
+    connection_id: &'a str,
+    user_id: Option<&'a str>,
+    location_id: &'a str,
+    received_at: String,
+    meta_data: Value,
 }
 
 /// `Location Status Changed`: the location, when the webhook arrived, and
 /// the webhook's `metaData` (the new status).
 pub fn status_entry(config: &Config, s: &LocationStatus, user: Option<&UserId>) -> Entry {
-    let mut m = Map::new();
-    m.insert("connectionId".into(), s.connection_id.as_str().into());
-    m.insert("userId".into(), user.map(|u| u.as_str()).into());
-    m.insert("locationId".into(), s.location_id.as_str().into());
-    m.insert("receivedAt".into(), rfc3339_ms(s.received_at_ms).into());
-    m.insert(
-        "metaData".into(),
-        serde_json::from_str(&s.meta).unwrap_or(Value::Null),
-    );
-    Entry::new(config, Change::LocationStatusChanged, &m)
+    let detail = LocationStatusChanged {
+        connection_id: s.connection_id.as_str(),
+        user_id: user.map(|u| u.as_str()),
+        location_id: &s.location_id,
+        received_at: rfc3339_ms(s.received_at_ms),
+        meta_data: serde_json::from_str(&s.meta).unwrap_or(Value::Null),
+    };
+    Entry::new(config, Change::LocationStatusChanged, &detail)
 }
 
 /// Puts `entry` once (the sink retries what it can: the SDK a failed
@@ -389,6 +436,7 @@ impl ChangeSink for Tee {
 mod tests {
     use super::*;
     use crate::model::ConnectionId;
+    use serde_json::json;
 
     fn config() -> Config {
         Config::from_lookup(|k| match k {
@@ -446,9 +494,8 @@ mod tests {
 
     #[test]
     fn an_entry_names_its_source_and_bus_and_carries_a_json_detail() {
-        let e = connection_entry(
+        let e = revoked_entry(
             &config(),
-            Change::ConnectionRevoked,
             &ConnectionId::parse("99").unwrap(),
             &UserId::parse("u-1").unwrap(),
             1_245_073_530,
@@ -458,7 +505,7 @@ mod tests {
             json!({
                 "Source": "syncaroo-bridge",
                 "DetailType": "Syncaroo Connection Revoked",
-                "Detail": r#"{"connectionId":"99","revokedAt":"2009-06-15T13:45:30.000Z","userId":"u-1"}"#,
+                "Detail": r#"{"connectionId":"99","userId":"u-1","revokedAt":"2009-06-15T13:45:30.000Z"}"#,
                 "EventBusName": "platform-bus",
             })
         );

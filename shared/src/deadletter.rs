@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::store::EventRecord;
 use crate::webhook::Webhook;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
 #[async_trait]
@@ -16,30 +17,67 @@ pub trait DeadLetters: Send + Sync {
     async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error>;
 }
 
-/// The message body of a given-up webhook: what an operator needs to look
-/// into it, and what `replay` records again.
+/// A dead-letter queue message as we write it, told apart by `kind`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum Message {
+    /// A webhook whose work was given up: what an operator needs to look
+    /// into it, and what `replay` records again.
+    Webhook(WebhookLetter),
+    /// A change event that could not be put.
+    ChangeEvent { reason: String, entry: Entry },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WebhookLetter {
+    event_id: String,
+    connection_id: String,
+    webhook_type: String,
+    location_id: String,
+    /// Milliseconds since the epoch.
+    received_at: i64,
+    attempts: u32,
+    reason: String,
+    /// The webhook's body without its `hash`.
+    payload: serde_json::Value,
+}
+
+/// A webhook message written before `kind` existed: its payload, and what
+/// else it may carry.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UnkindedWebhook {
+    payload: serde_json::Value,
+    #[serde(default)]
+    received_at: i64,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The message body of a given-up webhook.
 pub fn message(event: &EventRecord, reason: &str) -> String {
-    serde_json::json!({
-        "kind": KIND_WEBHOOK,
-        "eventId": event.id,
-        "connectionId": event.connection_id.as_str(),
-        "webhookType": event.webhook_type.as_str(),
-        "locationId": event.location_id,
-        "receivedAt": event.received_at_ms,
-        "attempts": event.attempts,
-        "reason": reason,
-        "payload": serde_json::from_str::<serde_json::Value>(&event.payload).unwrap_or_default(),
-    })
-    .to_string()
+    let letter = Message::Webhook(WebhookLetter {
+        event_id: event.id.clone(),
+        connection_id: event.connection_id.as_str().to_string(),
+        webhook_type: event.webhook_type.as_str().to_string(),
+        location_id: event.location_id.clone(),
+        received_at: event.received_at_ms,
+        attempts: event.attempts,
+        reason: reason.to_string(),
+        payload: serde_json::from_str(&event.payload).unwrap_or_default(),
+    });
+    serde_json::to_string(&letter).expect("a dead letter serialises to JSON")
 }
 
 /// The message body of a change event that could not be put.
 pub fn entry_message(entry: &Entry, reason: &str) -> String {
-    serde_json::json!({"kind": KIND_CHANGE, "reason": reason, "entry": entry}).to_string()
+    let letter = Message::ChangeEvent {
+        reason: reason.to_string(),
+        entry: entry.clone(),
+    };
+    serde_json::to_string(&letter).expect("a dead letter serialises to JSON")
 }
-
-const KIND_WEBHOOK: &str = "webhook";
-const KIND_CHANGE: &str = "changeEvent";
 
 /// A dead-letter queue message, read back.
 #[derive(Debug, Clone)]
@@ -62,30 +100,34 @@ impl DeadLetter {
         let other = |why: &str| DeadLetter::Other {
             summary: format!("{why} ({} bytes)", body.len()),
         };
+        let webhook = |payload: &serde_json::Value, received_at_ms, reason| match Webhook::parse(
+            payload.to_string().as_bytes(),
+        ) {
+            Ok(hook) => DeadLetter::Webhook {
+                hook,
+                received_at_ms,
+                reason,
+            },
+            Err(_) => other("a webhook dead letter whose payload does not parse"),
+        };
         let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
             return other("not JSON");
         };
-        let reason = v["reason"].as_str().unwrap_or("").to_string();
-        match v["kind"].as_str() {
-            Some(KIND_CHANGE) => match serde_json::from_value::<Entry>(v["entry"].clone()) {
-                Ok(entry) => DeadLetter::Change { entry, reason },
-                Err(_) => other("a change event without a valid entry"),
+        match v.get("kind").and_then(|k| k.as_str()) {
+            Some(_) => match serde_json::from_value::<Message>(v) {
+                Ok(Message::Webhook(w)) => webhook(&w.payload, w.received_at, w.reason),
+                Ok(Message::ChangeEvent { entry, reason }) => DeadLetter::Change { entry, reason },
+                Err(_) => other("a syncaroo-bridge dead letter that does not parse"),
             },
-            // Messages from before `kind` existed are webhooks too.
-            Some(KIND_WEBHOOK) | None if v.get("payload").is_some() => {
-                match Webhook::parse(v["payload"].to_string().as_bytes()) {
-                    Ok(hook) => DeadLetter::Webhook {
-                        hook,
-                        received_at_ms: v["receivedAt"].as_i64().unwrap_or(0),
-                        reason,
-                    },
-                    Err(_) => other("a webhook dead letter whose payload does not parse"),
-                }
-            }
-            _ if v.get("DDBStreamBatchInfo").is_some() => {
+            // Lambda's record of a stream batch it gave up on.
+            None if v.get("DDBStreamBatchInfo").is_some() => {
                 other("a stream batch Lambda gave up on (see its shard and sequence numbers)")
             }
-            _ => other("not a syncaroo-bridge dead letter"),
+            // Messages from before `kind` existed are webhooks.
+            None => match serde_json::from_value::<UnkindedWebhook>(v) {
+                Ok(w) => webhook(&w.payload, w.received_at, w.reason),
+                Err(_) => other("not a syncaroo-bridge dead letter"),
+            },
         }
     }
 }

@@ -106,9 +106,8 @@ pub async fn revoke_connection(app: &App, id: &ConnectionId) -> Result<Option<Va
         return Ok(None);
     };
     tracing::info!(connection_id = %id, "connection revoked");
-    let entry = changes::connection_entry(
+    let entry = changes::revoked_entry(
         &app.config,
-        changes::Change::ConnectionRevoked,
         &conn.id,
         &conn.user_id,
         conn.revoked_at.unwrap_or(now),

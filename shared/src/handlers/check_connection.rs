@@ -40,13 +40,8 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         confirm_and_list(app.store.as_ref(), app.store.as_ref(), &token, now).await?;
     if first {
         // Announced once, after the confirmation is stored.
-        let entry = changes::connection_entry(
-            &app.config,
-            changes::Change::ConnectionConfirmed,
-            &token.connection_id,
-            &token.user_id,
-            now,
-        );
+        let entry =
+            changes::confirmed_entry(&app.config, &token.connection_id, &token.user_id, now);
         app.announce(entry).await;
     }
     tracing::info!(connection_id = %connection, locations = body.locations.len(), "check_connection: confirmed");
