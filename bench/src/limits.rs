@@ -81,16 +81,37 @@ pub fn cold_round_trips(function: &str, tls: bool) -> usize {
     setup_round_trips(tls) + 1 + n.first
 }
 
-/// The table at one round-trip time: per function the cold request and its
-/// limit, the warm p50/p99 and theirs; last, the worst cold-to-limit ratio.
-pub fn print(rows: &[super::Row], rtt_ms: u64, tls: bool) {
-    use super::measure::ms;
-    let rtt = std::time::Duration::from_millis(rtt_ms);
+/// What a row is held to behind a link of `rtt`: the cold request's round
+/// trips and limit (hello's cold request + RTT x those round trips + the
+/// far side's time on its path), its ratio to that, and the warm limit.
+pub struct Limit {
+    pub round_trips: usize,
+    pub cold: std::time::Duration,
+    pub ratio: f64,
+    pub warm: std::time::Duration,
+}
+
+pub fn limit(rows: &[super::Row], r: &super::Row, rtt: std::time::Duration, tls: bool) -> Limit {
     let hello = rows
         .iter()
         .find(|r| r.name == "hello")
         .expect("hello is measured first")
         .cold_request;
+    let round_trips = cold_round_trips(&r.name, tls);
+    let cold = hello + rtt * round_trips as u32 + r.cold_server;
+    Limit {
+        round_trips,
+        cold,
+        ratio: r.cold_request.as_secs_f64() / cold.as_secs_f64().max(1e-9),
+        warm: rtt * needs(&r.name).warm as u32 + r.warm_server,
+    }
+}
+
+/// The table at one round-trip time: per function the cold request and its
+/// limit, the warm p50/p99 and theirs; last, the worst cold-to-limit ratio.
+pub fn print(rows: &[super::Row], rtt_ms: u64, tls: bool) {
+    use super::measure::ms;
+    let rtt = std::time::Duration::from_millis(rtt_ms);
     println!(
         "\nRTT {rtt_ms} ms, {}: cold = exec to the first answer (median); limit = hello's cold request + RTT x unavoidable round trips + the far side's time on the path (TLS server, hops, server)",
         if tls { "TLS 1.3" } else { "plain TCP" }
@@ -110,10 +131,12 @@ pub fn print(rows: &[super::Row], rtt_ms: u64, tls: bool) {
     );
     let mut worst: Option<(f64, &str)> = None;
     for r in rows {
-        let trips = cold_round_trips(&r.name, tls);
-        let limit = hello + rtt * trips as u32 + r.cold_server;
-        let ratio = r.cold_request.as_secs_f64() / limit.as_secs_f64().max(1e-9);
-        let warm_limit = rtt * needs(&r.name).warm as u32 + r.warm_server;
+        let Limit {
+            round_trips: trips,
+            cold: limit,
+            ratio,
+            warm: warm_limit,
+        } = self::limit(rows, r, rtt, tls);
         println!(
             "{:<17} {:>8} {:>6} {:>9} {:>9} {:>6.2} {:>8} {:>8} {:>10} {:>8}",
             r.name,

@@ -150,18 +150,37 @@ pub async fn link_env(
     env
 }
 
-/// One measurement's rows as the results file keeps them.
+/// One measurement's rows as the results file keeps them (what
+/// benches/report.py renders into docs/PERFORMANCE.md), with each row's
+/// limit behind a link.
 pub fn result_rows(rows: &[Row], rtt: Option<u64>, tls: bool, memory: Option<u64>) -> Vec<Value> {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let hello_own = rows
+        .iter()
+        .find(|r| r.name == "hello")
+        .map_or(Duration::ZERO, |h| h.init_own);
     rows.iter()
         .map(|r| {
-            json!({
+            let mut v = json!({
                 "rttMs": rtt, "tls": tls, "memoryMb": memory,
                 "function": r.name, "coldMs": ms(r.cold_request), "initMs": ms(r.init),
+                "initOwnMs": ms(r.init_own),
+                "ownOverHello": r.init_own.as_secs_f64() / hello_own.as_secs_f64().max(1e-9),
+                "initRequests": r.init_requests,
                 "firstMs": ms(r.first), "p50Ms": ms(r.p50), "p99Ms": ms(r.p99),
+                "firstDdb": r.first_ddb, "warmDdb": r.warm_ddb,
                 "zipBytes": r.zip_bytes, "rssKb": r.rss_kb,
                 "coldServerMs": ms(r.cold_server), "warmServerMs": ms(r.warm_server),
-            })
+                "errors": r.errors,
+            });
+            if let Some(rtt) = rtt {
+                let l = crate::limits::limit(rows, r, Duration::from_millis(rtt), tls);
+                v["roundTrips"] = json!(l.round_trips);
+                v["limitMs"] = json!(ms(l.cold));
+                v["ratio"] = json!(l.ratio);
+                v["warmLimitMs"] = json!(ms(l.warm));
+            }
+            v
         })
         .collect()
 }
