@@ -28,8 +28,10 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== no import cycle between the shared crate's modules"
 python3 tests/check_module_cycles.py
-echo "== hygiene: dependencies used, one hmac/sha2, no file over 600 lines, no unsafe"
+echo "== hygiene: dependencies used, one hmac/sha2, no file over 600 lines, no function over 80, no unsafe"
 python3 tests/check_hygiene.py
+echo "== docs/PERFORMANCE.md's numbers are what benches/results/ render"
+python3 benches/report.py --check
 echo "== rust-version is true for the lockfile"
 python3 tests/check_rust_version.py
 echo "== starting local AWS stand-ins"

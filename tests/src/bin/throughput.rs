@@ -93,17 +93,25 @@ async fn main() {
         .await
         .unwrap();
     let api = fault_proxy::start(Service::Syncaroo, &fake.base(), api_plan.clone()).await;
-    let ack = ack_path(&cli, &fake, &ddb, &api).await;
+    let (ack, ack_json) = ack_path(&cli, &fake, &ddb, &api).await;
     println!("{ack}");
-    let sync_line = sync_worker(&cli, &fake, &ddb, &api).await;
+    let (sync_line, sync_json) = sync_worker(&cli, &fake, &ddb, &api).await;
     println!("{sync_line}");
     let _ = std::fs::create_dir_all("target");
     let _ = std::fs::write("target/throughput.txt", format!("{ack}\n{sync_line}\n"));
+    // What benches/report.py renders into docs/PERFORMANCE.md.
+    let results = serde_json::json!({"ack": [ack_json], "sync": sync_json});
+    let _ = std::fs::write("target/throughput.json", results.to_string());
 }
 
 /// Bursts of signed deliveries to the local runner on DynamoDB (behind
 /// `ddb`): latency, rate, and how many were not recorded.
-async fn ack_path(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> String {
+async fn ack_path(
+    cli: &Cli,
+    fake: &FakeSyncaroo,
+    ddb: &str,
+    api: &str,
+) -> (String, serde_json::Value) {
     let (burst, rounds) = (cli.burst, cli.rounds);
     let r = syncaroo_local::start(syncaroo_local::Options {
         addr: "127.0.0.1:0".parse().unwrap(),
@@ -152,17 +160,24 @@ async fn ack_path(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> Strin
     let sent = burst * rounds;
     let recorded = notifications(&r).await;
     r.stop();
-    format!(
+    let per_second = sent as f64 / wall.as_secs_f64();
+    let json = serde_json::json!({
+        "rttMs": cli.rtt_ms, "burst": burst, "sent": sent,
+        "p50Ms": ms(pct(&lat, 0.50)), "p99Ms": ms(pct(&lat, 0.99)), "maxMs": ms(*lat.last().unwrap()),
+        "perSecond": per_second, "non202": errors, "lost": sent - recorded,
+    });
+    let line = format!(
         "ack path: {sent} deliveries in {rounds} bursts of {burst}, DynamoDB RTT {} ms: \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} deliveries/s, non-202 {errors}, lost {} (floor: 2 sequential round trips = {} ms)",
         cli.rtt_ms,
         ms(pct(&lat, 0.50)),
         ms(pct(&lat, 0.99)),
         ms(*lat.last().unwrap()),
-        sent as f64 / wall.as_secs_f64(),
+        per_second,
         sent - recorded,
         2 * cli.rtt_ms,
-    )
+    );
+    (line, json)
 }
 
 /// The notifications the runner's store recorded for the bench targets.
@@ -190,7 +205,12 @@ async fn notifications(r: &syncaroo_local::Running) -> usize {
 
 /// One target of `PAGES` slow pages, then a batch of `BATCH` such targets,
 /// through the worker on DynamoDB (behind `ddb`).
-async fn sync_worker(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> String {
+async fn sync_worker(
+    cli: &Cli,
+    fake: &FakeSyncaroo,
+    ddb: &str,
+    api: &str,
+) -> (String, serde_json::Value) {
     let (app, targets) = sync_app(fake, ddb, api).await;
     let dlq = MemoryDeadLetters::default();
     let policy = sync::fetch_policy(&app);
@@ -213,7 +233,11 @@ async fn sync_worker(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> St
     let failed = sync::process_batch(&app, &dlq, batch, None).await;
     let many = t.elapsed();
     let floor = Duration::from_millis(cli.api_ms) * PAGES as u32;
-    format!(
+    let json = serde_json::json!({
+        "pages": PAGES, "apiMs": cli.api_ms, "rttMs": cli.rtt_ms, "batch": BATCH,
+        "oneMs": ms(single), "batchMs": ms(many), "floorMs": ms(floor), "failed": failed.len(),
+    });
+    let line = format!(
         "sync: one target of {PAGES} pages, API {} ms a page, DynamoDB RTT {} ms: {:.0} ms ({:?}; floor {} ms, ratio {:.2}); \
          a batch of {BATCH} such targets: {:.0} ms ({} failed; {:.2}x one target)",
         cli.api_ms,
@@ -225,7 +249,8 @@ async fn sync_worker(cli: &Cli, fake: &FakeSyncaroo, ddb: &str, api: &str) -> St
         ms(many),
         failed.len(),
         many.as_secs_f64() / single.as_secs_f64(),
-    )
+    );
+    (line, json)
 }
 
 /// The worker's app on a fresh table with Syncaroo credentials, and
