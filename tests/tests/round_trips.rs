@@ -62,10 +62,10 @@ async fn check_connection_is_two_sequential_round_trips() {
     );
 }
 
-/// Acks one signed webhook on a fresh app; the DynamoDB operations it made
-/// and how many sequential round trips they took.
-async fn ack(body: serde_json::Value) -> Option<(Vec<String>, usize)> {
-    let (t, rec) = app().await?;
+/// Posts `body`, signed, to the webhook handler with the events' token;
+/// asserts it was acked and returns the signed body.
+async fn post_webhook(t: &TestApp, body: serde_json::Value) -> String {
+    let signed = sign(body, t.secrets.client_secret.expose());
     let req = request(
         "POST",
         "/api/update/",
@@ -73,10 +73,18 @@ async fn ack(body: serde_json::Value) -> Option<(Vec<String>, usize)> {
             ("content-type", "application/json"),
             ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
         ],
-        sign(body, t.secrets.client_secret.expose()),
+        signed.clone(),
     );
     let resp = handlers::webhook(&t.app, req).await;
     assert_eq!(resp.status(), 202, "{}", body_json(&resp));
+    signed
+}
+
+/// Acks one signed webhook on a fresh app; the DynamoDB operations it made
+/// and how many sequential round trips they took.
+async fn ack(body: serde_json::Value) -> Option<(Vec<String>, usize)> {
+    let (t, rec) = app().await?;
+    post_webhook(&t, body).await;
     Some((
         rec.ops().into_iter().map(|o| o.to_string()).collect(),
         rec.sequential_round_trips(),
@@ -222,17 +230,7 @@ async fn status_applied_by_the_worker_is_four_sequential_round_trips() {
     use syncaroo_shared::handlers::sync;
     let Some((t, rec)) = app().await else { return };
     let body = serde_json::json!({"connectionId": 99, "webhookType": "status", "locationId": "1198", "metaData": {"status": "open"}});
-    let signed = sign(body, t.secrets.client_secret.expose());
-    let req = request(
-        "POST",
-        "/api/update/",
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &format!("Bearer {}", events_creds::ACCESS)),
-        ],
-        signed.clone(),
-    );
-    assert_eq!(handlers::webhook(&t.app, req).await.status(), 202);
+    let signed = post_webhook(&t, body).await;
     let delivered = sync::Delivered::Target(sync::target_of(
         &syncaroo_shared::webhook::Webhook::parse(signed.as_bytes()).unwrap(),
     ));

@@ -236,9 +236,12 @@ async fn fetch_page(
     policy: &FetchPolicy,
     deadline: Instant,
 ) -> Result<Page, FetchError> {
-    // (token, refreshed already, the last reason to try again): shared by
-    // the tries, which run one at a time.
-    let state = std::sync::Mutex::new((token.clone(), false, String::from("no attempt")));
+    // Shared by the tries, which run one at a time.
+    let state = std::sync::Mutex::new(Tries {
+        token: token.clone(),
+        refreshed: false,
+        last: String::from("no attempt"),
+    });
     let get = || get_page(provider, &state, url, policy, deadline);
     let result = get
         .retry(
@@ -262,8 +265,7 @@ async fn fetch_page(
             })
         })
         .await;
-    let (kept, _, _) = state.into_inner().unwrap_or_else(|p| p.into_inner());
-    *token = kept;
+    *token = state.into_inner().unwrap_or_else(|p| p.into_inner()).token;
     match result {
         Ok(page) => Ok(page),
         Err(Try::Final(e)) => Err(e),
@@ -274,10 +276,19 @@ async fn fetch_page(
     }
 }
 
+/// What the tries of one page share.
+struct Tries {
+    /// The bearer token (a 401 replaces it once).
+    token: SecretString,
+    refreshed: bool,
+    /// Why the last try is to be tried again.
+    last: String,
+}
+
 /// One GET of `url` with the current token.
 async fn get_page(
     provider: &TokenProvider,
-    state: &std::sync::Mutex<(SecretString, bool, String)>,
+    state: &std::sync::Mutex<Tries>,
     url: &str,
     policy: &FetchPolicy,
     deadline: Instant,
@@ -288,13 +299,13 @@ async fn get_page(
         if Instant::now() >= deadline {
             return Err(Try::Final(FetchError::Transient(format!(
                 "time budget spent ({})",
-                s.2
+                s.last
             ))));
         }
-        (s.0.clone(), s.1)
+        (s.token.clone(), s.refreshed)
     };
     let again = |why: String, retry_after| {
-        lock().2 = why.clone();
+        lock().last = why.clone();
         Err(Try::Again { why, retry_after })
     };
     let sent = provider
@@ -323,11 +334,11 @@ async fn get_page(
         401 if !refreshed => {
             let fresh = provider.after_unauthorized(&token).await?;
             let mut s = lock();
-            s.0 = fresh;
-            s.1 = true;
-            s.2 = "401; token refreshed".into();
+            s.token = fresh;
+            s.refreshed = true;
+            s.last = "401; token refreshed".into();
             Err(Try::Again {
-                why: s.2.clone(),
+                why: s.last.clone(),
                 retry_after: Some(Duration::ZERO),
             })
         }
