@@ -1,7 +1,8 @@
 //! The local runner: every endpoint of the bundle in one process, on the
 //! embedded store (or DynamoDB), plus a stand-in for the platform's login
 //! page. It exists because Lambda functions cannot be served together
-//! without a container runtime; it calls the very handlers the Lambdas call.
+//! without a container runtime; it serves the very router the Lambdas serve
+//! (`syncaroo_shared::router`), every row of the route table at once.
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ use syncaroo_shared::clock::{Clock, SystemClock};
 use syncaroo_shared::crypto::{self, SessionClaims};
 use syncaroo_shared::handlers::sync::{target_of, Delivered};
 use syncaroo_shared::http_util::{self, Params, Request, Response};
+use syncaroo_shared::router;
 use syncaroo_shared::routes::{self, Endpoint};
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
 use syncaroo_shared::store::{DynamoStore, MemoryStore, Store};
@@ -331,11 +333,12 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         session_ttl: 3600,
         events: tx,
     });
+    let router = local_router(state);
     let server = syncaroo_sim::server::spawn_limited(
         listener,
         syncaroo_sim::server::handler(move |req| {
-            let state = state.clone();
-            async move { route(&state, req).await }
+            let router = router.clone();
+            async move { router::call(&router, req).await }
         }),
         syncaroo_sim::server::Timeouts::default(),
         opts.max_connections,
@@ -354,35 +357,71 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     })
 }
 
-async fn route(state: &State, req: Request) -> Response {
-    let app = &state.app;
-    // Every form of a path routes alike: `/x`, `/x/`, `/api//x/` (what the
-    // guide's setup values concatenate to), as the deployed HTTP API does.
-    let path = syncaroo_shared::public_url::normalize_path(req.uri().path());
-    if let Some(r) = routes::find(&path) {
-        let webhook = (r.endpoint == Endpoint::Webhook).then(|| req.body().clone());
-        let resp = routes::serve_route(app, r, req).await;
-        if let Some(body) = webhook.filter(|_| resp.status() == http::StatusCode::ACCEPTED) {
-            // What the table's stream does in AWS: what the webhook
-            // recorded goes to the worker.
-            if let Some(d) = delivered(&body) {
-                let _ = state.events.send(d);
-            }
+/// Every route of the table (the shared router, as the Lambdas serve
+/// it), the runner's own pages (the stand-in login and an index), and the
+/// stream's part: what an accepted webhook recorded goes to the worker.
+fn local_router(state: Arc<State>) -> axum::Router {
+    use axum::routing::get;
+    let own = axum::Router::new()
+        .route("/login", get(login_route).post(login_route))
+        .route("/", get(index))
+        .with_state(state.clone());
+    router::router(state.app.clone(), None)
+        .merge(own)
+        .layer(axum::middleware::from_fn_with_state(state, stream_stand_in))
+}
+
+async fn index() -> axum::response::Response {
+    http_util::html_response(
+        http::StatusCode::OK,
+        "<!doctype html><title>syncaroo-bridge local</title><h1>syncaroo-bridge, local runner</h1><p>Endpoints: <code>/api/oauth/authorize</code>, <code>/api/oauth/token</code>, <code>/api/check_connection/</code>, <code>/login</code>.</p>".into(),
+    )
+    .map(axum::body::Body::from)
+}
+
+async fn login_route(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let resp = match router::buffered(req).await {
+        Ok(req) => login(&state, req).await,
+        Err(e) => e.to_html_response(),
+    };
+    resp.map(axum::body::Body::from)
+}
+
+/// What the table's stream does in AWS: a webhook answered 202 hands the
+/// target it notified to the worker.
+async fn stream_stand_in(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let matched = req.extensions().get::<axum::extract::MatchedPath>();
+    let is_webhook = matched.is_some_and(|m| {
+        routes::ROUTES
+            .iter()
+            .any(|r| r.endpoint == Endpoint::Webhook && r.path == m.as_str())
+    });
+    if !is_webhook {
+        return next.run(req).await;
+    }
+    let req = match router::buffered(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Endpoint::Webhook
+                .error_response(e)
+                .map(axum::body::Body::from)
         }
-        return resp;
+    };
+    let body = req.body().clone();
+    let resp = next.run(req.map(axum::body::Body::from)).await;
+    if resp.status() == http::StatusCode::ACCEPTED {
+        if let Some(d) = delivered(&body) {
+            let _ = state.events.send(d);
+        }
     }
-    // The runner's own pages: the stand-in login and an index.
-    match path.as_str() {
-        "/login" => login(state, req).await,
-        "/" => http_util::html_response(
-            http::StatusCode::OK,
-            "<!doctype html><title>syncaroo-bridge local</title><h1>syncaroo-bridge, local runner</h1><p>Endpoints: <code>/api/oauth/authorize</code>, <code>/api/oauth/token</code>, <code>/api/check_connection/</code>, <code>/login</code>.</p>".into(),
-        ),
-        _ => http_util::json_response(
-            http::StatusCode::NOT_FOUND,
-            &serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
-        ),
-    }
+    resp
 }
 
 /// What an accepted webhook recorded, as the stream would deliver it: the
@@ -452,62 +491,58 @@ fn safe_return(app: &App, to: &str) -> String {
 
 async fn login(state: &State, req: Request) -> Response {
     let app = &state.app;
-    match *req.method() {
-        http::Method::GET => {
-            let p = Params::from_query(&req).unwrap_or_default();
-            let to = p.one_of(&["return_to"]).ok().flatten().unwrap_or("/");
-            login_page(state, &safe_return(app, to), None, http::StatusCode::OK)
-        }
-        http::Method::POST => {
-            let p = match http_util::form_body(&req) {
-                Ok(p) => p,
-                Err(e) => return e.to_html_response(),
-            };
-            let get = |k: &str| p.one_of(&[k]).ok().flatten().unwrap_or("");
-            let to = safe_return(app, get("return_to"));
-            let cookie = http_util::cookie(&req, LOGIN_CSRF_COOKIE).unwrap_or("");
-            if cookie.is_empty() || !crypto::ct_eq(get("csrf"), cookie) {
-                tracing::info!("local login refused: missing or wrong CSRF token");
-                return login_page(
-                    state,
-                    &to,
-                    Some("This login form expired or came from elsewhere: log in again."),
-                    http::StatusCode::FORBIDDEN,
-                );
-            }
-            let ok = crypto::ct_eq(get("username"), DEMO_USERNAME)
-                & crypto::ct_eq(get("password"), DEMO_PASSWORD);
-            if !ok {
-                return login_page(
-                    state,
-                    &to,
-                    Some("Unknown username or wrong password."),
-                    http::StatusCode::UNAUTHORIZED,
-                );
-            }
-            let Ok(secrets) = app.secrets.get().await else {
-                return Error::Secrets("unavailable".into()).to_html_response();
-            };
-            let now = SystemClock.now();
-            let claims = SessionClaims {
-                sub: DEMO_USER_ID.into(),
-                iat: now,
-                exp: now + state.session_ttl,
-            };
-            let jwt = crypto::sign_jwt(secrets.session_key.expose().as_bytes(), &claims);
-            let mut resp = http_util::redirect(&to);
-            *resp.status_mut() = http::StatusCode::SEE_OTHER;
-            let cookie = format!(
-                "{}={jwt}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
-                app.config.session_cookie, state.session_ttl
-            );
-            if http_util::set_header(&mut resp, "set-cookie", &cookie).is_err() {
-                return Error::Config("SESSION_COOKIE cannot be put in a cookie header".into())
-                    .to_html_response();
-            }
-            tracing::info!(user = DEMO_USER_ID, "local login");
-            resp
-        }
-        _ => Error::MethodNotAllowed.to_html_response(),
+    // The router routes GET (and HEAD, as GET) and POST here.
+    if req.method() != http::Method::POST {
+        let p = Params::from_query(&req).unwrap_or_default();
+        let to = p.one_of(&["return_to"]).ok().flatten().unwrap_or("/");
+        return login_page(state, &safe_return(app, to), None, http::StatusCode::OK);
     }
+    let p = match http_util::form_body(&req) {
+        Ok(p) => p,
+        Err(e) => return e.to_html_response(),
+    };
+    let get = |k: &str| p.one_of(&[k]).ok().flatten().unwrap_or("");
+    let to = safe_return(app, get("return_to"));
+    let cookie = http_util::cookie(&req, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if cookie.is_empty() || !crypto::ct_eq(get("csrf"), cookie) {
+        tracing::info!("local login refused: missing or wrong CSRF token");
+        return login_page(
+            state,
+            &to,
+            Some("This login form expired or came from elsewhere: log in again."),
+            http::StatusCode::FORBIDDEN,
+        );
+    }
+    let ok = crypto::ct_eq(get("username"), DEMO_USERNAME)
+        & crypto::ct_eq(get("password"), DEMO_PASSWORD);
+    if !ok {
+        return login_page(
+            state,
+            &to,
+            Some("Unknown username or wrong password."),
+            http::StatusCode::UNAUTHORIZED,
+        );
+    }
+    let Ok(secrets) = app.secrets.get().await else {
+        return Error::Secrets("unavailable".into()).to_html_response();
+    };
+    let now = SystemClock.now();
+    let claims = SessionClaims {
+        sub: DEMO_USER_ID.into(),
+        iat: now,
+        exp: now + state.session_ttl,
+    };
+    let jwt = crypto::sign_jwt(secrets.session_key.expose().as_bytes(), &claims);
+    let mut resp = http_util::redirect(&to);
+    *resp.status_mut() = http::StatusCode::SEE_OTHER;
+    let cookie = format!(
+        "{}={jwt}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        app.config.session_cookie, state.session_ttl
+    );
+    if http_util::set_header(&mut resp, "set-cookie", &cookie).is_err() {
+        return Error::Config("SESSION_COOKIE cannot be put in a cookie header".into())
+            .to_html_response();
+    }
+    tracing::info!(user = DEMO_USER_ID, "local login");
+    resp
 }

@@ -38,7 +38,7 @@ pub enum Basic {
     },
 }
 
-pub fn basic_credentials(req: &Request) -> Basic {
+pub fn basic_credentials<B>(req: &http::Request<B>) -> Basic {
     let Some(b64) = header(req, "authorization").and_then(|h| {
         let (scheme, rest) = h.split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())

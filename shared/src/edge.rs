@@ -1,6 +1,6 @@
 //! Lambda at the edge: the one module that knows Lambda's event formats.
-//! API Gateway HTTP API (2.0) requests and responses, through lambda_http,
-//! become the plain `http` types the handlers take; the DynamoDB stream
+//! API Gateway HTTP API (2.0) requests and responses go through lambda_http
+//! to the function's axum router ([`crate::router`]); the DynamoDB stream
 //! batch (with its `batchItemFailures` answer) and the EventBridge schedule
 //! event are `aws_lambda_events`' typed events, turned here into domain
 //! calls. Handlers see only `http` requests and domain types.
@@ -9,53 +9,11 @@ use crate::app::App;
 use crate::deadletter::DeadLetters;
 use crate::handlers;
 use crate::handlers::sync::Delivered;
-use crate::http_util::{Request, Response};
+use crate::router;
 use crate::syncaroo::ProviderError;
 pub use aws_lambda_events::event::dynamodb::Event as StreamBatch;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use bytes::Bytes;
-use lambda_http::Body;
-
-pub fn from_lambda(req: lambda_http::Request) -> Request {
-    use lambda_http::request::RequestContext;
-    use lambda_http::RequestExt;
-    // API Gateway's verdict on an AWS_IAM route: who signed the request.
-    let iam = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|i| i.user_arn.clone().or_else(|| i.caller_id.clone())),
-        _ => None,
-    };
-    let (mut parts, body) = req.into_parts();
-    if let Some(arn) = iam {
-        parts.extensions.insert(crate::auth::IamCaller(arn));
-    }
-    let bytes = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(t) => Bytes::from(t),
-        Body::Binary(b) => Bytes::from(b),
-        // Future variants carry no body we accept.
-        #[allow(unreachable_patterns)]
-        _ => Bytes::new(),
-    };
-    http::Request::from_parts(parts, bytes)
-}
-
-pub fn to_lambda(resp: Response) -> lambda_http::Response<Body> {
-    let (parts, body) = resp.into_parts();
-    let body = if body.is_empty() {
-        Body::Empty
-    } else {
-        match String::from_utf8(body.to_vec()) {
-            Ok(t) => Body::Text(t),
-            Err(e) => Body::Binary(e.into_bytes()),
-        }
-    };
-    lambda_http::Response::from_parts(parts, body)
-}
 
 /// What a function's init wires besides the secrets.
 #[derive(Debug, Clone, Copy)]
@@ -90,34 +48,16 @@ pub async fn start(wiring: Wiring) -> Result<App, crate::error::Error> {
     Ok(app)
 }
 
-/// The runtime loop of an HTTP function: each API Gateway request, as a
-/// plain `http` request, to `handler`.
-pub async fn serve_http<'a, F, Fut>(app: &'a App, handler: F) -> Result<(), lambda_http::Error>
-where
-    F: Fn(&'a App, Request) -> Fut + Sync,
-    Fut: std::future::Future<Output = Response> + Send + 'a,
-{
-    let handler = &handler;
-    lambda_http::run(lambda_http::service_fn(move |req| async move {
-        let req = from_lambda(req);
-        test_panic(&req);
-        Ok::<_, std::convert::Infallible>(to_lambda(handler(app, req).await))
-    }))
-    .await
-}
-
-/// Test builds only (feature `test-panic`): a request carrying
-/// `x-syncaroo-test-panic` panics here, inside the handler, so the emulator
-/// test can show lambda_runtime reporting it as an invocation error and the
-/// same process serving the next event. Compiled out of deployed builds.
-#[inline]
-pub fn test_panic(req: &Request) {
-    #[cfg(feature = "test-panic")]
-    if req.headers().contains_key("x-syncaroo-test-panic") {
-        panic!("test panic requested by x-syncaroo-test-panic");
+/// The runtime loop of an HTTP function: each API Gateway request, through
+/// lambda_http, to the rows of the router that `function` (its
+/// template.yaml resource name) serves. The shape of aws-lambda-rust-runtime's
+/// `http-axum` example, with the path normalised first ([`router::service`]).
+pub async fn serve_http(app: App, function: &str) -> Result<(), lambda_http::Error> {
+    if !crate::routes::ROUTES.iter().any(|r| r.function == function) {
+        // A misspelt name would serve nothing but 404s: refuse to start.
+        return Err(format!("no route of the table is served by {function}").into());
     }
-    #[cfg(not(feature = "test-panic"))]
-    let _ = req;
+    lambda_http::run(router::service(router::router(app, Some(function)))).await
 }
 
 /// The schedule's tick (an EventBridge scheduled event): the refresh

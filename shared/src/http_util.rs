@@ -122,7 +122,7 @@ pub fn form_body(req: &Request) -> Result<Params, Error> {
     Params::parse(req.body())
 }
 
-pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+pub fn header<'a, B>(req: &'a http::Request<B>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -29,6 +29,7 @@ pub mod notify;
 pub mod platform_jwt;
 pub mod platform_ops;
 pub mod public_url;
+pub mod router;
 pub mod routes;
 pub mod secrets;
 pub mod store;

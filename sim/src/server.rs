@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.1 server on loopback: bytes in, bytes out, one task per
-//! connection. Used by the local runner and the fake Syncaroo.
+//! The loopback HTTP/1.1 server: hyper's connection driver behind our accept
+//! loop, one task per connection. The local runner serves the shared axum
+//! router through it, the fake Syncaroo its own handler. It exists because
+//! `axum::serve` offers neither a header-read timeout nor a connection cap.
 //!
 //! The server's own answers look like the handlers' (the same JSON error
 //! body and security headers): a body over [`MAX_BODY`] is 413, refused on

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use syncaroo_shared::changes::MemorySink;
 use syncaroo_shared::clock::ManualClock;
 use syncaroo_shared::deadletter::MemoryDeadLetters;
-use syncaroo_shared::edge;
 use syncaroo_shared::http_util::{Request, Response};
 use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
 use syncaroo_shared::store::{MemoryStore, Store};
@@ -107,8 +106,34 @@ pub fn repo_root() -> PathBuf {
 pub fn event(name: &str) -> Request {
     let path = repo_root().join("events").join(name);
     let json = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let req = lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
-    edge::from_lambda(req)
+    lambda_request(lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{name}: {e}")))
+}
+
+/// A request as lambda_http hands it to the router (its request context,
+/// with API Gateway's IAM verdict, in the extensions), with the body read.
+pub fn lambda_request(req: lambda_http::Request) -> Request {
+    let (parts, body) = req.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Text(t) => Bytes::from(t),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    http::Request::from_parts(parts, bytes)
+}
+
+/// One request through the router with every row of the route table, as
+/// the deployed function serving its route (or the local runner) routes it:
+/// method routing, path parameters, the platform routes' caller check.
+pub async fn route(app: &App, req: Request) -> Response {
+    let router = syncaroo_shared::router::router(app.clone(), None);
+    syncaroo_shared::router::call(&router, req).await
+}
+
+/// One request through the router `function` (a template.yaml resource
+/// name) serves when deployed: its rows of the route table only.
+pub async fn route_as(app: &App, function: &str, req: Request) -> Response {
+    let router = syncaroo_shared::router::router(app.clone(), Some(function));
+    syncaroo_shared::router::call(&router, req).await
 }
 
 pub fn event_json(name: &str) -> serde_json::Value {

@@ -16,7 +16,7 @@ use syncaroo_shared::platform_ops::{self, Replayed};
 use syncaroo_shared::secrets::SecretString;
 use syncaroo_shared::store::MemoryStore;
 use syncaroo_shared::webhook::Webhook;
-use syncaroo_shared::{routes, Error};
+use syncaroo_shared::Error;
 use syncaroo_sim::{FakeConfig, FakeSyncaroo};
 use syncaroo_tests::{
     body_json, body_text, config_with_syncaroo, event, events_creds, request, sign, TestApp,
@@ -148,7 +148,12 @@ async fn each_change_is_announced_once_with_its_fields() {
     let status = w.status_webhook().await;
     assert_eq!(w.process(&status).await, Outcome::Done);
     // The platform revokes the connection (the events/ file, IAM-signed).
-    let resp = routes::admin(app, event("platform-revoke-connection.json")).await;
+    let resp = syncaroo_tests::route_as(
+        app,
+        "AdminFunction",
+        event("platform-revoke-connection.json"),
+    )
+    .await;
     assert_eq!(resp.status(), 200, "{}", body_text(&resp));
 
     let entries = w.t.changes.entries();
@@ -382,7 +387,12 @@ async fn no_entry_or_dead_letter_carries_a_token_or_secret() {
     w.process(&d).await;
     let s = w.status_webhook().await;
     w.process(&s).await;
-    routes::admin(&w.t.app, event("platform-revoke-connection.json")).await;
+    syncaroo_tests::route_as(
+        &w.t.app,
+        "AdminFunction",
+        event("platform-revoke-connection.json"),
+    )
+    .await;
     let creds = syncaroo_shared::store::CredentialsStore::get_credentials(w.t.app.store.as_ref())
         .await
         .unwrap()
@@ -518,7 +528,12 @@ mod on_moto {
         assert_eq!(w.process(&d).await, Outcome::Done);
         let s = w.status_webhook().await;
         assert_eq!(w.process(&s).await, Outcome::Done);
-        let resp = routes::admin(&w.t.app, event("platform-revoke-connection.json")).await;
+        let resp = syncaroo_tests::route_as(
+            &w.t.app,
+            "AdminFunction",
+            event("platform-revoke-connection.json"),
+        )
+        .await;
         assert_eq!(resp.status(), 200);
 
         let bodies = drain(&rig.sdk, &rig.queue_url, 4).await;

@@ -222,12 +222,12 @@ mod refresh_function {
 
 mod admin_function {
     use super::*;
-    use syncaroo_shared::routes;
 
     #[tokio::test]
     async fn admin_connect_event_redirects_to_syncaroo() {
         let (t, _) = TestApp::memory();
-        let resp = routes::admin(&t.app, event("admin-connect.json")).await;
+        let resp =
+            syncaroo_tests::route_as(&t.app, "AdminFunction", event("admin-connect.json")).await;
         assert_eq!(resp.status(), 302, "{}", body_text(&resp));
         let loc = location(&resp);
         assert!(
@@ -241,7 +241,8 @@ mod admin_function {
     #[tokio::test]
     async fn admin_confirm_event_with_an_unknown_state_is_refused() {
         let (t, _) = TestApp::memory();
-        let resp = routes::admin(&t.app, event("admin-confirm.json")).await;
+        let resp =
+            syncaroo_tests::route_as(&t.app, "AdminFunction", event("admin-confirm.json")).await;
         assert_eq!(resp.status(), 400);
         assert!(t.app.store.get_credentials().await.unwrap().is_none());
     }
@@ -249,7 +250,8 @@ mod admin_function {
     #[tokio::test]
     async fn admin_status_event_reports_no_connection() {
         let (t, _) = TestApp::memory();
-        let resp = routes::admin(&t.app, event("admin-status.json")).await;
+        let resp =
+            syncaroo_tests::route_as(&t.app, "AdminFunction", event("admin-status.json")).await;
         assert_eq!(resp.status(), 200);
         assert_eq!(body_json(&resp)["connected"], false);
     }
@@ -259,7 +261,7 @@ mod admin_function {
         let (t, _) = TestApp::memory();
         let mut req = event("admin-connect.json");
         req.headers_mut().remove("authorization");
-        let resp = routes::admin(&t.app, req).await;
+        let resp = syncaroo_tests::route_as(&t.app, "AdminFunction", req).await;
         assert_eq!(resp.status(), 401);
     }
 
@@ -268,7 +270,8 @@ mod admin_function {
         let (t, store) = TestApp::memory();
         t.seed_events_tokens().await;
         let before = store.counts();
-        let resp = routes::admin(&t.app, event("check-connection.json")).await;
+        let resp =
+            syncaroo_tests::route_as(&t.app, "AdminFunction", event("check-connection.json")).await;
         assert_eq!(resp.status(), 404);
         assert_eq!(store.counts(), before);
         let conn = t

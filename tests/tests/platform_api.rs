@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use syncaroo_shared::handlers;
 use syncaroo_shared::http_util::{Request, Response};
-use syncaroo_shared::routes;
 use syncaroo_shared::store::MemoryStore;
 use syncaroo_tests::{body_json, events_creds, local_aws, request, sign, TestApp, EVENTS_NOW};
 
@@ -31,7 +30,7 @@ fn call(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
 }
 
 async fn serve(t: &TestApp, req: Request) -> Response {
-    routes::admin(&t.app, req).await
+    syncaroo_tests::route_as(&t.app, "AdminFunction", req).await
 }
 
 fn push_body() -> Value {
@@ -357,7 +356,7 @@ async fn the_iam_verified_caller_from_the_request_context_is_let_in() {
         .unwrap()
         .remove("authorizer");
     forged["headers"]["x-amzn-iam-caller"] = json!("arn:aws:iam::1:root");
-    let req = syncaroo_shared::edge::from_lambda(
+    let req = syncaroo_tests::lambda_request(
         lambda_http::request::from_str(&forged.to_string()).unwrap(),
     );
     let before = store.fingerprint();

@@ -68,7 +68,7 @@ fn the_route_table_is_what_template_yaml_deploys() {
 #[test]
 fn the_local_runner_serves_every_route_of_the_table() {
     // Every table path answers something other than the runner's own 404
-    // (each handler answers a wrong method with 405, never 404).
+    // (the router answers a wrong method with 405, never 404).
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let running = syncaroo_local::start(syncaroo_local::Options {
@@ -92,13 +92,14 @@ fn the_local_runner_serves_every_route_of_the_table() {
                 .unwrap();
             assert_ne!(resp.status(), 404, "{} {}", r.methods[0], r.path);
         }
-        // A wrong method: 405 with the route's methods in Allow.
+        // A wrong method: 405 with the route's methods in Allow (GET
+        // routes answer HEAD too, as GET without the body).
         for (method, path, allow) in [
             ("DELETE", "/api/oauth/token", "POST"),
-            ("PUT", "/api/oauth/authorize", "GET, POST"),
-            ("POST", "/api/check_connection/", "GET, HEAD"),
+            ("PUT", "/api/oauth/authorize", "GET,HEAD,POST"),
+            ("POST", "/api/check_connection/", "GET,HEAD"),
             ("GET", "/api/update", "POST"),
-            ("POST", "/api/admin/syncaroo/status", "GET"),
+            ("POST", "/api/admin/syncaroo/status", "GET,HEAD"),
         ] {
             let resp = http
                 .request(method.parse().unwrap(), format!("{}{path}", running.base()))

@@ -18,5 +18,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         calls_syncaroo: false,
     })
     .await?;
-    edge::serve_http(&app, syncaroo_shared::routes::admin).await
+    edge::serve_http(app, "AdminFunction").await
 }

@@ -15,5 +15,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         calls_syncaroo: false,
     })
     .await?;
-    edge::serve_http(&app, syncaroo_shared::handlers::check_connection).await
+    edge::serve_http(app, "CheckConnectionFunction").await
 }

@@ -14,5 +14,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         calls_syncaroo: false,
     })
     .await?;
-    edge::serve_http(&app, syncaroo_shared::handlers::token).await
+    edge::serve_http(app, "TokenFunction").await
 }

@@ -15,5 +15,5 @@ async fn main() -> Result<(), lambda_http::Error> {
         calls_syncaroo: false,
     })
     .await?;
-    edge::serve_http(&app, syncaroo_shared::handlers::webhook).await
+    edge::serve_http(app, "WebhookFunction").await
 }

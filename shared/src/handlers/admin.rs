@@ -14,7 +14,7 @@ use crate::http_util::{self, Params, Request, Response};
 use crate::public_url;
 use crate::store::CredentialsStore;
 use crate::syncaroo::{CredentialStatus, OAuthError};
-use http::{Method, StatusCode};
+use http::StatusCode;
 
 /// How long an admin has to approve at Syncaroo.
 const STATE_TTL: i64 = 600;
@@ -34,7 +34,7 @@ fn refused() -> Response {
 }
 
 /// Ok when the request carries `admin:<admin key>` as HTTP Basic.
-pub(crate) async fn authenticated(app: &App, req: &Request) -> Result<bool, Error> {
+pub(crate) async fn authenticated<B>(app: &App, req: &http::Request<B>) -> Result<bool, Error> {
     let secrets = app.secrets.get().await?;
     let Some(key) = secrets.admin_key.as_ref() else {
         return Err(Error::Unavailable(
@@ -54,9 +54,6 @@ async fn guarded(
     req: &Request,
     f: impl AsyncFnOnce(&App, &Request) -> Result<Response, Error>,
 ) -> Response {
-    if req.method() != Method::GET {
-        return Error::MethodNotAllowed.to_html_response();
-    }
     match authenticated(app, req).await {
         Ok(true) => f(app, req).await.unwrap_or_else(|e| e.to_html_response()),
         Ok(false) => refused(),

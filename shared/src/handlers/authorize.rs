@@ -95,10 +95,10 @@ pub async fn authorize(app: &App, req: Request) -> Response {
 }
 
 async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
+    // The router routes GET (and HEAD, answered as GET) and POST here.
     match *req.method() {
-        Method::GET => show_consent(app, req).await,
         Method::POST => decide(app, req).await,
-        _ => Err(Error::MethodNotAllowed),
+        _ => show_consent(app, req).await,
     }
 }
 

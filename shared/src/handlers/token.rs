@@ -14,7 +14,7 @@ use crate::model::{
 };
 use crate::secrets::BridgeSecrets;
 use crate::store::{CodeRedemption, RedeemError, RefreshRotation, RotateError};
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde::Serialize;
 
 /// Which spelling the request used, and so which shape the answer takes.
@@ -95,9 +95,6 @@ fn client_credentials(req: &Request, p: &Params) -> Result<(String, String), Err
 }
 
 async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
-    if req.method() != Method::POST {
-        return Err(Error::MethodNotAllowed);
-    }
     let params = http_util::form_body(req)?;
     let (grant_name, grant) = params
         .one_of_named(&["grantType", "grant_type"])?
