@@ -1,14 +1,15 @@
-//! A small browser: keeps cookies, follows redirects one at a time, reads
-//! the HTML forms it is shown and submits them. It walks the connect flow
-//! the way a user's browser would, so tests (and the simulator) exercise
-//! the real pages rather than calling handlers around them.
+//! A small browser: keeps cookies (reqwest's cookie store, by domain and
+//! path as a browser does), follows redirects one at a time, reads the HTML
+//! forms it is shown (`scraper`, an HTML5 parser) and submits them. It
+//! walks the connect flow the way a user's browser would, so tests (and the
+//! simulator) exercise the real pages rather than calling handlers around
+//! them.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use scraper::{ElementRef, Html, Selector};
+use std::sync::Arc;
 
 pub struct Browser {
     client: reqwest::Client,
-    cookies: Mutex<HashMap<String, String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -24,8 +25,10 @@ pub struct Page {
 pub struct Form {
     pub action: String,
     pub method: String,
+    /// What the form submits besides a button: named inputs (checkboxes
+    /// and radios only when checked), textareas, selects.
     pub fields: Vec<(String, String)>,
-    /// `(name, value, label)` of each submit button.
+    /// `(name, value, label)` of each named submit button.
     pub buttons: Vec<(String, String, String)>,
 }
 
@@ -39,41 +42,14 @@ impl Browser {
     pub fn new() -> Self {
         let client = syncaroo_shared::tls::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("http client");
-        Self {
-            client,
-            cookies: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
+        Self { client }
     }
 
     async fn finish(&self, url: &str, resp: reqwest::Response) -> Result<Page, String> {
-        for sc in resp.headers().get_all("set-cookie") {
-            if let Some((kv, _)) = sc
-                .to_str()
-                .unwrap_or("")
-                .split_once(';')
-                .or(Some((sc.to_str().unwrap_or(""), "")))
-            {
-                if let Some((k, v)) = kv.split_once('=') {
-                    self.cookies
-                        .lock()
-                        .unwrap()
-                        .insert(k.trim().into(), v.trim().into());
-                }
-            }
-        }
         let status = resp.status().as_u16();
         let location = resp
             .headers()
@@ -93,7 +69,6 @@ impl Browser {
         let resp = self
             .client
             .get(url)
-            .header("cookie", self.cookie_header())
             .send()
             .await
             .map_err(|e| format!("GET {url}: {e}"))?;
@@ -101,16 +76,10 @@ impl Browser {
     }
 
     pub async fn post_form(&self, url: &str, fields: &[(String, String)]) -> Result<Page, String> {
-        let mut ser = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in fields {
-            ser.append_pair(k, v);
-        }
         let resp = self
             .client
             .post(url)
-            .header("cookie", self.cookie_header())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(ser.finish())
+            .form(fields)
             .send()
             .await
             .map_err(|e| format!("POST {url}: {e}"))?;
@@ -172,147 +141,92 @@ impl Browser {
     }
 }
 
-/// Resolves `href` against `base` (absolute, root-relative or empty).
+/// Resolves `href` against `base` as a browser does (RFC 3986 section 5:
+/// absolute, root-relative, relative with `../`, query-only, empty).
 pub fn resolve(base: &str, href: &str) -> String {
-    if href.is_empty() {
-        return base.to_string();
-    }
-    if href.contains("://") {
-        return href.to_string();
-    }
-    let origin_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let origin = match base[origin_end..].find('/') {
-        Some(p) => &base[..origin_end + p],
-        None => base,
-    };
-    if href.starts_with('/') {
-        format!("{origin}{href}")
-    } else {
-        let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or(base);
-        format!("{dir}/{href}")
+    match url::Url::parse(base).and_then(|b| b.join(href)) {
+        Ok(u) => u.to_string(),
+        Err(_) => href.to_string(),
     }
 }
 
-pub fn html_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let Some(end) = rest.find(';').filter(|&e| e <= 10) else {
-            out.push('&');
-            rest = &rest[1..];
-            continue;
-        };
-        let ent = &rest[1..end];
-        let ch = match ent {
-            "amp" => Some('&'),
-            "lt" => Some('<'),
-            "gt" => Some('>'),
-            "quot" => Some('"'),
-            "apos" => Some('\''),
-            _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                u32::from_str_radix(&ent[2..], 16)
-                    .ok()
-                    .and_then(char::from_u32)
-            }
-            _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
-            _ => None,
-        };
-        match ch {
-            Some(c) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+fn selector(css: &str) -> Selector {
+    Selector::parse(css).expect("a valid selector")
 }
 
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let pat = format!("{name}=\"");
-    let mut search = tag;
-    loop {
-        let i = search.find(&pat)?;
-        // Make sure we matched a whole attribute name.
-        let before = search[..i].chars().last();
-        if before.is_none_or(|c| c.is_whitespace()) {
-            let rest = &search[i + pat.len()..];
-            let end = rest.find('"')?;
-            return Some(html_unescape(&rest[..end]));
-        }
-        search = &search[i + pat.len()..];
-    }
-}
-
-/// The first form of a page, with its inputs and submit buttons.
+/// The first form of a page, with what it submits and its submit buttons.
 pub fn parse_form(html: &str) -> Option<Form> {
-    let start = html.find("<form")?;
-    let end = html[start..].find("</form>").map(|e| start + e)?;
-    let body = &html[start..end];
-    let open_end = body.find('>')?;
-    let open = &body[..open_end];
-    let mut form = Form {
-        action: attr(open, "action").unwrap_or_default(),
-        method: attr(open, "method").unwrap_or_else(|| "get".into()),
+    let doc = Html::parse_document(html);
+    let form = doc.select(&selector("form")).next()?;
+    let el = form.value();
+    let mut out = Form {
+        action: el.attr("action").unwrap_or_default().to_string(),
+        method: el.attr("method").unwrap_or("get").to_ascii_lowercase(),
         ..Default::default()
     };
-    let mut rest = &body[open_end..];
-    while let Some(i) = rest.find('<') {
-        rest = &rest[i..];
-        let tag_end = rest.find('>').unwrap_or(rest.len());
-        let tag = &rest[..tag_end];
-        if tag.starts_with("<input") {
-            if let Some(name) = attr(tag, "name") {
-                form.fields
-                    .push((name, attr(tag, "value").unwrap_or_default()));
+    let controls = selector("input[name], button[name], textarea[name], select[name]");
+    for control in form.select(&controls) {
+        let e = control.value();
+        let name = e.attr("name").unwrap_or_default().to_string();
+        let value = e.attr("value").unwrap_or_default().to_string();
+        let kind = e.attr("type").unwrap_or_default().to_ascii_lowercase();
+        match (e.name(), kind.as_str()) {
+            ("button", "" | "submit") | ("input", "submit") => {
+                let label = match e.name() {
+                    "button" => text_of(control),
+                    _ => value.clone(),
+                };
+                out.buttons.push((name, value, label));
             }
-        } else if tag.starts_with("<button") {
-            let after = &rest[tag_end.min(rest.len())..];
-            let label = after
-                .strip_prefix('>')
-                .and_then(|a| a.find("</button>").map(|e| a[..e].trim().to_string()))
-                .unwrap_or_default();
-            if let (Some(n), Some(v)) = (attr(tag, "name"), attr(tag, "value")) {
-                form.buttons.push((n, v, html_unescape(&label)));
+            ("button", _) | ("input", "button" | "reset" | "image" | "file") => {}
+            ("input", "checkbox" | "radio") if e.attr("checked").is_none() => {}
+            ("textarea", _) => out.fields.push((name, control.text().collect())),
+            ("select", _) => {
+                let options: Vec<ElementRef> = control.select(&selector("option")).collect();
+                let chosen = options
+                    .iter()
+                    .find(|o| o.value().attr("selected").is_some())
+                    .or(options.first());
+                if let Some(o) = chosen {
+                    let v = o.value().attr("value").map(str::to_string);
+                    out.fields.push((name, v.unwrap_or_else(|| text_of(*o))));
+                }
             }
+            _ => out.fields.push((name, value)),
         }
-        rest = &rest[tag_end.min(rest.len())..];
-        if rest.is_empty() {
-            break;
-        }
-        rest = &rest[1..];
     }
-    Some(form)
+    Some(out)
 }
 
-/// The text of a page without its tags, for error messages.
+/// An element's text, whitespace collapsed.
+fn text_of(el: ElementRef) -> String {
+    el.text()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The text of a page a reader sees (no markup, styles or scripts), for
+/// error messages.
 pub fn visible_text(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    let mut in_style = false;
-    let lower = html.to_ascii_lowercase();
-    for (i, c) in html.char_indices() {
-        if c == '<' {
-            in_tag = true;
-            if lower[i..].starts_with("<style") {
-                in_style = true;
-            } else if lower[i..].starts_with("</style") {
-                in_style = false;
-            }
-        } else if c == '>' {
-            in_tag = false;
-            out.push(' ');
-        } else if !in_tag && !in_style {
-            out.push(c);
+    let doc = Html::parse_document(html);
+    let mut words = Vec::new();
+    for node in doc.root_element().descendants() {
+        let Some(text) = node.value().as_text() else {
+            continue;
+        };
+        let hidden = node.ancestors().any(|a| {
+            a.value()
+                .as_element()
+                .is_some_and(|e| matches!(e.name(), "style" | "script" | "title"))
+        });
+        if !hidden {
+            words.extend(text.split_whitespace());
         }
     }
-    html_unescape(&out.split_whitespace().collect::<Vec<_>>().join(" "))
+    words.join(" ")
 }
 
 #[cfg(test)]
@@ -322,18 +236,61 @@ mod tests {
     #[test]
     fn parses_a_consent_form() {
         let html = r#"<form method="post" action=""><input type="hidden" name="state" value="a&amp;b&#34;c">
+<input type="checkbox" name="remember" value="1"><input type="checkbox" name="terms" value="yes" checked>
+<select name="scope"><option value="read">Read</option><option value="all" selected>All</option></select>
+<textarea name="note">hi &lt;there&gt;</textarea>
 <button type="submit" class="primary" name="decision" value="authorize">Authorize</button>
-<button type="submit" name="decision" value="deny">Deny</button></form>"#;
+<button type="submit" name="decision" value="deny">Deny <b>access</b></button>
+<button type="button" name="help" value="x">Help</button></form>
+<form action="/other"><input name="no"></form>"#;
         let f = parse_form(html).unwrap();
-        assert_eq!(f.fields, vec![("state".to_string(), "a&b\"c".to_string())]);
+        assert_eq!(f.method, "post");
+        assert_eq!(
+            f.fields,
+            [
+                ("state", "a&b\"c"),
+                ("terms", "yes"),
+                ("scope", "all"),
+                ("note", "hi <there>")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
         assert_eq!(f.buttons.len(), 2);
-        assert_eq!(f.buttons[1].2, "Deny");
+        assert_eq!(
+            f.buttons[1],
+            ("decision".into(), "deny".into(), "Deny access".into())
+        );
     }
 
     #[test]
-    fn resolves_urls() {
-        assert_eq!(resolve("http://h:1/a/b?x", "/login"), "http://h:1/login");
-        assert_eq!(resolve("http://h:1/a/b", ""), "http://h:1/a/b");
+    fn resolves_urls_as_rfc_3986_does() {
+        // RFC 3986 section 5.4.1's examples, against its base URI, as
+        // browsers write them (WHATWG URL: `//g` gets the root path `/`).
+        let base = "http://a/b/c/d;p?q";
+        for (href, want) in [
+            ("g", "http://a/b/c/g"),
+            ("./g", "http://a/b/c/g"),
+            ("/g", "http://a/g"),
+            ("//g", "http://g/"),
+            ("?y", "http://a/b/c/d;p?y"),
+            ("g?y", "http://a/b/c/g?y"),
+            ("#s", "http://a/b/c/d;p?q#s"),
+            ("", "http://a/b/c/d;p?q"),
+            (".", "http://a/b/c/"),
+            ("..", "http://a/b/"),
+            ("../g", "http://a/b/g"),
+            ("../../g", "http://a/g"),
+        ] {
+            assert_eq!(resolve(base, href), want, "{href}");
+        }
         assert_eq!(resolve("http://h:1/a/b", "https://x/y"), "https://x/y");
+    }
+
+    #[test]
+    fn visible_text_skips_markup_styles_and_scripts() {
+        let html = "<html><head><title>T</title><style>p{color:red}</style></head>\
+            <body><h1>Could not connect</h1><p>Bad &amp; <em>wrong</em>.</p>\
+            <script>var x = 1;</script></body></html>";
+        assert_eq!(visible_text(html), "Could not connect Bad & wrong .");
     }
 }
