@@ -215,16 +215,14 @@ async fn dead_letters_are_listed_and_replayed() {
     let payload = json!({"connectionId": conn.parse::<i64>().unwrap(), "webhookType": "data",
         "locationId": "1198", "metaData": {"attributeType": "rates",
         "apiUrl": "https://app.syncaroo.com/api/v1/locations/1198/rates"}});
-    let event = syncaroo_shared::store::EventRecord {
+    let event = syncaroo_shared::deadletter::GivenUp {
         id: "dead-1".into(),
         connection_id: syncaroo_shared::model::ConnectionId::parse(&conn).unwrap(),
         webhook_type: syncaroo_shared::webhook::WebhookType::Data,
         location_id: "1198".into(),
         payload: payload.to_string(),
         received_at_ms: 1_000,
-        status: syncaroo_shared::store::EventStatus::Failed,
         attempts: 5,
-        error: Some("HTTP 500 from Syncaroo".into()),
     };
     dlq.send(&event, "HTTP 500 from Syncaroo").await.unwrap();
     let config = syncaroo_shared::Config::from_lookup(|k| match k {

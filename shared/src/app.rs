@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::deadletter::DeadLetters;
 use crate::error::Error;
 use crate::secrets::{CachedSecrets, SecretSource, SecretsManagerSource};
-use crate::store::EventRecord;
 use crate::store::{DynamoStore, Store};
 use crate::syncaroo::TokenProvider;
 use std::sync::{Arc, OnceLock};
@@ -229,7 +228,7 @@ impl ChangeSink for NotWired {
 
 #[async_trait::async_trait]
 impl DeadLetters for NotWired {
-    async fn send(&self, _: &EventRecord, _: &str) -> Result<(), Error> {
+    async fn send(&self, _: &crate::deadletter::GivenUp, _: &str) -> Result<(), Error> {
         Err(Error::Config(
             "no dead-letter queue is wired in this function".into(),
         ))

@@ -3,16 +3,48 @@
 
 use crate::changes::Entry;
 use crate::error::Error;
+use crate::model::ConnectionId;
 use crate::store::EventRecord;
-use crate::webhook::Webhook;
+use crate::webhook::{Webhook, WebhookType};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
+/// A webhook whose work was given up (a target's fetch or status change,
+/// or an event an earlier version recorded): what its dead letter carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GivenUp {
+    /// The target's id, or the recorded event's.
+    pub id: String,
+    pub connection_id: ConnectionId,
+    pub webhook_type: WebhookType,
+    pub location_id: String,
+    /// The latest webhook's body without its `hash`, as JSON.
+    pub payload: String,
+    /// When that webhook was received, in milliseconds since the epoch.
+    pub received_at_ms: i64,
+    pub attempts: u32,
+}
+
+impl GivenUp {
+    /// A recorded event given up after `attempts` tries.
+    pub fn event(event: &EventRecord, attempts: u32) -> Self {
+        Self {
+            id: event.id.clone(),
+            connection_id: event.connection_id.clone(),
+            webhook_type: event.webhook_type,
+            location_id: event.location_id.clone(),
+            payload: event.payload.clone(),
+            received_at_ms: event.received_at_ms,
+            attempts,
+        }
+    }
+}
+
 #[async_trait]
 pub trait DeadLetters: Send + Sync {
     /// A webhook's work given up (a fetch, a status change).
-    async fn send(&self, event: &EventRecord, reason: &str) -> Result<(), Error>;
+    async fn send(&self, given_up: &GivenUp, reason: &str) -> Result<(), Error>;
     /// A change event that could not be put.
     async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error>;
 }
@@ -56,7 +88,7 @@ struct UnkindedWebhook {
 }
 
 /// The message body of a given-up webhook.
-pub fn message(event: &EventRecord, reason: &str) -> String {
+pub fn message(event: &GivenUp, reason: &str) -> String {
     let letter = Message::Webhook(WebhookLetter {
         event_id: event.id.clone(),
         connection_id: event.connection_id.as_str().to_string(),
@@ -148,7 +180,7 @@ impl SqsDeadLetters {
 
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
-    async fn send(&self, event: &EventRecord, reason: &str) -> Result<(), Error> {
+    async fn send(&self, event: &GivenUp, reason: &str) -> Result<(), Error> {
         self.send_body(message(event, reason)).await
     }
     async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error> {
@@ -202,7 +234,7 @@ impl MemoryDeadLetters {
 
 #[async_trait]
 impl DeadLetters for MemoryDeadLetters {
-    async fn send(&self, event: &EventRecord, reason: &str) -> Result<(), Error> {
+    async fn send(&self, event: &GivenUp, reason: &str) -> Result<(), Error> {
         self.lock()
             .push((event.id.clone(), reason.to_string(), message(event, reason)));
         Ok(())

@@ -436,16 +436,14 @@ async fn a_webhook_dead_letter_round_trips() {
         panic!("a status target")
     };
     let state = w.t.app.store.get_target(&target).await.unwrap().unwrap();
-    let e = syncaroo_shared::store::EventRecord {
+    let e = syncaroo_shared::deadletter::GivenUp {
         id: target.id(),
         connection_id: target.connection_id.clone(),
         webhook_type: syncaroo_shared::webhook::WebhookType::Status,
         location_id: target.location_id.clone(),
         payload: state.payload.clone(),
         received_at_ms: state.notified_at_ms,
-        status: syncaroo_shared::store::EventStatus::Failed,
         attempts: 1,
-        error: Some("gave up".into()),
     };
     syncaroo_shared::deadletter::DeadLetters::send(&dlq, &e, "gave up")
         .await

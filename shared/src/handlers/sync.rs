@@ -9,7 +9,7 @@
 
 use crate::app::App;
 use crate::changes;
-use crate::deadletter::DeadLetters;
+use crate::deadletter::{DeadLetters, GivenUp};
 use crate::metrics;
 use crate::model::{ConnectionId, UserId};
 use crate::store::{EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState};
@@ -206,16 +206,16 @@ pub async fn process_target(
                 .fetch_done(target, started_ms, state.notifications)
                 .await
         },
-        |reason| dead_letter(&state, attempt, reason),
+        || dead_letter(&state, attempt),
         async |reason| store.give_up(target, state.notifications, reason).await,
     )
     .await
 }
 
 /// What a given-up target is dead-lettered as: its latest webhook.
-fn dead_letter(state: &TargetState, attempt: u32, reason: &str) -> EventRecord {
+fn dead_letter(state: &TargetState, attempt: u32) -> GivenUp {
     let target = &state.target;
-    EventRecord {
+    GivenUp {
         id: target.id(),
         connection_id: target.connection_id.clone(),
         webhook_type: if target.is_status() {
@@ -226,9 +226,7 @@ fn dead_letter(state: &TargetState, attempt: u32, reason: &str) -> EventRecord {
         location_id: target.location_id.clone(),
         payload: state.payload.clone(),
         received_at_ms: state.notified_at_ms,
-        status: EventStatus::Failed,
         attempts: attempt,
-        error: Some(reason.to_string()),
     }
 }
 
@@ -244,7 +242,7 @@ async fn settle(
     attempt: u32,
     result: Result<(), SyncError>,
     done: impl AsyncFnOnce() -> Result<(), crate::error::Error>,
-    dead: impl FnOnce(&str) -> EventRecord,
+    dead: impl FnOnce() -> GivenUp,
     give_up: impl AsyncFnOnce(&str) -> Result<(), crate::error::Error>,
 ) -> Outcome {
     let (reason, permanent) = match result {
@@ -262,7 +260,7 @@ async fn settle(
         return Outcome::Retry(reason);
     }
     tracing::error!(id, attempt, reason = %reason, "sync failed; dead-lettering it");
-    if let Err(e) = dlq.send(&dead(&reason), &reason).await {
+    if let Err(e) = dlq.send(&dead(), &reason).await {
         tracing::error!(id, error = %e, "dead-letter send failed");
         return Outcome::Retry(reason);
     }
@@ -337,11 +335,7 @@ pub async fn process_event(app: &App, dlq: &dyn DeadLetters, event: &EventRecord
         attempt,
         result,
         async || store.finish_event(&event.id, EventStatus::Done, None).await,
-        |_| {
-            let mut dead = event.clone();
-            dead.attempts = attempt;
-            dead
-        },
+        || GivenUp::event(event, attempt),
         async |reason| {
             store
                 .finish_event(&event.id, EventStatus::Failed, Some(reason))

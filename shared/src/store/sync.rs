@@ -31,12 +31,10 @@ impl EventStatus {
 }
 
 /// A webhook as earlier versions recorded it at ack time (one item per
-/// status webhook; the worker hands one still pending to its target), and
-/// the form a given-up target's dead letter takes.
+/// status webhook; the worker hands one still pending to its target).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
-    /// Recorded: `<connectionId>:status:<locationId>:<received ms>:<random>`;
-    /// a dead letter: its target's id.
+    /// `<connectionId>:status:<locationId>:<received ms>:<random>`.
     pub id: String,
     pub connection_id: ConnectionId,
     pub webhook_type: WebhookType,
