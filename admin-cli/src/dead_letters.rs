@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use syncaroo_shared::deadletter::DeadLetter;
 use syncaroo_shared::platform_ops as ops;
+use syncaroo_shared::webhook::WebhookKind;
 use syncaroo_shared::{App, Error};
 
 pub struct Queue {
@@ -31,13 +32,13 @@ fn describe(letter: &DeadLetter) -> (&'static str, String, String) {
             "webhook",
             format!(
                 "{} webhook, connection {}, location {}{}",
-                hook.webhook_type.as_str(),
+                hook.webhook_type().as_str(),
                 hook.connection_id,
                 hook.location_id,
-                hook.attribute_type
-                    .as_deref()
-                    .map(|a| format!(", {a}"))
-                    .unwrap_or_default()
+                match &hook.kind {
+                    WebhookKind::Data(change) => format!(", {}", change.attribute.as_str()),
+                    WebhookKind::Status { .. } => String::new(),
+                }
             ),
             reason.clone(),
         ),

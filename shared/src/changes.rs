@@ -172,11 +172,11 @@ pub fn data_entry(
     stored: &StoredRef,
 ) -> Entry {
     let mut detail = DataSynced {
-        connection_id: d.connection_id.as_str(),
+        connection_id: d.target.connection_id.as_str(),
         user_id: user.map(|u| u.as_str()),
-        location_id: &d.location_id,
-        attribute_type: &d.attribute_type,
-        resource_id: d.resource_id.as_deref(),
+        location_id: &d.target.location_id,
+        attribute_type: &d.target.attribute_type,
+        resource_id: d.target.resource_id.as_deref(),
         fetched_at: rfc3339_ms(d.fetched_at_ms),
         pages: d.pages,
         deleted: d.deleted,
@@ -448,10 +448,12 @@ mod tests {
 
     fn synced(data: String) -> SyncedData {
         SyncedData {
-            connection_id: ConnectionId::parse("99").unwrap(),
-            location_id: "1198".into(),
-            attribute_type: "rates".into(),
-            resource_id: None,
+            target: crate::store::SyncTarget {
+                connection_id: ConnectionId::parse("99").unwrap(),
+                location_id: "1198".into(),
+                attribute_type: "rates".into(),
+                resource_id: None,
+            },
             data,
             pages: 2,
             fetched_at_ms: 1_795_806_000_250,
@@ -547,7 +549,7 @@ mod tests {
     #[test]
     fn a_data_entry_names_its_target_and_fetch_time() {
         let mut s = synced(r#"[{"rate":"daily"}]"#.into());
-        s.resource_id = Some("7843".into());
+        s.target.resource_id = Some("7843".into());
         let e = data_entry(
             &config(),
             &s,

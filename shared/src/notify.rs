@@ -3,19 +3,19 @@
 
 use crate::error::Error;
 use crate::store::{EventStore, SyncTarget, TargetNote};
-use crate::webhook::{Webhook, WebhookType};
+use crate::webhook::{Webhook, WebhookKind};
 
 /// The target a webhook notifies: a data webhook's attribute of a location
 /// or resource, a status webhook's location status.
 pub fn target_of(hook: &Webhook) -> SyncTarget {
-    match hook.webhook_type {
-        WebhookType::Data => SyncTarget {
+    match &hook.kind {
+        WebhookKind::Data(change) => SyncTarget {
             connection_id: hook.connection_id.clone(),
             location_id: hook.location_id.clone(),
-            attribute_type: hook.attribute_type.clone().unwrap_or_default(),
-            resource_id: hook.resource_id.clone(),
+            attribute_type: change.attribute.as_str().to_string(),
+            resource_id: change.resource_id.clone(),
         },
-        WebhookType::Status => {
+        WebhookKind::Status { .. } => {
             SyncTarget::status(hook.connection_id.clone(), hook.location_id.clone())
         }
     }

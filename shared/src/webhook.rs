@@ -167,18 +167,56 @@ impl WebhookType {
     }
 }
 
-pub const ATTRIBUTE_TYPES: [&str; 3] = ["locations", "resources", "rates"];
+/// A data webhook's `metaData.attributeType`: what changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttributeType {
+    Locations,
+    Resources,
+    Rates,
+}
+
+impl AttributeType {
+    pub const ALL: [Self; 3] = [Self::Locations, Self::Resources, Self::Rates];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Locations => "locations",
+            Self::Resources => "resources",
+            Self::Rates => "rates",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// What a data webhook announces: an attribute of a location (or of one of
+/// its resources) changed, and where to fetch it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataChange {
+    pub attribute: AttributeType,
+    /// `metaData.apiUrl`, checked against the data bases before use.
+    pub api_url: String,
+    pub resource_id: Option<String>,
+}
+
+/// What a webhook announces, by its `webhookType`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookKind {
+    Data(DataChange),
+    /// A location's status changed; `meta` is the webhook's `metaData`.
+    Status {
+        meta: Map<String, Value>,
+    },
+}
 
 /// A validated webhook. The whole body is kept (unknown fields included).
 #[derive(Debug, Clone)]
 pub struct Webhook {
     pub connection_id: ConnectionId,
-    pub webhook_type: WebhookType,
     pub location_id: String,
-    /// Data webhooks: `locations`, `resources` or `rates`.
-    pub attribute_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub api_url: Option<String>,
+    pub kind: WebhookKind,
     pub body: Map<String, Value>,
 }
 
@@ -257,22 +295,23 @@ impl Webhook {
             Some(Value::Object(m)) => m,
             _ => return Err(Error::InvalidRequest("metaData must be an object".into())),
         };
-        let (attribute_type, resource_id, api_url) = match webhook_type {
-            WebhookType::Data => {
-                let (attr, resource, url) = data_meta(meta)?;
-                (Some(attr), resource, Some(url))
-            }
-            WebhookType::Status => (None, None, None),
+        let kind = match webhook_type {
+            WebhookType::Data => WebhookKind::Data(data_meta(meta)?),
+            WebhookType::Status => WebhookKind::Status { meta: meta.clone() },
         };
         Ok(Self {
             connection_id,
-            webhook_type,
             location_id,
-            attribute_type,
-            resource_id,
-            api_url,
+            kind,
             body,
         })
+    }
+
+    pub fn webhook_type(&self) -> WebhookType {
+        match self.kind {
+            WebhookKind::Data(_) => WebhookType::Data,
+            WebhookKind::Status { .. } => WebhookType::Status,
+        }
     }
 
     /// The body without `hash`, as stored.
@@ -285,18 +324,16 @@ impl Webhook {
 
 /// A data webhook's `metaData`: its attribute type, resource id (if any)
 /// and `apiUrl`, each checked.
-fn data_meta(
-    meta: &serde_json::Map<String, Value>,
-) -> Result<(String, Option<String>, String), Error> {
-    let attr = meta
+fn data_meta(meta: &serde_json::Map<String, Value>) -> Result<DataChange, Error> {
+    let attribute = meta
         .get("attributeType")
         .and_then(Value::as_str)
-        .unwrap_or("");
-    if !ATTRIBUTE_TYPES.contains(&attr) {
-        return Err(Error::InvalidRequest(
-            "metaData.attributeType must be locations, resources or rates".into(),
-        ));
-    }
+        .and_then(AttributeType::parse)
+        .ok_or_else(|| {
+            Error::InvalidRequest(
+                "metaData.attributeType must be locations, resources or rates".into(),
+            )
+        })?;
     let api_url = match meta.get("apiUrl").and_then(Value::as_str) {
         Some(u) if !u.is_empty() && u.len() <= 2048 => u.to_string(),
         _ => {
@@ -311,7 +348,11 @@ fn data_meta(
             Error::InvalidRequest("metaData.resourceId is not a valid id".into())
         })?),
     };
-    Ok((attr.to_string(), resource_id, api_url))
+    Ok(DataChange {
+        attribute,
+        api_url,
+        resource_id,
+    })
 }
 
 #[cfg(test)]
@@ -371,7 +412,14 @@ mod tests {
             "metaData": {"resourceId": "19284", "attributeType": "resources", "resourceType": "meeting-room",
                          "apiUrl": "https://app.syncaroo.com/api/x", "extra": true}, "future": 1, "hash": "h"});
         let w = Webhook::parse(ok.to_string().as_bytes()).unwrap();
-        assert_eq!(w.resource_id.as_deref(), Some("19284"));
+        assert_eq!(
+            w.kind,
+            WebhookKind::Data(DataChange {
+                attribute: AttributeType::Resources,
+                api_url: "https://app.syncaroo.com/api/x".into(),
+                resource_id: Some("19284".into()),
+            })
+        );
         assert!(w.body.contains_key("future"));
         let bad = [
             "not json",

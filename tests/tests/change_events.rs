@@ -285,7 +285,7 @@ async fn a_status_dead_letter_is_replayed_unless_a_later_status_came() {
     assert!(matches!(w.process(&status).await, Outcome::Failed(_)));
     let letter = DeadLetter::parse(&w.t.dead_letters.messages()[0]);
     assert!(
-        matches!(&letter, DeadLetter::Webhook { hook, .. } if hook.webhook_type == syncaroo_shared::webhook::WebhookType::Status),
+        matches!(&letter, DeadLetter::Webhook { hook, .. } if hook.webhook_type() == syncaroo_shared::webhook::WebhookType::Status),
         "{letter:?}"
     );
     flaky.fail.store(0, Ordering::SeqCst);

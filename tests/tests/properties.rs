@@ -129,8 +129,11 @@ proptest! {
         let hook = Webhook::parse(body.to_string().as_bytes()).unwrap();
         prop_assert_eq!(hook.connection_id.as_str(), conn.to_string());
         prop_assert_eq!(hook.location_id.as_str(), loc.as_str());
-        prop_assert_eq!(hook.attribute_type.as_deref(), Some(attr));
-        prop_assert_eq!(hook.resource_id, resource);
+        let syncaroo_shared::webhook::WebhookKind::Data(change) = hook.kind else {
+            panic!("a data webhook");
+        };
+        prop_assert_eq!(change.attribute.as_str(), attr);
+        prop_assert_eq!(change.resource_id, resource);
     }
 
     #[test]

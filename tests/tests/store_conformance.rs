@@ -358,10 +358,12 @@ mod sync_data {
 
     fn data(fetched_at_ms: i64, marker: &str) -> SyncedData {
         SyncedData {
-            connection_id: ConnectionId::parse("99").unwrap(),
-            location_id: "1198".into(),
-            attribute_type: "rates".into(),
-            resource_id: Some("7843".into()),
+            target: syncaroo_shared::store::SyncTarget {
+                connection_id: ConnectionId::parse("99").unwrap(),
+                location_id: "1198".into(),
+                attribute_type: "rates".into(),
+                resource_id: Some("7843".into()),
+            },
             data: format!("[\"{marker}\"]"),
             pages: 1,
             fetched_at_ms,

@@ -100,7 +100,10 @@ async fn every_target_is_its_own(store: StoreKind) {
             TARGETS[i]
         );
         assert_eq!(
-            (got.location_id.as_str(), got.resource_id.as_deref()),
+            (
+                got.target.location_id.as_str(),
+                got.target.resource_id.as_deref()
+            ),
             target,
             "kept as given"
         );

@@ -14,7 +14,7 @@ use crate::metrics;
 use crate::model::{ConnectionId, UserId};
 use crate::store::{EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState};
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
-use crate::webhook::{Webhook, WebhookType};
+use crate::webhook::{DataChange, Webhook, WebhookKind, WebhookType};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -280,18 +280,13 @@ async fn fetch_target(
 ) -> Result<(), SyncError> {
     let hook = Webhook::parse(state.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
-    if state.target.is_status() {
-        return apply_status(app, state, &hook, user).await;
+    match &hook.kind {
+        WebhookKind::Status { meta } => apply_status(app, state, &hook, meta, user).await,
+        WebhookKind::Data(change) => {
+            let origin = format!("{}@{}", state.target.id(), state.notified_at_ms);
+            store_fetched(app, &hook, change, user, origin, started_ms, policy).await
+        }
     }
-    store_fetched(
-        app,
-        &hook,
-        user,
-        format!("{}@{}", state.target.id(), state.notified_at_ms),
-        started_ms,
-        policy,
-    )
-    .await
 }
 
 /// Processes one recorded event: at most once to completion, however often
@@ -355,22 +350,20 @@ async fn renotify(app: &App, event: &EventRecord) -> Result<(), SyncError> {
 /// Fetches what a data webhook's `apiUrl` points at, every page, and
 /// stores it as fetched at `fetched_at_ms` (unless a later fetch is
 /// stored already).
+#[allow(clippy::too_many_arguments)]
 async fn store_fetched(
     app: &App,
     hook: &Webhook,
+    change: &DataChange,
     user: &UserId,
     origin: String,
     fetched_at_ms: i64,
     policy: &FetchPolicy,
 ) -> Result<(), SyncError> {
-    let api_url = hook
-        .api_url
-        .as_deref()
-        .ok_or_else(|| SyncError::Permanent("data event without apiUrl".into()))?;
     let (fetched, deleted) = match fetch_all(
         app.provider(),
         &app.config.syncaroo_data_bases,
-        api_url,
+        &change.api_url,
         policy,
     )
     .await
@@ -390,10 +383,7 @@ async fn store_fetched(
     let records = fetched.records;
     let data = fetched.data;
     let synced = SyncedData {
-        connection_id: hook.connection_id.clone(),
-        location_id: hook.location_id.clone(),
-        attribute_type: hook.attribute_type.clone().unwrap_or_default(),
-        resource_id: hook.resource_id.clone(),
+        target: crate::notify::target_of(hook),
         data,
         pages: fetched.pages,
         fetched_at_ms,
@@ -404,13 +394,7 @@ async fn store_fetched(
     if applied {
         // Before the fetch is recorded done: a failed put is retried with
         // the fetch, then dead-lettered like one.
-        let target = SyncTarget {
-            connection_id: synced.connection_id.clone(),
-            location_id: synced.location_id.clone(),
-            attribute_type: synced.attribute_type.clone(),
-            resource_id: synced.resource_id.clone(),
-        };
-        let (pk, sk) = crate::store::dynamo::synced_item_key(&target);
+        let (pk, sk) = crate::store::dynamo::synced_item_key(&synced.target);
         let stored = changes::StoredRef {
             table: app.config.table_name.clone(),
             pk,
@@ -421,8 +405,8 @@ async fn store_fetched(
     }
     tracing::info!(
         origin = %synced.event_id,
-        location_id = %synced.location_id,
-        attribute_type = %synced.attribute_type,
+        location_id = %synced.target.location_id,
+        attribute_type = %synced.target.attribute_type,
         pages = synced.pages,
         deleted,
         applied,
@@ -438,13 +422,13 @@ async fn apply_status(
     app: &App,
     state: &TargetState,
     hook: &Webhook,
+    meta: &serde_json::Map<String, Value>,
     user: &UserId,
 ) -> Result<(), SyncError> {
-    let meta = hook.body.get("metaData").cloned().unwrap_or(Value::Null);
     let status = LocationStatus {
         connection_id: hook.connection_id.clone(),
         location_id: hook.location_id.clone(),
-        meta: meta.to_string(),
+        meta: serde_json::to_string(meta).expect("a JSON object serialises"),
         received_at_ms: state.notified_at_ms,
         event_id: format!("{}@{}", state.target.id(), state.notifications),
         seq: state.notifications,

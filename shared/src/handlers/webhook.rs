@@ -66,7 +66,10 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     };
     // A hash that is present must verify; whether one must be present is
     // WEBHOOK_REQUIRE_HASH's (the guide's status example has none).
-    let must = app.config.webhook_require_hash.requires(hook.webhook_type);
+    let must = app
+        .config
+        .webhook_require_hash
+        .requires(hook.webhook_type());
     let checked = if must || hook.body.contains_key("hash") {
         app.config.webhook_hash.verify(key.as_bytes(), &hook.body)
     } else {
@@ -76,7 +79,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         // Say which webhook, never what it carried.
         tracing::warn!(
             connection_id = %hook.connection_id,
-            webhook_type = hook.webhook_type.as_str(),
+            webhook_type = hook.webhook_type().as_str(),
             location_id = %hook.location_id,
             reason = %e,
             "webhook refused: hash"
@@ -90,7 +93,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
     let body = crate::notify::record(app.store.as_ref(), &hook, now_ms).await?;
     tracing::info!(
         connection_id = %hook.connection_id,
-        webhook_type = hook.webhook_type.as_str(),
+        webhook_type = hook.webhook_type().as_str(),
         location_id = %hook.location_id,
         "webhook recorded"
     );

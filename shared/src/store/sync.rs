@@ -142,10 +142,8 @@ pub const MAX_STORED_BYTES: usize = 3 * 1024 * 1024;
 /// What a data webhook's `apiUrl` returned, every page of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncedData {
-    pub connection_id: ConnectionId,
-    pub location_id: String,
-    pub attribute_type: String,
-    pub resource_id: Option<String>,
+    /// What was fetched: a data target.
+    pub target: SyncTarget,
     /// The `data` arrays of all pages, concatenated, as JSON.
     pub data: String,
     pub pages: u32,

@@ -22,7 +22,7 @@ use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
 use crate::store::keys::{chunk_sk, data_sk, sync_pk};
-use crate::store::SyncedData;
+use crate::store::{SyncTarget, SyncedData};
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -103,9 +103,9 @@ impl DynamoStore {
     /// Stores `d` unless a later fetch is stored (`Ok(false)`).
     pub(super) async fn write_synced(&self, d: &SyncedData) -> Result<bool, Error> {
         let place = Place {
-            pk: sync_pk(&d.connection_id, &d.location_id),
-            attribute_type: &d.attribute_type,
-            resource: d.resource_id.as_deref(),
+            pk: sync_pk(&d.target.connection_id, &d.target.location_id),
+            attribute_type: &d.target.attribute_type,
+            resource: d.target.resource_id.as_deref(),
         };
         let gen = crate::crypto::random_b64(6);
         let mut head = place.head();
@@ -329,10 +329,12 @@ impl DynamoStore {
             }
         };
         Ok(Some(SyncedData {
-            connection_id: connection.clone(),
-            location_id: location.to_string(),
-            attribute_type: attribute_type.to_string(),
-            resource_id: resource.map(str::to_string),
+            target: SyncTarget {
+                connection_id: connection.clone(),
+                location_id: location.to_string(),
+                attribute_type: attribute_type.to_string(),
+                resource_id: resource.map(str::to_string),
+            },
             data,
             pages: get_n(&item, "pages").unwrap_or(0) as u32,
             fetched_at_ms: generation.fetched_at_ms,

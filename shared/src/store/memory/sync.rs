@@ -15,7 +15,7 @@ use std::sync::Mutex;
 pub(super) struct EventState {
     events: HashMap<String, EventRecord>,
     targets: HashMap<SyncTarget, TargetState>,
-    synced: HashMap<(ConnectionId, String, String, Option<String>), SyncedData>,
+    synced: HashMap<SyncTarget, SyncedData>,
     statuses: HashMap<(ConnectionId, String), LocationStatus>,
 }
 
@@ -148,19 +148,13 @@ impl EventStore for MemoryStore {
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
         let mut g = ev_lock(&self.events);
-        let k = (
-            d.connection_id.clone(),
-            d.location_id.clone(),
-            d.attribute_type.clone(),
-            d.resource_id.clone(),
-        );
         if g.synced
-            .get(&k)
+            .get(&d.target)
             .is_some_and(|old| old.fetched_at_ms > d.fetched_at_ms)
         {
             return Ok(false);
         }
-        g.synced.insert(k, d.clone());
+        g.synced.insert(d.target.clone(), d.clone());
         Ok(true)
     }
 
@@ -171,12 +165,12 @@ impl EventStore for MemoryStore {
         attribute_type: &str,
         resource: Option<&str>,
     ) -> Result<Option<SyncedData>, Error> {
-        let k = (
-            connection.clone(),
-            location.to_string(),
-            attribute_type.to_string(),
-            resource.map(str::to_string),
-        );
+        let k = SyncTarget {
+            connection_id: connection.clone(),
+            location_id: location.to_string(),
+            attribute_type: attribute_type.to_string(),
+            resource_id: resource.map(str::to_string),
+        };
         Ok(ev_lock(&self.events).synced.get(&k).cloned())
     }
 
