@@ -19,11 +19,9 @@ struct Message {
     letter: DeadLetter,
 }
 
-fn sqs_err(op: &str, e: impl std::error::Error + 'static) -> Error {
-    Error::Store(format!(
-        "{op}: {}",
-        aws_sdk_sqs::error::DisplayErrorContext(e)
-    ))
+fn sqs_err(op: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    let message = format!("{op}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e));
+    Error::Upstream(syncaroo_shared::error::Fault::transient(message).with_source(e))
 }
 
 fn describe(letter: &DeadLetter) -> (&'static str, String, String) {

@@ -524,7 +524,8 @@ async fn login(state: &State, req: Request) -> Response {
         );
     }
     let Ok(secrets) = app.secrets.get().await else {
-        return Error::Secrets("unavailable".into()).to_html_response();
+        return Error::Secrets(syncaroo_shared::error::Fault::transient("unavailable"))
+            .to_html_response();
     };
     let now = SystemClock.now();
     let claims = SessionClaims {

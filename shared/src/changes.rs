@@ -22,7 +22,7 @@
 
 use crate::clock::rfc3339_ms;
 use crate::config::Config;
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use crate::model::{ConnectionId, UserId};
 use crate::store::{LocationStatus, SyncedData};
 use async_trait::async_trait;
@@ -292,10 +292,11 @@ impl ChangeSink for EventBridgeSink {
             .await
             .map(drop)
             .map_err(|err| {
-                Error::Upstream(format!(
+                let message = format!(
                     "DescribeEventBus: {}",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(err)
-                ))
+                    aws_sdk_eventbridge::error::DisplayErrorContext(&err)
+                );
+                Error::Upstream(Fault::transient(message).with_source(err))
             })
     }
 
@@ -343,16 +344,17 @@ impl EventBridgeSink {
             .send()
             .await
             .map_err(|err| {
-                PutFailure::Call(Error::Upstream(format!(
+                let message = format!(
                     "PutEvents: {}",
-                    aws_sdk_eventbridge::error::DisplayErrorContext(err)
-                )))
+                    aws_sdk_eventbridge::error::DisplayErrorContext(&err)
+                );
+                PutFailure::Call(Error::Upstream(Fault::transient(message).with_source(err)))
             })?;
         // A call can succeed with its entry refused (throttled, bus gone):
         // that is a failure too.
         if out.failed_entry_count() > 0 {
             let first = out.entries().first();
-            return Err(PutFailure::Refused(Error::Upstream(format!(
+            return Err(PutFailure::Refused(Error::upstream(format!(
                 "PutEvents refused the entry: {} {}",
                 first.and_then(|r| r.error_code()).unwrap_or("?"),
                 first.and_then(|r| r.error_message()).unwrap_or("")
@@ -376,13 +378,19 @@ impl FileSink {
             lock: tokio::sync::Mutex::new(()),
         }
     }
+
+    fn fault(&self, e: std::io::Error) -> Error {
+        let message = format!("{}: {e}", self.path.display());
+        Error::Upstream(Fault::transient(message).with_source(e))
+    }
 }
 
 #[async_trait]
 impl ChangeSink for FileSink {
     async fn put(&self, entry: &Entry) -> Result<(), Error> {
         use tokio::io::AsyncWriteExt;
-        let mut line = serde_json::to_vec(entry).map_err(|e| Error::Upstream(e.to_string()))?;
+        let mut line = serde_json::to_vec(entry)
+            .map_err(|e| Error::Upstream(Fault::permanent("an entry as JSON").with_source(e)))?;
         line.push(b'\n');
         let _one_writer = self.lock.lock().await;
         let mut f = tokio::fs::OpenOptions::new()
@@ -390,10 +398,8 @@ impl ChangeSink for FileSink {
             .append(true)
             .open(&self.path)
             .await
-            .map_err(|e| Error::Upstream(format!("{}: {e}", self.path.display())))?;
-        f.write_all(&line)
-            .await
-            .map_err(|e| Error::Upstream(format!("{}: {e}", self.path.display())))
+            .map_err(|e| self.fault(e))?;
+        f.write_all(&line).await.map_err(|e| self.fault(e))
     }
 }
 

@@ -2,7 +2,7 @@
 //! (alarmed in template.yaml), a list in memory locally.
 
 use crate::changes::Entry;
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use crate::model::ConnectionId;
 use crate::store::EventRecord;
 use crate::webhook::{Webhook, WebhookType};
@@ -200,10 +200,11 @@ impl SqsDeadLetters {
             .send()
             .await
             .map_err(|e| {
-                Error::Store(format!(
+                let message = format!(
                     "SendMessage: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                ))
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                );
+                Error::Upstream(Fault::transient(message).with_source(e))
             })?;
         Ok(())
     }

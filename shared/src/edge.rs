@@ -139,8 +139,8 @@ pub async fn on_stream(
             tracing::error!(
                 "a stream record to deliver again has no sequence number: failing the whole batch"
             );
-            return Err(crate::error::Error::Upstream(
-                "a stream record to deliver again has no sequence number".into(),
+            return Err(crate::error::Error::upstream(
+                "a stream record to deliver again has no sequence number",
             ));
         };
         let mut f = DynamoDbBatchItemFailure::default();

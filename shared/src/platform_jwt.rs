@@ -10,7 +10,7 @@
 //! HS256 or `none`), issuer, audience, and times on the handlers' clock.
 
 use crate::crypto::SessionClaims;
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -160,15 +160,15 @@ impl PlatformJwt {
                 } else {
                     "request failed"
                 };
-                Error::Upstream(format!("JWKS: {why}"))
+                Error::Upstream(Fault::transient(format!("JWKS: {why}")).with_source(e))
             })?;
         if !resp.status().is_success() {
-            return Err(Error::Upstream(format!("JWKS: HTTP {}", resp.status())));
+            return Err(Error::upstream(format!("JWKS: HTTP {}", resp.status())));
         }
         let set: JwkSet = resp
             .json()
             .await
-            .map_err(|_| Error::Upstream("JWKS: not a JWK set".into()))?;
+            .map_err(|e| Error::Upstream(Fault::transient("JWKS: not a JWK set").with_source(e)))?;
         let mut out = HashMap::new();
         for jwk in &set.keys {
             let (Some(kid), alg) = (&jwk.common.key_id, key_algorithm(&jwk.algorithm)) else {

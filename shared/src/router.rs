@@ -257,7 +257,7 @@ async fn platform_caller(
             next.run(axum::extract::Request::from_parts(parts, body))
                 .await
         }
-        Err(e) => into_axum(e.to_oauth_response()),
+        Err(e) => into_axum(e.to_platform_response()),
     };
     if app.config.platform_api_auth == PlatformAuth::Iam {
         // No Basic challenge where Basic is not taken.

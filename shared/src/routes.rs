@@ -138,9 +138,10 @@ impl Endpoint {
 
     /// A failure on this endpoint in its protocol's form: an HTML page
     /// where a browser asks (authorize, the admin pages), RFC 6750 on the
-    /// bearer-protected resources, RFC 6749 JSON on the token endpoint and
-    /// the platform API. The router answers its own refusals (wrong method,
-    /// body too large, bad path segment) through it too.
+    /// bearer-protected resources, RFC 6749 JSON on the token endpoint, the
+    /// platform API's own JSON on its routes. The router answers its own
+    /// refusals (wrong method, body too large, bad path segment) through it
+    /// too.
     pub fn error_response(self, e: Error) -> Response {
         match self {
             Endpoint::Authorize
@@ -148,10 +149,10 @@ impl Endpoint {
             | Endpoint::AdminConfirm
             | Endpoint::AdminStatus => e.to_html_response(),
             Endpoint::CheckConnection | Endpoint::Webhook => e.to_bearer_response(),
-            Endpoint::Token
-            | Endpoint::PlatformListings
+            Endpoint::Token => e.to_oauth_response(),
+            Endpoint::PlatformListings
             | Endpoint::PlatformConnections
-            | Endpoint::PlatformConnection => e.to_oauth_response(),
+            | Endpoint::PlatformConnection => e.to_platform_response(),
         }
     }
 }

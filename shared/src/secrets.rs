@@ -5,8 +5,9 @@
 //! environment variables or logs.
 
 use crate::clock::Clock;
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use async_trait::async_trait;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
@@ -76,9 +77,9 @@ impl BridgeSecrets {
     pub fn parse(json: &str) -> Result<Self, Error> {
         let s: BridgeSecrets = serde_json::from_str(json).map_err(|_| {
             // serde's message could quote the document: say only what is wrong.
-            Error::Secrets(
-                "secret is not JSON with clientSecret, sessionKey and tokenHashKey".into(),
-            )
+            Error::Secrets(Fault::permanent(
+                "secret is not JSON with clientSecret, sessionKey and tokenHashKey",
+            ))
         })?;
         s.validate()?;
         Ok(s)
@@ -93,10 +94,12 @@ impl BridgeSecrets {
         let mut merged = serde_json::Map::new();
         for doc in docs {
             let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(doc)
-                .map_err(|_| Error::Secrets("a secret is not a JSON object".into()))?;
+                .map_err(|_| Error::Secrets(Fault::permanent("a secret is not a JSON object")))?;
             for (k, v) in obj {
                 if merged.insert(k.clone(), v).is_some() {
-                    return Err(Error::Secrets(format!("secret key {k} is set twice")));
+                    return Err(Error::Secrets(Fault::permanent(format!(
+                        "secret key {k} is set twice"
+                    ))));
                 }
             }
         }
@@ -117,9 +120,9 @@ impl BridgeSecrets {
             ("tokenHashKey", &self.token_hash_key),
         ] {
             if v.expose().len() < MIN_SECRET_LEN {
-                return Err(Error::Secrets(format!(
+                return Err(Error::Secrets(Fault::permanent(format!(
                     "{name} must be at least {MIN_SECRET_LEN} characters"
-                )));
+                ))));
             }
         }
         Ok(())
@@ -182,11 +185,24 @@ impl SecretsManagerSource {
                     .as_service_error()
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "request failed".into());
-                Error::Secrets(format!("GetSecretValue {id}: {detail}"))
+                let message = format!("GetSecretValue {id}: {detail}");
+                // The secret is missing, not ours to read or not readable:
+                // asking again changes nothing until someone acts.
+                let fault = match e.code() {
+                    Some(
+                        "ResourceNotFoundException"
+                        | "AccessDeniedException"
+                        | "DecryptionFailure"
+                        | "InvalidParameterException"
+                        | "InvalidRequestException",
+                    ) => Fault::permanent(message),
+                    _ => Fault::transient(message),
+                };
+                Error::Secrets(fault.with_source(e))
             })?;
-        out.secret_string()
-            .map(str::to_string)
-            .ok_or_else(|| Error::Secrets(format!("secret {id} has no SecretString")))
+        out.secret_string().map(str::to_string).ok_or_else(|| {
+            Error::Secrets(Fault::permanent(format!("secret {id} has no SecretString")))
+        })
     }
 }
 
@@ -214,7 +230,9 @@ where
     Fut: std::future::Future<Output = Result<String, Error>> + Send + 'static,
 {
     if ids.is_empty() {
-        return Err(Error::Secrets("SECRET_ID names no secret".into()));
+        return Err(Error::Secrets(Fault::permanent(
+            "SECRET_ID names no secret",
+        )));
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (i, id) in ids.iter().enumerate() {
@@ -223,7 +241,9 @@ where
     }
     let mut docs = vec![String::new(); ids.len()];
     while let Some(joined) = tasks.join_next().await {
-        let (i, doc) = joined.map_err(|e| Error::Secrets(format!("secret fetch task: {e}")))?;
+        let (i, doc) = joined.map_err(|e| {
+            Error::Secrets(Fault::transient("secret fetch task failed").with_source(e))
+        })?;
         docs[i] = doc?;
     }
     Ok(docs)
@@ -320,7 +340,7 @@ mod tests {
         async fn load(&self) -> Result<BridgeSecrets, Error> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             if n >= self.fail_after {
-                return Err(Error::Secrets("down".into()));
+                return Err(Error::Secrets(Fault::transient("down")));
             }
             Ok(BridgeSecrets::generate())
         }

@@ -53,7 +53,7 @@ impl ChangeSink for Flaky {
         let left = self.fail.load(Ordering::SeqCst);
         if left > 0 {
             self.fail.store(left - 1, Ordering::SeqCst);
-            return Err(Error::Upstream("PutEvents: ThrottlingException".into()));
+            return Err(Error::upstream("PutEvents: ThrottlingException"));
         }
         self.kept.put(entry).await
     }

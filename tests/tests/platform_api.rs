@@ -623,7 +623,10 @@ async fn deployed_platform_routes_take_only_a_verified_iam_caller() {
             "{method} {path} with the admin key: {}",
             syncaroo_tests::body_text(&resp)
         );
-        assert!(body_json(&resp)["error"].is_string());
+        // The platform API's own vocabulary, not OAuth's invalid_client,
+        // and no Basic challenge where Basic is not taken.
+        assert_eq!(body_json(&resp)["error"], "unauthenticated");
+        assert!(resp.headers().get("www-authenticate").is_none());
     }
     assert_eq!(store.fingerprint(), before, "nothing changed");
     // The IAM caller of the events/ file is let in.
@@ -671,8 +674,9 @@ async fn deployed_platform_routes_take_only_a_verified_iam_caller() {
             "{q}: {}",
             syncaroo_tests::body_text(&resp)
         );
+        assert_eq!(body_json(&resp)["error"], "bad_request", "{q}");
         assert!(
-            body_json(&resp)["error_description"]
+            body_json(&resp)["message"]
                 .as_str()
                 .unwrap()
                 .contains("unknown query parameter"),

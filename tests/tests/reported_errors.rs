@@ -81,3 +81,69 @@ async fn a_failed_stream_record_without_a_sequence_number_fails_the_invocation()
     let err = out.expect_err("the invocation fails");
     assert!(err.to_string().contains("sequence number"), "{err}");
 }
+
+/// A permanent fault is answered 500 without `Retry-After` (the rebuild
+/// issue, "Errors"): a stored connection item that no longer reads as one
+/// will read the same on every retry, so 503 "try again" would mislead.
+/// A transient one (DynamoDB throttling past the SDK's retries) stays 503
+/// with `Retry-After`.
+#[tokio::test]
+async fn a_malformed_item_is_a_500_and_throttling_a_503_with_retry_after() {
+    let Some(store) = local_aws::dynamo_store("corrupt", syncaroo_tests::EVENTS_NOW).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let t = TestApp::with_store(store.clone());
+    t.seed_events_tokens().await;
+    let ok =
+        handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json")).await;
+    assert_eq!(ok.status(), 200, "{}", syncaroo_tests::body_text(&ok));
+    // The connection item loses its `user`, as a hand edit in the console
+    // or a bad migration could leave it.
+    store
+        .client()
+        .update_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONN#99".into()),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONNECTION".into()),
+        )
+        .update_expression("REMOVE #u")
+        .expression_attribute_names("#u", "user")
+        .send()
+        .await
+        .unwrap();
+    let resp =
+        handlers::check_connection(&t.app, syncaroo_tests::event("check-connection.json")).await;
+    assert_eq!(resp.status(), 500, "{}", syncaroo_tests::body_text(&resp));
+    assert!(resp.headers().get("retry-after").is_none());
+    assert_eq!(syncaroo_tests::body_json(&resp)["error"], "server_error");
+    assert!(
+        !syncaroo_tests::body_text(&resp).contains("CONN#"),
+        "no store detail reaches the caller"
+    );
+
+    // Throttled on every try: transient, 503 with Retry-After.
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
+    let plan = Plan::new();
+    let proxy = fault_proxy::start(Service::DynamoDb, &endpoint, plan.clone()).await;
+    let client = fault_proxy::dynamodb_client(
+        &proxy,
+        Duration::from_secs(2),
+        Some(Duration::from_millis(5)),
+    )
+    .await;
+    let throttled = TestApp::with_store(Arc::new(DynamoStore::new(client, store.table())));
+    plan.arm("BatchGetItem", 1, usize::MAX, Fault::Throughput);
+    let resp = handlers::check_connection(
+        &throttled.app,
+        syncaroo_tests::event("check-connection.json"),
+    )
+    .await;
+    assert_eq!(resp.status(), 503, "{}", syncaroo_tests::body_text(&resp));
+    assert_eq!(resp.headers()["retry-after"], "1");
+}

@@ -302,9 +302,7 @@ impl CredentialsStore for LosesRefresh {
         _: &NewCredentials,
         _: i64,
     ) -> Result<bool, Error> {
-        Err(Error::Store(
-            "ProvisionedThroughputExceeded (simulated)".into(),
-        ))
+        Err(Error::store("ProvisionedThroughputExceeded (simulated)"))
     }
     async fn release_lease(&self, o: &str) -> Result<(), Error> {
         self.0.release_lease(o).await

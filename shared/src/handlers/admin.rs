@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::auth::{self, Basic};
 use crate::clock::guide_datetime;
 use crate::crypto;
-use crate::error::Error;
+use crate::error::{Error, Fault};
 use crate::http_util::{self, Params, Request, Response};
 use crate::public_url;
 use crate::store::CredentialsStore;
@@ -113,7 +113,7 @@ pub async fn confirm(app: &App, req: Request) -> Response {
                 OAuthError::InvalidGrant => {
                     Error::InvalidRequest("Syncaroo refused the code: start again from the connect page".into())
                 }
-                other => Error::Upstream(other.to_string()),
+                other => Error::Upstream(Fault::transient(other.to_string()).with_source(other)),
             })?;
         let version = app.store.put_credentials(&new, app.clock.now()).await?;
         tracing::info!(version, "admin confirm: Syncaroo API credentials stored");

@@ -65,7 +65,7 @@ fn caller_listed(allowed: &[String], arn: &str) -> bool {
 }
 
 /// Checks the query (only `query` parameters: a misspelt one is a 400,
-/// never ignored), then runs `f`; a failure is RFC 6749 JSON.
+/// never ignored), then runs `f`; a failure is the platform API's JSON.
 async fn answer(
     app: &App,
     req: Request,
@@ -76,7 +76,7 @@ async fn answer(
         Ok(()) => f(app, req).await,
         Err(e) => Err(e),
     };
-    res.unwrap_or_else(|e| e.to_oauth_response())
+    res.unwrap_or_else(|e| e.to_platform_response())
 }
 
 /// `PUT` / `DELETE /api/platform/users/{userId}/listings`; `user` is the

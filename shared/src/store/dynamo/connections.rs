@@ -32,7 +32,7 @@ pub(super) fn connection_from(item: &Item) -> Option<Connection> {
 }
 
 fn malformed() -> Error {
-    Error::Store("a connection item is malformed".into())
+    Error::corrupt("a connection item is malformed")
 }
 
 impl DynamoStore {

@@ -46,7 +46,7 @@ impl CredentialsStore for DynamoStore {
         };
         parse()
             .map(Some)
-            .ok_or_else(|| Error::Store("credentials item is malformed".into()))
+            .ok_or_else(|| Error::corrupt("credentials item is malformed"))
     }
 
     async fn put_credentials(&self, new: &NewCredentials, now: i64) -> Result<u64, Error> {

@@ -188,7 +188,7 @@ fn redeem_refusal(
     now: i64,
 ) -> RedeemError {
     let Some(code_reason) = reasons.first() else {
-        return RedeemError::Store(Error::Store("transaction cancelled without reasons".into()));
+        return RedeemError::Store(unexpected_cancellation("code redemption", reasons));
     };
     if failed_condition(code_reason) {
         let Some(old) = code_reason.item() else {
@@ -216,9 +216,7 @@ fn redeem_refusal(
     if reasons.get(4).is_some_and(failed_condition) {
         return RedeemError::NotFound;
     }
-    RedeemError::Store(Error::Store(format!(
-        "code redemption not stored: {reasons:?}"
-    )))
+    RedeemError::Store(unexpected_cancellation("code redemption", reasons))
 }
 
 #[async_trait]
@@ -249,9 +247,7 @@ impl GrantStore for DynamoStore {
             return Err(Error::InvalidRequest(FORM_USED.into()));
         }
         let Some(bound) = reasons.get(1).filter(|r| failed_condition(r)) else {
-            return Err(Error::Store(format!(
-                "authorization not stored: {reasons:?}"
-            )));
+            return Err(unexpected_cancellation("authorization", &reasons));
         };
         let old = bound.item();
         let revoked_before = old.is_some_and(|o| {
@@ -376,9 +372,7 @@ impl GrantStore for DynamoStore {
         {
             return Ok(());
         }
-        Err(st(Error::Store(format!(
-            "refresh rotation not stored: {reasons:?}"
-        ))))
+        Err(st(unexpected_cancellation("refresh rotation", &reasons)))
     }
 
     async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error> {
@@ -450,7 +444,7 @@ impl GrantStore for DynamoStore {
                 Some(TOKEN_SK) => token = token_from(item),
                 Some(CONNECTION_SK) => {
                     conn = Some(super::connections::connection_from(item).ok_or_else(|| {
-                        Error::Store(format!("connection item {connection} is malformed"))
+                        Error::corrupt(format!("connection item {connection} is malformed"))
                     })?)
                 }
                 _ => {}
@@ -466,7 +460,7 @@ impl GrantStore for DynamoStore {
         };
         super::connections::connection_from(item)
             .map(Some)
-            .ok_or_else(|| Error::Store(format!("connection item {id} is malformed")))
+            .ok_or_else(|| Error::corrupt(format!("connection item {id} is malformed")))
     }
 
     async fn list_connections(

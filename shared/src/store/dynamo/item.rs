@@ -1,7 +1,7 @@
 //! Attribute helpers every item group shares.
 
-use crate::error::Error;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use crate::error::{Error, Fault};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use std::collections::HashMap;
@@ -32,8 +32,48 @@ pub fn key(pk: impl Into<String>, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
-pub fn store_err<E: std::error::Error + 'static>(op: &str, e: E) -> Error {
-    Error::Store(format!("{op}: {}", DisplayErrorContext(e)))
+/// The error codes with which DynamoDB refuses a request it will refuse
+/// again: the request, the table or the caller's rights are wrong.
+const PERMANENT_CODES: &[&str] = &[
+    "ValidationException",
+    "ResourceNotFoundException",
+    "AccessDeniedException",
+    "ItemCollectionSizeLimitExceededException",
+    "UnrecognizedClientException",
+];
+
+/// A failed DynamoDB call as a store fault, its cause kept as the source:
+/// permanent for the codes above, transient otherwise (throttled, 5xx,
+/// timed out, the connection lost: the SDK's retries were not enough).
+pub fn store_err<E>(op: &str, e: E) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let message = format!("{op}: {}", DisplayErrorContext(&e));
+    let fault = match e.code() {
+        Some(c) if PERMANENT_CODES.contains(&c) => Fault::permanent(message),
+        _ => Fault::transient(message),
+    };
+    Error::Store(fault.with_source(e))
+}
+
+/// A transaction DynamoDB cancelled for reasons the caller did not expect:
+/// transient when every reason passes by itself (a conflict, throttling),
+/// permanent otherwise (a validation error, an item too large).
+pub(super) fn unexpected_cancellation(what: &str, reasons: &[CancellationReason]) -> Error {
+    let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+    let message = format!("{what}: transaction cancelled ({codes:?})");
+    let passes = |c: &&str| {
+        matches!(
+            *c,
+            "None" | "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+        )
+    };
+    if codes.iter().all(passes) {
+        Error::store(message)
+    } else {
+        Error::Store(Fault::permanent(message))
+    }
 }
 
 /// `#name -> name` for every attribute an expression names: DynamoDB
@@ -49,7 +89,7 @@ pub fn names(attrs: &[&str]) -> Option<HashMap<String, String>> {
 }
 
 pub(super) fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> Error {
-    Error::Store(format!("request build: {e}"))
+    Error::Store(Fault::permanent(format!("request build: {e}")).with_source(e))
 }
 
 pub(super) fn cancellation(
@@ -83,7 +123,7 @@ where
 /// condition did not hold, any other failure a store error.
 pub(super) fn conditional<T, E>(res: Result<T, SdkError<E>>, op: &str) -> Result<bool, Error>
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match res {
         Ok(_) => Ok(true),

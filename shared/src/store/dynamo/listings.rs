@@ -22,7 +22,8 @@ impl ListingStore for DynamoStore {
     async fn put_listings(&self, listings: &UserListings) -> Result<(), Error> {
         for (id, loc) in &listings.locations {
             let mut item = key(user_pk(&listings.user_id), &location_sk(id));
-            let doc = serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
+            let doc = serde_json::to_string(loc)
+                .map_err(|e| Error::corrupt(format!("a location as JSON: {e}")))?;
             item.insert("doc".into(), s(doc));
             self.client
                 .put_item()
@@ -72,8 +73,8 @@ impl ListingStore for DynamoStore {
             if last {
                 for (id, loc) in locations {
                     let mut item = key(pk.clone(), &location_sk(id));
-                    let doc =
-                        serde_json::to_string(loc).map_err(|e| Error::Store(e.to_string()))?;
+                    let doc = serde_json::to_string(loc)
+                        .map_err(|e| Error::corrupt(format!("a location as JSON: {e}")))?;
                     item.insert("doc".into(), s(doc));
                     steps.push(self.put(item, None)?);
                 }
@@ -86,7 +87,7 @@ impl ListingStore for DynamoStore {
                         "the listings changed while this push was written; send it again".into(),
                     )
                 } else {
-                    Error::Store(format!("listings not replaced: {reasons:?}"))
+                    unexpected_cancellation("listings replacement", &reasons)
                 });
             }
             if last {
@@ -118,7 +119,7 @@ impl ListingStore for DynamoStore {
             let item = item.map_err(|e| store_err("Query", e))?;
             let doc = get_s(&item, "doc").unwrap_or("");
             let loc: Location = serde_json::from_str(doc)
-                .map_err(|e| Error::Store(format!("location item of user {user}: {e}")))?;
+                .map_err(|e| Error::corrupt(format!("location item of user {user}: {e}")))?;
             out.push(loc);
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -144,9 +144,7 @@ impl DynamoStore {
                 Ok(()) => return Ok(true),
                 // The head changed since we read it: read it again.
                 Err(reasons) if reasons.first().is_some_and(failed_condition) => continue,
-                Err(reasons) => {
-                    return Err(Error::Store(format!("synced data not stored: {reasons:?}")))
-                }
+                Err(reasons) => return Err(unexpected_cancellation("synced data", &reasons)),
             }
         }
         Err(Error::Unavailable(

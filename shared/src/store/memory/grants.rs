@@ -31,7 +31,7 @@ impl GrantStore for MemoryStore {
             }
         }
         if g.codes.contains_key(&code.hash) {
-            return Err(Error::Store("code hash collision".into()));
+            return Err(Error::store("code hash collision"));
         }
         if let Some(f) = form {
             g.used_forms.insert(f.to_string());
