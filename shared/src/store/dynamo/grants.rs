@@ -2,6 +2,7 @@
 
 use super::connections::ACCEPTS_FAMILY;
 use super::item::*;
+use super::tx::{Cancelled, Tx};
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{
@@ -181,16 +182,46 @@ impl DynamoStore {
     }
 }
 
-/// Why a redemption's transaction was cancelled, from its reasons (the
-/// consume step first, the connection step fourth, the family check fifth).
-fn redeem_refusal(
-    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-    now: i64,
-) -> RedeemError {
-    let Some(code_reason) = reasons.first() else {
-        return RedeemError::Store(unexpected_cancellation("code redemption", reasons));
-    };
-    if failed_condition(code_reason) {
+/// The steps of a consent's transaction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Authz {
+    /// The code's item.
+    Code,
+    /// The connection bound to the user (or started afresh).
+    Connection,
+    /// The consent form's single use.
+    Form,
+}
+
+/// The steps of a code's redemption.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Redeem {
+    /// The code consumed (its old item returned on failure).
+    Consume,
+    Access,
+    Refresh,
+    /// The connection still the code's user's and not revoked.
+    Connection,
+    /// The token family not revoked.
+    Family,
+}
+
+/// The steps of a refresh token's rotation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rotate {
+    /// The token family not revoked.
+    Family,
+    /// The old refresh token marked used (its old item returned on failure).
+    UseOld,
+    Access,
+    Refresh,
+    /// The connection not revoked.
+    Connection,
+}
+
+/// Why a redemption was refused, read from the steps that failed.
+fn redeem_refusal(cancelled: &Cancelled<Redeem>, now: i64) -> RedeemError {
+    if let Some(code_reason) = cancelled.failed(Redeem::Consume) {
         let Some(old) = code_reason.item() else {
             return RedeemError::NotFound;
         };
@@ -210,13 +241,13 @@ fn redeem_refusal(
         }
         return RedeemError::Mismatch;
     }
-    if reasons.get(3).is_some_and(failed_condition) {
+    if cancelled.failed(Redeem::Connection).is_some() {
         return RedeemError::Mismatch;
     }
-    if reasons.get(4).is_some_and(failed_condition) {
+    if cancelled.failed(Redeem::Family).is_some() {
         return RedeemError::NotFound;
     }
-    RedeemError::Store(unexpected_cancellation("code redemption", reasons))
+    RedeemError::Store(cancelled.unexpected("code redemption"))
 }
 
 #[async_trait]
@@ -238,16 +269,18 @@ impl GrantStore for DynamoStore {
             })
             .transpose()
         };
-        let mut steps = vec![put_code.clone(), bind];
-        steps.extend(form_step(code)?);
-        let Err(reasons) = self.transact(steps).await? else {
+        let tx = Tx::new()
+            .step(Authz::Code, put_code.clone())
+            .step(Authz::Connection, bind)
+            .maybe(Authz::Form, form_step(code)?);
+        let Err(cancelled) = self.run(tx).await? else {
             return Ok(());
         };
-        if reasons.get(2).is_some_and(failed_condition) {
+        if cancelled.failed(Authz::Form).is_some() {
             return Err(Error::InvalidRequest(FORM_USED.into()));
         }
-        let Some(bound) = reasons.get(1).filter(|r| failed_condition(r)) else {
-            return Err(unexpected_cancellation("authorization", &reasons));
+        let Some(bound) = cancelled.failed(Authz::Connection) else {
+            return Err(cancelled.unexpected("authorization"));
         };
         let old = bound.item();
         let revoked_before = old.is_some_and(|o| {
@@ -262,22 +295,23 @@ impl GrantStore for DynamoStore {
         // A new consent after a revocation: the connection starts afresh.
         let ended = super::connections::ended_families(old.expect("checked above"));
         let afresh = self.afresh_update(code, ended)?;
-        let mut steps = vec![
-            put_code,
-            TransactWriteItem::builder().update(afresh).build(),
-        ];
-        steps.extend(form_step(code)?);
-        match self.transact(steps).await? {
+        let tx = Tx::new()
+            .step(Authz::Code, put_code)
+            .step(
+                Authz::Connection,
+                TransactWriteItem::builder().update(afresh).build(),
+            )
+            .maybe(Authz::Form, form_step(code)?);
+        match self.run(tx).await? {
             Ok(()) => Ok(()),
-            Err(reasons) if reasons.get(2).is_some_and(failed_condition) => {
+            Err(c) if c.failed(Authz::Form).is_some() => {
                 Err(Error::InvalidRequest(FORM_USED.into()))
             }
             // Started afresh by a concurrent consent, or bound elsewhere
             // meanwhile: the caller's user sees it as a retry would.
-            Err(reasons) => Err(Error::Conflict(format!(
-                "the connection changed during this consent; start again from Syncaroo ({} reasons)",
-                reasons.len()
-            ))),
+            Err(_) => Err(Error::Conflict(
+                "the connection changed during this consent; start again from Syncaroo".into(),
+            )),
         }
     }
 
@@ -285,18 +319,20 @@ impl GrantStore for DynamoStore {
         let st = |e: Error| RedeemError::Store(e);
         // A code issued before its connection was revoked is dead too.
         let family_live = self.family_not_revoked(&r.family).map_err(st)?;
-        let items = vec![
-            self.consume_step(r).map_err(st)?,
-            self.put_new_token(&r.access).map_err(st)?,
-            self.put_new_token(&r.refresh).map_err(st)?,
-            self.authorize_step(r).map_err(st)?,
-            TransactWriteItem::builder()
-                .condition_check(family_live)
-                .build(),
-        ];
-        match self.transact(items).await.map_err(st)? {
+        let tx = Tx::new()
+            .step(Redeem::Consume, self.consume_step(r).map_err(st)?)
+            .step(Redeem::Access, self.put_new_token(&r.access).map_err(st)?)
+            .step(Redeem::Refresh, self.put_new_token(&r.refresh).map_err(st)?)
+            .step(Redeem::Connection, self.authorize_step(r).map_err(st)?)
+            .step(
+                Redeem::Family,
+                TransactWriteItem::builder()
+                    .condition_check(family_live)
+                    .build(),
+            );
+        match self.run(tx).await.map_err(st)? {
             Ok(()) => Ok(()),
-            Err(reasons) => Err(redeem_refusal(&reasons, r.now)),
+            Err(cancelled) => Err(redeem_refusal(&cancelled, r.now)),
         }
     }
 
@@ -326,26 +362,32 @@ impl GrantStore for DynamoStore {
         let conn_ok = self
             .connection_accepts(&r.access.connection_id, &r.family)
             .map_err(st)?;
-        let items = vec![
-            TransactWriteItem::builder()
-                .condition_check(family_ok)
-                .build(),
-            TransactWriteItem::builder().update(use_old).build(),
-            self.put_new_token(&r.access).map_err(st)?,
-            self.put_new_token(&r.refresh).map_err(st)?,
-            TransactWriteItem::builder()
-                .condition_check(conn_ok)
-                .build(),
-        ];
-        let Err(reasons) = self.transact(items).await.map_err(st)? else {
+        let tx = Tx::new()
+            .step(
+                Rotate::Family,
+                TransactWriteItem::builder()
+                    .condition_check(family_ok)
+                    .build(),
+            )
+            .step(
+                Rotate::UseOld,
+                TransactWriteItem::builder().update(use_old).build(),
+            )
+            .step(Rotate::Access, self.put_new_token(&r.access).map_err(st)?)
+            .step(Rotate::Refresh, self.put_new_token(&r.refresh).map_err(st)?)
+            .step(
+                Rotate::Connection,
+                TransactWriteItem::builder()
+                    .condition_check(conn_ok)
+                    .build(),
+            );
+        let Err(cancelled) = self.run(tx).await.map_err(st)? else {
             return Ok(());
         };
-        if reasons.first().is_some_and(failed_condition)
-            || reasons.get(4).is_some_and(failed_condition)
-        {
+        if cancelled.any_failed(&[Rotate::Family, Rotate::Connection]) {
             return Err(RotateError::Revoked);
         }
-        if let Some(reason) = reasons.get(1).filter(|r| failed_condition(r)) {
+        if let Some(reason) = cancelled.failed(Rotate::UseOld) {
             let Some(old) = reason.item().and_then(token_from) else {
                 return Err(RotateError::NotFound);
             };
@@ -366,13 +408,10 @@ impl GrantStore for DynamoStore {
         // The old token is fine (unused or inside the grace window) and the
         // successors exist already: an identical rotation made them (they
         // are derived from the old token), so this copy gets the same pair.
-        if reasons
-            .get(2..4)
-            .is_some_and(|r| r.iter().any(failed_condition))
-        {
+        if cancelled.any_failed(&[Rotate::Access, Rotate::Refresh]) {
             return Ok(());
         }
-        Err(st(unexpected_cancellation("refresh rotation", &reasons)))
+        Err(st(cancelled.unexpected("refresh rotation")))
     }
 
     async fn revoke_family(&self, family: &str, known: &[String], now: i64) -> Result<(), Error> {

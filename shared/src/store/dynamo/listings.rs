@@ -1,6 +1,7 @@
 //! The platform's listings: one item per location of a user.
 
 use super::item::*;
+use super::tx::Tx;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::{Location, UserId, UserListings};
@@ -16,6 +17,15 @@ use std::collections::BTreeMap;
 /// The partition's version item: a replacement writes it conditionally, so
 /// two pushes racing cannot interleave their deletes and puts.
 const VERSION_SK: &str = LISTINGS_VERSION_SK;
+
+/// The steps of a listings push.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Push {
+    /// The user's listings version, guarded by the one read.
+    Version,
+    /// A location deleted or written.
+    Location,
+}
 
 #[async_trait]
 impl ListingStore for DynamoStore {
@@ -58,7 +68,7 @@ impl ListingStore for DynamoStore {
             // step guarded by the version like the last one.
             let room = TRANSACTION_STEPS - 1 - locations.len();
             let last = gone.len() <= room;
-            let mut steps = vec![self.bump_version(&pk, version)?];
+            let mut tx = Tx::new().step(Push::Version, self.bump_version(&pk, version)?);
             for id in gone
                 .iter()
                 .take(if last { room } else { TRANSACTION_STEPS - 1 })
@@ -68,7 +78,10 @@ impl ListingStore for DynamoStore {
                     .set_key(Some(key(pk.clone(), &location_sk(id))))
                     .build()
                     .map_err(build_err)?;
-                steps.push(TransactWriteItem::builder().delete(del).build());
+                tx = tx.step(
+                    Push::Location,
+                    TransactWriteItem::builder().delete(del).build(),
+                );
             }
             if last {
                 for (id, loc) in locations {
@@ -76,18 +89,18 @@ impl ListingStore for DynamoStore {
                     let doc = serde_json::to_string(loc)
                         .map_err(|e| Error::corrupt(format!("a location as JSON: {e}")))?;
                     item.insert("doc".into(), s(doc));
-                    steps.push(self.put(item, None)?);
+                    tx = tx.step(Push::Location, self.put(item, None)?);
                 }
             }
-            if let Err(reasons) = self.transact(steps).await? {
-                // The version step is first: its failed condition is a
-                // push racing this one; anything else is no client's doing.
-                return Err(if reasons.first().is_some_and(failed_condition) {
+            if let Err(cancelled) = self.run(tx).await? {
+                // The version's failed condition is a push racing this one;
+                // anything else is no client's doing.
+                return Err(if cancelled.failed(Push::Version).is_some() {
                     Error::Conflict(
                         "the listings changed while this push was written; send it again".into(),
                     )
                 } else {
-                    unexpected_cancellation("listings replacement", &reasons)
+                    cancelled.unexpected("listings replacement")
                 });
             }
             if last {

@@ -21,6 +21,7 @@ mod listings;
 mod retries;
 mod sync;
 mod synced;
+mod tx;
 
 pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
 pub use retries::RetryTransactionConflict;

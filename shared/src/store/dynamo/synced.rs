@@ -18,6 +18,7 @@
 //! by the next write like any other generation.
 
 use super::item::*;
+use super::tx::Tx;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
@@ -99,6 +100,17 @@ impl Place<'_> {
     }
 }
 
+/// The steps of a large write's commit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Commit {
+    /// The head, guarded by the generation read before.
+    Head,
+    /// A staged chunk of the new generation made permanent.
+    Keep,
+    /// A chunk of the replaced generation deleted.
+    Drop,
+}
+
 impl DynamoStore {
     /// Stores `d` unless a later fetch is stored (`Ok(false)`).
     pub(super) async fn write_synced(&self, d: &SyncedData) -> Result<bool, Error> {
@@ -139,12 +151,12 @@ impl DynamoStore {
                 self.delete_chunks(&place, Some(&gen), parts.len()).await;
                 return Ok(false);
             }
-            let steps = self.commit_steps(&place, head.clone(), &gen, parts.len(), old.as_ref())?;
-            match self.transact(steps).await? {
+            let tx = self.commit_steps(&place, head.clone(), &gen, parts.len(), old.as_ref())?;
+            match self.run(tx).await? {
                 Ok(()) => return Ok(true),
                 // The head changed since we read it: read it again.
-                Err(reasons) if reasons.first().is_some_and(failed_condition) => continue,
-                Err(reasons) => return Err(unexpected_cancellation("synced data", &reasons)),
+                Err(c) if c.failed(Commit::Head).is_some() => continue,
+                Err(c) => return Err(c.unexpected("synced data")),
             }
         }
         Err(Error::Unavailable(
@@ -192,7 +204,7 @@ impl DynamoStore {
         gen: &str,
         count: usize,
         old: Option<&Generation>,
-    ) -> Result<Vec<TransactWriteItem>, Error> {
+    ) -> Result<Tx<Commit>, Error> {
         let mut put = Put::builder().table_name(&self.table).set_item(Some(head));
         put = match old {
             None => put
@@ -211,9 +223,12 @@ impl DynamoStore {
                 .set_expression_attribute_names(names(&["gen", "fetched_at_ms"]))
                 .expression_attribute_values(":old_at", n(*fetched_at_ms)),
         };
-        let mut steps = vec![TransactWriteItem::builder()
-            .put(put.build().map_err(build_err)?)
-            .build()];
+        let mut tx = Tx::new().step(
+            Commit::Head,
+            TransactWriteItem::builder()
+                .put(put.build().map_err(build_err)?)
+                .build(),
+        );
         for i in 0..count {
             let keep = Update::builder()
                 .table_name(&self.table)
@@ -223,7 +238,10 @@ impl DynamoStore {
                 .set_expression_attribute_names(names(&["ttl", "pk"]))
                 .build()
                 .map_err(build_err)?;
-            steps.push(TransactWriteItem::builder().update(keep).build());
+            tx = tx.step(
+                Commit::Keep,
+                TransactWriteItem::builder().update(keep).build(),
+            );
         }
         if let Some(old) = old {
             for i in 0..old.chunks {
@@ -232,10 +250,13 @@ impl DynamoStore {
                     .set_key(Some(place.chunk(old.gen.as_deref(), i)))
                     .build()
                     .map_err(build_err)?;
-                steps.push(TransactWriteItem::builder().delete(del).build());
+                tx = tx.step(
+                    Commit::Drop,
+                    TransactWriteItem::builder().delete(del).build(),
+                );
             }
         }
-        Ok(steps)
+        Ok(tx)
     }
 
     /// Stores data that fits its head item; the chunks of the generation it
