@@ -1,8 +1,9 @@
 //! Codes, tokens, token families and connections.
 
 use super::connections::ACCEPTS_FAMILY;
+use super::grant_steps::{redeem_refusal, Authz, Redeem, Rotate};
 use super::item::*;
-use super::tx::{Cancelled, Tx};
+use super::tx::Tx;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{
@@ -180,74 +181,6 @@ impl DynamoStore {
             .map_err(build_err)?;
         Ok(TransactWriteItem::builder().update(authorize_conn).build())
     }
-}
-
-/// The steps of a consent's transaction.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Authz {
-    /// The code's item.
-    Code,
-    /// The connection bound to the user (or started afresh).
-    Connection,
-    /// The consent form's single use.
-    Form,
-}
-
-/// The steps of a code's redemption.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Redeem {
-    /// The code consumed (its old item returned on failure).
-    Consume,
-    Access,
-    Refresh,
-    /// The connection still the code's user's and not revoked.
-    Connection,
-    /// The token family not revoked.
-    Family,
-}
-
-/// The steps of a refresh token's rotation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Rotate {
-    /// The token family not revoked.
-    Family,
-    /// The old refresh token marked used (its old item returned on failure).
-    UseOld,
-    Access,
-    Refresh,
-    /// The connection not revoked.
-    Connection,
-}
-
-/// Why a redemption was refused, read from the steps that failed.
-fn redeem_refusal(cancelled: &Cancelled<Redeem>, now: i64) -> RedeemError {
-    if let Some(code_reason) = cancelled.failed(Redeem::Consume) {
-        let Some(old) = code_reason.item() else {
-            return RedeemError::NotFound;
-        };
-        if get_bool(old, "consumed") {
-            let tokens = old
-                .get("tokens")
-                .and_then(|v| v.as_l().ok())
-                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-                .unwrap_or_default();
-            return RedeemError::Replayed {
-                family: get_s(old, "family").unwrap_or_default().to_string(),
-                tokens,
-            };
-        }
-        if get_n(old, "expires_at").unwrap_or(0) <= now {
-            return RedeemError::Expired;
-        }
-        return RedeemError::Mismatch;
-    }
-    if cancelled.failed(Redeem::Connection).is_some() {
-        return RedeemError::Mismatch;
-    }
-    if cancelled.failed(Redeem::Family).is_some() {
-        return RedeemError::NotFound;
-    }
-    RedeemError::Store(cancelled.unexpected("code redemption"))
 }
 
 #[async_trait]

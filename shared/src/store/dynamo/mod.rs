@@ -15,6 +15,7 @@
 
 mod connections;
 mod credentials;
+mod grant_steps;
 mod grants;
 pub mod item;
 mod listings;
