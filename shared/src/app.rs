@@ -34,7 +34,7 @@ impl App {
         secrets: impl SecretSource + 'static,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let ttl = config.secrets_cache_ttl_secs;
+        let ttl = config.secrets_cache_ttl;
         let secrets = Arc::new(CachedSecrets::new(secrets, clock.clone(), ttl));
         Self::with_cached_secrets(config, store, secrets, clock)
     }
@@ -126,10 +126,7 @@ impl App {
         self.platform_jwt
             .get_or_init(|| {
                 self.config.platform_jwt.clone().map(|c| {
-                    crate::platform_jwt::PlatformJwt::new(
-                        c,
-                        std::time::Duration::from_millis(self.config.syncaroo_http_timeout_ms),
-                    )
+                    crate::platform_jwt::PlatformJwt::new(c, self.config.syncaroo_http_timeout)
                 })
             })
             .as_ref()
@@ -190,7 +187,7 @@ impl App {
         let secrets = Arc::new(CachedSecrets::new(
             SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk), &config.secret_id),
             clock.clone(),
-            config.secrets_cache_ttl_secs,
+            config.secrets_cache_ttl,
         ));
         let fetching = secrets.clone();
         let fetch = tokio::spawn(async move { fetching.get().await.map(drop) });

@@ -7,6 +7,16 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
+/// A duration as whole seconds on the clock's scale (saturating).
+pub fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// A duration as whole milliseconds on the clock's scale (saturating).
+pub fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> i64;
     /// Milliseconds, for leases that must expire sooner than a second.

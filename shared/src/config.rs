@@ -2,10 +2,11 @@
 //! secret lives here: secrets come from [`crate::secrets`].
 
 use crate::error::Error;
+use std::time::Duration;
 
 /// Where codes may live at most: the guide's flow completes in seconds and
 /// RFC 6749 recommends ten minutes as the ceiling.
-pub const MAX_CODE_TTL: u64 = 600;
+pub const MAX_CODE_TTL: Duration = Duration::from_secs(600);
 
 /// The form of `expires` in guide-dialect token responses
 /// (`TOKEN_EXPIRES_FORMAT`).
@@ -166,15 +167,15 @@ pub struct Config {
     pub session_cookie: String,
     /// Shown on the consent page.
     pub platform_name: String,
-    pub code_ttl_secs: u64,
-    pub access_token_ttl_secs: u64,
-    pub refresh_token_ttl_secs: u64,
+    pub code_ttl: Duration,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
     /// A refresh token reused within this many seconds of its first use is
     /// treated as a network retry, not theft.
-    pub refresh_reuse_grace_secs: u64,
+    pub refresh_reuse_grace: Duration,
     pub table_name: String,
     pub secret_id: String,
-    pub secrets_cache_ttl_secs: u64,
+    pub secrets_cache_ttl: Duration,
     /// Base of the Syncaroo API (`<base>authorize`, `<base>token`, data).
     pub syncaroo_api_base: String,
     /// Where the data API's URLs may point (`SYNCAROO_DATA_BASES`), apart
@@ -186,12 +187,12 @@ pub struct Config {
     /// only; the template never sets it).
     pub syncaroo_allow_loopback: bool,
     /// Refresh Syncaroo's access token when it expires within this margin.
-    pub syncaroo_refresh_margin_secs: u64,
+    pub syncaroo_refresh_margin: Duration,
     /// How long a refresher holds the lease before others may take over.
-    pub syncaroo_lease_ms: u64,
+    pub syncaroo_lease: Duration,
     /// How long a caller waits for another refresher before giving up.
-    pub syncaroo_wait_ms: u64,
-    pub syncaroo_http_timeout_ms: u64,
+    pub syncaroo_wait: Duration,
+    pub syncaroo_http_timeout: Duration,
     pub syncaroo_refresh_attempts: u64,
     /// `expires` in guide-dialect token responses.
     pub token_expires_format: ExpiresFormat,
@@ -206,7 +207,7 @@ pub struct Config {
     /// Tries per page on 429, 5xx and unreadable bodies.
     pub sync_page_attempts: u64,
     /// Wall-clock budget for fetching all pages of one event.
-    pub sync_deadline_ms: u64,
+    pub sync_deadline: Duration,
     /// Where failed events go (SQS queue URL); empty: none configured.
     pub dead_letter_queue_url: String,
     /// Change events: the `Source` of every entry (`EVENT_SOURCE`) and the
@@ -229,7 +230,7 @@ pub struct Config {
     /// A target is fetched at most once per this many milliseconds
     /// (`SYNC_MIN_FETCH_INTERVAL_MS`); a notification inside it is fetched
     /// when it has passed, never dropped.
-    pub sync_min_fetch_interval_ms: u64,
+    pub sync_min_fetch_interval: Duration,
 }
 
 /// Settings read by name: empty counts as unset.
@@ -254,6 +255,15 @@ impl<F: Fn(&str) -> Option<String>> Lookup<F> {
                 .parse()
                 .map_err(|_| Error::Config(format!("{k} must be {}", Unit::of(k).what()))),
         }
+    }
+
+    /// A duration in the unit its name says (`_SECONDS` or `_MS`).
+    fn duration(&self, k: &str, d: u64) -> Result<Duration, Error> {
+        let n = self.n(k, d)?;
+        Ok(match Unit::of(k) {
+            Unit::Millis => Duration::from_millis(n),
+            _ => Duration::from_secs(n),
+        })
     }
 
     fn flag(&self, k: &str) -> Result<bool, Error> {
@@ -288,7 +298,7 @@ impl<F: Fn(&str) -> Option<String>> Lookup<F> {
                 &self.s("SESSION_COOKIE", "syncaroo_session"),
             ),
             user_claim: self.s("PLATFORM_JWT_USER_CLAIM", "sub"),
-            cache_secs: self.n("PLATFORM_JWKS_CACHE_SECONDS", 600)?,
+            cache_ttl: self.duration("PLATFORM_JWKS_CACHE_SECONDS", 600)?,
         }))
     }
 }
@@ -314,13 +324,13 @@ impl Config {
             login_return_param: r.s("LOGIN_RETURN_PARAM", "return_to"),
             session_cookie: r.s("SESSION_COOKIE", "syncaroo_session"),
             platform_name: r.s("PLATFORM_NAME", "Your platform"),
-            code_ttl_secs: r.n("CODE_TTL_SECONDS", 300)?,
-            access_token_ttl_secs: r.n("ACCESS_TOKEN_TTL_SECONDS", 3600)?,
-            refresh_token_ttl_secs: r.n("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400)?,
-            refresh_reuse_grace_secs: r.n("REFRESH_REUSE_GRACE_SECONDS", 10)?,
+            code_ttl: r.duration("CODE_TTL_SECONDS", 300)?,
+            access_token_ttl: r.duration("ACCESS_TOKEN_TTL_SECONDS", 3600)?,
+            refresh_token_ttl: r.duration("REFRESH_TOKEN_TTL_SECONDS", 30 * 86_400)?,
+            refresh_reuse_grace: r.duration("REFRESH_REUSE_GRACE_SECONDS", 10)?,
             table_name: r.s("TABLE_NAME", "syncaroo-bridge"),
             secret_id: r.s("SECRET_ID", "syncaroo-bridge/secrets"),
-            secrets_cache_ttl_secs: r.n("SECRETS_CACHE_TTL_SECONDS", 300)?,
+            secrets_cache_ttl: r.duration("SECRETS_CACHE_TTL_SECONDS", 300)?,
             syncaroo_api_base: r.s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
             syncaroo_data_bases: crate::url_rules::DataBases::parse(
                 &r.s("SYNCAROO_DATA_BASES", crate::url_rules::DEFAULT_DATA_BASES),
@@ -328,10 +338,10 @@ impl Config {
             )?,
             webhook_require_hash: HashRequirement::parse(&r.s("WEBHOOK_REQUIRE_HASH", "data"))?,
             syncaroo_allow_loopback: r.flag("SYNCAROO_ALLOW_LOOPBACK")?,
-            syncaroo_refresh_margin_secs: r.n("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
-            syncaroo_lease_ms: r.n("SYNCAROO_LEASE_MS", 30_000)?,
-            syncaroo_wait_ms: r.n("SYNCAROO_WAIT_MS", 15_000)?,
-            syncaroo_http_timeout_ms: r.n("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
+            syncaroo_refresh_margin: r.duration("SYNCAROO_REFRESH_MARGIN_SECONDS", 240)?,
+            syncaroo_lease: r.duration("SYNCAROO_LEASE_MS", 30_000)?,
+            syncaroo_wait: r.duration("SYNCAROO_WAIT_MS", 15_000)?,
+            syncaroo_http_timeout: r.duration("SYNCAROO_HTTP_TIMEOUT_MS", 5_000)?,
             syncaroo_refresh_attempts: r.n("SYNCAROO_REFRESH_ATTEMPTS", 3)?,
             token_expires_format: ExpiresFormat::parse(&r.s("TOKEN_EXPIRES_FORMAT", "guide"))?,
             webhook_hash: crate::webhook::HashProfile::parse(
@@ -343,13 +353,13 @@ impl Config {
             sync_max_pages: r.n("SYNC_MAX_PAGES", 50)?,
             sync_max_response_bytes: r.n("SYNC_MAX_RESPONSE_BYTES", 1_048_576)?,
             sync_page_attempts: r.n("SYNC_PAGE_ATTEMPTS", 4)?,
-            sync_deadline_ms: r.n("SYNC_DEADLINE_MS", 60_000)?,
+            sync_deadline: r.duration("SYNC_DEADLINE_MS", 60_000)?,
             dead_letter_queue_url: r.s("DEAD_LETTER_QUEUE_URL", ""),
             event_source: r.s("EVENT_SOURCE", "syncaroo-bridge"),
             event_bus_name: r.s("EVENT_BUS_NAME", "default"),
             platform_api_auth: PlatformAuth::parse(&r.s("PLATFORM_API_AUTH", "iam"))?,
             platform_caller_arns: r.list("PLATFORM_CALLER_ARNS"),
-            sync_min_fetch_interval_ms: r.n("SYNC_MIN_FETCH_INTERVAL_MS", 5_000)?,
+            sync_min_fetch_interval: r.duration("SYNC_MIN_FETCH_INTERVAL_MS", 5_000)?,
             platform_jwt: r.platform_jwt()?,
         };
         cfg.validate()?;
@@ -365,20 +375,19 @@ impl Config {
                 ));
             }
         }
-        if self.code_ttl_secs == 0 || self.code_ttl_secs > MAX_CODE_TTL {
+        if self.code_ttl.is_zero() || self.code_ttl > MAX_CODE_TTL {
             return Err(Error::Config(format!(
-                "CODE_TTL_SECONDS must be between 1 and {MAX_CODE_TTL}"
+                "CODE_TTL_SECONDS must be between 1 and {}",
+                MAX_CODE_TTL.as_secs()
             )));
         }
-        if self.access_token_ttl_secs == 0
-            || self.refresh_token_ttl_secs <= self.access_token_ttl_secs
-        {
+        if self.access_token_ttl.is_zero() || self.refresh_token_ttl <= self.access_token_ttl {
             return Err(Error::Config(
                 "ACCESS_TOKEN_TTL_SECONDS must be positive and shorter than REFRESH_TOKEN_TTL_SECONDS"
                     .into(),
             ));
         }
-        if self.refresh_reuse_grace_secs > 300 {
+        if self.refresh_reuse_grace > Duration::from_secs(300) {
             return Err(Error::Config(
                 "REFRESH_REUSE_GRACE_SECONDS above 300 defeats reuse detection".into(),
             ));
@@ -398,7 +407,7 @@ impl Config {
                 "SYNC_MAX_ATTEMPTS, SYNC_MAX_PAGES and SYNC_PAGE_ATTEMPTS must be >= 1".into(),
             ));
         }
-        if self.syncaroo_refresh_attempts == 0 || self.syncaroo_lease_ms < 1000 {
+        if self.syncaroo_refresh_attempts == 0 || self.syncaroo_lease < Duration::from_secs(1) {
             return Err(Error::Config(
                 "SYNCAROO_REFRESH_ATTEMPTS must be >= 1 and SYNCAROO_LEASE_MS >= 1000".into(),
             ));
@@ -457,8 +466,8 @@ mod tests {
     #[test]
     fn defaults_are_safe() {
         let c = cfg(&[]).unwrap();
-        assert!(c.code_ttl_secs <= MAX_CODE_TTL);
-        assert!(c.access_token_ttl_secs < c.refresh_token_ttl_secs);
+        assert!(c.code_ttl <= MAX_CODE_TTL);
+        assert!(c.access_token_ttl < c.refresh_token_ttl);
         assert_eq!(c.redirect_uri, "https://app.syncaroo.com/connection");
     }
 
@@ -487,7 +496,7 @@ mod tests {
     fn reads_overrides() {
         let c = cfg(&[("OAUTH_CLIENT_ID", "xyz1243"), ("CODE_TTL_SECONDS", "60")]).unwrap();
         assert_eq!(c.client_id, "xyz1243");
-        assert_eq!(c.code_ttl_secs, 60);
+        assert_eq!(c.code_ttl, Duration::from_secs(60));
         let c = cfg(&[
             ("TOKEN_EXPIRES_FORMAT", "rfc3339"),
             ("SYNCAROO_ALLOW_LOOPBACK", "FALSE"),

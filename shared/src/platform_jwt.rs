@@ -28,7 +28,7 @@ pub struct PlatformJwtConfig {
     /// The claim naming the platform's user (default `sub`).
     pub user_claim: String,
     /// How long fetched keys are used before the JWKS is read again.
-    pub cache_secs: u64,
+    pub cache_ttl: std::time::Duration,
 }
 
 /// Clock skew allowed on `exp` and `nbf`.
@@ -126,7 +126,7 @@ impl PlatformJwt {
     async fn key(&self, kid: &str, now: i64) -> Result<(DecodingKey, Algorithm), Error> {
         let mut keys = self.keys.lock().await;
         let age = keys.fetched_at.map(|t| now - t);
-        let stale = age.is_none_or(|a| a >= self.cfg.cache_secs as i64);
+        let stale = age.is_none_or(|a| a >= crate::clock::secs(self.cfg.cache_ttl));
         let unknown = !keys.by_kid.contains_key(kid);
         if stale || (unknown && age.is_none_or(|a| a >= REFETCH_SECS)) {
             match self.fetch().await {

@@ -11,6 +11,7 @@ use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use serde::Deserialize;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::RwLock;
 
 /// A secret string whose `Debug` and `Display` print nothing of it.
@@ -272,11 +273,11 @@ struct Cached {
 const FIRST_BACKOFF_SECS: i64 = 5;
 
 impl CachedSecrets {
-    pub fn new(source: impl SecretSource + 'static, clock: Arc<dyn Clock>, ttl_secs: u64) -> Self {
+    pub fn new(source: impl SecretSource + 'static, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
         Self {
             source: Box::new(source),
             clock,
-            ttl: ttl_secs as i64,
+            ttl: crate::clock::secs(ttl),
             cache: RwLock::new(None),
         }
     }
@@ -356,7 +357,7 @@ mod tests {
                 fail_after: 2,
             },
             clock.clone(),
-            60,
+            Duration::from_secs(60),
         );
         let a = c.get().await.unwrap();
         let b = c.get().await.unwrap();
@@ -385,7 +386,7 @@ mod tests {
                 fail_after: 1,
             },
             clock.clone(),
-            60,
+            Duration::from_secs(60),
         );
         let first = c.get().await.unwrap();
         clock.advance(61);
@@ -420,7 +421,7 @@ mod tests {
                 fail_after: 0,
             },
             Arc::new(ManualClock::new(0)),
-            60,
+            Duration::from_secs(60),
         );
         assert!(c.get().await.is_err());
     }

@@ -285,7 +285,7 @@ impl TestApp {
             client_id: self.app.config.client_id.clone(),
             redirect_uri: self.app.config.redirect_uri.clone(),
             family,
-            expires_at: now + self.app.config.code_ttl_secs as i64,
+            expires_at: now + syncaroo_shared::clock::secs(self.app.config.code_ttl),
         };
         self.app
             .store

@@ -359,14 +359,16 @@ async fn token_endpoint_refuses_bad_requests_and_writes_nothing() {
     // An expired code is refused and left unconsumed (nothing written):
     // back in time, the very same code still works.
     let before = store.fingerprint();
-    t.clock.advance(t.app.config.code_ttl_secs as i64);
+    t.clock
+        .advance(syncaroo_shared::clock::secs(t.app.config.code_ttl));
     let resp = handlers::token(&t.app, t.code_request(&code)).await;
     assert_eq!(
         (resp.status().as_u16(), body_json(&resp)["error"].as_str()),
         (400, Some("invalid_grant"))
     );
     assert_eq!(store.fingerprint(), before, "expired code: wrote something");
-    t.clock.advance(-(t.app.config.code_ttl_secs as i64));
+    t.clock
+        .advance(-syncaroo_shared::clock::secs(t.app.config.code_ttl));
     let resp = handlers::token(&t.app, t.code_request(&code)).await;
     assert_eq!(
         resp.status(),

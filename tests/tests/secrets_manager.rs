@@ -30,7 +30,7 @@ async fn loads_caches_and_rotates() {
     let cache = CachedSecrets::new(
         SecretsManagerSource::new(client.clone(), &name),
         clock.clone(),
-        300,
+        std::time::Duration::from_secs(300),
     );
     assert_eq!(cache.get().await.unwrap().client_secret.expose(), first);
 

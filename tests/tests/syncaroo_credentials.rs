@@ -42,7 +42,7 @@ fn provider(
     let cached = Arc::new(CachedSecrets::new(
         StaticSecrets(secrets),
         clock.clone(),
-        300,
+        std::time::Duration::from_secs(300),
     ));
     TokenProvider::new(&config(fake, timeout_ms), store, cached, clock).with_backoff_ms(20)
 }

@@ -234,7 +234,7 @@ async fn decide(app: &App, req: &Request) -> Result<Response, Error> {
                 client_id: authz.client_id.clone(),
                 redirect_uri: authz.redirect_uri.clone(),
                 family,
-                expires_at: now + app.config.code_ttl_secs as i64,
+                expires_at: now + crate::clock::secs(app.config.code_ttl),
             };
             // One write: the code, the connection, and this form's single
             // use (a second post of the same form is refused).

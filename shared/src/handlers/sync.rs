@@ -110,7 +110,7 @@ pub fn fetch_policy(app: &App) -> FetchPolicy {
         max_response_bytes: c.sync_max_response_bytes as usize,
         max_stored_bytes: MAX_STORED_BYTES,
         page_attempts: c.sync_page_attempts,
-        deadline: Duration::from_millis(c.sync_deadline_ms),
+        deadline: c.sync_deadline,
         backoff_ms: 200,
     }
 }
@@ -161,7 +161,7 @@ pub async fn process_target(
     // at most one fetch per interval; what is notified inside it waits. A
     // status target calls nobody: applied at once.
     if let Some(last) = state.fetch_started_ms.filter(|_| !target.is_status()) {
-        let until_ms = last + app.config.sync_min_fetch_interval_ms as i64;
+        let until_ms = last + crate::clock::millis(app.config.sync_min_fetch_interval);
         if app.clock.now_ms() < until_ms {
             return Outcome::Deferred { until_ms };
         }

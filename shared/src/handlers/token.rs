@@ -146,24 +146,20 @@ fn mint(
             crypto::mint_derived(TokenKind::Refresh.prefix(), Some(payload), key, old),
         ),
     };
-    let record = |raw: &str, kind: TokenKind, ttl: u64| TokenRecord {
+    let record = |raw: &str, kind: TokenKind, ttl: std::time::Duration| TokenRecord {
         hash: secrets.token_hash(raw),
         kind,
         connection_id: payload.c.clone(),
         user_id: payload.u.clone(),
         client_id: client_id.to_string(),
         family: payload.f.clone(),
-        expires_at: now + ttl as i64,
+        expires_at: now + crate::clock::secs(ttl),
         revoked: false,
         used_at: None,
     };
     Minted {
-        access_rec: record(&access, TokenKind::Access, app.config.access_token_ttl_secs),
-        refresh_rec: record(
-            &refresh,
-            TokenKind::Refresh,
-            app.config.refresh_token_ttl_secs,
-        ),
+        access_rec: record(&access, TokenKind::Access, app.config.access_token_ttl),
+        refresh_rec: record(&refresh, TokenKind::Refresh, app.config.refresh_token_ttl),
         access,
         refresh,
     }
@@ -241,7 +237,7 @@ async fn rotate(
         client_id: client_id.to_string(),
         family: payload.f.clone(),
         now,
-        grace_floor: now - app.config.refresh_reuse_grace_secs as i64,
+        grace_floor: now - crate::clock::secs(app.config.refresh_reuse_grace),
         access: minted.access_rec.clone(),
         refresh: minted.refresh_rec.clone(),
     };
@@ -284,7 +280,7 @@ fn respond(app: &App, dialect: Dialect, m: &Minted) -> Response {
             &RfcTokens {
                 access_token: &m.access,
                 token_type: "Bearer",
-                expires_in: app.config.access_token_ttl_secs as i64,
+                expires_in: crate::clock::secs(app.config.access_token_ttl),
                 refresh_token: &m.refresh,
             },
         ),

@@ -94,15 +94,12 @@ impl TokenProvider {
     ) -> Self {
         Self {
             creds,
-            oauth: SyncarooOAuth::new(
-                &config.syncaroo_api_base,
-                Duration::from_millis(config.syncaroo_http_timeout_ms),
-            ),
+            oauth: SyncarooOAuth::new(&config.syncaroo_api_base, config.syncaroo_http_timeout),
             secrets,
             clock,
-            margin: config.syncaroo_refresh_margin_secs as i64,
-            lease_ms: config.syncaroo_lease_ms as i64,
-            wait_ms: config.syncaroo_wait_ms as i64,
+            margin: crate::clock::secs(config.syncaroo_refresh_margin),
+            lease_ms: crate::clock::millis(config.syncaroo_lease),
+            wait_ms: crate::clock::millis(config.syncaroo_wait),
             attempts: config.syncaroo_refresh_attempts,
             backoff_ms: 200,
             // Unique per process, so a lease names its holder.
