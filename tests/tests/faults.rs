@@ -264,15 +264,31 @@ async fn matrix(name: &str, run: PathRun) {
 
 /// The requests an unfaulted run makes, as steps.
 async fn steps(rig: &Arc<Rig>, run: PathRun) -> Vec<Step> {
-    rig.plan.reset();
-    run(rig.clone(), None)
-        .await
-        .expect("the path works unfaulted");
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for s in rig.plan.seen() {
-        *seen.entry(s.op).or_default() += 1;
+    // The fewest requests of each operation over two unfaulted runs: DynamoDB
+    // Local now and then cancels a transaction for a conflict with another
+    // test's running beside it, and the SDK's retry of it is no step of the
+    // path.
+    let mut fewest: Option<BTreeMap<String, usize>> = None;
+    for _ in 0..2 {
+        rig.plan.reset();
+        run(rig.clone(), None)
+            .await
+            .expect("the path works unfaulted");
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for s in rig.plan.seen() {
+            *seen.entry(s.op).or_default() += 1;
+        }
+        fewest = Some(match fewest {
+            None => seen,
+            Some(f) => f
+                .into_iter()
+                .filter_map(|(op, n)| seen.get(&op).map(|m| (op, n.min(*m))))
+                .collect(),
+        });
     }
-    seen.into_iter()
+    fewest
+        .unwrap_or_default()
+        .into_iter()
         .flat_map(|(op, n)| (1..=n).map(move |i| (op.clone(), i)))
         .collect()
 }
