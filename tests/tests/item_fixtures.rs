@@ -221,7 +221,10 @@ async fn check_grants(store: &DynamoStore) {
     assert_eq!(conn.created_at, EVENTS_NOW);
     assert_eq!(conn.confirmed_at, Some(EVENTS_NOW + 5));
     assert_eq!(conn.revoked_at, Some(EVENTS_NOW + 9));
-    assert_eq!(conn.revoked_families, vec![events_creds::FAMILY.to_string()]);
+    assert_eq!(
+        conn.revoked_families,
+        vec![events_creds::FAMILY.to_string()]
+    );
 }
 
 async fn check_credentials_and_sync(store: &DynamoStore, items: &[Value]) {

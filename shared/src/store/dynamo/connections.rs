@@ -3,6 +3,7 @@
 
 use super::grants::{conn_pk, hooks_pk};
 use super::item::*;
+use super::items::{read, ConnectionItem};
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, UserId};
@@ -16,18 +17,16 @@ pub(super) const ACCEPTS_FAMILY: &str =
     "attribute_exists(#pk) AND #status <> :revoked AND NOT contains(#revoked_fams, :fam)";
 
 pub(super) fn connection_from(item: &Item) -> Option<Connection> {
+    let i: ConnectionItem = read(item)?;
     Some(Connection {
-        id: ConnectionId::parse(connection_id_of(get_s(item, "pk")?)?).ok()?,
-        user_id: UserId::parse(get_s(item, "user")?).ok()?,
-        client_id: get_s(item, "client")?.to_string(),
-        status: ConnectionStatus::parse(get_s(item, "status")?)?,
-        created_at: get_n(item, "created_at")?,
-        confirmed_at: get_n(item, "confirmed_at"),
-        revoked_at: get_n(item, "revoked_at"),
-        revoked_families: match item.get("revoked_fams") {
-            Some(AttributeValue::Ss(f)) => f.clone(),
-            _ => Vec::new(),
-        },
+        id: ConnectionId::parse(connection_id_of(&i.pk)?).ok()?,
+        user_id: UserId::parse(&i.user).ok()?,
+        client_id: i.client,
+        status: ConnectionStatus::parse(&i.status)?,
+        created_at: i.created_at,
+        confirmed_at: i.confirmed_at,
+        revoked_at: i.revoked_at,
+        revoked_families: i.revoked_fams,
     })
 }
 

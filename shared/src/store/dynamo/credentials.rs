@@ -1,6 +1,7 @@
 //! The Syncaroo API credentials item and the admin connect state.
 
 use super::item::*;
+use super::items::{read, CredentialsItem};
 use super::DynamoStore;
 use crate::error::Error;
 use crate::secrets::SecretString;
@@ -32,16 +33,17 @@ impl CredentialsStore for DynamoStore {
             return Ok(None);
         };
         let parse = || -> Option<SyncarooCredentials> {
+            let i: CredentialsItem = read(item)?;
             Some(SyncarooCredentials {
-                access_token: SecretString::new(get_s(item, "access_token")?),
-                expires_at: get_n(item, "expires_at")?,
-                refresh_token: SecretString::new(get_s(item, "refresh_token")?),
-                version: get_n(item, "version")? as u64,
-                lease_owner: get_s(item, "lease_owner").map(str::to_string),
-                lease_until_ms: get_n(item, "lease_until_ms"),
-                status: CredentialStatus::parse(get_s(item, "status")?)?,
-                reason: get_s(item, "reason").map(str::to_string),
-                updated_at: get_n(item, "updated_at").unwrap_or(0),
+                access_token: SecretString::new(i.access_token),
+                expires_at: i.expires_at,
+                refresh_token: SecretString::new(i.refresh_token),
+                version: i.version,
+                lease_owner: i.lease_owner,
+                lease_until_ms: i.lease_until_ms,
+                status: CredentialStatus::parse(&i.status)?,
+                reason: i.reason,
+                updated_at: i.updated_at,
             })
         };
         parse()

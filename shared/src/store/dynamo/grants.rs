@@ -3,6 +3,7 @@
 use super::connections::ACCEPTS_FAMILY;
 use super::grant_steps::{redeem_refusal, Authz, Redeem, Rotate};
 use super::item::*;
+use super::items::{read, TokenItem};
 use super::tx::Tx;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
@@ -50,16 +51,17 @@ pub(super) fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
 }
 
 fn token_from(item: &Item) -> Option<TokenRecord> {
+    let i: TokenItem = read(item)?;
     Some(TokenRecord {
-        hash: token_hash_of(get_s(item, "pk")?)?.to_string(),
-        kind: TokenKind::parse(get_s(item, "kind")?)?,
-        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
-        user_id: UserId::parse(get_s(item, "user")?).ok()?,
-        client_id: get_s(item, "client")?.to_string(),
-        family: get_s(item, "family")?.to_string(),
-        expires_at: get_n(item, "expires_at")?,
-        revoked: get_bool(item, "revoked"),
-        used_at: get_n(item, "used_at"),
+        hash: token_hash_of(&i.pk)?.to_string(),
+        kind: TokenKind::parse(&i.kind)?,
+        connection_id: ConnectionId::parse(&i.conn).ok()?,
+        user_id: UserId::parse(&i.user).ok()?,
+        client_id: i.client,
+        family: i.family,
+        expires_at: i.expires_at,
+        revoked: i.revoked,
+        used_at: i.used_at,
     })
 }
 

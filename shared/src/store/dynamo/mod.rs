@@ -18,6 +18,7 @@ mod credentials;
 mod grant_steps;
 mod grants;
 pub mod item;
+mod items;
 mod listings;
 mod retries;
 mod sync;

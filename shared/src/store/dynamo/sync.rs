@@ -2,6 +2,7 @@
 
 use super::grants::{hook_sk, hooks_pk};
 use super::item::*;
+use super::items::{read, EventItem, FetchState, NoteItem, NoteState, StatusItem};
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
@@ -37,29 +38,30 @@ fn target_pk(t: &SyncTarget) -> String {
 /// The target a `NOTE` item (a read, or a stream record's `NewImage`)
 /// belongs to; `None` for any other item.
 pub fn target_from(item: &Item) -> Option<SyncTarget> {
-    keys::is_target_pk(get_s(item, "pk")?).then_some(())?;
-    (get_s(item, "sk")? == NOTE_SK).then_some(())?;
+    let i: NoteItem = read(item)?;
+    (keys::is_target_pk(&i.pk) && i.sk == NOTE_SK).then_some(())?;
     Some(SyncTarget {
-        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
-        location_id: get_s(item, "location")?.to_string(),
-        attribute_type: get_s(item, "attr")?.to_string(),
-        resource_id: get_s(item, "resource").map(str::to_string),
+        connection_id: ConnectionId::parse(&i.conn).ok()?,
+        location_id: i.location,
+        attribute_type: i.attr,
+        resource_id: i.resource,
     })
 }
 
 /// A webhook event from its item (a read, or a stream record's `NewImage`);
 /// `None` for any other item.
 pub fn event_from(item: &Item) -> Option<EventRecord> {
+    let i: EventItem = read(item)?;
     Some(EventRecord {
-        id: event_id_of(get_s(item, "pk")?)?.to_string(),
-        connection_id: ConnectionId::parse(get_s(item, "conn")?).ok()?,
-        webhook_type: WebhookType::parse(get_s(item, "type")?)?,
-        location_id: get_s(item, "location")?.to_string(),
-        payload: get_s(item, "payload")?.to_string(),
-        received_at_ms: get_n(item, "received_at_ms")?,
-        status: EventStatus::parse(get_s(item, "status")?)?,
-        attempts: get_n(item, "attempts").unwrap_or(0) as u32,
-        error: get_s(item, "error").map(str::to_string),
+        id: event_id_of(&i.pk)?.to_string(),
+        connection_id: ConnectionId::parse(&i.conn).ok()?,
+        webhook_type: WebhookType::parse(&i.webhook_type)?,
+        location_id: i.location,
+        payload: i.payload,
+        received_at_ms: i.received_at_ms,
+        status: EventStatus::parse(&i.status)?,
+        attempts: i.attempts,
+        error: i.error,
     })
 }
 
@@ -151,18 +153,22 @@ impl EventStore for DynamoStore {
         let Some(note) = find(NOTE_SK) else {
             return Ok(None);
         };
-        let state = find(STATE_SK);
-        let st = |k: &str| state.and_then(|i| get_n(i, k));
+        let malformed = || Error::corrupt(format!("target item {} is malformed", t.id()));
+        let note: NoteState = read(note).ok_or_else(malformed)?;
+        let state: Option<FetchState> = match find(STATE_SK) {
+            Some(i) => Some(read(i).ok_or_else(malformed)?),
+            None => None,
+        };
         Ok(Some(TargetState {
             target: t.clone(),
-            payload: get_s(note, "payload").unwrap_or("{}").to_string(),
-            notified_at_ms: get_n(note, "notified_at_ms").unwrap_or(0),
-            notifications: get_n(note, "notifications").unwrap_or(0) as u64,
-            fetch_started_ms: st("fetch_started_ms"),
-            fetched_through: st("fetched_through").map(|n| n as u64),
-            given_up_through: st("given_up_through").map(|n| n as u64),
-            attempts: st("attempts").unwrap_or(0) as u32,
-            error: state.and_then(|i| get_s(i, "error")).map(str::to_string),
+            payload: note.payload,
+            notified_at_ms: note.notified_at_ms,
+            notifications: note.notifications,
+            fetch_started_ms: state.as_ref().and_then(|s| s.fetch_started_ms),
+            fetched_through: state.as_ref().and_then(|s| s.fetched_through),
+            given_up_through: state.as_ref().and_then(|s| s.given_up_through),
+            attempts: state.as_ref().map_or(0, |s| s.attempts),
+            error: state.and_then(|s| s.error),
         }))
     }
 
@@ -335,13 +341,16 @@ impl EventStore for DynamoStore {
         let Some(item) = item.as_ref() else {
             return Ok(None);
         };
+        let i: StatusItem = read(item).ok_or_else(|| {
+            Error::corrupt(format!("status item of location {location} is malformed"))
+        })?;
         Ok(Some(LocationStatus {
             connection_id: connection.clone(),
             location_id: location.to_string(),
-            meta: get_s(item, "meta").unwrap_or("{}").to_string(),
-            received_at_ms: get_n(item, "received_at_ms").unwrap_or(0),
-            event_id: get_s(item, "event_id").unwrap_or_default().to_string(),
-            seq: get_n(item, "seq").unwrap_or(0).max(0) as u64,
+            meta: i.meta,
+            received_at_ms: i.received_at_ms,
+            event_id: i.event_id,
+            seq: u64::try_from(i.seq).unwrap_or(0),
         }))
     }
 }

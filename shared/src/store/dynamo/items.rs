@@ -1,0 +1,130 @@
+//! The items the store reads, as serde structs read with `serde_dynamo`:
+//! each names its attributes once, in its fields, instead of a chain of
+//! `get_s`/`get_n` lookups. Field names are the stored attribute names, so
+//! items written before these structs existed read unchanged (a test reads
+//! items in that form). Optional attributes are `Option` and may be absent;
+//! attributes a struct does not name (keys of indexes, `ttl`) are ignored.
+//!
+//! Writes stay update expressions and conditional puts: most of them change
+//! some attributes of an item under a condition, which no item struct
+//! expresses.
+
+use super::item::Item;
+use serde::Deserialize;
+
+/// Reads `item` as `T`; `None` when it does not have `T`'s shape.
+pub(super) fn read<T: serde::de::DeserializeOwned>(item: &Item) -> Option<T> {
+    serde_dynamo::from_item(item.clone()).ok()
+}
+
+/// `CONN#<id>` / `CONNECTION`.
+#[derive(Deserialize)]
+pub(super) struct ConnectionItem {
+    pub pk: String,
+    pub user: String,
+    pub client: String,
+    pub status: String,
+    pub created_at: i64,
+    pub confirmed_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// The token families ended by a revocation (a string set).
+    #[serde(default)]
+    pub revoked_fams: Vec<String>,
+}
+
+/// `TOKEN#<hash>` / `TOKEN`.
+#[derive(Deserialize)]
+pub(super) struct TokenItem {
+    pub pk: String,
+    pub kind: String,
+    pub conn: String,
+    pub user: String,
+    pub client: String,
+    pub family: String,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub revoked: bool,
+    pub used_at: Option<i64>,
+}
+
+/// `SYNCAROO` / `CREDENTIALS`.
+#[derive(Deserialize)]
+pub(super) struct CredentialsItem {
+    pub access_token: String,
+    pub expires_at: i64,
+    pub refresh_token: String,
+    pub version: u64,
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: Option<i64>,
+    pub status: String,
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+/// A target's `NOTE` item (also a stream record's `NewImage`).
+#[derive(Deserialize)]
+pub(super) struct NoteItem {
+    pub pk: String,
+    pub sk: String,
+    pub conn: String,
+    pub location: String,
+    pub attr: String,
+    pub resource: Option<String>,
+}
+
+/// `EVENT#<id>` / `EVENT`: a webhook an earlier version recorded.
+#[derive(Deserialize)]
+pub(super) struct EventItem {
+    pub pk: String,
+    pub conn: String,
+    #[serde(rename = "type")]
+    pub webhook_type: String,
+    pub location: String,
+    pub payload: String,
+    pub received_at_ms: i64,
+    pub status: String,
+    #[serde(default)]
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+fn empty_object() -> String {
+    "{}".into()
+}
+
+/// A target's `NOTE` item, as the worker reads it: its latest notification.
+#[derive(Deserialize)]
+pub(super) struct NoteState {
+    #[serde(default = "empty_object")]
+    pub payload: String,
+    #[serde(default)]
+    pub notified_at_ms: i64,
+    #[serde(default)]
+    pub notifications: u64,
+}
+
+/// A target's `STATE` item: its fetches, written by the worker only.
+#[derive(Deserialize)]
+pub(super) struct FetchState {
+    pub fetch_started_ms: Option<i64>,
+    pub fetched_through: Option<u64>,
+    pub given_up_through: Option<u64>,
+    #[serde(default)]
+    pub attempts: u32,
+    pub error: Option<String>,
+}
+
+/// A location's `STATUS` item: its latest status webhook.
+#[derive(Deserialize)]
+pub(super) struct StatusItem {
+    #[serde(default = "empty_object")]
+    pub meta: String,
+    #[serde(default)]
+    pub received_at_ms: i64,
+    #[serde(default)]
+    pub event_id: String,
+    /// 0 (or absent): stored before statuses were numbered.
+    #[serde(default)]
+    pub seq: i64,
+}
