@@ -3,7 +3,7 @@
 use super::connections::ACCEPTS_FAMILY;
 use super::grant_steps::{redeem_refusal, Authz, Redeem, Rotate};
 use super::item::*;
-use super::items::{read, TokenItem};
+use super::items::{read, write, CodeItem, TokenItem};
 use super::tx::Tx;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
@@ -30,24 +30,21 @@ use crate::store::keys::{
 pub(super) use crate::store::keys::{connection_pk as conn_pk, hook_sk, hooks_pk};
 
 pub(super) fn token_item(t: &TokenRecord, ttl_shift: i64) -> Item {
-    let mut item = key(token_pk(&t.hash), TOKEN_SK);
-    item.insert("kind".into(), s(t.kind.as_str()));
-    item.insert("conn".into(), s(t.connection_id.as_str()));
-    item.insert("user".into(), s(t.user_id.as_str()));
-    item.insert("client".into(), s(&t.client_id));
-    item.insert("family".into(), s(&t.family));
-    item.insert("expires_at".into(), n(t.expires_at));
-    item.insert("revoked".into(), AttributeValue::Bool(t.revoked));
-    item.insert(
-        "ttl".into(),
-        n(t.expires_at + KEEP_AFTER_EXPIRY + ttl_shift),
-    );
-    item.insert("gsi1pk".into(), s(family_pk(&t.family)));
-    item.insert("gsi1sk".into(), s(token_pk(&t.hash)));
-    if let Some(u) = t.used_at {
-        item.insert("used_at".into(), n(u));
-    }
-    item
+    write(&TokenItem {
+        pk: token_pk(&t.hash),
+        sk: TOKEN_SK.into(),
+        kind: t.kind.as_str().into(),
+        conn: t.connection_id.as_str().into(),
+        user: t.user_id.as_str().into(),
+        client: t.client_id.clone(),
+        family: t.family.clone(),
+        expires_at: t.expires_at,
+        revoked: t.revoked,
+        used_at: t.used_at,
+        ttl: Some(t.expires_at + KEEP_AFTER_EXPIRY + ttl_shift),
+        gsi1pk: Some(family_pk(&t.family)),
+        gsi1sk: Some(token_pk(&t.hash)),
+    })
 }
 
 fn token_from(item: &Item) -> Option<TokenRecord> {
@@ -68,15 +65,18 @@ fn token_from(item: &Item) -> Option<TokenRecord> {
 impl DynamoStore {
     /// A consent's code, stored unconsumed (never over another).
     fn put_code(&self, code: &AuthCodeRecord) -> Result<TransactWriteItem, Error> {
-        let mut item = key(code_pk(&code.hash), CODE_SK);
-        item.insert("conn".into(), s(code.connection_id.as_str()));
-        item.insert("user".into(), s(code.user_id.as_str()));
-        item.insert("client".into(), s(&code.client_id));
-        item.insert("redirect".into(), s(&code.redirect_uri));
-        item.insert("family".into(), s(&code.family));
-        item.insert("expires_at".into(), n(code.expires_at));
-        item.insert("consumed".into(), AttributeValue::Bool(false));
-        item.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
+        let item = write(&CodeItem {
+            pk: code_pk(&code.hash),
+            sk: CODE_SK,
+            conn: code.connection_id.as_str(),
+            user: code.user_id.as_str(),
+            client: &code.client_id,
+            redirect: &code.redirect_uri,
+            family: &code.family,
+            expires_at: code.expires_at,
+            consumed: false,
+            ttl: self.ttl_secs(code.expires_at + KEEP_AFTER_EXPIRY),
+        });
         self.put(item, Some("attribute_not_exists(pk)"))
     }
 

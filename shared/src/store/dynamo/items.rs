@@ -1,20 +1,30 @@
-//! The items the store reads, as serde structs read with `serde_dynamo`:
-//! each names its attributes once, in its fields, instead of a chain of
-//! `get_s`/`get_n` lookups. Field names are the stored attribute names, so
-//! items written before these structs existed read unchanged (a test reads
-//! items in that form). Optional attributes are `Option` and may be absent;
-//! attributes a struct does not name (keys of indexes, `ttl`) are ignored.
+//! The items of the table as serde structs, read and written with
+//! `serde_dynamo`: each names its attributes once, in its fields, instead
+//! of a chain of `get_s`/`get_n` lookups and `insert`s. Field names are the
+//! stored attribute names, so items written before these structs existed
+//! read unchanged (a test reads items in that form). Optional attributes
+//! are `Option`, may be absent, and are left out when `None` (serde_dynamo
+//! would write `{"NULL": true}`, which DynamoDB refuses in an index key and
+//! ignores as a TTL); `ttl` is a number of epoch seconds. Attributes a
+//! struct does not name are ignored on read.
 //!
-//! Writes stay update expressions and conditional puts: most of them change
-//! some attributes of an item under a condition, which no item struct
-//! expresses.
+//! Most writes stay update expressions: they change some attributes of an
+//! item under a condition, which no item struct expresses. Whole items
+//! written at once (a token, a code, a legacy event) are written from their
+//! struct.
 
 use super::item::Item;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Reads `item` as `T`; `None` when it does not have `T`'s shape.
 pub(super) fn read<T: serde::de::DeserializeOwned>(item: &Item) -> Option<T> {
     serde_dynamo::from_item(item.clone()).ok()
+}
+
+/// `value` as an item. Our item structs are flat records of strings,
+/// numbers and booleans, which always serialise.
+pub(super) fn write<T: Serialize>(value: &T) -> Item {
+    serde_dynamo::to_item(value).expect("an item struct serialises")
 }
 
 /// `CONN#<id>` / `CONNECTION`.
@@ -33,9 +43,11 @@ pub(super) struct ConnectionItem {
 }
 
 /// `TOKEN#<hash>` / `TOKEN`.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub(super) struct TokenItem {
     pub pk: String,
+    #[serde(default)]
+    pub sk: String,
     pub kind: String,
     pub conn: String,
     pub user: String,
@@ -44,7 +56,31 @@ pub(super) struct TokenItem {
     pub expires_at: i64,
     #[serde(default)]
     pub revoked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub used_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// The family's tokens, in the GSI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+}
+
+/// `CODE#<hash>` / `CODE`: a consent's code (written whole, unconsumed;
+/// redemption reads it back from the cancellation).
+#[derive(Serialize)]
+pub(super) struct CodeItem<'a> {
+    pub pk: String,
+    pub sk: &'a str,
+    pub conn: &'a str,
+    pub user: &'a str,
+    pub client: &'a str,
+    pub redirect: &'a str,
+    pub family: &'a str,
+    pub expires_at: i64,
+    pub consumed: bool,
+    pub ttl: i64,
 }
 
 /// `SYNCAROO` / `CREDENTIALS`.
@@ -74,9 +110,11 @@ pub(super) struct NoteItem {
 }
 
 /// `EVENT#<id>` / `EVENT`: a webhook an earlier version recorded.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub(super) struct EventItem {
     pub pk: String,
+    #[serde(default)]
+    pub sk: String,
     pub conn: String,
     #[serde(rename = "type")]
     pub webhook_type: String,
@@ -86,7 +124,15 @@ pub(super) struct EventItem {
     pub status: String,
     #[serde(default)]
     pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// The connection's webhooks by time, in the GSI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
 }
 
 fn empty_object() -> String {

@@ -89,7 +89,13 @@ impl DynamoStore {
     /// The `ttl` attribute for an item DynamoDB may delete after `at`
     /// (seconds on the handlers' clock).
     fn ttl(&self, at: i64) -> AttributeValue {
-        n(at + self.ttl_shift)
+        n(self.ttl_secs(at))
+    }
+
+    /// The `ttl` (epoch seconds) of an item to expire at `at` on the
+    /// handlers' clock.
+    fn ttl_secs(&self, at: i64) -> i64 {
+        at + self.ttl_shift
     }
 
     pub fn client(&self) -> &Client {

@@ -2,7 +2,7 @@
 
 use super::grants::{hook_sk, hooks_pk};
 use super::item::*;
-use super::items::{read, EventItem, FetchState, NoteItem, NoteState, StatusItem};
+use super::items::{read, write, EventItem, FetchState, NoteItem, NoteState, StatusItem};
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::ConnectionId;
@@ -68,22 +68,23 @@ pub fn event_from(item: &Item) -> Option<EventRecord> {
 /// The event item for `e`: also what the stream delivers to the worker.
 /// `ttl_shift` as in [`DynamoStore::with_ttl_shift`].
 pub fn event_item(e: &EventRecord, ttl_shift: i64) -> Item {
-    let mut item = key(event_pk(&e.id), EVENT_SK);
-    item.insert("conn".into(), s(e.connection_id.as_str()));
-    item.insert("type".into(), s(e.webhook_type.as_str()));
-    item.insert("location".into(), s(&e.location_id));
-    item.insert("payload".into(), s(&e.payload));
-    item.insert("received_at_ms".into(), n(e.received_at_ms));
-    item.insert("status".into(), s(e.status.as_str()));
-    item.insert("attempts".into(), n(e.attempts as i64));
-    item.insert(
-        "ttl".into(),
-        n(e.received_at_ms / 1000 + EVENT_KEEP_SECS + ttl_shift),
-    );
-    // The connection's webhooks by time (its last webhook, in one query).
-    item.insert("gsi1pk".into(), s(hooks_pk(&e.connection_id)));
-    item.insert("gsi1sk".into(), s(hook_sk(e.received_at_ms)));
-    item
+    write(&EventItem {
+        pk: event_pk(&e.id),
+        sk: EVENT_SK.into(),
+        conn: e.connection_id.as_str().into(),
+        webhook_type: e.webhook_type.as_str().into(),
+        location: e.location_id.clone(),
+        payload: e.payload.clone(),
+        received_at_ms: e.received_at_ms,
+        status: e.status.as_str().into(),
+        attempts: e.attempts,
+        // Recorded pending; an error is written when it is given up.
+        error: None,
+        ttl: Some(e.received_at_ms / 1000 + EVENT_KEEP_SECS + ttl_shift),
+        // The connection's webhooks by time (its last webhook, in one query).
+        gsi1pk: Some(hooks_pk(&e.connection_id)),
+        gsi1sk: Some(hook_sk(e.received_at_ms)),
+    })
 }
 
 #[async_trait]
