@@ -12,7 +12,7 @@
 //! most [`DEFAULT_MAX_CONNECTIONS`] (or the given cap) are served at once.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,7 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use syncaroo_shared::Error;
+use syncaroo_shared::{router, Error};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -32,7 +32,7 @@ pub type Handler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
 /// Largest body read; larger requests get 413.
-pub const MAX_BODY: usize = 1024 * 1024;
+pub use syncaroo_shared::router::MAX_BODY;
 
 /// How long a client may take to send a request's headers (also the idle
 /// time allowed on a kept-alive connection) and then its body.
@@ -116,16 +116,10 @@ async fn read_and_handle(
     handler: Handler,
     timeouts: Timeouts,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return refusal(Error::PayloadTooLarge(MAX_BODY));
-    }
-    match tokio::time::timeout(timeouts.body, Limited::new(body, MAX_BODY).collect()).await {
+    // The router's own reading (413 on the declared or the read length,
+    // 400 on a body that cannot be read), within the body timeout.
+    let req = req.map(axum::body::Body::new);
+    match tokio::time::timeout(timeouts.body, router::buffered(req)).await {
         Err(_) => {
             let mut r = refusal(Error::InvalidRequest(
                 "the request body did not arrive in time".into(),
@@ -133,13 +127,8 @@ async fn read_and_handle(
             *r.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
             r
         }
-        Ok(Ok(b)) => handler(http::Request::from_parts(parts, b.to_bytes())).await,
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            refusal(Error::PayloadTooLarge(MAX_BODY))
-        }
-        Ok(Err(_)) => refusal(Error::InvalidRequest(
-            "the request body could not be read (bad chunked encoding or cut off)".into(),
-        )),
+        Ok(Ok(req)) => handler(req).await,
+        Ok(Err(e)) => refusal(e),
     }
 }
 
