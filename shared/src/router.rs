@@ -32,9 +32,12 @@ use axum::Router;
 use tower::ServiceExt;
 
 /// The largest request body any route reads; a larger one is 413 before
-/// it is read. Every body of the protocol is far smaller (a webhook is at
-/// most 64 KiB, a form 16 KiB); the largest is a platform listings push.
-pub const MAX_BODY: usize = 1024 * 1024;
+/// it is read. Lambda's own limit for a synchronous invocation's payload
+/// (6 MB), so nothing a deployed function receives is refused for size;
+/// the local server holds the same line. The handlers' own limits are far
+/// smaller (a webhook 64 KiB, a form 16 KiB); the largest body is a
+/// platform listings push.
+pub const MAX_BODY: usize = 6 * 1024 * 1024;
 
 /// The router of the rows `function` serves when deployed (its
 /// `template.yaml` resource name), or of every row (`None`: the local
@@ -59,17 +62,24 @@ pub fn router(app: App, function: Option<&str>) -> Router {
     }
     public
         .merge(platform)
-        .fallback(|| async { into_axum(not_found()) })
+        .fallback(|uri: http::Uri| async move { into_axum(not_found(uri.path())) })
         .with_state(app)
 }
 
-/// What no route matches: JSON, with the security headers.
-pub fn not_found() -> Response {
+/// What no route matches: JSON, with the security headers; under the
+/// platform API's prefix in its own vocabulary.
+pub fn not_found(path: &str) -> Response {
+    if path.starts_with(PLATFORM_PREFIX) {
+        return Error::NotFound.to_platform_response();
+    }
     crate::http_util::json_response(
         http::StatusCode::NOT_FOUND,
         &serde_json::json!({"error": "not_found", "error_description": "no such endpoint"}),
     )
 }
+
+/// Where the platform API's routes live.
+const PLATFORM_PREFIX: &str = "/api/platform/";
 
 /// The router behind path normalisation, for request bodies of type `B`.
 pub type Normalized<B> = tower::util::MapRequest<Router, fn(http::Request<B>) -> http::Request<B>>;
@@ -126,11 +136,15 @@ fn into_axum(resp: Response) -> axum::response::Response {
 }
 
 /// A row's methods on its endpoint's handler; any other method is the
-/// endpoint's 405, with `Allow` naming the row's methods (axum adds HEAD
-/// wherever GET is routed, and answers it with GET's handler minus the
-/// body, as RFC 9110 section 9.3.2 has it).
+/// endpoint's 405, with `Allow` naming the row's methods. axum would route
+/// HEAD to every GET handler (and list it in `Allow`); only check_connection
+/// answers HEAD (without side effects, as the handler knows): elsewhere a
+/// GET may write (the admin connect and confirm pages do), and API Gateway
+/// routes HEAD to none of them, so HEAD is refused like any other method.
 fn method_router(r: &'static Route) -> MethodRouter<App> {
     let endpoint = r.endpoint;
+    let allow = allowed(r);
+    let fallback_allow = allow.clone();
     let filter = r
         .methods
         .iter()
@@ -145,30 +159,64 @@ fn method_router(r: &'static Route) -> MethodRouter<App> {
             filter,
             move |State(app): State<App>,
                   segment: Result<Path<String>, PathRejection>,
-                  req: axum::extract::Request| async move {
-                let segment = match segment {
-                    Ok(Path(s)) => s,
-                    Err(_) => {
-                        let e = Error::InvalidRequest(
-                            "a path segment is not percent-encoded UTF-8".into(),
-                        );
-                        return into_axum(endpoint.error_response(e));
+                  req: axum::extract::Request| {
+                let allow = allow.clone();
+                async move {
+                    if refused_head(endpoint, &req) {
+                        return into_axum(method_not_allowed(endpoint, allow));
                     }
-                };
-                into_axum(serve(&app, endpoint, Some(segment), req).await)
+                    let segment = match segment {
+                        Ok(Path(s)) => s,
+                        Err(_) => {
+                            let e = Error::InvalidRequest(
+                                "a path segment is not percent-encoded UTF-8".into(),
+                            );
+                            return into_axum(endpoint.error_response(e));
+                        }
+                    };
+                    into_axum(serve(&app, endpoint, Some(segment), req).await)
+                }
             },
         )
     } else {
         on(
             filter,
-            move |State(app): State<App>, req: axum::extract::Request| async move {
-                into_axum(serve(&app, endpoint, None, req).await)
+            move |State(app): State<App>, req: axum::extract::Request| {
+                let allow = allow.clone();
+                async move {
+                    if refused_head(endpoint, &req) {
+                        return into_axum(method_not_allowed(endpoint, allow));
+                    }
+                    into_axum(serve(&app, endpoint, None, req).await)
+                }
             },
         )
     };
-    routed.fallback(
-        move || async move { into_axum(endpoint.error_response(Error::MethodNotAllowed)) },
-    )
+    routed.fallback(move || {
+        let allow = fallback_allow.clone();
+        async move { into_axum(method_not_allowed(endpoint, allow)) }
+    })
+}
+
+/// The methods a row takes, as `Allow` lists them (RFC 9110 section
+/// 10.2.1): the table's, and HEAD on check_connection.
+fn allowed(r: &Route) -> http::HeaderValue {
+    let mut methods = r.methods.join(", ");
+    if r.endpoint == Endpoint::CheckConnection {
+        methods.push_str(", HEAD");
+    }
+    http::HeaderValue::from_str(&methods).expect("method names are header text")
+}
+
+fn refused_head(endpoint: Endpoint, req: &axum::extract::Request) -> bool {
+    req.method() == http::Method::HEAD && endpoint != Endpoint::CheckConnection
+}
+
+/// The endpoint's 405, with `Allow` set (axum then adds none of its own).
+fn method_not_allowed(endpoint: Endpoint, allow: http::HeaderValue) -> Response {
+    let mut resp = endpoint.error_response(Error::MethodNotAllowed);
+    resp.headers_mut().insert(http::header::ALLOW, allow);
+    resp
 }
 
 /// Reads the body (at most [`MAX_BODY`]) and hands the request to the

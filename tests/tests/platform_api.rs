@@ -762,3 +762,24 @@ async fn large_listings_are_cleared_and_replaced_on_dynamodb_local() {
     };
     large_listings_are_cleared_and_replaced(local_profile(Arc::new(s))).await;
 }
+
+/// A path under the platform API's prefix that no route matches is a 404
+/// in the platform API's own shape (`{"error", "message"}`); elsewhere the
+/// generic one.
+#[tokio::test]
+async fn an_unknown_platform_path_is_a_404_in_the_platform_vocabulary() {
+    let (t, store) = TestApp::memory();
+    let before = store.fingerprint();
+    for (path, platform) in [
+        ("/api/platform/users/1/listings/x", true),
+        ("/api/platform/nothing", true),
+        ("/api/nothing", false),
+    ] {
+        let resp = serve(&t, call("DELETE", path, None, "")).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        let v = body_json(&resp);
+        assert_eq!(v["error"], "not_found", "{path}");
+        assert_eq!(v.get("message").is_some(), platform, "{path}: {v}");
+    }
+    assert_eq!(store.fingerprint(), before);
+}
