@@ -39,15 +39,7 @@ async fn a_describe_table_failure_is_reported_not_read_as_a_missing_table() {
     else {
         return;
     };
-    let plan = Plan::new();
-    let proxy = fault_proxy::start(Service::DynamoDb, &endpoint, plan.clone()).await;
-    let client = fault_proxy::dynamodb_client(
-        &proxy,
-        Duration::from_secs(2),
-        Some(Duration::from_millis(5)),
-    )
-    .await;
-    let store = DynamoStore::new(client, local_aws::unique_table("describe"));
+    let (plan, store) = behind_a_proxy(&endpoint, &local_aws::unique_table("describe")).await;
     plan.arm("DescribeTable", 1, usize::MAX, Fault::Status500);
     let err = store.ensure_table().await.unwrap_err();
     assert!(err.to_string().contains("DescribeTable"), "{err}");
@@ -129,15 +121,8 @@ async fn a_malformed_item_is_a_500_and_throttling_a_503_with_retry_after() {
 
     // Throttled on every try: transient, 503 with Retry-After.
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap();
-    let plan = Plan::new();
-    let proxy = fault_proxy::start(Service::DynamoDb, &endpoint, plan.clone()).await;
-    let client = fault_proxy::dynamodb_client(
-        &proxy,
-        Duration::from_secs(2),
-        Some(Duration::from_millis(5)),
-    )
-    .await;
-    let throttled = TestApp::with_store(Arc::new(DynamoStore::new(client, store.table())));
+    let (plan, proxied) = behind_a_proxy(&endpoint, store.table()).await;
+    let throttled = TestApp::with_store(Arc::new(proxied));
     plan.arm("BatchGetItem", 1, usize::MAX, Fault::Throughput);
     let resp = handlers::check_connection(
         &throttled.app,
@@ -146,4 +131,18 @@ async fn a_malformed_item_is_a_500_and_throttling_a_503_with_retry_after() {
     .await;
     assert_eq!(resp.status(), 503, "{}", syncaroo_tests::body_text(&resp));
     assert_eq!(resp.headers()["retry-after"], "1");
+}
+
+/// A store on `table` whose DynamoDB requests pass through a fault proxy
+/// (short timeouts and backoff), and the proxy's plan.
+async fn behind_a_proxy(endpoint: &str, table: &str) -> (Arc<Plan>, DynamoStore) {
+    let plan = Plan::new();
+    let proxy = fault_proxy::start(Service::DynamoDb, endpoint, plan.clone()).await;
+    let client = fault_proxy::dynamodb_client(
+        &proxy,
+        Duration::from_secs(2),
+        Some(Duration::from_millis(5)),
+    )
+    .await;
+    (plan, DynamoStore::new(client, table))
 }
