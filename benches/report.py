@@ -99,6 +99,51 @@ def throughput(doc):
                   f(sync["floorMs"], 0), f(sync["batchMs"] / sync["floorMs"])]]))
 
 
+def median(xs):
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+
+def rebuild(doc):
+    """Before and after a change: each side's median over its runs. A
+    function that answered wrongly in any run of a side is not compared on
+    that side (the harness drives today's request paths)."""
+    def medians(side):
+        cells = {}
+        for run in doc[side]["runs"]:
+            for r in run:
+                if r["rttMs"] is not None and r["memoryMb"] is None:
+                    cells.setdefault((r["rttMs"], r["function"]), []).append(r)
+        return {k: {"wrong": any(r["errors"] for r in rs),
+                    **{m: median([r[m] for r in rs]) for m in ("coldMs", "limitMs", "ratio", "zipBytes")}}
+                for k, rs in cells.items()}
+    before, after = medians("before"), medians("after")
+
+    def cell(side, key, metric, scale=1.0):
+        v = side[key]
+        return "wrong answer" if v["wrong"] and metric != "zipBytes" else f(v[metric] / scale)
+
+    out = [f"Before: `{doc['before']['rev']}` ({len(doc['before']['runs'])} runs); after: "
+           f"`{doc['after']['rev']}` ({len(doc['after']['runs'])} runs); medians, TLS."]
+    for rtt in sorted({k[0] for k in after}):
+        names = [k[1] for k in after if k[0] == rtt and k[1] != "hello"]
+        body = [[n, cell(before, (rtt, n), "coldMs"), cell(after, (rtt, n), "coldMs"),
+                 cell(before, (rtt, n), "ratio"), cell(after, (rtt, n), "ratio"),
+                 cell(before, (rtt, n), "zipBytes", 2**20), cell(after, (rtt, n), "zipBytes", 2**20)]
+                for n in names]
+
+        def worst(side):
+            ok = [n for n in names if not side[rtt, n]["wrong"]]
+            w = max(ok, key=lambda n: side[rtt, n]["ratio"])
+            return f"{f(side[rtt, w]['ratio'])} ({w})"
+        out.append(f"RTT {rtt} ms:\n\n" + table(
+            ["function", "cold ms before", "cold ms after", "ratio before", "ratio after",
+             "zip MiB before", "zip MiB after"], body)
+            + f"\n\nWorst cold-to-limit ratio after: {worst(after)}; before: {worst(before)}.")
+    return "\n\n".join(out)
+
+
 def cost_script(*args):
     """What benches/cost.py prints for the kept memory run."""
     import subprocess
@@ -108,6 +153,7 @@ def cost_script(*args):
 
 
 RENDER = {"loopback": loopback, "network": network, "memory": memory, "throughput": throughput,
+          "rebuild": rebuild,
           "choice": lambda _: cost_script("--choose"), "cost": lambda _: cost_script()}
 SOURCE = {"choice": "memory", "cost": "memory"}
 
