@@ -2,14 +2,15 @@
 //! EventBridge entry announces it, so the platform subscribes with a rule
 //! instead of reading our table.
 //!
-//! Four kinds ([`Change`]): a connection confirmed (check_connection's
+//! Five kinds ([`Change`]): a connection confirmed (check_connection's
 //! first success) or revoked (the platform API or `syncaroo-admin`), data
 //! synced (a target's fetch stored), a location's status changed (a status
-//! webhook applied). Each entry's `Detail` names the connection, its user
+//! webhook applied), a sync given up (a target's fetch or a status change
+//! dead-lettered). Each entry's `Detail` names the connection, its user
 //! and, where they apply, the location, attribute type and resource, and
 //! the time of the change. A data entry carries the fetched records inline
 //! while the entry fits EventBridge's 256 KB, else `"truncated": true` and
-//! where the data is stored.
+//! `dataPath`, the platform API's data route narrowed to that target.
 //!
 //! Delivery is at least once. The sync worker puts its entry after the
 //! store write and before it records the fetch as done, so a failed put is
@@ -44,14 +45,16 @@ pub enum Change {
     ConnectionRevoked,
     DataSynced,
     LocationStatusChanged,
+    SyncFailed,
 }
 
 impl Change {
-    pub const ALL: [Change; 4] = [
+    pub const ALL: [Change; 5] = [
         Change::ConnectionConfirmed,
         Change::ConnectionRevoked,
         Change::DataSynced,
         Change::LocationStatusChanged,
+        Change::SyncFailed,
     ];
 
     /// The entry's `DetailType`, the field a rule matches on.
@@ -61,6 +64,7 @@ impl Change {
             Change::ConnectionRevoked => "Syncaroo Connection Revoked",
             Change::DataSynced => "Syncaroo Data Synced",
             Change::LocationStatusChanged => "Syncaroo Location Status Changed",
+            Change::SyncFailed => "Syncaroo Sync Failed",
         }
     }
 }
@@ -131,6 +135,45 @@ struct ConnectionRevoked<'a> {
     revoked_at: String,
 }
 
+/// `Sync Failed`'s detail.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncFailed<'a> {
+    connection_id: &'a str,
+    user_id: &'a str,
+    location_id: &'a str,
+    attribute_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_id: Option<&'a str>,
+    reason: &'a str,
+    attempts: u32,
+    failed_at: String,
+}
+
+/// `Sync Failed`: a target's fetch, or a status change, given up on
+/// (dead-lettered) after `attempts` tries, and why. The reason names what
+/// failed (an HTTP status, a refusal), never a token.
+pub fn sync_failed_entry(
+    config: &Config,
+    target: &crate::store::SyncTarget,
+    user: &UserId,
+    reason: &str,
+    attempts: u32,
+    at_ms: i64,
+) -> Entry {
+    let detail = SyncFailed {
+        connection_id: target.connection_id.as_str(),
+        user_id: user.as_str(),
+        location_id: &target.location_id,
+        attribute_type: &target.attribute_type,
+        resource_id: target.resource_id.as_deref(),
+        reason,
+        attempts,
+        failed_at: rfc3339_ms(at_ms),
+    };
+    Entry::new(config, Change::SyncFailed, &detail)
+}
+
 /// `Connection Confirmed`: the connection, its user and when (seconds).
 pub fn confirmed_entry(config: &Config, id: &ConnectionId, user: &UserId, at_secs: i64) -> Entry {
     let detail = ConnectionConfirmed {
@@ -151,29 +194,14 @@ pub fn revoked_entry(config: &Config, id: &ConnectionId, user: &UserId, at_secs:
     Entry::new(config, Change::ConnectionRevoked, &detail)
 }
 
-/// Where a synced target's data is stored, for an entry too large to
-/// carry it: the table and the key of its item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StoredRef {
-    #[serde(rename = "tableName")]
-    pub table: String,
-    pub pk: String,
-    pub sk: String,
-}
-
 /// `Data Synced`: the target, when the fetch started, and its records (the
 /// pages' `data` arrays merged, as stored) inline while the entry fits,
-/// else `truncated` with `records` left out and `stored` pointing at them.
-pub fn data_entry(
-    config: &Config,
-    d: &SyncedData,
-    user: Option<&UserId>,
-    records: usize,
-    stored: &StoredRef,
-) -> Entry {
+/// else `truncated` with `records` left out and `dataPath` naming the
+/// platform API route that reads them ([`crate::store::datalog::data_path`]).
+pub fn data_entry(config: &Config, d: &SyncedData, records: usize) -> Entry {
     let mut detail = DataSynced {
         connection_id: d.target.connection_id.as_str(),
-        user_id: user.map(|u| u.as_str()),
+        user_id: Some(d.user.as_str()),
         location_id: &d.target.location_id,
         attribute_type: &d.target.attribute_type,
         resource_id: d.target.resource_id.as_deref(),
@@ -182,7 +210,7 @@ pub fn data_entry(
         deleted: d.deleted,
         record_count: records,
         truncated: None,
-        stored: None,
+        data_path: None,
     };
     // The stored data is already the JSON array: spliced in, not parsed
     // again (it can be megabytes). Sized before it is built: a
@@ -206,7 +234,7 @@ pub fn data_entry(
         return inline;
     }
     detail.truncated = Some(true);
-    detail.stored = Some(stored);
+    detail.data_path = Some(crate::store::datalog::data_path(&d.user, &d.target));
     Entry::new(config, Change::DataSynced, &detail)
 }
 
@@ -227,7 +255,7 @@ struct DataSynced<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    stored: Option<&'a StoredRef>,
+    data_path: Option<String>,
 }
 
 /// `Location Status Changed`'s detail.
@@ -460,19 +488,13 @@ mod tests {
                 attribute_type: "rates".into(),
                 resource_id: None,
             },
+            user: UserId::parse("1").unwrap(),
             data,
             pages: 2,
             fetched_at_ms: 1_795_806_000_250,
+            stored_at_ms: 1_795_806_001_000,
             event_id: "origin".into(),
             deleted: false,
-        }
-    }
-
-    fn stored() -> StoredRef {
-        StoredRef {
-            table: "t".into(),
-            pk: "SYNC#99#1198".into(),
-            sk: "DATA#rates#-".into(),
         }
     }
 
@@ -487,7 +509,7 @@ mod tests {
     }
 
     #[test]
-    fn the_four_detail_types_are_exactly_the_documented_names() {
+    fn the_detail_types_are_exactly_the_documented_names() {
         let names: Vec<&str> = Change::ALL.iter().map(|c| c.detail_type()).collect();
         assert_eq!(
             names,
@@ -495,7 +517,8 @@ mod tests {
                 "Syncaroo Connection Confirmed",
                 "Syncaroo Connection Revoked",
                 "Syncaroo Data Synced",
-                "Syncaroo Location Status Changed"
+                "Syncaroo Location Status Changed",
+                "Syncaroo Sync Failed"
             ]
         );
     }
@@ -523,11 +546,11 @@ mod tests {
     fn records_are_inline_up_to_the_limit_and_truncated_past_it() {
         let c = config();
         // Records whose entry is exactly the limit, then one byte more.
-        let probe = data_entry(&c, &synced(r#"[""]"#.into()), None, 1, &stored());
+        let probe = data_entry(&c, &synced(r#"[""]"#.into()), 1);
         let room = MAX_ENTRY_BYTES - probe.size();
         // Non-ASCII on purpose: the limit counts bytes, not characters.
         let fits = format!(r#"["{}{}"]"#, "é".repeat(room / 2), "a".repeat(room % 2));
-        let at_limit = data_entry(&c, &synced(fits.clone()), None, 1, &stored());
+        let at_limit = data_entry(&c, &synced(fits.clone()), 1);
         assert_eq!(
             aws_size(&at_limit.source, &at_limit.detail_type, &at_limit.detail),
             MAX_ENTRY_BYTES
@@ -537,14 +560,15 @@ mod tests {
         assert!(d.get("truncated").is_none());
 
         let over = format!(r#"["{}a"]"#, &fits[2..fits.len() - 2]);
-        let e = data_entry(&c, &synced(over), None, 1, &stored());
+        let e = data_entry(&c, &synced(over), 1);
         let d: Value = serde_json::from_str(&e.detail).unwrap();
         assert_eq!(d["truncated"], true);
         assert!(d.get("records").is_none());
         assert_eq!(
-            d["stored"],
-            json!({"tableName": "t", "pk": "SYNC#99#1198", "sk": "DATA#rates#-"})
+            d["dataPath"],
+            "/api/platform/users/1/data?connectionId=99&locationId=1198&attributeType=rates&locationLevel=true"
         );
+        assert!(d.get("stored").is_none(), "no table key: {d}");
         assert_eq!(
             (d["recordCount"].clone(), d["pages"].clone()),
             (json!(1), json!(2))
@@ -556,13 +580,7 @@ mod tests {
     fn a_data_entry_names_its_target_and_fetch_time() {
         let mut s = synced(r#"[{"rate":"daily"}]"#.into());
         s.target.resource_id = Some("7843".into());
-        let e = data_entry(
-            &config(),
-            &s,
-            Some(&UserId::parse("1").unwrap()),
-            1,
-            &stored(),
-        );
+        let e = data_entry(&config(), &s, 1);
         let d: Value = serde_json::from_str(&e.detail).unwrap();
         assert_eq!(
             d,

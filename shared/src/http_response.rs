@@ -37,6 +37,11 @@ fn base(status: StatusCode, content_type: &'static str, body: Bytes) -> Response
 
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes(status, body)
+}
+
+/// A JSON body already serialised.
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
     base(status, "application/json; charset=UTF-8", Bytes::from(body))
 }
 

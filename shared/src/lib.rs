@@ -26,6 +26,7 @@ pub mod jcs;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod platform_data;
 pub mod platform_jwt;
 pub mod platform_ops;
 pub mod public_url;

@@ -245,6 +245,8 @@ async fn serve(
         Endpoint::PlatformListings => handlers::platform::listings(app, &segment, req).await,
         Endpoint::PlatformConnections => handlers::platform::connections(app, req).await,
         Endpoint::PlatformConnection => handlers::platform::connection(app, &segment, req).await,
+        Endpoint::PlatformUserData => handlers::platform::user_data(app, &segment, req).await,
+        Endpoint::PlatformUserStatus => handlers::platform::user_status(app, &segment, req).await,
     }
 }
 

@@ -31,6 +31,8 @@ pub enum Endpoint {
     PlatformListings,
     PlatformConnections,
     PlatformConnection,
+    PlatformUserData,
+    PlatformUserStatus,
 }
 
 #[derive(Debug)]
@@ -103,12 +105,24 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         methods: &["GET"],
+        path: "/api/platform/users/{userId}/data",
+        function: "AdminFunction",
+        endpoint: Endpoint::PlatformUserData,
+    },
+    Route {
+        methods: &["GET"],
+        path: "/api/platform/users/{userId}/status",
+        function: "AdminFunction",
+        endpoint: Endpoint::PlatformUserStatus,
+    },
+    Route {
+        methods: &["GET"],
         path: "/api/platform/connections",
         function: "AdminFunction",
         endpoint: Endpoint::PlatformConnections,
     },
     Route {
-        methods: &["DELETE"],
+        methods: &["GET", "DELETE"],
         path: "/api/platform/connections/{connectionId}",
         function: "AdminFunction",
         endpoint: Endpoint::PlatformConnection,
@@ -133,6 +147,8 @@ impl Endpoint {
             Endpoint::PlatformListings
                 | Endpoint::PlatformConnections
                 | Endpoint::PlatformConnection
+                | Endpoint::PlatformUserData
+                | Endpoint::PlatformUserStatus
         )
     }
 
@@ -152,7 +168,9 @@ impl Endpoint {
             Endpoint::Token => e.to_oauth_response(),
             Endpoint::PlatformListings
             | Endpoint::PlatformConnections
-            | Endpoint::PlatformConnection => e.to_platform_response(),
+            | Endpoint::PlatformConnection
+            | Endpoint::PlatformUserData
+            | Endpoint::PlatformUserStatus => e.to_platform_response(),
         }
     }
 }

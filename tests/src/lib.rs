@@ -6,6 +6,38 @@
 
 pub use syncaroo_sim::browser;
 pub mod ddb_proxy;
+
+/// One contract, two stores: each `case` (an `async fn(Arc<dyn Store>)` in
+/// the calling module) runs as a test on the in-memory store and on
+/// DynamoDB Local (skipped with a notice when it is not running, a failure
+/// when SYNCAROO_REQUIRE_LOCAL_AWS=1), whose handlers' clock reads `now`.
+#[macro_export]
+macro_rules! store_conformance {
+    ($now:expr; $($case:ident),* $(,)?) => {
+        mod memory {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                super::$case(::std::sync::Arc::new(
+                    ::syncaroo_shared::store::MemoryStore::new(),
+                ))
+                .await;
+            })*
+        }
+        mod dynamodb {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let Some(s) = $crate::local_aws::dynamo_store("conf", $now).await else {
+                    return;
+                };
+                super::$case(::std::sync::Arc::new(s)).await;
+            })*
+        }
+    };
+}
 pub mod fault_proxy;
 pub mod ktime;
 pub mod local_aws;

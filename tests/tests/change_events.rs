@@ -249,13 +249,20 @@ async fn a_failed_put_is_retried_with_the_fetch_then_dead_lettered() {
         );
     }
     assert!(matches!(w.process(&data).await, Outcome::Failed(_)));
-    assert_eq!(flaky.calls.load(Ordering::SeqCst) as u64, max);
-    // Dead-lettered like a failed fetch; replayed, it is fetched and
-    // announced again.
+    // One put per attempt, then the give-up's own `Sync Failed` entry.
+    assert_eq!(flaky.calls.load(Ordering::SeqCst) as u64, max + 1);
+    // Dead-lettered like a failed fetch; the `Sync Failed` entry EventBridge
+    // refused too goes to the dead-letter queue after it. Replayed, the
+    // webhook is fetched and announced again.
     let messages = w.t.dead_letters.messages();
-    assert_eq!(messages.len(), 1);
+    assert_eq!(messages.len(), 2);
     let letter = DeadLetter::parse(&messages[0]);
     assert!(matches!(&letter, DeadLetter::Webhook { reason, .. } if reason.contains("PutEvents")));
+    assert!(
+        matches!(DeadLetter::parse(&messages[1]), DeadLetter::Change { ref entry, .. } if entry.detail_type == "Syncaroo Sync Failed"),
+        "{}",
+        messages[1]
+    );
     flaky.fail.store(0, Ordering::SeqCst);
     let replayed = platform_ops::replay(&w.t.app, &letter).await.unwrap();
     assert!(

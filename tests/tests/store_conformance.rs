@@ -327,19 +327,7 @@ async fn listings_roundtrip(s: Arc<dyn Store>) {
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
-        mod memory {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() { super::$case(Arc::new(MemoryStore::new())).await; })*
-        }
-        mod dynamodb {
-            use super::*;
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $case() {
-                let Some(s) = local_aws::dynamo_store("conf", NOW).await else { return };
-                super::$case(Arc::new(s)).await;
-            })*
-        }
+        syncaroo_tests::store_conformance!(NOW; $($case),*);
     };
 }
 
@@ -364,9 +352,11 @@ mod sync_data {
                 attribute_type: "rates".into(),
                 resource_id: Some("7843".into()),
             },
+            user: UserId::parse("u1").unwrap(),
             data: format!("[\"{marker}\"]"),
             pages: 1,
             fetched_at_ms,
+            stored_at_ms: fetched_at_ms + 1,
             event_id: marker.into(),
             deleted: marker == "latest",
         }
@@ -550,12 +540,28 @@ mod sync_data {
         s.notify_target(&note(1_500, "c")).await.unwrap();
         let st = s.get_target(&target()).await.unwrap().unwrap();
         assert!(st.due());
-        s.give_up(&target(), 3, "gone").await.unwrap();
+        let up = GiveUp {
+            through: 3,
+            reason: "gone",
+            attempts: 4,
+            at_ms: 1_700,
+        };
+        s.give_up(&target(), &up).await.unwrap();
         let st = s.get_target(&target()).await.unwrap().unwrap();
         assert_eq!(
             (st.given_up_through, st.error.as_deref(), st.due()),
             (Some(3), Some("gone"), false)
         );
+        assert_eq!(
+            (st.failed_at_ms, st.failed_attempts),
+            (Some(1_700), Some(4))
+        );
+        assert!(st.failing());
+        // The connection's targets: this one, with its state.
+        let all = s.connection_targets(&target().connection_id).await.unwrap();
+        assert_eq!(all, [st]);
+        let other = ConnectionId::parse("424242").unwrap();
+        assert!(s.connection_targets(&other).await.unwrap().is_empty());
         s.notify_target(&note(2_000, "d")).await.unwrap();
         assert!(s.get_target(&target()).await.unwrap().unwrap().due());
     }
@@ -652,6 +658,11 @@ mod sync_data {
         let Some(s) = local_aws::dynamo_store("legacy", NOW).await else {
             return;
         };
+        // Connection 99, user u1's: a head written before the data log
+        // names no user, and is read as its connection's.
+        s.begin_authorization(&code("h-legacy", "99", "u1", "fam-legacy", NOW + 600), NOW)
+            .await
+            .unwrap();
         let old = sized(1_000, 700_000);
         let pieces: Vec<&str> = {
             let (a, rest) = old.data.split_at(300 * 1024);

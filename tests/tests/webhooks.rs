@@ -90,6 +90,17 @@ async fn world(extra: &[(&str, &str)]) -> World {
 }
 
 impl World {
+    /// The rates' next fetch loops: page 1 is served with next = page 2
+    /// (fine), page 2 points back to page 1. Returns page 1's URL.
+    fn page_loop(&self) -> String {
+        let first = self.fake.fake.page_url(RATES, 1);
+        self.fake.fake.fail_data([
+            DataFailure::NextTo(self.fake.fake.page_url(RATES, 2)),
+            DataFailure::NextTo(first.clone()),
+        ]);
+        first
+    }
+
     fn post(&self, body: &str) -> syncaroo_shared::http_util::Request {
         request(
             "POST",
@@ -585,15 +596,81 @@ async fn a_truncated_body_is_fetched_again() {
     assert_eq!(w.fake.fake.data_requests(), 4);
 }
 
+/// A target whose fetch fails for good is given up: a `Syncaroo Sync
+/// Failed` entry names it (no token in it), and the connection's health
+/// shows it under `failing` until a fetch covers it again.
+#[tokio::test]
+async fn a_target_given_up_is_announced_and_shown_failing() {
+    let w = world(&[]).await;
+    let first = w.page_loop();
+    let out = w.deliver_and_process(data_body(&first)).await;
+    assert!(matches!(&out, sync::Outcome::Failed(_)), "{out:?}");
+    let entries = w.t.changes.entries();
+    let failed = entries
+        .iter()
+        .find(|e| e.detail_type == "Syncaroo Sync Failed")
+        .expect("a Sync Failed entry");
+    let d: Value = serde_json::from_str(&failed.detail).unwrap();
+    assert_eq!(
+        (
+            &d["connectionId"],
+            &d["userId"],
+            &d["locationId"],
+            &d["attributeType"],
+            &d["attempts"]
+        ),
+        (
+            &json!("99"),
+            &json!(events_creds::USER),
+            &json!("1198"),
+            &json!("rates"),
+            &json!(1)
+        )
+    );
+    assert!(d["reason"].as_str().unwrap().contains("loop"), "{d}");
+    assert!(
+        d["failedAt"].is_string() && d.get("resourceId").is_none(),
+        "{d}"
+    );
+    for secret in [events_creds::ACCESS, events_creds::REFRESH] {
+        assert!(!failed.detail.contains(secret));
+    }
+    let store = w.t.app.store.as_ref();
+    let health = syncaroo_shared::platform_data::connection_health(store, &conn())
+        .await
+        .unwrap()
+        .unwrap();
+    let sync = &health["sync"];
+    assert_eq!(
+        (&sync["targets"], &sync["pending"]),
+        (&json!(1), &json!(0)),
+        "{health}"
+    );
+    assert_eq!(sync["failing"][0]["attributeType"], "rates");
+    assert_eq!(sync["failing"][0]["attempts"], 1);
+    assert!(sync["failing"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("loop"));
+    assert_eq!(health["syncarooCredentials"], "ok");
+
+    // A newer notification fetched fine: no longer failing.
+    assert_eq!(
+        w.deliver_and_process(data_body(&first)).await,
+        sync::Outcome::Done
+    );
+    let health = syncaroo_shared::platform_data::connection_health(store, &conn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health["sync"]["failing"], json!([]), "{health}");
+    assert!(health["sync"]["lastFetchAt"].is_string());
+}
+
 #[tokio::test]
 async fn a_page_loop_fails_the_event_and_stores_nothing() {
     let w = world(&[]).await;
-    let first = w.fake.fake.page_url(RATES, 1);
-    // Page 1 is served with next = page 2 (fine); page 2 points back to page 1.
-    w.fake.fake.fail_data([
-        DataFailure::NextTo(w.fake.fake.page_url(RATES, 2)),
-        DataFailure::NextTo(first.clone()),
-    ]);
+    let first = w.page_loop();
     let out = w.deliver_and_process(data_body(&first)).await;
     assert!(
         matches!(&out, sync::Outcome::Failed(r) if r.contains("loop")),

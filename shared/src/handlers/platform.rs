@@ -18,7 +18,9 @@ use crate::error::Error;
 use crate::http_response::json_response;
 use crate::http_util::{Params, Request, Response};
 use crate::model::{ConnectionId, UserId};
+use crate::platform_data as data;
 use crate::platform_ops as ops;
+use crate::store::datalog::{DataFilter, DataRead, LogCursor, FILTER_PARAMS};
 use http::{Method, StatusCode};
 use std::collections::BTreeMap;
 
@@ -101,14 +103,7 @@ pub async fn connections(app: &App, req: Request) -> Response {
         let q = Params::from_query(&req)?;
         let user = q.one_of(&["userId"])?.map(UserId::parse).transpose()?;
         let after = q.one_of(&["after"])?.map(ConnectionId::parse).transpose()?;
-        let limit = match q.one_of(&["limit"])? {
-            None => 50,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| Error::InvalidRequest("limit must be 1 to 100".into()))?,
-        };
+        let limit = limit(&q, 50, 100)?;
         let body =
             ops::list_connections(app.store.as_ref(), user.as_ref(), after.as_ref(), limit).await?;
         Ok(json_response(StatusCode::OK, &body))
@@ -116,14 +111,17 @@ pub async fn connections(app: &App, req: Request) -> Response {
     .await
 }
 
-/// `DELETE /api/platform/connections/{connectionId}`: revokes it; `id` is
-/// the path's segment, decoded.
+/// `GET /api/platform/connections/{connectionId}`: the connection with its
+/// sync health; `DELETE`: revokes it. `id` is the path's segment, decoded.
 pub async fn connection(app: &App, id: &str, req: Request) -> Response {
-    answer(app, req, &[], async |app, _req| {
+    answer(app, req, &[], async |app, req| {
         let id = ConnectionId::parse(id)?;
-        let body = ops::revoke_connection(app, &id)
-            .await?
-            .ok_or(Error::NotFound)?;
+        let body = match *req.method() {
+            Method::GET => data::connection_health(app.store.as_ref(), &id).await?,
+            // DELETE: the router routes no other method here.
+            _ => ops::revoke_connection(app, &id).await?,
+        }
+        .ok_or(Error::NotFound)?;
         let mut resp = json_response(StatusCode::OK, &body);
         resp.headers_mut().insert(
             http::header::CACHE_CONTROL,
@@ -132,4 +130,51 @@ pub async fn connection(app: &App, id: &str, req: Request) -> Response {
         Ok(resp)
     })
     .await
+}
+
+/// `GET /api/platform/users/{userId}/data?cursor=C&limit=N[&filters]`: a
+/// page of the user's synced data in the order it was stored, after the
+/// cursor ([`crate::store::datalog`]).
+pub async fn user_data(app: &App, user: &str, req: Request) -> Response {
+    let mut query = vec!["cursor", "limit"];
+    query.extend(FILTER_PARAMS);
+    answer(app, req, &query, async |app, req| {
+        let user = UserId::parse(user)?;
+        let q = Params::from_query(&req)?;
+        let read = DataRead {
+            after: q
+                .one_of(&["cursor"])?
+                .map(LogCursor::decode)
+                .transpose()?
+                .unwrap_or_default(),
+            limit: limit(&q, data::DEFAULT_LIMIT, data::MAX_LIMIT)?,
+            filter: DataFilter::from_query(&q)?,
+        };
+        let body = data::data_page(app.store.as_ref(), &user, &read).await?;
+        Ok(crate::http_response::json_bytes(StatusCode::OK, body))
+    })
+    .await
+}
+
+/// `GET /api/platform/users/{userId}/status`: each listed location's
+/// latest status webhook.
+pub async fn user_status(app: &App, user: &str, req: Request) -> Response {
+    answer(app, req, &[], async |app, _req| {
+        let user = UserId::parse(user)?;
+        let body = data::user_statuses(app.store.as_ref(), &user).await?;
+        Ok(json_response(StatusCode::OK, &body))
+    })
+    .await
+}
+
+/// The `limit` parameter: `default` when absent, else 1 to `max`.
+fn limit(q: &Params, default: usize, max: usize) -> Result<usize, Error> {
+    match q.one_of(&["limit"])? {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| Error::InvalidRequest(format!("limit must be 1 to {max}"))),
+    }
 }

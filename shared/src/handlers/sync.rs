@@ -12,7 +12,9 @@ use crate::changes;
 use crate::deadletter::{DeadLetters, GivenUp};
 use crate::metrics;
 use crate::model::{ConnectionId, UserId};
-use crate::store::{EventRecord, EventStatus, LocationStatus, SyncTarget, SyncedData, TargetState};
+use crate::store::{
+    EventRecord, EventStatus, GiveUp, LocationStatus, SyncTarget, SyncedData, TargetState,
+};
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
 use crate::webhook::{DataChange, Webhook, WebhookKind, WebhookType};
 use serde_json::Value;
@@ -179,7 +181,13 @@ pub async fn process_target(
     let user = match user {
         Ok(Ok(user)) => user,
         Ok(Err(reason)) => {
-            if let Err(e) = store.give_up(target, state.notifications, &reason).await {
+            let up = GiveUp {
+                through: state.notifications,
+                reason: &reason,
+                attempts: 0,
+                at_ms: app.clock.now_ms(),
+            };
+            if let Err(e) = store.give_up(target, &up).await {
                 return Outcome::Retry(e.to_string());
             }
             return quarantined(&target.connection_id, &target.location_id, reason);
@@ -195,7 +203,24 @@ pub async fn process_target(
     // fetch of its own).
     let started_ms = app.clock.now_ms();
     let result = fetch_target(app, &state, &user, started_ms, policy).await;
-    settle(
+    settle_target(app, dlq, &state, &user, attempt, started_ms, result).await
+}
+
+/// Settles a target's try ([`settle`]); a target given up on is announced
+/// (`Syncaroo Sync Failed`) after its dead letter is sent.
+#[allow(clippy::too_many_arguments)]
+async fn settle_target(
+    app: &App,
+    dlq: &dyn DeadLetters,
+    state: &TargetState,
+    user: &UserId,
+    attempt: u32,
+    started_ms: i64,
+    result: Result<(), SyncError>,
+) -> Outcome {
+    let store = app.store.as_ref();
+    let target = &state.target;
+    let outcome = settle(
         app,
         dlq,
         &target.id(),
@@ -206,10 +231,30 @@ pub async fn process_target(
                 .fetch_done(target, started_ms, state.notifications)
                 .await
         },
-        || dead_letter(&state, attempt),
-        async |reason| store.give_up(target, state.notifications, reason).await,
+        || dead_letter(state, attempt),
+        async |reason| {
+            let up = GiveUp {
+                through: state.notifications,
+                reason,
+                attempts: attempt,
+                at_ms: app.clock.now_ms(),
+            };
+            store.give_up(target, &up).await
+        },
     )
-    .await
+    .await;
+    if let Outcome::Failed(reason) = &outcome {
+        let entry = changes::sync_failed_entry(
+            &app.config,
+            target,
+            user,
+            reason,
+            attempt,
+            app.clock.now_ms(),
+        );
+        app.announce(entry).await;
+    }
+    outcome
 }
 
 /// What a given-up target is dead-lettered as: its latest webhook.
@@ -384,9 +429,11 @@ async fn store_fetched(
     let data = fetched.data;
     let synced = SyncedData {
         target: crate::notify::target_of(hook),
+        user: user.clone(),
         data,
         pages: fetched.pages,
         fetched_at_ms,
+        stored_at_ms: app.clock.now_ms(),
         event_id: origin,
         deleted,
     };
@@ -394,13 +441,7 @@ async fn store_fetched(
     if applied {
         // Before the fetch is recorded done: a failed put is retried with
         // the fetch, then dead-lettered like one.
-        let (pk, sk) = crate::store::dynamo::synced_item_key(&synced.target);
-        let stored = changes::StoredRef {
-            table: app.config.table_name.clone(),
-            pk,
-            sk,
-        };
-        let entry = changes::data_entry(&app.config, &synced, Some(user), records, &stored);
+        let entry = changes::data_entry(&app.config, &synced, records);
         changes::put(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(

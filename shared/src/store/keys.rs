@@ -39,6 +39,14 @@ pub fn part(id: &str) -> Cow<'_, str> {
 /// "No resource" in a target's key.
 const NONE: &str = "-";
 
+/// The id a [`part`] encodes.
+fn unpart(p: &str) -> String {
+    if p == "%2D" {
+        return NONE.to_string();
+    }
+    p.replace("%23", "#").replace("%25", "%")
+}
+
 fn resource_part(resource: Option<&str>) -> Cow<'_, str> {
     resource.map_or(Cow::Borrowed(NONE), part)
 }
@@ -145,6 +153,14 @@ pub const STATE_SK: &str = "STATE";
 pub fn sync_pk(connection: &ConnectionId, location: &str) -> String {
     format!("SYNC#{connection}#{}", part(location))
 }
+/// The target a synced-data head's key names: connection, location,
+/// attribute type, resource (`None` for a location-level target).
+pub fn data_key_target(pk: &str, sk: &str) -> Option<(String, String, String, Option<String>)> {
+    let (conn, location) = pk.strip_prefix("SYNC#")?.split_once('#')?;
+    let (attr, resource) = sk.strip_prefix("DATA#")?.split_once('#')?;
+    let resource = (resource != NONE).then(|| unpart(resource));
+    Some((conn.into(), unpart(location), attr.into(), resource))
+}
 pub fn data_sk(attribute_type: &str, resource: Option<&str>) -> String {
     format!("DATA#{attribute_type}#{}", resource_part(resource))
 }
@@ -166,6 +182,16 @@ pub fn chunk_sk(
     }
 }
 pub const STATUS_SK: &str = "STATUS";
+/// A user's data log ([`crate::store::datalog`]): its counter, and one
+/// entry per stored target under a zero-padded number (sorting after the
+/// counter's sort key).
+pub fn data_log_pk(user: &UserId) -> String {
+    format!("DATALOG#{user}")
+}
+pub const DATA_LOG_SK: &str = "LOG";
+pub fn data_log_entry_sk(seq: u64) -> String {
+    format!("SEQ#{seq:020}")
+}
 
 #[cfg(test)]
 mod tests {
@@ -218,5 +244,29 @@ mod tests {
         assert!(!part("a#b%c").contains('#'));
         assert_eq!(part("a#b%c"), "a%23b%25c");
         assert_eq!(part("-"), "%2D");
+    }
+
+    #[test]
+    fn a_data_key_names_its_target_back() {
+        let c = ConnectionId::parse("99").unwrap();
+        for (location, resource) in [
+            ("1198", None),
+            ("1198", Some("-")),
+            ("a#b%c", Some("r#%2D")),
+            ("-", Some("7843")),
+        ] {
+            let got = data_key_target(&sync_pk(&c, location), &data_sk("rates", resource));
+            assert_eq!(
+                got,
+                Some((
+                    "99".into(),
+                    location.into(),
+                    "rates".into(),
+                    resource.map(str::to_string)
+                )),
+                "{location} {resource:?}"
+            );
+        }
+        assert_eq!(data_key_target("CONN#99", "DATA#rates#-"), None);
     }
 }

@@ -4,6 +4,7 @@
 //! conformance suite in `tests/` runs the same cases against both.
 
 pub mod credentials;
+pub mod datalog;
 pub mod dynamo;
 pub mod grants;
 pub mod keys;
@@ -22,8 +23,8 @@ pub use grants::{
 pub use listings::ListingStore;
 pub use memory::MemoryStore;
 pub use sync::{
-    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
-    TargetState,
+    EventRecord, EventStatus, EventStore, GiveUp, LocationStatus, SyncTarget, SyncedData,
+    TargetNote, TargetState,
 };
 
 /// Everything a deployment stores: the groups together, as the functions'

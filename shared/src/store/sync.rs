@@ -1,7 +1,8 @@
 //! Webhook notifications, the data their fetches stored, location status.
 
 use crate::error::Error;
-use crate::model::ConnectionId;
+use crate::model::{ConnectionId, UserId};
+use crate::store::datalog::{DataPage, DataRead};
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
 
@@ -121,6 +122,9 @@ pub struct TargetState {
     /// Failed tries since the last success.
     pub attempts: u32,
     pub error: Option<String>,
+    /// The last give-up: when, and after how many tries.
+    pub failed_at_ms: Option<i64>,
+    pub failed_attempts: Option<u32>,
 }
 
 impl TargetState {
@@ -133,6 +137,24 @@ impl TargetState {
             .max(self.given_up_through.unwrap_or(0));
         self.notifications > covered
     }
+
+    /// Its latest notifications were given up on and no fetch since
+    /// covered them.
+    pub fn failing(&self) -> bool {
+        self.given_up_through
+            .is_some_and(|g| g > self.fetched_through.unwrap_or(0))
+    }
+}
+
+/// A target given up on (dead-lettered).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GiveUp<'a> {
+    /// The notifications given up on: not tried again until a newer one.
+    pub through: u64,
+    pub reason: &'a str,
+    /// The tries made.
+    pub attempts: u32,
+    pub at_ms: i64,
 }
 
 /// The most one fetch stores: the DynamoDB store splits it over 300 KB
@@ -144,10 +166,16 @@ pub const MAX_STORED_BYTES: usize = 3 * 1024 * 1024;
 pub struct SyncedData {
     /// What was fetched: a data target.
     pub target: SyncTarget,
+    /// The connection's user: whose data log orders it
+    /// ([`crate::store::datalog`]).
+    pub user: UserId,
     /// The `data` arrays of all pages, concatenated, as JSON.
     pub data: String,
     pub pages: u32,
     pub fetched_at_ms: i64,
+    /// When it was stored (the worker's clock when it wrote it; items
+    /// stored before this was kept read back their fetch time).
+    pub stored_at_ms: i64,
     pub event_id: String,
     /// Syncaroo answered 404 or 410 for it: deleted there (`data` is `[]`).
     pub deleted: bool,
@@ -192,9 +220,15 @@ pub trait EventStore: Send + Sync {
         through: u64,
     ) -> Result<(), Error>;
 
-    /// The fetch for the first `through` notifications is dead-lettered:
+    /// The fetch for the first `g.through` notifications is dead-lettered:
     /// not tried again until a newer notification.
-    async fn give_up(&self, target: &SyncTarget, through: u64, reason: &str) -> Result<(), Error>;
+    async fn give_up(&self, target: &SyncTarget, g: &GiveUp<'_>) -> Result<(), Error>;
+
+    /// Every target of `connection` (data and status) with its state.
+    async fn connection_targets(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Vec<TargetState>, Error>;
 
     /// Records a status delivery: `Ok(false)` if this id was recorded
     /// before. One conditional write.
@@ -214,8 +248,13 @@ pub trait EventStore: Send + Sync {
     ) -> Result<(), Error>;
 
     /// Stores fetched data unless data fetched later is already stored:
-    /// `Ok(false)` when this write lost to a later fetch.
+    /// `Ok(false)` when this write lost to a later fetch. A stored write
+    /// takes the next place in its user's data log, in the same write.
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error>;
+
+    /// A page of `user`'s synced data in the order it was stored, after
+    /// `read.after` ([`crate::store::datalog`]'s rule).
+    async fn read_data(&self, user: &UserId, read: &DataRead) -> Result<DataPage, Error>;
 
     async fn get_synced(
         &self,

@@ -159,12 +159,7 @@ impl DynamoStore {
     /// entries its target notes and status changes carry.
     pub(super) async fn last_webhook_ms(&self, id: &ConnectionId) -> Result<Option<i64>, Error> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI_FAMILY)
-            .key_condition_expression("gsi1pk = :h")
-            .expression_attribute_values(":h", s(hooks_pk(id)))
+            .hooks_query(id)
             .scan_index_forward(false)
             .limit(1)
             .send()
@@ -175,6 +170,50 @@ impl DynamoStore {
             .first()
             .and_then(|i| get_s(i, "gsi1sk"))
             .and_then(|v| v.parse().ok()))
+    }
+}
+
+impl DynamoStore {
+    /// A query of the GSI entries of the connection's webhooks (its target
+    /// notes and legacy events), by receipt time.
+    fn hooks_query(
+        &self,
+        id: &ConnectionId,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_FAMILY)
+            .key_condition_expression("gsi1pk = :h")
+            .expression_attribute_values(":h", s(hooks_pk(id)))
+    }
+
+    /// The table keys of the connection's targets, from the GSI entries
+    /// their notes carry (every page; the legacy events' entries left out).
+    pub(super) async fn hook_keys(&self, id: &ConnectionId) -> Result<Vec<String>, Error> {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .hooks_query(id)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| store_err("Query", e))?;
+            keys.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| get_s(i, "pk"))
+                    .filter(|pk| crate::store::keys::is_target_pk(pk))
+                    .map(str::to_string),
+            );
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                keys.sort();
+                keys.dedup();
+                return Ok(keys);
+            }
+        }
     }
 }
 

@@ -21,6 +21,13 @@ pub(super) fn read<T: serde::de::DeserializeOwned>(item: &Item) -> Option<T> {
     serde_dynamo::from_item(item.clone()).ok()
 }
 
+/// Reads `item`, taken by value, as `T`: its strings move into `T`'s
+/// fields instead of being copied (synced data's heads and chunks hold up
+/// to 300 KB each).
+pub(super) fn read_owned<T: serde::de::DeserializeOwned>(item: Item) -> Option<T> {
+    serde_dynamo::from_item(item).ok()
+}
+
 /// `value` as an item. Our item structs are flat records of strings,
 /// numbers and booleans, which always serialise.
 pub(super) fn write<T: Serialize>(value: &T) -> Item {
@@ -159,6 +166,8 @@ pub(super) struct FetchState {
     #[serde(default)]
     pub attempts: u32,
     pub error: Option<String>,
+    pub failed_at_ms: Option<i64>,
+    pub failed_attempts: Option<u32>,
 }
 
 /// A location's `STATUS` item: its latest status webhook.
@@ -173,4 +182,66 @@ pub(super) struct StatusItem {
     /// 0 (or absent): stored before statuses were numbered.
     #[serde(default)]
     pub seq: i64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// `SYNC#<conn>#<loc>` / `DATA#<attr>#<resource>`: a target's synced data,
+/// inline (`data`) or over chunk items of its generation (`gen`, `chunks`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct HeadItem {
+    pub pk: String,
+    pub sk: String,
+    /// Absent: written before generations (legacy chunk keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub pages: u32,
+    #[serde(default)]
+    pub fetched_at_ms: i64,
+    #[serde(default)]
+    pub event_id: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// The user whose data log holds it, and its place there; absent on
+    /// heads written before the log (until the backfill logs them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_at_ms: Option<i64>,
+}
+
+/// A chunk of a head's generation.
+#[derive(Deserialize)]
+pub(super) struct ChunkItem {
+    pub data: String,
+    pub fetched_at_ms: i64,
+}
+
+/// `DATALOG#<user>` / `LOG`: a user's data log counter and epoch.
+#[derive(Deserialize)]
+pub(super) struct LogCounterItem {
+    pub seq: u64,
+    pub epoch: String,
+}
+
+/// `DATALOG#<user>` / `SEQ#<n>`: one target's place in its user's log.
+#[derive(Serialize, Deserialize)]
+pub(super) struct LogEntryItem {
+    pub pk: String,
+    pub sk: String,
+    pub seq: u64,
+    pub conn: String,
+    pub location: String,
+    pub attr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }

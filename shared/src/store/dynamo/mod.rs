@@ -15,6 +15,7 @@
 
 mod connections;
 mod credentials;
+mod datalog;
 mod grant_steps;
 mod grants;
 pub mod item;
@@ -27,7 +28,7 @@ mod tx;
 
 pub use item::{get_bool, get_n, get_s, key, n, names, s, store_err, Item};
 pub use retries::RetryTransactionConflict;
-pub use sync::{event_from, event_item, synced_item_key, target_from};
+pub use sync::{event_from, event_item, target_from};
 
 use super::Store;
 use crate::error::Error;

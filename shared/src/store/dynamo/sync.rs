@@ -5,13 +5,14 @@ use super::item::*;
 use super::items::{read, write, EventItem, FetchState, NoteItem, NoteState, StatusItem};
 use super::DynamoStore;
 use crate::error::Error;
-use crate::model::ConnectionId;
+use crate::model::{ConnectionId, UserId};
+use crate::store::datalog::{DataPage, DataRead};
 use crate::store::keys::{
-    self, data_sk, event_id_of, event_pk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK, STATUS_SK,
+    self, event_id_of, event_pk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK, STATUS_SK,
 };
 use crate::store::{
-    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
-    TargetState,
+    EventRecord, EventStatus, EventStore, GiveUp, LocationStatus, SyncTarget, SyncedData,
+    TargetNote, TargetState,
 };
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
@@ -20,17 +21,6 @@ use aws_sdk_dynamodb::types::ReturnValue;
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
 
-/// The table key of a target's synced data (its first item, when split
-/// over chunks), as a change event too large to carry the data names it.
-pub fn synced_item_key(t: &crate::store::SyncTarget) -> (String, String) {
-    (
-        sync_pk(&t.connection_id, &t.location_id),
-        data_sk(&t.attribute_type, t.resource_id.as_deref()),
-    )
-}
-/// A target's items: `NOTE` (written by webhooks; the stream feeds the
-/// worker from it) and `STATE` (written by the worker only, so its writes
-/// wake nobody).
 fn target_pk(t: &SyncTarget) -> String {
     keys::target_pk(&t.id())
 }
@@ -149,28 +139,40 @@ impl EventStore for DynamoStore {
             .send()
             .await
             .map_err(|e| store_err("Query", e))?;
-        let items = out.items();
-        let find = |sk: &str| items.iter().find(|i| get_s(i, "sk") == Some(sk));
-        let Some(note) = find(NOTE_SK) else {
-            return Ok(None);
-        };
-        let malformed = || Error::corrupt(format!("target item {} is malformed", t.id()));
-        let note: NoteState = read(note).ok_or_else(malformed)?;
-        let state: Option<FetchState> = match find(STATE_SK) {
-            Some(i) => Some(read(i).ok_or_else(malformed)?),
-            None => None,
-        };
-        Ok(Some(TargetState {
-            target: t.clone(),
-            payload: note.payload,
-            notified_at_ms: note.notified_at_ms,
-            notifications: note.notifications,
-            fetch_started_ms: state.as_ref().and_then(|s| s.fetch_started_ms),
-            fetched_through: state.as_ref().and_then(|s| s.fetched_through),
-            given_up_through: state.as_ref().and_then(|s| s.given_up_through),
-            attempts: state.as_ref().map_or(0, |s| s.attempts),
-            error: state.and_then(|s| s.error),
-        }))
+        target_state(t, out.items())
+    }
+
+    async fn connection_targets(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Vec<TargetState>, Error> {
+        let notes = self.hook_keys(connection).await?;
+        let mut all = Vec::new();
+        // The index is eventually consistent: a key found there is read
+        // from the table (a target gone since is left out).
+        for keys in notes.chunks(50) {
+            let mut wanted = Vec::new();
+            for k in keys {
+                wanted.push(key(k.clone(), NOTE_SK));
+                wanted.push(key(k.clone(), STATE_SK));
+            }
+            let items = self.batch_get_consistent(wanted).await?;
+            for pk in keys {
+                let mine: Vec<Item> = items
+                    .iter()
+                    .filter(|i| get_s(i, "pk") == Some(pk.as_str()))
+                    .cloned()
+                    .collect();
+                let Some(note) = mine.iter().find(|i| get_s(i, "sk") == Some(NOTE_SK)) else {
+                    continue;
+                };
+                let target = target_from(note)
+                    .ok_or_else(|| Error::corrupt(format!("target item {pk} is malformed")))?;
+                all.extend(target_state(&target, &mine)?);
+            }
+        }
+        all.sort_by_key(|t| t.target.id());
+        Ok(all)
     }
 
     async fn start_fetch(&self, t: &SyncTarget) -> Result<u32, Error> {
@@ -217,16 +219,27 @@ impl EventStore for DynamoStore {
         conditional(res, "UpdateItem").map(|_| ())
     }
 
-    async fn give_up(&self, t: &SyncTarget, through: u64, reason: &str) -> Result<(), Error> {
+    async fn give_up(&self, t: &SyncTarget, up: &GiveUp<'_>) -> Result<(), Error> {
         self.client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(target_pk(t), STATE_SK)))
-            .update_expression("SET #given_up_through = :g, #attempts = :zero, #error = :e")
-            .set_expression_attribute_names(names(&["given_up_through", "attempts", "error"]))
-            .expression_attribute_values(":g", n(through as i64))
+            .update_expression(
+                "SET #given_up_through = :g, #attempts = :zero, #error = :e, \
+                 #failed_at_ms = :at, #failed_attempts = :tries",
+            )
+            .set_expression_attribute_names(names(&[
+                "given_up_through",
+                "attempts",
+                "error",
+                "failed_at_ms",
+                "failed_attempts",
+            ]))
+            .expression_attribute_values(":g", n(up.through as i64))
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":e", s(reason))
+            .expression_attribute_values(":e", s(up.reason))
+            .expression_attribute_values(":at", n(up.at_ms))
+            .expression_attribute_values(":tries", n(i64::from(up.attempts)))
             .send()
             .await
             .map_err(|e| store_err("UpdateItem", e))?;
@@ -301,6 +314,10 @@ impl EventStore for DynamoStore {
         self.write_synced(d).await
     }
 
+    async fn read_data(&self, user: &UserId, read: &DataRead) -> Result<DataPage, Error> {
+        self.read_log(user, read).await
+    }
+
     async fn get_synced(
         &self,
         connection: &ConnectionId,
@@ -308,8 +325,13 @@ impl EventStore for DynamoStore {
         attribute_type: &str,
         resource: Option<&str>,
     ) -> Result<Option<SyncedData>, Error> {
-        self.read_synced(connection, location, attribute_type, resource)
-            .await
+        let target = SyncTarget {
+            connection_id: connection.clone(),
+            location_id: location.to_string(),
+            attribute_type: attribute_type.to_string(),
+            resource_id: resource.map(str::to_string),
+        };
+        Ok(self.read_synced(&target).await?.map(|(d, _)| d))
     }
 
     async fn put_location_status(&self, st: &LocationStatus) -> Result<bool, Error> {
@@ -354,4 +376,33 @@ impl EventStore for DynamoStore {
             seq: u64::try_from(i.seq).unwrap_or(0),
         }))
     }
+}
+
+/// A target's state from its partition's items (`NOTE`, and `STATE` once
+/// the worker wrote it); `None` without a note.
+fn target_state(t: &SyncTarget, items: &[Item]) -> Result<Option<TargetState>, Error> {
+    let find = |sk: &str| items.iter().find(|i| get_s(i, "sk") == Some(sk));
+    let Some(note) = find(NOTE_SK) else {
+        return Ok(None);
+    };
+    let malformed = || Error::corrupt(format!("target item {} is malformed", t.id()));
+    let note: NoteState = read(note).ok_or_else(malformed)?;
+    let state: Option<FetchState> = match find(STATE_SK) {
+        Some(i) => Some(read(i).ok_or_else(malformed)?),
+        None => None,
+    };
+    let state = state.as_ref();
+    Ok(Some(TargetState {
+        target: t.clone(),
+        payload: note.payload,
+        notified_at_ms: note.notified_at_ms,
+        notifications: note.notifications,
+        fetch_started_ms: state.and_then(|s| s.fetch_started_ms),
+        fetched_through: state.and_then(|s| s.fetched_through),
+        given_up_through: state.and_then(|s| s.given_up_through),
+        attempts: state.map_or(0, |s| s.attempts),
+        error: state.and_then(|s| s.error.clone()),
+        failed_at_ms: state.and_then(|s| s.failed_at_ms),
+        failed_attempts: state.and_then(|s| s.failed_attempts),
+    }))
 }

@@ -16,16 +16,24 @@
 //! Items written before generations existed (a head without `gen`, chunks
 //! under `CHUNK#<attr>#<resource>#<nnn>`) are read as they are and replaced
 //! by the next write like any other generation.
+//!
+//! Every commit also takes the next place in the user's data log
+//! ([`crate::store::datalog`]): the log's counter, conditional on the number
+//! read with the head, its new entry, and the deletion of the target's
+//! previous entry are steps of the same transaction.
 
 use super::item::*;
+use super::items::{read_owned, ChunkItem, HeadItem, LogCounterItem, LogEntryItem};
 use super::tx::Tx;
 use super::DynamoStore;
 use crate::error::Error;
-use crate::model::ConnectionId;
-use crate::store::keys::{chunk_sk, data_sk, sync_pk};
+use crate::model::{ConnectionId, UserId};
+use crate::store::keys::{chunk_sk, data_log_entry_sk, data_log_pk, data_sk, sync_pk, DATA_LOG_SK};
 use crate::store::{SyncTarget, SyncedData};
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 use futures_util::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use std::time::Duration;
 
 /// Synced data larger than this is split over chunk items (a DynamoDB item
 /// holds 400 KB).
@@ -38,9 +46,10 @@ const STAGED_KEEP_SECS: i64 = 86_400;
 /// stays near one chunk each.
 const STAGE_CONCURRENCY: usize = 3;
 
-/// Commit attempts when other writes of the same target keep replacing the
-/// head between our read and our commit.
-const COMMIT_ATTEMPTS: usize = 5;
+/// Commit attempts when other writes replace the head, or take the user's
+/// next log number, between our read and our commit: the targets of one
+/// user stored at once take turns, one per round.
+const COMMIT_ATTEMPTS: u32 = 12;
 
 /// `data` in pieces of at most [`CHUNK_BYTES`], cut at char boundaries.
 fn chunks(data: &str) -> Vec<&str> {
@@ -59,33 +68,35 @@ fn chunks(data: &str) -> Vec<&str> {
     out
 }
 
-/// What a head says about the chunks of its generation.
-#[derive(Debug, Clone, PartialEq)]
+/// What a head says about its generation and its place in the log (its
+/// data is not read: the item is taken by value and dropped).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 struct Generation {
     /// `None`: written before generations (legacy chunk keys).
     gen: Option<String>,
+    #[serde(default)]
     chunks: usize,
+    #[serde(default)]
     fetched_at_ms: i64,
-}
-
-impl Generation {
-    fn of(head: &Item) -> Self {
-        Self {
-            gen: get_s(head, "gen").map(str::to_string),
-            chunks: get_n(head, "chunks").unwrap_or(0).max(0) as usize,
-            fetched_at_ms: get_n(head, "fetched_at_ms").unwrap_or(0),
-        }
-    }
+    user: Option<String>,
+    log_seq: Option<u64>,
 }
 
 /// Where one target's items live.
-struct Place<'a> {
+pub(super) struct Place<'a> {
     pk: String,
     attribute_type: &'a str,
     resource: Option<&'a str>,
 }
 
-impl Place<'_> {
+impl<'a> Place<'a> {
+    pub(super) fn of(t: &'a SyncTarget) -> Self {
+        Self {
+            pk: sync_pk(&t.connection_id, &t.location_id),
+            attribute_type: &t.attribute_type,
+            resource: t.resource_id.as_deref(),
+        }
+    }
     fn head(&self) -> Item {
         key(
             self.pk.clone(),
@@ -100,67 +111,107 @@ impl Place<'_> {
     }
 }
 
-/// The steps of a large write's commit.
+/// The steps of a write's commit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Commit {
     /// The head, guarded by the generation read before.
     Head,
+    /// The user's log counter, guarded by the number read before.
+    Log,
+    /// The target's new log entry.
+    Entry,
+    /// The target's previous log entry deleted.
+    Unlog,
     /// A staged chunk of the new generation made permanent.
     Keep,
     /// A chunk of the replaced generation deleted.
     Drop,
 }
 
+/// One commit's new generation.
+struct NewHead<'a> {
+    d: &'a SyncedData,
+    gen: &'a str,
+    /// Chunk items staged for it; 0: the data is in the head.
+    chunks: usize,
+}
+
+/// The last number a user's data log counter (as read) has given out;
+/// `None`: no log yet.
+pub(super) fn log_seq(counter: Option<Item>) -> Result<Option<u64>, Error> {
+    counter
+        .map(|i| {
+            read_owned::<LogCounterItem>(i)
+                .map(|c| c.seq)
+                .ok_or_else(|| Error::corrupt("a data log counter is malformed"))
+        })
+        .transpose()
+}
+
+/// A pause before commit attempt `attempt` (from 1): random, growing, so
+/// writers that collided do not collide again.
+fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    let cap_ms = (5u64 << attempt.min(5)).min(150);
+    Duration::from_millis(rand::rng().random_range(0..=cap_ms))
+}
+
 impl DynamoStore {
     /// Stores `d` unless a later fetch is stored (`Ok(false)`).
     pub(super) async fn write_synced(&self, d: &SyncedData) -> Result<bool, Error> {
-        let place = Place {
-            pk: sync_pk(&d.target.connection_id, &d.target.location_id),
-            attribute_type: &d.target.attribute_type,
-            resource: d.target.resource_id.as_deref(),
-        };
+        let place = Place::of(&d.target);
         let gen = crate::crypto::random_b64(6);
-        let mut head = place.head();
-        head.insert("gen".into(), s(&gen));
-        head.insert("pages".into(), n(d.pages as i64));
-        head.insert("fetched_at_ms".into(), n(d.fetched_at_ms));
-        head.insert("event_id".into(), s(&d.event_id));
-        if d.deleted {
-            head.insert(
-                "deleted".into(),
-                aws_sdk_dynamodb::types::AttributeValue::Bool(true),
-            );
-        }
         let parts = chunks(&d.data);
-        if parts.len() == 1 {
-            head.insert("data".into(), s(&d.data));
-            return self.put_head_alone(&place, head, d.fetched_at_ms).await;
-        }
-        head.insert("chunks".into(), n(parts.len() as i64));
-        self.stage_chunks(&place, &gen, &parts, d.fetched_at_ms)
-            .await?;
-        for _ in 0..COMMIT_ATTEMPTS {
-            let old = self.get_consistent(place.head()).await?;
-            let old = old.as_ref().map(Generation::of);
+        let staged = if parts.len() > 1 {
+            self.stage_chunks(&place, &gen, &parts, d.fetched_at_ms)
+                .await?;
+            parts.len()
+        } else {
+            0
+        };
+        drop(parts);
+        let new = NewHead {
+            d,
+            gen: &gen,
+            chunks: staged,
+        };
+        let log_key = key(data_log_pk(&d.user), DATA_LOG_SK);
+        for attempt in 0..COMMIT_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let (old, counter) = tokio::try_join!(
+                self.get_consistent(place.head()),
+                self.get_consistent(log_key.clone())
+            )?;
+            let old: Option<Generation> = match old {
+                None => None,
+                Some(i) => Some(
+                    read_owned(i)
+                        .ok_or_else(|| Error::corrupt("a synced data head is malformed"))?,
+                ),
+            };
             if old
                 .as_ref()
                 .is_some_and(|o| o.fetched_at_ms > d.fetched_at_ms)
             {
                 // A later fetch is stored: ours is dropped (its staged
                 // chunks expire; deleting them now is only tidier).
-                self.delete_chunks(&place, Some(&gen), parts.len()).await;
+                self.delete_chunks(&place, Some(&gen), staged).await;
                 return Ok(false);
             }
-            let tx = self.commit_steps(&place, head.clone(), &gen, parts.len(), old.as_ref())?;
+            let seq = log_seq(counter)?;
+            let tx = self.commit_steps(&place, &new, old.as_ref(), seq)?;
             match self.run(tx).await? {
                 Ok(()) => return Ok(true),
-                // The head changed since we read it: read it again.
-                Err(c) if c.failed(Commit::Head).is_some() => continue,
+                // The head or the log moved since we read them: again.
+                Err(c) if c.any_failed(&[Commit::Head, Commit::Log]) => continue,
                 Err(c) => return Err(c.unexpected("synced data")),
             }
         }
         Err(Error::Unavailable(
-            "synced data: the head kept changing under concurrent writes".into(),
+            "synced data: the head or the user's data log kept changing under concurrent writes"
+                .into(),
         ))
     }
 
@@ -195,44 +246,54 @@ impl DynamoStore {
     }
 
     /// The commit: the head, on condition that it is still the one read
-    /// (`old`); each staged chunk made permanent; the old generation's
-    /// chunks deleted. At most 1 + 2 x 11 steps (3 MB in 300 KB chunks).
+    /// (`old`); the user's log counter, on condition that it is still
+    /// `seq` (`None`: no log yet), and the target's entry moved to the
+    /// counter's next number; each staged chunk made permanent; the old
+    /// generation's chunks deleted. At most 4 + 2 x 11 steps (3 MB in
+    /// 300 KB chunks).
     fn commit_steps(
         &self,
         place: &Place<'_>,
-        head: Item,
-        gen: &str,
-        count: usize,
+        new: &NewHead<'_>,
         old: Option<&Generation>,
+        seq: Option<u64>,
     ) -> Result<Tx<Commit>, Error> {
-        let mut put = Put::builder().table_name(&self.table).set_item(Some(head));
-        put = match old {
-            None => put
-                .condition_expression("attribute_not_exists(#pk)")
-                .set_expression_attribute_names(names(&["pk"])),
-            Some(Generation { gen: Some(g), .. }) => put
-                .condition_expression("#gen = :old_gen")
-                .set_expression_attribute_names(names(&["gen"]))
-                .expression_attribute_values(":old_gen", s(g)),
-            Some(Generation {
-                gen: None,
-                fetched_at_ms,
-                ..
-            }) => put
-                .condition_expression("attribute_not_exists(#gen) AND #fetched_at_ms = :old_at")
-                .set_expression_attribute_names(names(&["gen", "fetched_at_ms"]))
-                .expression_attribute_values(":old_at", n(*fetched_at_ms)),
+        let next = seq.unwrap_or(0) + 1;
+        let mut tx = Tx::new()
+            .step(Commit::Head, self.head_step(place, new, old, next)?)
+            .step(Commit::Log, self.counter_step(&new.d.user, seq)?);
+        let entry = LogEntryItem {
+            pk: data_log_pk(&new.d.user),
+            sk: data_log_entry_sk(next),
+            seq: next,
+            conn: new.d.target.connection_id.to_string(),
+            location: new.d.target.location_id.clone(),
+            attr: new.d.target.attribute_type.clone(),
+            resource: new.d.target.resource_id.clone(),
         };
-        let mut tx = Tx::new().step(
-            Commit::Head,
-            TransactWriteItem::builder()
-                .put(put.build().map_err(build_err)?)
-                .build(),
-        );
-        for i in 0..count {
+        tx = tx.step(Commit::Entry, self.put(super::items::write(&entry), None)?);
+        if let Some(Generation {
+            user: Some(user),
+            log_seq: Some(at),
+            ..
+        }) = old
+        {
+            let user = UserId::parse(user)
+                .map_err(|_| Error::corrupt("a synced data head names a malformed user"))?;
+            let del = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(data_log_pk(&user), &data_log_entry_sk(*at))))
+                .build()
+                .map_err(build_err)?;
+            tx = tx.step(
+                Commit::Unlog,
+                TransactWriteItem::builder().delete(del).build(),
+            );
+        }
+        for i in 0..new.chunks {
             let keep = Update::builder()
                 .table_name(&self.table)
-                .set_key(Some(place.chunk(Some(gen), i)))
+                .set_key(Some(place.chunk(Some(new.gen), i)))
                 .update_expression("REMOVE #ttl")
                 .condition_expression("attribute_exists(#pk)")
                 .set_expression_attribute_names(names(&["ttl", "pk"]))
@@ -259,36 +320,97 @@ impl DynamoStore {
         Ok(tx)
     }
 
-    /// Stores data that fits its head item; the chunks of the generation it
-    /// replaces (the old head names them) are deleted after. `Ok(false)`: a
-    /// later fetch is stored.
-    async fn put_head_alone(
+    /// The new head, on condition that the head is still `old`.
+    fn head_step(
         &self,
         place: &Place<'_>,
-        head: Item,
-        fetched_at_ms: i64,
-    ) -> Result<bool, Error> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(head))
-            .condition_expression("attribute_not_exists(#pk) OR #fetched_at_ms <= :f")
-            .set_expression_attribute_names(names(&["pk", "fetched_at_ms"]))
-            .expression_attribute_values(":f", n(fetched_at_ms))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let old = match res {
-            Ok(out) => out.attributes().map(Generation::of),
-            Err(e) if is_ccf(&e) => return Ok(false),
-            Err(e) => return Err(store_err("PutItem", e)),
+        new: &NewHead<'_>,
+        old: Option<&Generation>,
+        log_seq: u64,
+    ) -> Result<TransactWriteItem, Error> {
+        let d = new.d;
+        let inline = new.chunks == 0;
+        let head = HeadItem {
+            pk: place.pk.clone(),
+            sk: data_sk(place.attribute_type, place.resource),
+            gen: Some(new.gen.to_string()),
+            chunks: (!inline).then_some(new.chunks as u64),
+            data: inline.then(|| d.data.clone()),
+            pages: d.pages,
+            fetched_at_ms: d.fetched_at_ms,
+            event_id: d.event_id.clone(),
+            deleted: d.deleted,
+            user: Some(d.user.to_string()),
+            log_seq: Some(log_seq),
+            stored_at_ms: Some(d.stored_at_ms),
         };
-        if let Some(old) = old {
-            self.delete_chunks(place, old.gen.as_deref(), old.chunks)
-                .await;
-        }
-        Ok(true)
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(super::items::write(&head)));
+        // Still the head read: its generation (or, before generations, its
+        // fetch time) and its place in the log (a backfill may have given
+        // it one since).
+        let (condition, attrs): (String, &[&str]) = match old {
+            None => ("attribute_not_exists(#pk)".into(), &["pk"]),
+            Some(o) => {
+                let generation = match &o.gen {
+                    Some(g) => {
+                        put = put.expression_attribute_values(":old_gen", s(g));
+                        "#gen = :old_gen"
+                    }
+                    None => {
+                        put = put.expression_attribute_values(":old_at", n(o.fetched_at_ms));
+                        "attribute_not_exists(#gen) AND #fetched_at_ms = :old_at"
+                    }
+                };
+                let place = match o.log_seq {
+                    Some(at) => {
+                        put = put.expression_attribute_values(":old_seq", n(at as i64));
+                        "#log_seq = :old_seq"
+                    }
+                    None => "attribute_not_exists(#log_seq)",
+                };
+                let attrs: &[&str] = match o.gen {
+                    Some(_) => &["gen", "log_seq"],
+                    None => &["gen", "fetched_at_ms", "log_seq"],
+                };
+                (format!("{generation} AND {place}"), attrs)
+            }
+        };
+        let put = put
+            .condition_expression(condition)
+            .set_expression_attribute_names(names(attrs));
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_err)?)
+            .build())
+    }
+
+    /// The user's log counter to `seq + 1`, on condition that it is still
+    /// `seq` (`None`: not written yet, so it gets its epoch now).
+    pub(super) fn counter_step(
+        &self,
+        user: &UserId,
+        seq: Option<u64>,
+    ) -> Result<TransactWriteItem, Error> {
+        let next = seq.unwrap_or(0) + 1;
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(data_log_pk(user), DATA_LOG_SK)))
+            .update_expression("SET #seq = :next, #epoch = if_not_exists(#epoch, :epoch)")
+            .expression_attribute_values(":next", n(next as i64))
+            .expression_attribute_values(":epoch", s(crate::crypto::random_b64(6)));
+        let update = match seq {
+            None => update
+                .condition_expression("attribute_not_exists(#pk)")
+                .set_expression_attribute_names(names(&["seq", "epoch", "pk"])),
+            Some(cur) => update
+                .condition_expression("#seq = :cur")
+                .set_expression_attribute_names(names(&["seq", "epoch"]))
+                .expression_attribute_values(":cur", n(cur as i64)),
+        };
+        Ok(TransactWriteItem::builder()
+            .update(update.build().map_err(build_err)?)
+            .build())
     }
 
     /// Deletes a generation's chunks. No head names them any more, so a
@@ -307,58 +429,82 @@ impl DynamoStore {
         }
     }
 
-    /// The synced data of a target, head and chunks, or `None`.
+    /// The synced data of a target, head and chunks, with its place in its
+    /// user's log (`None`: stored before the log), or `None`.
     pub(super) async fn read_synced(
         &self,
-        connection: &ConnectionId,
-        location: &str,
-        attribute_type: &str,
-        resource: Option<&str>,
-    ) -> Result<Option<SyncedData>, Error> {
-        let place = Place {
-            pk: sync_pk(connection, location),
-            attribute_type,
-            resource,
-        };
+        target: &SyncTarget,
+    ) -> Result<Option<(SyncedData, Option<u64>)>, Error> {
+        let place = Place::of(target);
         let Some(item) = self.get_consistent(place.head()).await? else {
             return Ok(None);
         };
-        let generation = Generation::of(&item);
-        let data = match get_n(&item, "chunks") {
-            None => get_s(&item, "data").unwrap_or("[]").to_string(),
-            Some(_) => {
-                let mut data = String::new();
-                for i in 0..generation.chunks {
-                    let c = self
-                        .get_consistent(place.chunk(generation.gen.as_deref(), i))
-                        .await?;
-                    // Gone: a later write replaced this generation between
-                    // our reads.
-                    match c.filter(|c| get_n(c, "fetched_at_ms") == Some(generation.fetched_at_ms))
-                    {
-                        Some(c) => data.push_str(get_s(&c, "data").unwrap_or("")),
-                        None => {
-                            return Err(Error::Unavailable(
-                                "synced data changed while being read: read again".into(),
-                            ))
-                        }
-                    }
-                }
-                data
+        let head: HeadItem =
+            read_owned(item).ok_or_else(|| Error::corrupt("a synced data head is malformed"))?;
+        let data = match (head.chunks, head.data) {
+            (None, data) => data.unwrap_or_else(|| "[]".into()),
+            (Some(count), _) => {
+                self.read_chunks(
+                    &place,
+                    head.gen.as_deref(),
+                    count as usize,
+                    head.fetched_at_ms,
+                )
+                .await?
             }
         };
-        Ok(Some(SyncedData {
-            target: SyncTarget {
-                connection_id: connection.clone(),
-                location_id: location.to_string(),
-                attribute_type: attribute_type.to_string(),
-                resource_id: resource.map(str::to_string),
-            },
+        let user = match head.user {
+            Some(u) => UserId::parse(&u)
+                .map_err(|_| Error::corrupt("a synced data head names a malformed user"))?,
+            // Stored before the log: the connection names its user.
+            None => self.user_of(&target.connection_id).await?,
+        };
+        let synced = SyncedData {
+            target: target.clone(),
+            user,
             data,
-            pages: get_n(&item, "pages").unwrap_or(0) as u32,
-            fetched_at_ms: generation.fetched_at_ms,
-            event_id: get_s(&item, "event_id").unwrap_or_default().to_string(),
-            deleted: get_bool(&item, "deleted"),
-        }))
+            pages: head.pages,
+            fetched_at_ms: head.fetched_at_ms,
+            stored_at_ms: head.stored_at_ms.unwrap_or(head.fetched_at_ms),
+            event_id: head.event_id,
+            deleted: head.deleted,
+        };
+        Ok(Some((synced, head.log_seq)))
+    }
+
+    /// A generation's chunks, joined; an error when a later write replaced
+    /// the generation between our reads.
+    async fn read_chunks(
+        &self,
+        place: &Place<'_>,
+        gen: Option<&str>,
+        count: usize,
+        fetched_at_ms: i64,
+    ) -> Result<String, Error> {
+        let reads = (0..count).map(|i| self.get_consistent(place.chunk(gen, i)));
+        let parts = futures_util::future::try_join_all(reads).await?;
+        let mut data = String::new();
+        for part in parts {
+            match part.and_then(read_owned::<ChunkItem>) {
+                Some(c) if c.fetched_at_ms == fetched_at_ms => data.push_str(&c.data),
+                _ => {
+                    return Err(Error::Unavailable(
+                        "synced data changed while being read: read again".into(),
+                    ))
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// The user a connection belongs to (data stored before the log).
+    pub(super) async fn user_of(&self, connection: &ConnectionId) -> Result<UserId, Error> {
+        use crate::store::GrantStore;
+        match self.get_connection(connection).await? {
+            Some(c) => Ok(c.user_id),
+            None => Err(Error::corrupt(format!(
+                "synced data of connection {connection}, which is not stored"
+            ))),
+        }
     }
 }

@@ -2,21 +2,31 @@
 
 use super::MemoryStore;
 use crate::error::Error;
-use crate::model::ConnectionId;
+use crate::model::{ConnectionId, UserId};
+use crate::store::datalog::{DataPage, DataRead, PageBuilder};
 use crate::store::{
-    EventRecord, EventStatus, EventStore, LocationStatus, SyncTarget, SyncedData, TargetNote,
-    TargetState,
+    EventRecord, EventStatus, EventStore, GiveUp, LocationStatus, SyncTarget, SyncedData,
+    TargetNote, TargetState,
 };
 use async_trait::async_trait;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Default)]
 pub(super) struct EventState {
     events: HashMap<String, EventRecord>,
     targets: HashMap<SyncTarget, TargetState>,
-    synced: HashMap<SyncTarget, SyncedData>,
+    /// Each target's data and its place in its user's log.
+    synced: HashMap<SyncTarget, (SyncedData, u64)>,
+    logs: HashMap<UserId, DataLog>,
     statuses: HashMap<(ConnectionId, String), LocationStatus>,
+}
+
+/// A user's data log ([`crate::store::datalog`]): one entry per target.
+struct DataLog {
+    epoch: String,
+    seq: u64,
+    entries: BTreeMap<u64, SyncTarget>,
 }
 
 fn ev_lock(m: &Mutex<EventState>) -> std::sync::MutexGuard<'_, EventState> {
@@ -64,6 +74,8 @@ impl EventStore for MemoryStore {
                 given_up_through: None,
                 attempts: 0,
                 error: None,
+                failed_at_ms: None,
+                failed_attempts: None,
             });
         t.payload = note.payload.clone();
         t.notified_at_ms = note.notified_at_ms;
@@ -99,13 +111,30 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
-    async fn give_up(&self, target: &SyncTarget, through: u64, reason: &str) -> Result<(), Error> {
+    async fn give_up(&self, target: &SyncTarget, up: &GiveUp<'_>) -> Result<(), Error> {
         let mut g = ev_lock(&self.events);
         let t = g.targets.get_mut(target).ok_or(Error::NotFound)?;
-        t.given_up_through = Some(through);
+        t.given_up_through = Some(up.through);
         t.attempts = 0;
-        t.error = Some(reason.to_string());
+        t.error = Some(up.reason.to_string());
+        t.failed_at_ms = Some(up.at_ms);
+        t.failed_attempts = Some(up.attempts);
         Ok(())
+    }
+
+    async fn connection_targets(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Vec<TargetState>, Error> {
+        let g = ev_lock(&self.events);
+        let mut all: Vec<TargetState> = g
+            .targets
+            .values()
+            .filter(|t| &t.target.connection_id == connection)
+            .cloned()
+            .collect();
+        all.sort_by_key(|t| t.target.id());
+        Ok(all)
     }
 
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {
@@ -148,14 +177,46 @@ impl EventStore for MemoryStore {
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
         let mut g = ev_lock(&self.events);
-        if g.synced
-            .get(&d.target)
-            .is_some_and(|old| old.fetched_at_ms > d.fetched_at_ms)
-        {
+        let g = &mut *g;
+        let old = g.synced.get(&d.target);
+        if old.is_some_and(|(old, _)| old.fetched_at_ms > d.fetched_at_ms) {
             return Ok(false);
         }
-        g.synced.insert(d.target.clone(), d.clone());
+        if let Some((old, seq)) = old {
+            if let Some(log) = g.logs.get_mut(&old.user) {
+                log.entries.remove(seq);
+            }
+        }
+        let log = g.logs.entry(d.user.clone()).or_insert_with(|| DataLog {
+            epoch: crate::crypto::random_b64(6),
+            seq: 0,
+            entries: BTreeMap::new(),
+        });
+        log.seq += 1;
+        log.entries.insert(log.seq, d.target.clone());
+        g.synced.insert(d.target.clone(), (d.clone(), log.seq));
         Ok(true)
+    }
+
+    async fn read_data(&self, user: &UserId, read: &DataRead) -> Result<DataPage, Error> {
+        let g = ev_lock(&self.events);
+        let Some(log) = g.logs.get(user) else {
+            return Ok(PageBuilder::new(read, "").finish(false));
+        };
+        let mut page = PageBuilder::new(read, &log.epoch);
+        let mut rest = log.entries.range(page.after() + 1..).peekable();
+        while !page.is_full() {
+            let Some((&seq, target)) = rest.next() else {
+                break;
+            };
+            match g.synced.get(target) {
+                Some((d, at)) if *at == seq && read.filter.matches(target) => {
+                    page.offer(seq, d.clone())
+                }
+                _ => page.pass(seq),
+            }
+        }
+        Ok(page.finish(rest.peek().is_some()))
     }
 
     async fn get_synced(
@@ -171,7 +232,7 @@ impl EventStore for MemoryStore {
             attribute_type: attribute_type.to_string(),
             resource_id: resource.map(str::to_string),
         };
-        Ok(ev_lock(&self.events).synced.get(&k).cloned())
+        Ok(ev_lock(&self.events).synced.get(&k).map(|(d, _)| d.clone()))
     }
 
     async fn put_location_status(&self, s: &LocationStatus) -> Result<bool, Error> {
