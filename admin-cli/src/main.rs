@@ -72,6 +72,93 @@ enum Command {
     /// Our Syncaroo API credentials.
     #[command(subcommand)]
     Credentials(Credentials),
+    /// Users' synced data: list, show, backfill.
+    #[command(subcommand)]
+    Data(Data),
+    /// A connection's sync health.
+    #[command(subcommand)]
+    Sync(Sync),
+}
+
+#[derive(clap::Args)]
+struct DataList {
+    user_id: String,
+    #[arg(long)]
+    cursor: Option<String>,
+    #[arg(long, default_value_t = syncaroo_shared::platform_data::DEFAULT_LIMIT)]
+    limit: usize,
+    #[arg(long)]
+    connection: Option<String>,
+    #[arg(long)]
+    location: Option<String>,
+    #[arg(long)]
+    attribute_type: Option<String>,
+    /// One resource's target (not with --location-level).
+    #[arg(long, conflicts_with = "location_level")]
+    resource: Option<String>,
+    /// Only targets of a whole location (no resource id).
+    #[arg(long)]
+    location_level: bool,
+}
+
+impl DataList {
+    /// The read it asks for; a bad value is refused before anything runs.
+    fn read(&self) -> Result<syncaroo_shared::store::datalog::DataRead, Error> {
+        use syncaroo_shared::platform_data::MAX_LIMIT;
+        use syncaroo_shared::store::datalog::{DataFilter, DataRead, LogCursor, ResourceFilter};
+        if !(1..=MAX_LIMIT).contains(&self.limit) {
+            return Err(Error::InvalidRequest(format!(
+                "--limit must be 1 to {MAX_LIMIT}"
+            )));
+        }
+        let filter = DataFilter {
+            connection: self
+                .connection
+                .as_deref()
+                .map(ConnectionId::parse)
+                .transpose()?,
+            location: self.location.clone(),
+            attribute_type: self.attribute_type.clone(),
+            resource: match (&self.resource, self.location_level) {
+                (Some(r), _) => ResourceFilter::Resource(r.clone()),
+                (None, true) => ResourceFilter::LocationLevel,
+                (None, false) => ResourceFilter::Any,
+            },
+        };
+        let after = self.cursor.as_deref().map(LogCursor::decode).transpose()?;
+        Ok(DataRead {
+            after: after.unwrap_or_default(),
+            limit: self.limit,
+            filter,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+enum Sync {
+    /// The connection with its targets, pending and failing ones, and
+    /// whether our Syncaroo credentials work (the platform API's GET).
+    Status { connection_id: String },
+}
+
+#[derive(Subcommand)]
+enum Data {
+    /// A page of a user's synced data in the order it was stored, after
+    /// --cursor (the platform API's data route).
+    List(DataList),
+    /// One target's synced data.
+    Show {
+        user_id: String,
+        connection: String,
+        location: String,
+        attribute_type: String,
+        /// The resource (none: the location-level target).
+        #[arg(long)]
+        resource: Option<String>,
+    },
+    /// Logs synced data stored before the data log existed, so the data
+    /// route returns it (each once; running it again logs nothing).
+    Backfill,
 }
 
 #[derive(Subcommand)]
@@ -220,7 +307,65 @@ async fn run(cli: &Cli, app: &App, sdk: &aws_config::SdkConfig) -> Result<Value,
             json!({ "replayed": q.replay(app, *max).await? })
         }
         Command::Credentials(Credentials::Status) => ops::credentials_status(store).await?,
+        Command::Data(d) => data(cli, store, sdk, d).await?,
+        Command::Sync(Sync::Status { connection_id }) => {
+            let id = ConnectionId::parse(connection_id)?;
+            syncaroo_shared::platform_data::connection_health(store, &id)
+                .await?
+                .ok_or(Error::NotFound)?
+        }
     })
+}
+
+/// The `data` commands.
+async fn data(
+    cli: &Cli,
+    store: &dyn Store,
+    sdk: &aws_config::SdkConfig,
+    command: &Data,
+) -> Result<Value, Error> {
+    use syncaroo_shared::platform_data;
+    use syncaroo_shared::store::datalog::{DataFilter, DataRead, LogCursor};
+    let (user, mut read) = match command {
+        Data::Backfill => {
+            let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cli.table);
+            return Ok(json!({ "logged": dynamo.backfill_data_log().await? }));
+        }
+        Data::List(list) => (&list.user_id, list.read()?),
+        Data::Show {
+            user_id,
+            connection,
+            location,
+            attribute_type,
+            resource,
+        } => {
+            let target = syncaroo_shared::store::SyncTarget {
+                connection_id: ConnectionId::parse(connection)?,
+                location_id: location.clone(),
+                attribute_type: attribute_type.clone(),
+                resource_id: resource.clone(),
+            };
+            let read = DataRead {
+                after: LogCursor::default(),
+                limit: 1,
+                filter: DataFilter::target(&target),
+            };
+            (user_id, read)
+        }
+    };
+    let user = UserId::parse(user)?;
+    loop {
+        let page = store.read_data(&user, &read).await?;
+        // `show` reads on past entries its filter leaves out until it
+        // finds the target or the log ends.
+        if matches!(command, Data::Show { .. }) && page.items.is_empty() && page.has_more {
+            read.after = page.cursor;
+            continue;
+        }
+        let body = platform_data::render(&page)?;
+        return serde_json::from_slice(&body)
+            .map_err(|e| Error::corrupt(format!("data page: {e}")));
+    }
 }
 
 #[tokio::main(flavor = "current_thread")]

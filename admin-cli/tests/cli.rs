@@ -327,3 +327,83 @@ fn dead_letters_without_a_queue_say_what_to_pass() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("--queue-url"), "{err}");
 }
+
+/// `data list` and `data show` read the demo's synced data as the platform
+/// API does; `data backfill` logs a head stored before the data log (its
+/// log attributes and entry removed, as an earlier version left it), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_is_listed_shown_and_backfilled() {
+    use syncaroo_shared::store::keys::{data_log_entry_sk, data_log_pk, data_sk, sync_pk};
+    let Some((s, conn)) = stack().await else {
+        return;
+    };
+    let listed = s.admin_json(&["data", "list", "1"]);
+    let items = listed["items"].as_array().unwrap().clone();
+    assert!(!items.is_empty(), "the demo synced data: {listed}");
+    let first = &items[0];
+    let (location, attr) = (
+        first["locationId"].as_str().unwrap(),
+        first["attributeType"].as_str().unwrap(),
+    );
+    let mut show = vec!["data", "show", "1", &conn, location, attr];
+    if let Some(r) = first["resourceId"].as_str() {
+        show.extend(["--resource", r]);
+    }
+    assert_eq!(s.admin_json(&show)["items"][0], *first);
+    let health = s.admin_json(&["sync", "status", &conn]);
+    assert_eq!(health["connectionId"], conn.as_str());
+    assert!(health["sync"]["targets"].as_u64().unwrap() >= 1, "{health}");
+    assert_eq!(health["syncarooCredentials"], "ok");
+    let (code, _, err) = s.admin(&["data", "list", "1", "--cursor", "nope"]);
+    assert_eq!(code, 1, "{err}");
+
+    let store = s.store();
+    let c = syncaroo_shared::model::ConnectionId::parse(&conn).unwrap();
+    let (pk, sk) = (
+        sync_pk(&c, location),
+        data_sk(attr, first["resourceId"].as_str()),
+    );
+    let head = store.raw_item(&pk, &sk).await.unwrap();
+    let seq: u64 = head["log_seq"].as_n().unwrap().parse().unwrap();
+    let user = UserId::parse("1").unwrap();
+    let client = store.client();
+    client
+        .update_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.clone()))
+        .update_expression("REMOVE #u, #s")
+        .expression_attribute_names("#u", "user")
+        .expression_attribute_names("#s", "log_seq")
+        .send()
+        .await
+        .unwrap();
+    client
+        .delete_item()
+        .table_name(store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(data_log_pk(&user)),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S(data_log_entry_sk(seq)),
+        )
+        .send()
+        .await
+        .unwrap();
+    let before = s.admin_json(&["data", "list", "1"]);
+    assert_eq!(before["items"].as_array().unwrap().len(), items.len() - 1);
+
+    assert_eq!(s.admin_json(&["data", "backfill"]), json!({"logged": 1}));
+    let after = s.admin_json(&[
+        "data",
+        "list",
+        "1",
+        "--cursor",
+        before["cursor"].as_str().unwrap(),
+    ]);
+    assert_eq!(after["items"].as_array().unwrap().len(), 1);
+    assert_eq!(after["items"][0]["data"], first["data"]);
+    assert_eq!(s.admin_json(&["data", "backfill"]), json!({"logged": 0}));
+}
