@@ -41,6 +41,8 @@ export SYNCAROO_REQUIRE_LOCAL_AWS=1
 echo "== template.yaml: cfn-lint and wiring check"
 .tools/venv/bin/cfn-lint template.yaml
 .tools/venv/bin/python tests/check_template.py
+echo "== the dashboard's and alarms' metrics are the ones the code emits"
+.tools/venv/bin/python tests/check_metrics.py
 echo "== docs/openapi.yaml is valid OpenAPI 3.1 (openapi-spec-validator; its routes: tests/tests/routes.rs)"
 .tools/venv/bin/openapi-spec-validator docs/openapi.yaml
 echo "== template.yaml as AWS sees it: SAM transform expanded, no cycle, cfn-lint, moto CloudFormation deploy"

@@ -74,7 +74,7 @@ BASE_SECRETS = {"ClientSecret", "SessionKey", "TokenHashKey"}
 # The functions that announce changes (their main wires EventBridge): each
 # may put events on the configured bus only, and send the entries it cannot
 # put to the dead-letter queue; no other function may do either.
-ANNOUNCERS = {"check_connection", "admin", "sync"}
+ANNOUNCERS = {"check_connection", "admin", "sync", "refresh"}
 BUS_ARN = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
 
 

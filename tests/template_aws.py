@@ -262,6 +262,7 @@ def check_example_subscription(kw, phys, values, errors):
     events = boto3.client("events", **kw)
     sqs = boto3.client("sqs", **kw)
     kinds = ["Syncaroo Connection Confirmed", "Syncaroo Connection Revoked",
+             "Syncaroo Credentials Need Reauth", "Syncaroo Credentials Restored",
              "Syncaroo Data Synced", "Syncaroo Location Status Changed", "Syncaroo Sync Failed"]
     entries = [{"Source": values["EventSource"], "DetailType": k, "Detail": json.dumps({"connectionId": "1"}),
                 "EventBusName": values["EventBusName"]} for k in kinds]

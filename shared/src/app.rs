@@ -11,6 +11,36 @@ use crate::store::{DynamoStore, Store};
 use crate::syncaroo::TokenProvider;
 use std::sync::{Arc, OnceLock};
 
+/// Puts change entries; one EventBridge refuses (after the sink's own
+/// retries) goes to the dead-letter queue. Never fails its caller: the
+/// change is stored already.
+struct Announcer {
+    config: Arc<Config>,
+    changes: Arc<dyn ChangeSink>,
+    dead_letters: Arc<dyn DeadLetters>,
+}
+
+impl Announcer {
+    async fn announce(&self, entry: Entry) {
+        let Err(e) = crate::changes::put(self.changes.as_ref(), &entry).await else {
+            return;
+        };
+        let reason = format!("PutEvents failed: {e}");
+        if let Err(dl) = self.dead_letters.send_entry(&entry, &reason).await {
+            crate::metrics::count(crate::changes::METRIC_ENTRY_LOST, 1);
+            tracing::error!(detail_type = %entry.detail_type, error = %dl, "change event lost: dead-letter send failed too");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::syncaroo::CredentialEvents for Announcer {
+    async fn needs_reauth(&self, reason: &str, at_secs: i64) {
+        let entry = crate::changes::needs_reauth_entry(&self.config, reason, at_secs);
+        self.announce(entry).await
+    }
+}
+
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<Config>,
@@ -110,13 +140,14 @@ impl App {
     /// a revocation): put with retries; if they all fail, the entry goes to
     /// the dead-letter queue. Never fails the caller: the change is stored.
     pub async fn announce(&self, entry: Entry) {
-        let Err(e) = crate::changes::put(self.changes.as_ref(), &entry).await else {
-            return;
-        };
-        let reason = format!("PutEvents failed: {e}");
-        if let Err(dl) = self.dead_letters.send_entry(&entry, &reason).await {
-            crate::metrics::count(crate::changes::METRIC_ENTRY_LOST, 1);
-            tracing::error!(detail_type = %entry.detail_type, error = %dl, "change event lost: dead-letter send failed too");
+        self.announcer().announce(entry).await
+    }
+
+    fn announcer(&self) -> Announcer {
+        Announcer {
+            config: self.config.clone(),
+            changes: self.changes.clone(),
+            dead_letters: self.dead_letters.clone(),
         }
     }
 
@@ -141,6 +172,7 @@ impl App {
                 self.secrets.clone(),
                 self.clock.clone(),
             )
+            .with_events(Arc::new(self.announcer()))
         })
     }
 

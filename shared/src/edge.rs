@@ -22,9 +22,13 @@ pub struct Wiring {
     /// init warms ([`App::start_from_aws_env`]); each is a TLS handshake
     /// on the cold start's one thread.
     pub dynamo_connections: usize,
-    /// It puts change events: EventBridge (its connection opened during
-    /// init) and the dead-letter queue for entries EventBridge refuses.
+    /// It puts change events: EventBridge and the dead-letter queue for
+    /// entries EventBridge refuses.
     pub announces_changes: bool,
+    /// Its requests put change events as they go: EventBridge's connection
+    /// is opened during init (a function whose entries are rare opens it
+    /// at its first put instead, adding nothing to init).
+    pub warms_changes: bool,
     /// It calls the Syncaroo API: its HTTP client is built during init.
     pub calls_syncaroo: bool,
 }
@@ -39,12 +43,18 @@ pub async fn start(wiring: Wiring) -> Result<App, crate::error::Error> {
     } else {
         app
     };
-    let changes = app.warm_changes();
+    let changes = if wiring.warms_changes {
+        Some(app.warm_changes())
+    } else {
+        None
+    };
     if wiring.calls_syncaroo {
         app.provider();
     }
     warming.finish().await?;
-    let _ = changes.await;
+    if let Some(changes) = changes {
+        let _ = changes.await;
+    }
     Ok(app)
 }
 

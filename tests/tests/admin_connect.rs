@@ -132,7 +132,89 @@ async fn run(store: syncaroo_local::StoreKind) {
         !logged.contains(c.access_token.expose()) && !logged.contains(c.refresh_token.expose())
     );
     assert!(!logged.contains(&r.admin_key));
+    reauth_then_restored(&r, &fake, &http).await;
     r.stop();
+}
+
+/// Syncaroo refuses our refresh token: `Syncaroo Credentials Need Reauth`
+/// is put; the admin reconnects: `Syncaroo Credentials Restored`.
+async fn reauth_then_restored(
+    r: &syncaroo_local::Running,
+    fake: &syncaroo_sim::FakeSyncaroo,
+    http: &reqwest::Client,
+) {
+    use syncaroo_shared::secrets::SecretString;
+    use syncaroo_shared::syncaroo::{NewCredentials, ProviderError};
+    let (access, refresh, _) = fake.fake.issue_pair();
+    let now = syncaroo_shared::clock::Clock::now(&syncaroo_shared::clock::SystemClock);
+    r.store
+        .put_credentials(
+            &NewCredentials {
+                access_token: SecretString::new(access),
+                expires_at: now - 5,
+                refresh_token: SecretString::new(refresh.clone()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    fake.fake.fail_next([syncaroo_sim::Failure::InvalidGrant]);
+    assert!(matches!(
+        r.app.provider().access_token().await,
+        Err(ProviderError::NeedsReauth(_))
+    ));
+    let kinds = |r: &syncaroo_local::Running| {
+        r.change_events
+            .entries()
+            .into_iter()
+            .map(|e| (e.detail_type, e.detail))
+            .collect::<Vec<_>>()
+    };
+    let reauth: Vec<_> = kinds(r)
+        .into_iter()
+        .filter(|(k, _)| k == "Syncaroo Credentials Need Reauth")
+        .collect();
+    assert_eq!(reauth.len(), 1, "{reauth:?}");
+    assert!(reauth[0].1.contains("invalid_grant") && !reauth[0].1.contains(&refresh));
+    let status: serde_json::Value = http
+        .get(format!("{}{ADMIN_STATUS_PATH}", r.base()))
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "needs_reauth", "{status}");
+
+    // The admin reconnects through the same handshake.
+    let to_syncaroo = http
+        .get(format!("{}{ADMIN_CONNECT_PATH}", r.base()))
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    let at_syncaroo = to_syncaroo.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let back = http.get(&at_syncaroo).send().await.unwrap();
+    let confirm = back.headers()["location"].to_str().unwrap().to_string();
+    let done = http
+        .get(&confirm)
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    let restored: Vec<_> = kinds(r)
+        .into_iter()
+        .filter(|(k, _)| k == "Syncaroo Credentials Restored")
+        .collect();
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    let d: serde_json::Value = serde_json::from_str(&restored[0].1).unwrap();
+    assert_eq!(d["status"], "active");
+    assert!(d["version"].as_u64().unwrap() > 1);
 }
 
 #[tokio::test]

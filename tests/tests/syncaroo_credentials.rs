@@ -30,6 +30,17 @@ fn config(fake: &FakeSyncaroo, timeout_ms: u64) -> Config {
     .unwrap()
 }
 
+/// What a provider told its [`CredentialEvents`]: each reason.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl syncaroo_shared::syncaroo::CredentialEvents for Heard {
+    async fn needs_reauth(&self, reason: &str, _at_secs: i64) {
+        self.0.lock().unwrap().push(reason.to_string());
+    }
+}
+
 fn provider(
     store: Arc<dyn CredentialsStore>,
     fake: &FakeSyncaroo,
@@ -173,7 +184,8 @@ async fn invalid_grant_marks_needs_reauth_and_stops_calling() {
     let store: Arc<dyn CredentialsStore> = Arc::new(MemoryStore::new());
     let (_, refresh) = seed(store.as_ref(), &fake, -5).await;
     fake.fake.fail_next([Failure::InvalidGrant]);
-    let p = provider(store.clone(), &fake, 2000);
+    let heard = Arc::new(Heard::default());
+    let p = provider(store.clone(), &fake, 2000).with_events(heard.clone());
     assert!(matches!(
         p.access_token().await,
         Err(ProviderError::NeedsReauth(_))
@@ -194,6 +206,10 @@ async fn invalid_grant_marks_needs_reauth_and_stops_calling() {
         Err(ProviderError::NeedsReauth(_))
     ));
     assert_eq!(fake.fake.refreshes(), 1);
+    // Told once, at the marking; later callers find the mark.
+    let told = heard.0.lock().unwrap().clone();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("invalid_grant") && !told[0].contains(&refresh));
     let text = cap.text();
     assert!(
         text.contains("metric=\"SyncarooNeedsReauth\""),

@@ -15,6 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         // times concurrently (the pool opens more as a page needs).
         dynamo_connections: 2,
         announces_changes: true,
+        warms_changes: true,
         calls_syncaroo: false,
     })
     .await?;

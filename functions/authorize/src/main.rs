@@ -11,6 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         // The consent's one transaction is its only DynamoDB request.
         dynamo_connections: 1,
         announces_changes: false,
+        warms_changes: false,
         calls_syncaroo: false,
     })
     .await?;

@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         // listing go together.
         dynamo_connections: 2,
         announces_changes: true,
+        warms_changes: true,
         calls_syncaroo: false,
     })
     .await?;

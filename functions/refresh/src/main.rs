@@ -11,7 +11,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let app = edge::start(Wiring {
         // The credentials item, then its lease, one after the other.
         dynamo_connections: 1,
-        announces_changes: false,
+        // `Syncaroo Credentials Need Reauth` when Syncaroo refuses our
+        // refresh token.
+        announces_changes: true,
+        // Rare: the entry's put opens its own connection, init opens none.
+        warms_changes: false,
         calls_syncaroo: true,
     })
     .await?;

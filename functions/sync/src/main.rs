@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // The connection's read goes beside the target's.
         dynamo_connections: 2,
         announces_changes: true,
+        warms_changes: true,
         calls_syncaroo: true,
     })
     .await?;

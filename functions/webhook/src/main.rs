@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         // other.
         dynamo_connections: 1,
         announces_changes: false,
+        warms_changes: false,
         calls_syncaroo: false,
     })
     .await?;

@@ -115,8 +115,13 @@ pub async fn confirm(app: &App, req: Request) -> Response {
                 }
                 other => Error::Upstream(Fault::transient(other.to_string()).with_source(other)),
             })?;
+        let before = app.store.get_credentials().await?;
         let version = app.store.put_credentials(&new, app.clock.now()).await?;
         tracing::info!(version, "admin confirm: Syncaroo API credentials stored");
+        if before.is_some_and(|c| c.status == CredentialStatus::NeedsReauth) {
+            let entry = crate::changes::restored_entry(&app.config, version, app.clock.now());
+            app.announce(entry).await;
+        }
         let html = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Connected to Syncaroo</title></head>\
              <body><main><h1>Connected to Syncaroo</h1><p>The Syncaroo API credentials are stored (version {version}). \

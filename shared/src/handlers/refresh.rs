@@ -9,7 +9,12 @@ use serde_json::{json, Value};
 /// Runs once per schedule tick. Returns a summary; an error only for
 /// failures worth a Lambda retry (Syncaroo or the store unavailable).
 pub async fn scheduled(app: &App) -> Result<Value, ProviderError> {
-    match app.provider().refresh_if_due().await {
+    let result = app.provider().refresh_if_due().await;
+    // Reauth is a state: reported on every tick, 1 or 0, so its alarm
+    // clears once an admin reconnects.
+    let needs = matches!(result, Err(ProviderError::NeedsReauth(_)));
+    crate::metrics::count(crate::metrics::NEEDS_REAUTH, u64::from(needs));
+    match result {
         Ok(outcome) => {
             tracing::info!(?outcome, "scheduled refresh");
             Ok(serde_json::to_value(outcome).unwrap_or(Value::Null))

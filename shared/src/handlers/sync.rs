@@ -20,7 +20,7 @@ use crate::webhook::{DataChange, Webhook, WebhookKind, WebhookType};
 use serde_json::Value;
 use std::time::Duration;
 
-pub const METRIC_EVENT_FAILED: &str = "SyncEventFailed";
+pub const METRIC_EVENT_FAILED: &str = metrics::DEAD_LETTERED;
 pub use crate::store::sync::MAX_STORED_BYTES;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub enum Outcome {
 }
 
 /// Webhooks about a location outside the connection's listings.
-pub const METRIC_QUARANTINED: &str = "WebhookQuarantined";
+pub const METRIC_QUARANTINED: &str = metrics::QUARANTINED;
 
 /// The user of `connection` (read by the caller) when `location` is one of
 /// theirs; `Ok(Err(reason))` when the webhook must be quarantined: a
@@ -243,6 +243,14 @@ async fn settle_target(
         },
     )
     .await;
+    if outcome == Outcome::Done {
+        let lag = app.clock.now_ms() - state.notified_at_ms;
+        metrics::emit(
+            metrics::SYNC_LAG,
+            metrics::Unit::Milliseconds,
+            lag.max(0) as u64,
+        );
+    }
     if let Outcome::Failed(reason) = &outcome {
         let entry = changes::sync_failed_entry(
             &app.config,
@@ -300,6 +308,7 @@ async fn settle(
         Err(SyncError::Permanent(r)) => (r, true),
         Err(SyncError::Transient(r)) => (r, false),
     };
+    metrics::count(metrics::FETCH_FAILED, 1);
     if !permanent && (attempt as u64) < app.config.sync_max_attempts {
         tracing::warn!(id, attempt, reason = %reason, "sync failed; will retry");
         return Outcome::Retry(reason);
@@ -427,6 +436,12 @@ async fn store_fetched(
     };
     let records = fetched.records;
     let data = fetched.data;
+    metrics::count(metrics::PAGES_FETCHED, u64::from(fetched.pages));
+    metrics::emit(
+        metrics::BYTES_FETCHED,
+        metrics::Unit::Bytes,
+        data.len() as u64,
+    );
     let synced = SyncedData {
         target: crate::notify::target_of(hook),
         user: user.clone(),

@@ -6,7 +6,7 @@ pub mod oauth;
 pub mod provider;
 
 pub use oauth::{OAuthError, SyncarooOAuth};
-pub use provider::{ProviderError, TokenProvider};
+pub use provider::{CredentialEvents, ProviderError, TokenProvider};
 // URL rules and the credentials records live in their own modules.
 pub use crate::store::credentials::{CredentialStatus, NewCredentials, SyncarooCredentials};
 pub use crate::url_rules::{check_base, host_of, is_loopback_host};

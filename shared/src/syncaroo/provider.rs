@@ -11,11 +11,12 @@ use crate::error::Error;
 use crate::metrics;
 use crate::secrets::{CachedSecrets, SecretString};
 use crate::store::CredentialsStore;
+use async_trait::async_trait;
 use backon::{ConstantBuilder, ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const METRIC_NEEDS_REAUTH: &str = "SyncarooNeedsReauth";
+pub const METRIC_NEEDS_REAUTH: &str = metrics::NEEDS_REAUTH;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -54,7 +55,18 @@ pub enum RefreshOutcome {
     },
 }
 
+/// Who hears that our Syncaroo API credentials changed state (the App
+/// announces it as a change event).
+#[async_trait]
+pub trait CredentialEvents: Send + Sync {
+    /// Syncaroo refused our refresh token and this provider marked the
+    /// credentials `needs_reauth` (once: later callers find them marked).
+    async fn needs_reauth(&self, reason: &str, at_secs: i64);
+}
+
 pub struct TokenProvider {
+    /// Told when this provider marks the credentials `needs_reauth`.
+    events: Option<Arc<dyn CredentialEvents>>,
     creds: Arc<dyn CredentialsStore>,
     oauth: SyncarooOAuth,
     secrets: Arc<CachedSecrets>,
@@ -93,6 +105,7 @@ impl TokenProvider {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
+            events: None,
             creds,
             oauth: SyncarooOAuth::new(&config.syncaroo_api_base, config.syncaroo_http_timeout),
             secrets,
@@ -106,6 +119,13 @@ impl TokenProvider {
             owner: crate::crypto::random_b64(12),
             unstored: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Tells `events` when this provider marks the credentials
+    /// `needs_reauth`.
+    pub fn with_events(mut self, events: Arc<dyn CredentialEvents>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Shorter retry pauses, for tests.
@@ -294,6 +314,7 @@ impl TokenProvider {
                     expires_at = new.expires_at,
                     "Syncaroo token refreshed"
                 );
+                metrics::count(metrics::TOKEN_REFRESHED, 1);
                 Ok(SyncarooCredentials {
                     access_token: new.access_token,
                     refresh_token: new.refresh_token,
@@ -362,8 +383,15 @@ impl TokenProvider {
                 )
             }
             Ok(true) | Err(_) => {
-                if let Err(e) = marked {
-                    tracing::error!(error = %e, "could not mark the credentials needs_reauth");
+                match marked {
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not mark the credentials needs_reauth")
+                    }
+                    Ok(_) => {
+                        if let Some(events) = &self.events {
+                            events.needs_reauth(reason, self.clock.now()).await;
+                        }
+                    }
                 }
                 tracing::error!(
                     reason,

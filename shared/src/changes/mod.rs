@@ -2,11 +2,12 @@
 //! EventBridge entry announces it, so the platform subscribes with a rule
 //! instead of reading our table.
 //!
-//! Five kinds ([`Change`]): a connection confirmed (check_connection's
+//! Seven kinds ([`Change`]): a connection confirmed (check_connection's
 //! first success) or revoked (the platform API or `syncaroo-admin`), data
 //! synced (a target's fetch stored), a location's status changed (a status
 //! webhook applied), a sync given up (a target's fetch or a status change
-//! dead-lettered). Each entry's `Detail` names the connection, its user
+//! dead-lettered), our Syncaroo API credentials needing an admin to
+//! reconnect, and restored by that reconnection. Each entry's `Detail` names the connection, its user
 //! and, where they apply, the location, attribute type and resource, and
 //! the time of the change. A data entry carries the fetched records inline
 //! while the entry fits EventBridge's 256 KB, else `"truncated": true` and
@@ -26,7 +27,10 @@ use crate::config::Config;
 use crate::error::{Error, Fault};
 use crate::model::{ConnectionId, UserId};
 use crate::store::{LocationStatus, SyncedData};
+
+mod health;
 use async_trait::async_trait;
+pub use health::{needs_reauth_entry, restored_entry, sync_failed_entry};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -46,15 +50,19 @@ pub enum Change {
     DataSynced,
     LocationStatusChanged,
     SyncFailed,
+    CredentialsNeedReauth,
+    CredentialsRestored,
 }
 
 impl Change {
-    pub const ALL: [Change; 5] = [
+    pub const ALL: [Change; 7] = [
         Change::ConnectionConfirmed,
         Change::ConnectionRevoked,
         Change::DataSynced,
         Change::LocationStatusChanged,
         Change::SyncFailed,
+        Change::CredentialsNeedReauth,
+        Change::CredentialsRestored,
     ];
 
     /// The entry's `DetailType`, the field a rule matches on.
@@ -65,6 +73,8 @@ impl Change {
             Change::DataSynced => "Syncaroo Data Synced",
             Change::LocationStatusChanged => "Syncaroo Location Status Changed",
             Change::SyncFailed => "Syncaroo Sync Failed",
+            Change::CredentialsNeedReauth => "Syncaroo Credentials Need Reauth",
+            Change::CredentialsRestored => "Syncaroo Credentials Restored",
         }
     }
 }
@@ -133,45 +143,6 @@ struct ConnectionRevoked<'a> {
     connection_id: &'a str,
     user_id: &'a str,
     revoked_at: String,
-}
-
-/// `Sync Failed`'s detail.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SyncFailed<'a> {
-    connection_id: &'a str,
-    user_id: &'a str,
-    location_id: &'a str,
-    attribute_type: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resource_id: Option<&'a str>,
-    reason: &'a str,
-    attempts: u32,
-    failed_at: String,
-}
-
-/// `Sync Failed`: a target's fetch, or a status change, given up on
-/// (dead-lettered) after `attempts` tries, and why. The reason names what
-/// failed (an HTTP status, a refusal), never a token.
-pub fn sync_failed_entry(
-    config: &Config,
-    target: &crate::store::SyncTarget,
-    user: &UserId,
-    reason: &str,
-    attempts: u32,
-    at_ms: i64,
-) -> Entry {
-    let detail = SyncFailed {
-        connection_id: target.connection_id.as_str(),
-        user_id: user.as_str(),
-        location_id: &target.location_id,
-        attribute_type: &target.attribute_type,
-        resource_id: target.resource_id.as_deref(),
-        reason,
-        attempts,
-        failed_at: rfc3339_ms(at_ms),
-    };
-    Entry::new(config, Change::SyncFailed, &detail)
 }
 
 /// `Connection Confirmed`: the connection, its user and when (seconds).
@@ -294,7 +265,7 @@ pub async fn put(sink: &dyn ChangeSink, entry: &Entry) -> Result<(), Error> {
 }
 
 /// Counted when a change event could be neither put nor dead-lettered.
-pub const METRIC_ENTRY_LOST: &str = "ChangeEventLost";
+pub const METRIC_ENTRY_LOST: &str = crate::metrics::ENTRY_LOST;
 
 /// Amazon EventBridge, one entry per PutEvents call.
 pub struct EventBridgeSink {
@@ -518,7 +489,9 @@ mod tests {
                 "Syncaroo Connection Revoked",
                 "Syncaroo Data Synced",
                 "Syncaroo Location Status Changed",
-                "Syncaroo Sync Failed"
+                "Syncaroo Sync Failed",
+                "Syncaroo Credentials Need Reauth",
+                "Syncaroo Credentials Restored"
             ]
         );
     }
