@@ -11,6 +11,7 @@
 
 mod dead_letters;
 mod render;
+mod rotate;
 
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
@@ -78,6 +79,28 @@ enum Command {
     /// A connection's sync health.
     #[command(subcommand)]
     Sync(Sync),
+    /// Our secrets: rotate yourClientSecret.
+    #[command(subcommand)]
+    Secrets(Secrets),
+}
+
+#[derive(Subcommand)]
+enum Secrets {
+    /// Puts a new yourClientSecret (every other key of the secret kept as
+    /// it is) and prints the new setup block for Syncaroo. The replaced
+    /// secret keeps working for CLIENT_SECRET_GRACE_SECONDS.
+    #[command(name = "rotate-client-secret")]
+    RotateClientSecret {
+        /// The secret holding clientSecret (output YourClientSecretArn).
+        #[arg(long)]
+        secret_id: String,
+        /// The stack's public base (output SiteUri).
+        #[arg(long)]
+        site_uri: String,
+        /// yourClientId (output YourClientId).
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -308,6 +331,11 @@ async fn run(cli: &Cli, app: &App, sdk: &aws_config::SdkConfig) -> Result<Value,
         }
         Command::Credentials(Credentials::Status) => ops::credentials_status(store).await?,
         Command::Data(d) => data(cli, store, sdk, d).await?,
+        Command::Secrets(Secrets::RotateClientSecret {
+            secret_id,
+            site_uri,
+            client_id,
+        }) => rotate::rotate(sdk, secret_id, site_uri, client_id).await?,
         Command::Sync(Sync::Status { connection_id }) => {
             let id = ConnectionId::parse(connection_id)?;
             syncaroo_shared::platform_data::connection_health(store, &id)

@@ -407,3 +407,96 @@ async fn data_is_listed_shown_and_backfilled() {
     assert_eq!(after["items"][0]["data"], first["data"]);
     assert_eq!(s.admin_json(&["data", "backfill"]), json!({"logged": 0}));
 }
+
+/// `secrets rotate-client-secret` on moto's Secrets Manager: a new version
+/// whose only change is `clientSecret`, the old one staged `AWSPREVIOUS`,
+/// the new setup block printed; the functions' secrets source then takes
+/// both during the grace and only the new one after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_secret_is_rotated_with_a_grace() {
+    const OLD: &str = "old-secret-0123456789abcdef0123456789";
+    use std::sync::Arc;
+    use std::time::Duration;
+    use syncaroo_shared::clock::{Clock, ManualClock, SystemClock};
+    use syncaroo_shared::secrets::{CachedSecrets, SecretUsed, SecretsManagerSource};
+    let Some(sm) = local_aws::secrets_client().await else {
+        return;
+    };
+    let id = unique("rotate");
+    let doc = "{\"clientSecret\": \"old-secret-0123456789abcdef0123456789\",  \"tokenHashKey\":\"k\\u00e9y-0123456789abcdef0123456789abcdef\"}";
+    sm.create_secret()
+        .name(&id)
+        .secret_string(doc)
+        .send()
+        .await
+        .unwrap();
+    let out: Value = {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_syncaroo-admin"))
+            .args([
+                "--json",
+                "secrets",
+                "rotate-client-secret",
+                "--secret-id",
+                &id,
+            ])
+            .args([
+                "--site-uri",
+                "https://bridge.example/",
+                "--client-id",
+                "cid",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let new = out["setup"]["yourClientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(out["setup"]["yourClientId"], "cid");
+    assert_eq!(
+        out["setup"]["authTokenUri"],
+        "https://bridge.example/api/oauth/token"
+    );
+    let stored = sm.get_secret_value().secret_id(&id).send().await.unwrap();
+    assert_eq!(
+        stored.secret_string().unwrap(),
+        doc.replace("old-secret-0123456789abcdef0123456789", &new),
+        "every other byte kept"
+    );
+    let previous = sm
+        .get_secret_value()
+        .secret_id(&id)
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(previous.secret_string().unwrap(), doc);
+
+    // The functions' view, with the session and hash keys in another
+    // secret as the template has them.
+    let other = unique("keys");
+    sm.create_secret()
+        .name(&other)
+        .secret_string(
+            r#"{"sessionKey": "session-key-0123456789abcdef0123456789", "adminKey": "admin-key-0123456789abcdef0123456789"}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let source = SecretsManagerSource::new(sm.clone(), format!("{id},{other}"));
+    let cached = CachedSecrets::new(source, clock.clone(), Duration::from_secs(300));
+    let grace = Duration::from_secs(86_400);
+    let used = |s: String| {
+        let cached = &cached;
+        async move { cached.client_secret_used(grace, |k| k == s).await.unwrap() }
+    };
+    assert_eq!(used(new.clone()).await, Some(SecretUsed::Current));
+    assert_eq!(used(OLD.into()).await, Some(SecretUsed::Previous));
+    assert_eq!(used("guess".into()).await, None);
+    clock.advance(86_400 + 60);
+    assert_eq!(used(OLD.into()).await, None);
+    assert_eq!(used(new).await, Some(SecretUsed::Current));
+}

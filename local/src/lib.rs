@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 use askama::Template;
-use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use syncaroo_shared::changes::ChangeSink;
@@ -17,7 +16,7 @@ use syncaroo_shared::handlers::sync::{target_of, Delivered};
 use syncaroo_shared::http_util::{self, Params, Request, Response};
 use syncaroo_shared::router;
 use syncaroo_shared::routes::{self, Endpoint};
-use syncaroo_shared::secrets::{BridgeSecrets, SecretString, StaticSecrets};
+use syncaroo_shared::secrets::{BridgeSecrets, PreviousSecret, RotatingSecrets, SecretString};
 use syncaroo_shared::store::{DynamoStore, MemoryStore, Store};
 use syncaroo_shared::webhook::Webhook;
 use syncaroo_shared::{handlers, App, Config, Error};
@@ -30,6 +29,7 @@ pub const DEMO_USERNAME: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo";
 pub const DEMO_USER_ID: &str = "1";
 
+pub use syncaroo_shared::public_url::SetupBlock;
 pub use syncaroo_shared::public_url::{
     ADMIN_CONFIRM_PATH, ADMIN_CONNECT_PATH, ADMIN_STATUS_PATH, AUTHORIZE_PATH as AUTH_PATH,
     CHECK_CONNECTION_PATH, TOKEN_PATH, WEBHOOK_PATH,
@@ -49,6 +49,9 @@ pub struct Options {
     pub client_id: String,
     /// Generated when absent.
     pub client_secret: Option<String>,
+    /// The client secret a rotation replaced: accepted too, for
+    /// `CLIENT_SECRET_GRACE_SECONDS` from the runner's start.
+    pub previous_client_secret: Option<String>,
     pub redirect_uri: String,
     /// Extra listings to load at start, beside the demo user's.
     pub listings: Option<String>,
@@ -79,6 +82,7 @@ impl Default for Options {
             table: "syncaroo-bridge".into(),
             client_id: "syncaroo-local".into(),
             client_secret: None,
+            previous_client_secret: None,
             redirect_uri: "https://app.syncaroo.com/connection".into(),
             listings: None,
             syncaroo_base: "https://app.syncaroo.com/api/".into(),
@@ -91,20 +95,6 @@ impl Default for Options {
             max_connections: syncaroo_sim::server::DEFAULT_MAX_CONNECTIONS,
         }
     }
-}
-
-/// The guide's "Before getting started" block, for this instance.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SetupBlock {
-    pub site_uri: String,
-    pub api_uri: String,
-    pub auth_uri: String,
-    pub webhook_path: String,
-    pub check_connection_path: String,
-    pub your_client_id: String,
-    pub your_client_secret: String,
-    pub auth_token_uri: String,
 }
 
 pub struct Running {
@@ -259,21 +249,6 @@ fn local_config(opts: &Options, site: &str) -> Result<Config, Error> {
 }
 
 /// What to enter in Syncaroo's integration setup for a runner at `site`.
-fn setup_block(opts: &Options, site: &str, client_secret: &str) -> SetupBlock {
-    SetupBlock {
-        site_uri: site.to_string(),
-        // Without its trailing slash: the guide appends checkConnectionPath
-        // and webhookPath, which start with one.
-        api_uri: format!("{site}/api"),
-        auth_uri: format!("{site}{AUTH_PATH}"),
-        webhook_path: WEBHOOK_PATH.into(),
-        check_connection_path: CHECK_CONNECTION_PATH.into(),
-        your_client_id: opts.client_id.clone(),
-        your_client_secret: client_secret.to_string(),
-        auth_token_uri: format!("{site}{TOKEN_PATH}"),
-    }
-}
-
 /// The refresh function's schedule, in-process: once a minute.
 fn spawn_refresh_schedule(app: App) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -307,7 +282,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         .as_ref()
         .map(|k| k.expose().to_string())
         .unwrap_or_default();
-    let setup = setup_block(&opts, &site, secrets.client_secret.expose());
+    let setup = SetupBlock::new(&site, &opts.client_id, secrets.client_secret.expose());
     let config = local_config(&opts, &site)?;
     let dead_letters = Arc::new(syncaroo_shared::deadletter::MemoryDeadLetters::default());
     let change_events = Arc::new(syncaroo_shared::changes::MemorySink::default());
@@ -315,10 +290,20 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     if let Some(path) = &opts.events_out {
         sinks.push(Arc::new(syncaroo_shared::changes::FileSink::new(path)));
     }
+    let previous = opts
+        .previous_client_secret
+        .as_ref()
+        .map(|s| PreviousSecret {
+            secret: SecretString::new(s.clone()),
+            rotated_at: SystemClock.now(),
+        });
     let app = App::new(
         config,
         store.clone(),
-        StaticSecrets(secrets),
+        RotatingSecrets {
+            current: secrets,
+            previous,
+        },
         Arc::new(SystemClock),
     )
     .with_changes(

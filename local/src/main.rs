@@ -67,6 +67,10 @@ struct Serve {
     /// `yourClientSecret` (default: random per run).
     #[arg(long)]
     client_secret: Option<String>,
+    /// The `yourClientSecret` a rotation replaced: accepted too (token
+    /// endpoint, webhook hashes) for CLIENT_SECRET_GRACE_SECONDS.
+    #[arg(long, requires = "client_secret")]
+    previous_client_secret: Option<String>,
     /// The only `redirectUri` accepted.
     #[arg(long, default_value = "https://app.syncaroo.com/connection")]
     redirect_uri: String,
@@ -137,6 +141,7 @@ impl From<Serve> for Options {
             table: s.table,
             client_id: s.client_id,
             client_secret: s.client_secret,
+            previous_client_secret: s.previous_client_secret,
             redirect_uri: s.redirect_uri,
             listings: s.listings,
             syncaroo_base: s.syncaroo_base,

@@ -176,6 +176,9 @@ pub struct Config {
     pub table_name: String,
     pub secret_id: String,
     pub secrets_cache_ttl: Duration,
+    /// After a rotation of `yourClientSecret`, the replaced secret is
+    /// accepted this long, from the new version's creation.
+    pub client_secret_grace: Duration,
     /// Base of the Syncaroo API (`<base>authorize`, `<base>token`, data).
     pub syncaroo_api_base: String,
     /// Where the data API's URLs may point (`SYNCAROO_DATA_BASES`), apart
@@ -331,6 +334,7 @@ impl Config {
             table_name: r.s("TABLE_NAME", "syncaroo-bridge"),
             secret_id: r.s("SECRET_ID", "syncaroo-bridge/secrets"),
             secrets_cache_ttl: r.duration("SECRETS_CACHE_TTL_SECONDS", 300)?,
+            client_secret_grace: r.duration("CLIENT_SECRET_GRACE_SECONDS", 86_400)?,
             syncaroo_api_base: r.s("SYNCAROO_API_BASE", "https://app.syncaroo.com/api/"),
             syncaroo_data_bases: crate::url_rules::DataBases::parse(
                 &r.s("SYNCAROO_DATA_BASES", crate::url_rules::DEFAULT_DATA_BASES),

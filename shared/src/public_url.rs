@@ -28,6 +28,39 @@ pub const ADMIN_STATUS_PATH: &str = "/api/admin/syncaroo/status";
 pub const CHECK_CONNECTION_PATH: &str = "/check_connection/";
 pub const WEBHOOK_PATH: &str = "/update/";
 
+/// The guide's "Before getting started" block for a deployment whose
+/// public base is `site` (no trailing slash), as the stack's outputs give
+/// it: what the platform sends Syncaroo.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetupBlock {
+    pub site_uri: String,
+    pub api_uri: String,
+    pub auth_uri: String,
+    pub webhook_path: String,
+    pub check_connection_path: String,
+    pub your_client_id: String,
+    pub your_client_secret: String,
+    pub auth_token_uri: String,
+}
+
+impl SetupBlock {
+    pub fn new(site: &str, client_id: &str, client_secret: &str) -> Self {
+        Self {
+            site_uri: site.to_string(),
+            // Without its trailing slash: the guide appends
+            // checkConnectionPath and webhookPath, which start with one.
+            api_uri: format!("{site}/api"),
+            auth_uri: format!("{site}{AUTHORIZE_PATH}"),
+            webhook_path: WEBHOOK_PATH.into(),
+            check_connection_path: CHECK_CONNECTION_PATH.into(),
+            your_client_id: client_id.to_string(),
+            your_client_secret: client_secret.to_string(),
+            auth_token_uri: format!("{site}{TOKEN_PATH}"),
+        }
+    }
+}
+
 /// A request path in the form routes are matched in: repeated slashes
 /// collapsed and no trailing slash (`/api//update/` is `/api/update`).
 ///

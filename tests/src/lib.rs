@@ -103,10 +103,21 @@ impl TestApp {
     }
 
     pub fn with_secrets(store: Arc<dyn Store>, config: Config, secrets: BridgeSecrets) -> Self {
+        Self::with_source(store, config, secrets.clone(), StaticSecrets(secrets))
+    }
+
+    /// An app reading its secrets from `source`, whose current secrets are
+    /// `secrets`.
+    pub fn with_source(
+        store: Arc<dyn Store>,
+        config: Config,
+        secrets: BridgeSecrets,
+        source: impl syncaroo_shared::secrets::SecretSource + 'static,
+    ) -> Self {
         let clock = Arc::new(ManualClock::new(EVENTS_NOW));
         let changes = Arc::new(MemorySink::default());
         let dead_letters = Arc::new(MemoryDeadLetters::default());
-        let app = App::new(config, store, StaticSecrets(secrets.clone()), clock.clone())
+        let app = App::new(config, store, source, clock.clone())
             .with_changes(changes.clone(), dead_letters.clone());
         Self {
             app,

@@ -105,13 +105,22 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         Dialect::Rfc
     };
     let (client_id, client_secret) = client_credentials(req, &params)?;
-    let secrets = app.secrets.get().await?;
-    // Evaluate both comparisons so timing does not tell which one failed.
+    // Evaluate both checks so timing does not tell which one failed. The
+    // secret is the current one, or the one a rotation replaced within its
+    // grace (secrets::rotation).
     let id_ok = crypto::ct_eq(&client_id, &app.config.client_id);
-    let secret_ok = crypto::ct_eq(&client_secret, secrets.client_secret.expose());
-    if !(id_ok & secret_ok) {
+    let used = app
+        .secrets
+        .client_secret_used(app.config.client_secret_grace, |s| {
+            crypto::ct_eq(&client_secret, s)
+        })
+        .await?;
+    let Some(used) = used.filter(|_| id_ok) else {
         return Err(Error::InvalidClient("client authentication failed".into()));
-    }
+    };
+    // The operator sees when Syncaroo has switched to a new secret.
+    tracing::info!(client_secret = used.as_str(), "client authenticated");
+    let secrets = app.secrets.get().await?;
     let minted = match grant {
         "authorization_code" => exchange_code(app, &secrets, &params, &client_id).await?,
         "refresh_token" => rotate(app, &secrets, &params, &client_id).await?,

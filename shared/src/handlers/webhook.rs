@@ -14,6 +14,30 @@ use http::StatusCode;
 /// Webhook bodies are a few hundred bytes; refuse anything much larger.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
 
+/// The webhook's hash under `key`; under the client secret, the one a
+/// rotation replaced is accepted too within its grace
+/// (`secrets::rotation`), and which one verified is logged.
+async fn verify_hash(app: &App, key: &str, hook: &Webhook) -> Result<(), Error> {
+    let profile = &app.config.webhook_hash;
+    if profile.key != HashKey::ClientSecret {
+        return profile.verify(key.as_bytes(), &hook.body);
+    }
+    let used = app
+        .secrets
+        .client_secret_used(app.config.client_secret_grace, |k| {
+            profile.verify(k.as_bytes(), &hook.body).is_ok()
+        })
+        .await?;
+    match used {
+        Some(used) => {
+            tracing::info!(client_secret = used.as_str(), "webhook hash verified");
+            Ok(())
+        }
+        // Refused: the current key's error says why.
+        None => profile.verify(key.as_bytes(), &hook.body),
+    }
+}
+
 pub async fn webhook(app: &App, req: Request) -> Response {
     match handle(app, &req).await {
         Ok(r) => r,
@@ -71,7 +95,7 @@ async fn handle(app: &App, req: &Request) -> Result<Response, Error> {
         .webhook_require_hash
         .requires(hook.webhook_type());
     let checked = if must || hook.body.contains_key("hash") {
-        app.config.webhook_hash.verify(key.as_bytes(), &hook.body)
+        verify_hash(app, key, &hook).await
     } else {
         Ok(())
     };

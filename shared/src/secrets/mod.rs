@@ -14,6 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::RwLock;
 
+mod rotation;
+pub use rotation::{PreviousSecret, RotatingSecrets, SecretUsed};
+
 /// A secret string whose `Debug` and `Display` print nothing of it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
@@ -148,6 +151,14 @@ impl BridgeSecrets {
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     async fn load(&self) -> Result<BridgeSecrets, Error>;
+
+    /// The client secret the latest rotation replaced, and when that
+    /// rotation happened; `None` when there was none. Read lazily (when a
+    /// caller presents a secret that is not the current one), never during
+    /// init.
+    async fn previous_client_secret(&self) -> Result<Option<PreviousSecret>, Error> {
+        Ok(None)
+    }
 }
 
 /// Fixed secrets held in memory (local runner, tests).
@@ -167,18 +178,37 @@ impl SecretSource for StaticSecrets {
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     secret_ids: Vec<String>,
+    /// The secret whose document holds `clientSecret` (learnt by `load`).
+    holder: std::sync::Mutex<Option<String>>,
 }
 
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
         let secret_ids = split_ids(&secret_id.into());
-        Self { client, secret_ids }
+        Self {
+            client,
+            secret_ids,
+            holder: std::sync::Mutex::new(None),
+        }
     }
 
     async fn fetch(client: aws_sdk_secretsmanager::Client, id: String) -> Result<String, Error> {
+        Self::fetch_stage(&client, &id, None)
+            .await
+            .map(|(doc, _)| doc)
+    }
+
+    /// The secret's value at `stage` (`None`: `AWSCURRENT`) and when that
+    /// version was created (epoch seconds).
+    pub(crate) async fn fetch_stage(
+        client: &aws_sdk_secretsmanager::Client,
+        id: &str,
+        stage: Option<&str>,
+    ) -> Result<(String, Option<i64>), Error> {
         let out = client
             .get_secret_value()
-            .secret_id(&id)
+            .secret_id(id)
+            .set_version_stage(stage.map(str::to_string))
             .send()
             .await
             .map_err(|e| {
@@ -201,9 +231,11 @@ impl SecretsManagerSource {
                 };
                 Error::Secrets(fault.with_source(e))
             })?;
-        out.secret_string().map(str::to_string).ok_or_else(|| {
+        let created = out.created_date().map(|d| d.secs());
+        let doc = out.secret_string().map(str::to_string).ok_or_else(|| {
             Error::Secrets(Fault::permanent(format!("secret {id} has no SecretString")))
-        })
+        })?;
+        Ok((doc, created))
     }
 }
 
@@ -211,7 +243,26 @@ impl SecretsManagerSource {
 impl SecretSource for SecretsManagerSource {
     async fn load(&self) -> Result<BridgeSecrets, Error> {
         let docs = fetch_each(&self.secret_ids, |id| Self::fetch(self.client.clone(), id)).await?;
+        let holder = self
+            .secret_ids
+            .iter()
+            .zip(&docs)
+            .find(|(_, doc)| rotation::holds_client_secret(doc))
+            .map(|(id, _)| id.clone());
+        *self.holder.lock().unwrap_or_else(|p| p.into_inner()) = holder;
         BridgeSecrets::parse_merged(&docs)
+    }
+
+    async fn previous_client_secret(&self) -> Result<Option<PreviousSecret>, Error> {
+        let holder = self
+            .holder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match holder {
+            Some(id) => rotation::previous_in(&self.client, &id).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -258,6 +309,10 @@ pub struct CachedSecrets {
     clock: Arc<dyn Clock>,
     ttl: i64,
     cache: RwLock<Option<Cached>>,
+    /// The previous client secret, read lazily, cached for the TTL too.
+    previous: RwLock<Option<rotation::CachedPrevious>>,
+    /// When the caches were last dropped for an unknown client secret.
+    last_reread: std::sync::Mutex<Option<i64>>,
 }
 
 /// The secrets last read, and when to read them again.
@@ -279,6 +334,8 @@ impl CachedSecrets {
             clock,
             ttl: crate::clock::secs(ttl),
             cache: RwLock::new(None),
+            previous: RwLock::new(None),
+            last_reread: std::sync::Mutex::new(None),
         }
     }
 
