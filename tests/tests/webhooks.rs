@@ -667,6 +667,45 @@ async fn a_target_given_up_is_announced_and_shown_failing() {
     assert!(health["sync"]["lastFetchAt"].is_string());
 }
 
+/// Syncaroo refuses our refresh token during a sync: `Syncaroo
+/// Credentials Need Reauth` is put once, and every connection's health
+/// says `needs_reauth` (the state is platform-wide).
+#[tokio::test]
+async fn a_refused_refresh_token_shows_as_needs_reauth() {
+    let w = world(&[]).await;
+    let (access, refresh, _) = w.fake.fake.issue_pair();
+    let now = w.t.clock_now();
+    w.store
+        .put_credentials(
+            &NewCredentials {
+                access_token: SecretString::new(access),
+                expires_at: now - 5,
+                refresh_token: SecretString::new(refresh.clone()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    w.fake.fake.fail_next([syncaroo_sim::Failure::InvalidGrant]);
+    let out = w
+        .deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
+        .await;
+    assert!(!matches!(out, sync::Outcome::Done), "{out:?}");
+    let reauth: Vec<_> =
+        w.t.changes
+            .entries()
+            .into_iter()
+            .filter(|e| e.detail_type == "Syncaroo Credentials Need Reauth")
+            .collect();
+    assert_eq!(reauth.len(), 1, "{reauth:?}");
+    assert!(!reauth[0].detail.contains(&refresh));
+    let health = syncaroo_shared::platform_data::connection_health(w.t.app.store.as_ref(), &conn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health["syncarooCredentials"], "needs_reauth");
+}
+
 #[tokio::test]
 async fn a_page_loop_fails_the_event_and_stores_nothing() {
     let w = world(&[]).await;
