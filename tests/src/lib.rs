@@ -460,6 +460,28 @@ pub async fn connect_over_http(r: &syncaroo_local::Running, connection: &str) ->
         .to_string()
 }
 
+/// Stores a pair `fake` issued as our Syncaroo API credentials, already
+/// expired at `now` (so the next use refreshes); returns its refresh token.
+pub async fn store_expired_pair(
+    store: &dyn syncaroo_shared::store::CredentialsStore,
+    fake: &syncaroo_sim::FakeSyncaroo,
+    now: i64,
+) -> String {
+    let (access, refresh, _) = fake.fake.issue_pair();
+    store
+        .put_credentials(
+            &syncaroo_shared::syncaroo::NewCredentials {
+                access_token: syncaroo_shared::secrets::SecretString::new(access),
+                expires_at: now - 5,
+                refresh_token: syncaroo_shared::secrets::SecretString::new(refresh.clone()),
+            },
+            now,
+        )
+        .await
+        .expect("store credentials");
+    refresh
+}
+
 /// A fake Syncaroo API and a local runner (on `store`, its own table) that
 /// calls it; `settings` and `admin_key` go to the runner.
 pub async fn runner_with_fake(

@@ -47,34 +47,16 @@ async fn run(store: syncaroo_local::StoreKind) {
     assert!(r.store.get_credentials().await.unwrap().is_none());
 
     // The admin: connect -> Syncaroo authorize -> back to confirm.
-    let to_syncaroo = http
-        .get(&connect)
-        .basic_auth("admin", Some(&r.admin_key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(to_syncaroo.status(), 302);
-    let at_syncaroo = to_syncaroo.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (at_syncaroo, confirm, done) = handshake(&r, &http).await;
     assert!(
         at_syncaroo.starts_with(&format!("{}authorize?clientId=", fake.base())),
         "{at_syncaroo}"
     );
     assert!(at_syncaroo.contains("&responseType=code&scope=&state="));
-    let back = http.get(&at_syncaroo).send().await.unwrap();
-    let confirm = back.headers()["location"].to_str().unwrap().to_string();
     assert!(
         confirm.starts_with(&format!("{}{ADMIN_CONFIRM_PATH}?code=", r.base())),
         "{confirm}"
     );
-    let done = http
-        .get(&confirm)
-        .basic_auth("admin", Some(&r.admin_key))
-        .send()
-        .await
-        .unwrap();
     assert_eq!(done.status(), 200);
     assert!(done.text().await.unwrap().contains("Connected to Syncaroo"));
     let c = r
@@ -106,15 +88,7 @@ async fn run(store: syncaroo_local::StoreKind) {
         1
     );
 
-    let status: serde_json::Value = http
-        .get(format!("{}{ADMIN_STATUS_PATH}", r.base()))
-        .basic_auth("admin", Some(&r.admin_key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = admin_status(&r, &http).await;
     assert_eq!(status["connected"], true);
     assert_eq!(status["version"], 1);
     assert!(status.get("accessToken").is_none() && !status.to_string().contains("sya_"));
@@ -136,6 +110,47 @@ async fn run(store: syncaroo_local::StoreKind) {
     r.stop();
 }
 
+/// The admin status page's JSON.
+async fn admin_status(r: &syncaroo_local::Running, http: &reqwest::Client) -> serde_json::Value {
+    http.get(format!("{}{ADMIN_STATUS_PATH}", r.base()))
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The admin's handshake: the connect page (with the admin key), Syncaroo's
+/// authorize URL it redirects to, and back to the confirm page. Returns
+/// where it went and the confirm page's answer.
+async fn handshake(
+    r: &syncaroo_local::Running,
+    http: &reqwest::Client,
+) -> (String, String, reqwest::Response) {
+    let to_syncaroo = http
+        .get(format!("{}{ADMIN_CONNECT_PATH}", r.base()))
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_syncaroo.status(), 302);
+    let at_syncaroo = to_syncaroo.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let back = http.get(&at_syncaroo).send().await.unwrap();
+    let confirm = back.headers()["location"].to_str().unwrap().to_string();
+    let done = http
+        .get(&confirm)
+        .basic_auth("admin", Some(&r.admin_key))
+        .send()
+        .await
+        .unwrap();
+    (at_syncaroo, confirm, done)
+}
+
 /// Syncaroo refuses our refresh token: `Syncaroo Credentials Need Reauth`
 /// is put; the admin reconnects: `Syncaroo Credentials Restored`.
 async fn reauth_then_restored(
@@ -143,21 +158,9 @@ async fn reauth_then_restored(
     fake: &syncaroo_sim::FakeSyncaroo,
     http: &reqwest::Client,
 ) {
-    use syncaroo_shared::secrets::SecretString;
-    use syncaroo_shared::syncaroo::{NewCredentials, ProviderError};
-    let (access, refresh, _) = fake.fake.issue_pair();
+    use syncaroo_shared::syncaroo::ProviderError;
     let now = syncaroo_shared::clock::Clock::now(&syncaroo_shared::clock::SystemClock);
-    r.store
-        .put_credentials(
-            &NewCredentials {
-                access_token: SecretString::new(access),
-                expires_at: now - 5,
-                refresh_token: SecretString::new(refresh.clone()),
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let refresh = syncaroo_tests::store_expired_pair(r.store.as_ref(), fake, now).await;
     fake.fake.fail_next([syncaroo_sim::Failure::InvalidGrant]);
     assert!(matches!(
         r.app.provider().access_token().await,
@@ -176,36 +179,11 @@ async fn reauth_then_restored(
         .collect();
     assert_eq!(reauth.len(), 1, "{reauth:?}");
     assert!(reauth[0].1.contains("invalid_grant") && !reauth[0].1.contains(&refresh));
-    let status: serde_json::Value = http
-        .get(format!("{}{ADMIN_STATUS_PATH}", r.base()))
-        .basic_auth("admin", Some(&r.admin_key))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = admin_status(r, http).await;
     assert_eq!(status["status"], "needs_reauth", "{status}");
 
     // The admin reconnects through the same handshake.
-    let to_syncaroo = http
-        .get(format!("{}{ADMIN_CONNECT_PATH}", r.base()))
-        .basic_auth("admin", Some(&r.admin_key))
-        .send()
-        .await
-        .unwrap();
-    let at_syncaroo = to_syncaroo.headers()["location"]
-        .to_str()
-        .unwrap()
-        .to_string();
-    let back = http.get(&at_syncaroo).send().await.unwrap();
-    let confirm = back.headers()["location"].to_str().unwrap().to_string();
-    let done = http
-        .get(&confirm)
-        .basic_auth("admin", Some(&r.admin_key))
-        .send()
-        .await
-        .unwrap();
+    let (_, _, done) = handshake(r, http).await;
     assert_eq!(done.status(), 200);
     let restored: Vec<_> = kinds(r)
         .into_iter()

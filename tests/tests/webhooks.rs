@@ -673,19 +673,8 @@ async fn a_target_given_up_is_announced_and_shown_failing() {
 #[tokio::test]
 async fn a_refused_refresh_token_shows_as_needs_reauth() {
     let w = world(&[]).await;
-    let (access, refresh, _) = w.fake.fake.issue_pair();
-    let now = w.t.clock_now();
-    w.store
-        .put_credentials(
-            &NewCredentials {
-                access_token: SecretString::new(access),
-                expires_at: now - 5,
-                refresh_token: SecretString::new(refresh.clone()),
-            },
-            now,
-        )
-        .await
-        .unwrap();
+    let refresh =
+        syncaroo_tests::store_expired_pair(w.store.as_ref(), &w.fake, w.t.clock_now()).await;
     w.fake.fake.fail_next([syncaroo_sim::Failure::InvalidGrant]);
     let out = w
         .deliver_and_process(data_body(&w.fake.fake.page_url(RATES, 1)))
