@@ -201,6 +201,16 @@ impl DynamoStore {
                 return Ok(false);
             }
             let seq = log_seq(counter)?;
+            // The two reads are not one snapshot: a write committed between
+            // them shows in the head but not in the counter read first. The
+            // counter covers every place it gave, so read both again.
+            if old
+                .as_ref()
+                .and_then(|o| o.log_seq)
+                .is_some_and(|at| at > seq.unwrap_or(0))
+            {
+                continue;
+            }
             let tx = self.commit_steps(&place, &new, old.as_ref(), seq)?;
             match self.run(tx).await? {
                 Ok(()) => return Ok(true),
