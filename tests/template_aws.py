@@ -263,7 +263,8 @@ def check_example_subscription(kw, phys, values, errors):
     sqs = boto3.client("sqs", **kw)
     kinds = ["Syncaroo Connection Confirmed", "Syncaroo Connection Revoked",
              "Syncaroo Credentials Need Reauth", "Syncaroo Credentials Restored",
-             "Syncaroo Data Synced", "Syncaroo Location Status Changed", "Syncaroo Sync Failed"]
+             "Syncaroo Data Synced", "Syncaroo Location Status Changed", "Syncaroo Sync Failed",
+             "Syncaroo User Erased"]
     entries = [{"Source": values["EventSource"], "DetailType": k, "Detail": json.dumps({"connectionId": "1"}),
                 "EventBusName": values["EventBusName"]} for k in kinds]
     entries.append({**entries[0], "Source": "someone-else"})

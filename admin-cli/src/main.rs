@@ -82,6 +82,21 @@ enum Command {
     /// Our secrets: rotate yourClientSecret.
     #[command(subcommand)]
     Secrets(Secrets),
+    /// Users: erase one.
+    #[command(subcommand)]
+    Users(Users),
+}
+
+#[derive(Subcommand)]
+enum Users {
+    /// Erases everything held for a user (the platform API's DELETE),
+    /// calling again until a call finds nothing left.
+    Erase {
+        user_id: String,
+        /// The most items one call removes.
+        #[arg(long, default_value_t = syncaroo_shared::store::erase::ERASE_BUDGET)]
+        budget: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,7 +195,9 @@ enum Data {
         resource: Option<String>,
     },
     /// Logs synced data stored before the data log existed, so the data
-    /// route returns it (each once; running it again logs nothing).
+    /// route returns it, and indexes codes and statuses stored before
+    /// erasure's index, so an erasure finds them (each once; running it
+    /// again changes nothing).
     Backfill,
 }
 
@@ -336,6 +353,9 @@ async fn run(cli: &Cli, app: &App, sdk: &aws_config::SdkConfig) -> Result<Value,
             site_uri,
             client_id,
         }) => rotate::rotate(sdk, secret_id, site_uri, client_id).await?,
+        Command::Users(Users::Erase { user_id, budget }) => {
+            erase(app, &UserId::parse(user_id)?, *budget).await?
+        }
         Command::Sync(Sync::Status { connection_id }) => {
             let id = ConnectionId::parse(connection_id)?;
             syncaroo_shared::platform_data::connection_health(store, &id)
@@ -343,6 +363,32 @@ async fn run(cli: &Cli, app: &App, sdk: &aws_config::SdkConfig) -> Result<Value,
                 .ok_or(Error::NotFound)?
         }
     })
+}
+
+/// Erasure calls until one finds nothing left; the removed counts summed.
+async fn erase(app: &App, user: &UserId, budget: usize) -> Result<Value, Error> {
+    let mut total = syncaroo_shared::store::Erased::default();
+    let mut calls = 0;
+    loop {
+        let report = syncaroo_shared::erasure::erase_user(app, user, budget).await?;
+        calls += 1;
+        for (k, n) in &report.erased.removed {
+            total.add(k, *n);
+        }
+        if report.done {
+            return Ok(json!({
+                "userId": user.as_str(),
+                "removed": total.removed,
+                "calls": calls,
+                "done": true,
+            }));
+        }
+        if report.erased.total() == 0 {
+            // Nothing found, but too soon after the erasure began to prove it.
+            let settle = syncaroo_shared::erasure::SETTLE_MS as u64;
+            tokio::time::sleep(std::time::Duration::from_millis(settle)).await;
+        }
+    }
 }
 
 /// The `data` commands.
@@ -357,7 +403,9 @@ async fn data(
     let (user, mut read) = match command {
         Data::Backfill => {
             let dynamo = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cli.table);
-            return Ok(json!({ "logged": dynamo.backfill_data_log().await? }));
+            let logged = dynamo.backfill_data_log().await?;
+            let indexed = dynamo.backfill_owned_index().await?;
+            return Ok(json!({ "logged": logged, "indexed": indexed }));
         }
         Data::List(list) => (&list.user_id, list.read()?),
         Data::Show {

@@ -262,6 +262,15 @@ impl DeadLetters for NotWired {
             "no dead-letter queue is wired in this function".into(),
         ))
     }
+    async fn purge(
+        &self,
+        _: &crate::model::UserId,
+        _: &[crate::model::ConnectionId],
+    ) -> Result<(u64, bool), Error> {
+        Err(Error::Config(
+            "no dead-letter queue is wired in this function".into(),
+        ))
+    }
     async fn send_entry(&self, _: &Entry, _: &str) -> Result<(), Error> {
         Err(Error::Config(
             "no dead-letter queue is wired in this function".into(),

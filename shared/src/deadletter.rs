@@ -3,7 +3,7 @@
 
 use crate::changes::Entry;
 use crate::error::{Error, Fault};
-use crate::model::ConnectionId;
+use crate::model::{ConnectionId, UserId};
 use crate::store::EventRecord;
 use crate::webhook::{Webhook, WebhookType};
 use async_trait::async_trait;
@@ -47,6 +47,44 @@ pub trait DeadLetters: Send + Sync {
     async fn send(&self, given_up: &GivenUp, reason: &str) -> Result<(), Error>;
     /// A change event that could not be put.
     async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error>;
+    /// Deletes the dead letters that name one of `connections` or `user`
+    /// (erasure); returns how many, and whether every message visible was
+    /// read (at most [`PURGE_MAX_READ`] are, a call). The others stay.
+    async fn purge(
+        &self,
+        user: &UserId,
+        connections: &[ConnectionId],
+    ) -> Result<(u64, bool), Error>;
+}
+
+/// The most dead letters one purge reads.
+pub const PURGE_MAX_READ: usize = 2_000;
+
+/// Whether a dead letter's body names `user` or one of `connections`: read
+/// as JSON, not through [`DeadLetter::parse`], so a letter whose webhook no
+/// longer parses is still found: a webhook letter's `connectionId` (its
+/// own, or its payload's, also in letters from before `kind`), a change
+/// event's `connectionId` or `userId`.
+pub fn names_any(body: &str, user: &UserId, connections: &[ConnectionId]) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
+        return false;
+    };
+    let id = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let conn =
+        |v: &serde_json::Value| id(&v["connectionId"]).and_then(|c| ConnectionId::parse(&c).ok());
+    let detail: serde_json::Value = v["entry"]["Detail"]
+        .as_str()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    [&v, &v["payload"], &detail]
+        .iter()
+        .filter_map(|x| conn(x))
+        .any(|c| connections.contains(&c))
+        || id(&detail["userId"]).is_some_and(|u| u == user.as_str())
 }
 
 /// A dead-letter queue message as we write it, told apart by `kind`.
@@ -186,6 +224,79 @@ impl DeadLetters for SqsDeadLetters {
     async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error> {
         self.send_body(entry_message(entry, reason)).await
     }
+
+    /// Receives every visible message (each hidden for a minute), deletes
+    /// those that name the user, and makes the others visible again at
+    /// once. Messages another reader holds hidden are not seen: the next
+    /// erasure call, which must find nothing, reads the queue again.
+    async fn purge(
+        &self,
+        user: &UserId,
+        connections: &[ConnectionId],
+    ) -> Result<(u64, bool), Error> {
+        if self.queue_url.is_empty() {
+            return Ok((0, true));
+        }
+        let err = |op: &str, e: &dyn std::fmt::Display| {
+            Error::Upstream(Fault::transient(format!("{op}: {e}")))
+        };
+        let (mut purged, mut others) = (0, Vec::new());
+        let mut complete = false;
+        while purged as usize + others.len() < PURGE_MAX_READ {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .map_err(|e| {
+                    err(
+                        "ReceiveMessage",
+                        &aws_sdk_sqs::error::DisplayErrorContext(e),
+                    )
+                })?;
+            if out.messages().is_empty() {
+                complete = true;
+                break;
+            }
+            for m in out.messages() {
+                let receipt = m.receipt_handle().unwrap_or_default().to_string();
+                if names_any(m.body().unwrap_or_default(), user, connections) {
+                    self.client
+                        .delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(receipt)
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            err("DeleteMessage", &aws_sdk_sqs::error::DisplayErrorContext(e))
+                        })?;
+                    purged += 1;
+                } else {
+                    others.push(receipt);
+                }
+            }
+        }
+        for receipt in others {
+            self.client
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .map_err(|e| {
+                    err(
+                        "ChangeMessageVisibility",
+                        &aws_sdk_sqs::error::DisplayErrorContext(e),
+                    )
+                })?;
+        }
+        Ok((purged, complete))
+    }
 }
 
 impl SqsDeadLetters {
@@ -247,5 +358,16 @@ impl DeadLetters for MemoryDeadLetters {
             entry_message(entry, reason),
         ));
         Ok(())
+    }
+
+    async fn purge(
+        &self,
+        user: &UserId,
+        connections: &[ConnectionId],
+    ) -> Result<(u64, bool), Error> {
+        let mut g = self.lock();
+        let before = g.len();
+        g.retain(|(_, _, body)| !names_any(body, user, connections));
+        Ok(((before - g.len()) as u64, true))
     }
 }

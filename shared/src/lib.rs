@@ -18,6 +18,7 @@ pub mod config;
 pub mod crypto;
 pub mod deadletter;
 pub mod edge;
+pub mod erasure;
 pub mod error;
 pub mod handlers;
 pub mod http_response;

@@ -259,6 +259,13 @@ pub struct Connection {
     /// good, also after a new consent brings the connection back (a new
     /// consent is a new family).
     pub revoked_families: Vec<String>,
+    /// Which life of the connection this is: a new random value when it is
+    /// created, and again when a consent starts it afresh after a
+    /// revocation (empty: created before generations existed). Writes a
+    /// webhook's work makes for the connection name the generation they
+    /// began under and are refused once it ended (revoked, erased or
+    /// started afresh): see [`crate::store::sync::CONNECTION_ENDED`].
+    pub generation: String,
 }
 
 impl Connection {

@@ -97,7 +97,7 @@ pub async fn user_statuses(store: &dyn Store, user: &UserId) -> Result<Value, Er
     // every lifetime, as the handler's boxed future needs.
     let pairs: Vec<(ConnectionId, String)> = connections
         .iter()
-        .flat_map(|c| locations.iter().map(move |l| (c.clone(), l.id.clone())))
+        .flat_map(|c| locations.iter().map(move |l| (c.id.clone(), l.id.clone())))
         .collect();
     let found: Vec<Option<LocationStatus>> = futures_util::stream::iter(pairs)
         .map(|(c, l)| async move { store.get_location_status(&c, &l).await })
@@ -133,14 +133,14 @@ pub async fn user_statuses(store: &dyn Store, user: &UserId) -> Result<Value, Er
 pub async fn user_connections(
     store: &dyn Store,
     user: &UserId,
-) -> Result<Vec<ConnectionId>, Error> {
+) -> Result<Vec<crate::model::Connection>, Error> {
     let mut all = Vec::new();
     let mut after = None;
     loop {
         let (page, next) = store
             .list_connections(Some(user), after.as_ref(), 100)
             .await?;
-        all.extend(page.into_iter().map(|i| i.connection.id));
+        all.extend(page.into_iter().map(|i| i.connection));
         match next {
             Some(n) => after = Some(n),
             None => return Ok(all),

@@ -247,6 +247,7 @@ async fn serve(
         Endpoint::PlatformConnection => handlers::platform::connection(app, &segment, req).await,
         Endpoint::PlatformUserData => handlers::platform::user_data(app, &segment, req).await,
         Endpoint::PlatformUserStatus => handlers::platform::user_status(app, &segment, req).await,
+        Endpoint::PlatformUser => handlers::platform::erase_user(app, &segment, req).await,
     }
 }
 

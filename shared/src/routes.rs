@@ -33,6 +33,7 @@ pub enum Endpoint {
     PlatformConnection,
     PlatformUserData,
     PlatformUserStatus,
+    PlatformUser,
 }
 
 #[derive(Debug)]
@@ -116,6 +117,12 @@ pub const ROUTES: &[Route] = &[
         endpoint: Endpoint::PlatformUserStatus,
     },
     Route {
+        methods: &["DELETE"],
+        path: "/api/platform/users/{userId}",
+        function: "AdminFunction",
+        endpoint: Endpoint::PlatformUser,
+    },
+    Route {
         methods: &["GET"],
         path: "/api/platform/connections",
         function: "AdminFunction",
@@ -149,6 +156,7 @@ impl Endpoint {
                 | Endpoint::PlatformConnection
                 | Endpoint::PlatformUserData
                 | Endpoint::PlatformUserStatus
+                | Endpoint::PlatformUser
         )
     }
 
@@ -170,7 +178,8 @@ impl Endpoint {
             | Endpoint::PlatformConnections
             | Endpoint::PlatformConnection
             | Endpoint::PlatformUserData
-            | Endpoint::PlatformUserStatus => e.to_platform_response(),
+            | Endpoint::PlatformUserStatus
+            | Endpoint::PlatformUser => e.to_platform_response(),
         }
     }
 }

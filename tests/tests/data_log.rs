@@ -49,6 +49,7 @@ fn version(t: &SyncTarget, v: u32) -> SyncedData {
         stored_at_ms: NOW * 1000 + i64::from(v) * 1000 + 5,
         event_id: format!("e{v}"),
         deleted: false,
+        connection_gen: None,
     }
 }
 

@@ -22,6 +22,7 @@ fn synced(user: &str, conn: &str, location: &str, v: u32) -> SyncedData {
         stored_at_ms: EVENTS_NOW * 1000 + 250,
         event_id: "e".into(),
         deleted: false,
+        connection_gen: None,
     }
 }
 
@@ -90,6 +91,7 @@ async fn the_status_event_file_reads_each_locations_latest_status() {
                 received_at_ms: EVENTS_NOW * 1000 + at,
                 event_id: format!("s{seq}"),
                 seq,
+                connection_gen: None,
             })
             .await
             .unwrap();

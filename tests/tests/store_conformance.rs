@@ -359,6 +359,7 @@ mod sync_data {
             stored_at_ms: fetched_at_ms + 1,
             event_id: marker.into(),
             deleted: marker == "latest",
+            connection_gen: None,
         }
     }
 
@@ -776,6 +777,7 @@ mod sync_data {
             received_at_ms: 5_000,
             event_id: format!("e{seq}"),
             seq,
+            connection_gen: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The change events that report the sync's health rather than a change of
 //! data: a sync given up, our Syncaroo API credentials needing an admin,
-//! and restored.
+//! and restored; and a user's erasure done.
 
 use super::{Change, Entry};
 use crate::clock::rfc3339_ms;
@@ -82,4 +82,21 @@ pub fn restored_entry(config: &Config, version: u64, at_secs: i64) -> Entry {
         restored_at: rfc3339_ms(at_secs * 1000),
     };
     Entry::new(config, Change::CredentialsRestored, &detail)
+}
+
+/// `User Erased`: nothing of the user is left (their connections were
+/// revoked, each announced, then removed with everything they held); when,
+/// in milliseconds.
+pub fn user_erased_entry(config: &Config, user: &UserId, at_ms: i64) -> Entry {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Detail<'a> {
+        user_id: &'a str,
+        erased_at: String,
+    }
+    let detail = Detail {
+        user_id: user.as_str(),
+        erased_at: rfc3339_ms(at_ms),
+    };
+    Entry::new(config, Change::UserErased, &detail)
 }

@@ -30,7 +30,7 @@ use crate::store::{LocationStatus, SyncedData};
 
 mod health;
 use async_trait::async_trait;
-pub use health::{needs_reauth_entry, restored_entry, sync_failed_entry};
+pub use health::{needs_reauth_entry, restored_entry, sync_failed_entry, user_erased_entry};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -52,10 +52,11 @@ pub enum Change {
     SyncFailed,
     CredentialsNeedReauth,
     CredentialsRestored,
+    UserErased,
 }
 
 impl Change {
-    pub const ALL: [Change; 7] = [
+    pub const ALL: [Change; 8] = [
         Change::ConnectionConfirmed,
         Change::ConnectionRevoked,
         Change::DataSynced,
@@ -63,6 +64,7 @@ impl Change {
         Change::SyncFailed,
         Change::CredentialsNeedReauth,
         Change::CredentialsRestored,
+        Change::UserErased,
     ];
 
     /// The entry's `DetailType`, the field a rule matches on.
@@ -75,6 +77,7 @@ impl Change {
             Change::SyncFailed => "Syncaroo Sync Failed",
             Change::CredentialsNeedReauth => "Syncaroo Credentials Need Reauth",
             Change::CredentialsRestored => "Syncaroo Credentials Restored",
+            Change::UserErased => "Syncaroo User Erased",
         }
     }
 }
@@ -466,6 +469,7 @@ mod tests {
             stored_at_ms: 1_795_806_001_000,
             event_id: "origin".into(),
             deleted: false,
+            connection_gen: None,
         }
     }
 

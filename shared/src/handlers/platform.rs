@@ -167,6 +167,29 @@ pub async fn user_status(app: &App, user: &str, req: Request) -> Response {
     .await
 }
 
+/// `DELETE /api/platform/users/{userId}`: erases the user, a bounded batch
+/// a call ([`crate::erasure`]): 200 with `"done": true` once a call found
+/// nothing of theirs left, 202 while work remains (call again).
+pub async fn erase_user(app: &App, user: &str, req: Request) -> Response {
+    answer(app, req, &[], async |app, _req| {
+        let user = UserId::parse(user)?;
+        let report =
+            crate::erasure::erase_user(app, &user, crate::store::erase::ERASE_BUDGET).await?;
+        let status = if report.done {
+            StatusCode::OK
+        } else {
+            StatusCode::ACCEPTED
+        };
+        let mut resp = json_response(status, &report.to_json(&user));
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-store"),
+        );
+        Ok(resp)
+    })
+    .await
+}
+
 /// The `limit` parameter: `default` when absent, else 1 to `max`.
 fn limit(q: &Params, default: usize, max: usize) -> Result<usize, Error> {
     match q.one_of(&["limit"])? {

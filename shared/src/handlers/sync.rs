@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::changes;
 use crate::deadletter::{DeadLetters, GivenUp};
 use crate::metrics;
-use crate::model::{ConnectionId, UserId};
+use crate::model::{Connection, ConnectionId, ConnectionStatus, UserId};
 use crate::store::{
     EventRecord, EventStatus, GiveUp, LocationStatus, SyncTarget, SyncedData, TargetState,
 };
@@ -46,19 +46,19 @@ pub enum Outcome {
 /// Webhooks about a location outside the connection's listings.
 pub const METRIC_QUARANTINED: &str = metrics::QUARANTINED;
 
-/// The user of `connection` (read by the caller) when `location` is one of
-/// theirs; `Ok(Err(reason))` when the webhook must be quarantined: a
-/// connection speaks only for its own user's locations.
+/// `connection` (read by the caller) when `location` is one of its user's;
+/// `Ok(Err(reason))` when the webhook must be quarantined: a connection
+/// speaks only for its own user's locations.
 async fn owner(
     app: &App,
-    connection: Option<crate::model::Connection>,
+    connection: Option<Connection>,
     location: &str,
-) -> Result<Result<UserId, String>, crate::error::Error> {
+) -> Result<Result<Connection, String>, crate::error::Error> {
     let Some(c) = connection else {
         return Ok(Err("the connection is not stored".into()));
     };
     Ok(if app.store.has_location(&c.user_id, location).await? {
-        Ok(c.user_id)
+        Ok(c)
     } else {
         Err(format!(
             "location {location:?} is not one of the user's locations"
@@ -75,6 +75,9 @@ fn quarantined(connection: &ConnectionId, location: &str, reason: String) -> Out
 enum SyncError {
     Permanent(String),
     Transient(String),
+    /// The connection was revoked, erased or started afresh meanwhile: a
+    /// write for it was refused ([`crate::store::sync::CONNECTION_ENDED`]).
+    Ended,
 }
 
 impl From<FetchError> for SyncError {
@@ -89,6 +92,9 @@ impl From<FetchError> for SyncError {
 
 impl From<crate::error::Error> for SyncError {
     fn from(e: crate::error::Error) -> Self {
+        if crate::store::sync::is_connection_ended(&e) {
+            return SyncError::Ended;
+        }
         SyncError::Transient(e.to_string())
     }
 }
@@ -169,6 +175,13 @@ pub async fn process_target(
         }
     }
     let connection = match connection {
+        // An erased connection's target is forgotten, a revoked one's left
+        // as it is: neither is fetched.
+        Ok(None) => return forget(app, target, "the connection is erased").await,
+        Ok(Some(c)) if c.status == ConnectionStatus::Revoked => {
+            tracing::info!(target_id = %target.id(), "target of a revoked connection: not fetched");
+            return Outcome::Skipped;
+        }
         Ok(c) => c,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
@@ -178,8 +191,8 @@ pub async fn process_target(
         owner(app, connection, &target.location_id),
         store.start_fetch(target)
     );
-    let user = match user {
-        Ok(Ok(user)) => user,
+    let conn = match user {
+        Ok(Ok(c)) => c,
         Ok(Err(reason)) => {
             let up = GiveUp {
                 through: state.notifications,
@@ -202,8 +215,21 @@ pub async fn process_target(
     // before it, so what it reads covers them (one recorded since gets a
     // fetch of its own).
     let started_ms = app.clock.now_ms();
-    let result = fetch_target(app, &state, &user, started_ms, policy).await;
-    settle_target(app, dlq, &state, &user, attempt, started_ms, result).await
+    let result = fetch_target(app, &state, &conn, started_ms, policy).await;
+    if let Err(SyncError::Ended) = result {
+        return forget(app, target, "the connection ended during the fetch").await;
+    }
+    settle_target(app, dlq, &state, &conn.user_id, attempt, started_ms, result).await
+}
+
+/// Drops a target of a connection that ended: its notifications and fetch
+/// state are removed, nothing is fetched or stored for it.
+async fn forget(app: &App, target: &SyncTarget, why: &str) -> Outcome {
+    tracing::info!(target_id = %target.id(), why, "target forgotten");
+    match app.store.forget_target(target).await {
+        Ok(()) => Outcome::Skipped,
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
 }
 
 /// Settles a target's try ([`settle`]); a target given up on is announced
@@ -307,6 +333,8 @@ async fn settle(
         }
         Err(SyncError::Permanent(r)) => (r, true),
         Err(SyncError::Transient(r)) => (r, false),
+        // Nothing of an ended connection is retried or dead-lettered.
+        Err(SyncError::Ended) => return Outcome::Skipped,
     };
     metrics::count(metrics::FETCH_FAILED, 1);
     if !permanent && (attempt as u64) < app.config.sync_max_attempts {
@@ -328,17 +356,17 @@ async fn settle(
 async fn fetch_target(
     app: &App,
     state: &TargetState,
-    user: &UserId,
+    conn: &Connection,
     started_ms: i64,
     policy: &FetchPolicy,
 ) -> Result<(), SyncError> {
     let hook = Webhook::parse(state.payload.as_bytes())
         .map_err(|e| SyncError::Permanent(e.to_string()))?;
     match &hook.kind {
-        WebhookKind::Status { meta } => apply_status(app, state, &hook, meta, user).await,
+        WebhookKind::Status { meta } => apply_status(app, state, &hook, meta, conn).await,
         WebhookKind::Data(change) => {
             let origin = format!("{}@{}", state.target.id(), state.notified_at_ms);
-            store_fetched(app, &hook, change, user, origin, started_ms, policy).await
+            store_fetched(app, &hook, change, conn, origin, started_ms, policy).await
         }
     }
 }
@@ -409,7 +437,7 @@ async fn store_fetched(
     app: &App,
     hook: &Webhook,
     change: &DataChange,
-    user: &UserId,
+    conn: &Connection,
     origin: String,
     fetched_at_ms: i64,
     policy: &FetchPolicy,
@@ -444,13 +472,14 @@ async fn store_fetched(
     );
     let synced = SyncedData {
         target: crate::notify::target_of(hook),
-        user: user.clone(),
+        user: conn.user_id.clone(),
         data,
         pages: fetched.pages,
         fetched_at_ms,
         stored_at_ms: app.clock.now_ms(),
         event_id: origin,
         deleted,
+        connection_gen: Some(conn.generation.clone()),
     };
     let applied = app.store.put_synced(&synced).await?;
     if applied {
@@ -479,7 +508,7 @@ async fn apply_status(
     state: &TargetState,
     hook: &Webhook,
     meta: &serde_json::Map<String, Value>,
-    user: &UserId,
+    conn: &Connection,
 ) -> Result<(), SyncError> {
     let status = LocationStatus {
         connection_id: hook.connection_id.clone(),
@@ -488,10 +517,11 @@ async fn apply_status(
         received_at_ms: state.notified_at_ms,
         event_id: format!("{}@{}", state.target.id(), state.notifications),
         seq: state.notifications,
+        connection_gen: Some(conn.generation.clone()),
     };
     let applied = app.store.put_location_status(&status).await?;
     if applied {
-        let entry = changes::status_entry(&app.config, &status, Some(user));
+        let entry = changes::status_entry(&app.config, &status, Some(&conn.user_id));
         changes::put(app.changes().as_ref(), &entry).await?;
     }
     tracing::info!(target_id = %state.target.id(), seq = status.seq, applied, "status synced");

@@ -374,6 +374,7 @@ mod tests {
             stored_at_ms: 2,
             event_id: "e".into(),
             deleted: false,
+            connection_gen: None,
         }
     }
 

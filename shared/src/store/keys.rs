@@ -89,6 +89,21 @@ pub fn user_connections_pk(user: &UserId) -> String {
 pub fn hooks_pk(connection: &ConnectionId) -> String {
     format!("HOOKS#{connection}")
 }
+/// What erasure finds of a connection in the GSI that no other key names:
+/// its codes, consent forms and location statuses (each under its own
+/// table key as the sort key).
+pub fn owned_pk(connection: &ConnectionId) -> String {
+    format!("OWNED#{connection}")
+}
+/// The GSI sort key of an owned item: its table key.
+pub fn owned_sk(pk: &str, sk: &str) -> String {
+    format!("{pk}|{sk}")
+}
+/// A user's erasure under way (see [`crate::store::erase`]).
+pub fn erasure_pk(user: &UserId) -> String {
+    format!("ERASURE#{user}")
+}
+pub const ERASURE_SK: &str = "ERASURE";
 /// The GSI sort key of a webhook receipt time: zero-padded, so it sorts.
 pub fn hook_sk(ms: i64) -> String {
     format!("{ms:015}")

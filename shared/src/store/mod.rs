@@ -6,6 +6,7 @@
 pub mod credentials;
 pub mod datalog;
 pub mod dynamo;
+pub mod erase;
 pub mod grants;
 pub mod keys;
 pub mod listings;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub use credentials::CredentialsStore;
 pub use dynamo::DynamoStore;
+pub use erase::{Erased, ErasureStore};
 pub use grants::{
     CodeRedemption, ConnectionInfo, GrantStore, RedeemError, RefreshRotation, RotateError,
 };
@@ -30,7 +32,9 @@ pub use sync::{
 /// Everything a deployment stores: the groups together, as the functions'
 /// `App` holds it. Handlers and helpers name the narrowest group they need.
 #[async_trait]
-pub trait Store: GrantStore + ListingStore + CredentialsStore + EventStore + Send + Sync {
+pub trait Store:
+    GrantStore + ListingStore + CredentialsStore + EventStore + ErasureStore + Send + Sync
+{
     /// Cheap reads, `connections` at once, that open and warm that many
     /// connections (TCP, TLS) during init: as many as the function's request
     /// paths run in parallel, so each of those finds an idle connection

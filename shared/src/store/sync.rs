@@ -179,6 +179,11 @@ pub struct SyncedData {
     pub event_id: String,
     /// Syncaroo answered 404 or 410 for it: deleted there (`data` is `[]`).
     pub deleted: bool,
+    /// The connection's generation the fetch began under: the write is
+    /// refused ([`CONNECTION_ENDED`]) once the connection was revoked,
+    /// erased or started afresh. `None`: not checked (a tool or test that
+    /// stores without a connection; the worker always names one).
+    pub connection_gen: Option<String>,
 }
 
 /// The last status webhook of a location.
@@ -196,6 +201,27 @@ pub struct LocationStatus {
     /// statuses had one (any numbered status is later). Stored unless a
     /// larger one is; the same one again is applied again (a retry).
     pub seq: u64,
+    /// As [`SyncedData::connection_gen`].
+    pub connection_gen: Option<String>,
+}
+
+/// Why a write named with a connection generation is refused: the
+/// connection was revoked, erased or started afresh since the work began.
+/// The worker drops that work (and the target's notes); nothing is
+/// written back for a connection that ended.
+pub const CONNECTION_ENDED: &str = "the connection was revoked or erased since this work began";
+
+pub fn connection_ended() -> Error {
+    Error::Conflict(CONNECTION_ENDED.into())
+}
+
+pub fn is_connection_ended(e: &Error) -> bool {
+    matches!(e, Error::Conflict(m) if m == CONNECTION_ENDED)
+}
+
+/// Whether `c` still is the generation `gen` names, and live.
+pub fn generation_live(c: Option<&crate::model::Connection>, gen: &str) -> bool {
+    c.is_some_and(|c| c.generation == gen && c.status != crate::model::ConnectionStatus::Revoked)
 }
 
 /// Webhook events and what their processing stored.
@@ -224,6 +250,10 @@ pub trait EventStore: Send + Sync {
     /// not tried again until a newer notification.
     async fn give_up(&self, target: &SyncTarget, g: &GiveUp<'_>) -> Result<(), Error>;
 
+    /// Removes a target's notification and fetch state (a target of a
+    /// connection that ended); nothing when there are none.
+    async fn forget_target(&self, target: &SyncTarget) -> Result<(), Error>;
+
     /// Every target of `connection` (data and status) with its state.
     async fn connection_targets(
         &self,
@@ -250,6 +280,8 @@ pub trait EventStore: Send + Sync {
     /// Stores fetched data unless data fetched later is already stored:
     /// `Ok(false)` when this write lost to a later fetch. A stored write
     /// takes the next place in its user's data log, in the same write.
+    /// Refused with [`CONNECTION_ENDED`] when `d.connection_gen` names a
+    /// generation that ended.
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error>;
 
     /// A page of `user`'s synced data in the order it was stored, after
@@ -264,7 +296,8 @@ pub trait EventStore: Send + Sync {
         resource: Option<&str>,
     ) -> Result<Option<SyncedData>, Error>;
 
-    /// Stores a status unless a later one is stored: `Ok(false)` if older.
+    /// Stores a status unless a later one is stored: `Ok(false)` if older;
+    /// refused as [`Self::put_synced`] for an ended generation.
     async fn put_location_status(&self, s: &LocationStatus) -> Result<bool, Error>;
 
     async fn get_location_status(

@@ -8,7 +8,9 @@ use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{AuthCodeRecord, Connection, ConnectionId, ConnectionStatus, UserId};
 use crate::store::keys::{connection_id_of, CONNECTION_SK};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, ReturnValue, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, ReturnValue, TransactWriteItem, Update,
+};
 
 /// A condition on a connection item: it exists, is not revoked, and no
 /// revocation ended the token family `:fam` (names `#pk`, `#status`,
@@ -27,6 +29,7 @@ pub(super) fn connection_from(item: &Item) -> Option<Connection> {
         confirmed_at: i.confirmed_at,
         revoked_at: i.revoked_at,
         revoked_families: i.revoked_fams,
+        generation: i.gen,
     })
 }
 
@@ -251,8 +254,10 @@ impl DynamoStore {
             .expression_attribute_values(":u", s(code.user_id.as_str()))
             .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()))
             .expression_attribute_values(":pending", s(ConnectionStatus::Pending.as_str()))
-            .expression_attribute_values(":family", AttributeValue::Ss(vec![code.family.clone()]));
-        let mut set = String::from("SET #status = :pending, #last_revoked_at = #revoked_at");
+            .expression_attribute_values(":family", AttributeValue::Ss(vec![code.family.clone()]))
+            .expression_attribute_values(":gen", s(crate::crypto::random_b64(12)));
+        let mut set =
+            String::from("SET #status = :pending, #last_revoked_at = #revoked_at, #gen = :gen");
         if !ended.is_empty() {
             set.push_str(", #revoked_fams = :ended");
             update = update.expression_attribute_values(":ended", AttributeValue::Ss(ended));
@@ -270,9 +275,39 @@ impl DynamoStore {
                 "confirmed_at",
                 "authorized_at",
                 "families",
+                "gen",
             ]))
             .build()
             .map_err(build_err)
+    }
+
+    /// A transaction's check that the connection is still the generation
+    /// `gen` names, and not revoked (empty: created before generations,
+    /// and no consent since gave it one).
+    pub(super) fn connection_live(
+        &self,
+        conn: &ConnectionId,
+        gen: &str,
+    ) -> Result<TransactWriteItem, Error> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(conn_pk(conn), CONNECTION_SK)))
+            .set_expression_attribute_names(names(&["pk", "status", "gen"]))
+            .expression_attribute_values(":revoked", s(ConnectionStatus::Revoked.as_str()));
+        let check = if gen.is_empty() {
+            check.condition_expression(
+                "attribute_exists(#pk) AND attribute_not_exists(#gen) AND #status <> :revoked",
+            )
+        } else {
+            check
+                .condition_expression(
+                    "attribute_exists(#pk) AND #gen = :gen AND #status <> :revoked",
+                )
+                .expression_attribute_values(":gen", s(gen))
+        };
+        Ok(TransactWriteItem::builder()
+            .condition_check(check.build().map_err(build_err)?)
+            .build())
     }
 
     /// A transaction's check that the connection still accepts tokens of

@@ -24,8 +24,8 @@ use aws_sdk_dynamodb::types::{
 const KEEP_AFTER_EXPIRY: i64 = 86_400;
 
 use crate::store::keys::{
-    code_pk, family_pk, form_pk, token_hash_of, token_pk, user_connections_pk as user_conns_pk,
-    CODE_SK, CONNECTION_SK, FAMILY_SK, FORM_SK, TOKEN_SK,
+    code_pk, family_pk, form_pk, owned_pk, owned_sk, token_hash_of, token_pk,
+    user_connections_pk as user_conns_pk, CODE_SK, CONNECTION_SK, FAMILY_SK, FORM_SK, TOKEN_SK,
 };
 pub(super) use crate::store::keys::{connection_pk as conn_pk, hook_sk, hooks_pk};
 
@@ -76,6 +76,8 @@ impl DynamoStore {
             expires_at: code.expires_at,
             consumed: false,
             ttl: self.ttl_secs(code.expires_at + KEEP_AFTER_EXPIRY),
+            gsi1pk: owned_pk(&code.connection_id),
+            gsi1sk: owned_sk(&code_pk(&code.hash), CODE_SK),
         });
         self.put(item, Some("attribute_not_exists(pk)"))
     }
@@ -88,12 +90,13 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(conn_pk(&code.connection_id), CONNECTION_SK)))
             .update_expression(
-                "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now), #gsi1pk = :byuser, #gsi1sk = :self ADD #families :family",
+                "SET #user = :u, #client = if_not_exists(#client, :c), #status = if_not_exists(#status, :pending), #created_at = if_not_exists(#created_at, :now), #gsi1pk = :byuser, #gsi1sk = :self, #gen = if_not_exists(#gen, :gen) ADD #families :family",
             )
             .condition_expression("attribute_not_exists(#pk) OR (#user = :u AND #status <> :revoked)")
             .set_expression_attribute_names(names(&[
-                "pk", "user", "client", "status", "created_at", "gsi1pk", "gsi1sk", "families",
+                "pk", "user", "client", "status", "created_at", "gsi1pk", "gsi1sk", "families", "gen",
             ]))
+            .expression_attribute_values(":gen", s(crate::crypto::random_b64(12)))
             .expression_attribute_values(":byuser", s(user_conns_pk(&code.user_id)))
             .expression_attribute_values(":self", s(conn_pk(&code.connection_id)))
             .expression_attribute_values(
@@ -200,6 +203,8 @@ impl GrantStore for DynamoStore {
             form.map(|f| {
                 let mut used = key(form_pk(f), FORM_SK);
                 used.insert("ttl".into(), self.ttl(code.expires_at + KEEP_AFTER_EXPIRY));
+                used.insert("gsi1pk".into(), s(owned_pk(&code.connection_id)));
+                used.insert("gsi1sk".into(), s(owned_sk(&form_pk(f), FORM_SK)));
                 self.put(used, Some("attribute_not_exists(pk)"))
             })
             .transpose()

@@ -47,6 +47,9 @@ pub(super) struct ConnectionItem {
     /// The token families ended by a revocation (a string set).
     #[serde(default)]
     pub revoked_fams: Vec<String>,
+    /// The connection's generation (absent: created before them).
+    #[serde(default)]
+    pub gen: String,
 }
 
 /// `TOKEN#<hash>` / `TOKEN`.
@@ -88,6 +91,9 @@ pub(super) struct CodeItem<'a> {
     pub expires_at: i64,
     pub consumed: bool,
     pub ttl: i64,
+    /// Found by erasure under its connection, in the GSI.
+    pub gsi1pk: String,
+    pub gsi1sk: String,
 }
 
 /// `SYNCAROO` / `CREDENTIALS`.

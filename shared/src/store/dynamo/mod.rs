@@ -16,6 +16,7 @@
 mod connections;
 mod credentials;
 mod datalog;
+mod erase;
 mod grant_steps;
 mod grants;
 pub mod item;

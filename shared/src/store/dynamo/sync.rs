@@ -3,12 +3,14 @@
 use super::grants::{hook_sk, hooks_pk};
 use super::item::*;
 use super::items::{read, write, EventItem, FetchState, NoteItem, NoteState, StatusItem};
+use super::tx::Tx;
 use super::DynamoStore;
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
 use crate::store::datalog::{DataPage, DataRead};
 use crate::store::keys::{
-    self, event_id_of, event_pk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK, STATUS_SK,
+    self, event_id_of, event_pk, owned_pk, owned_sk, sync_pk, EVENT_SK, NOTE_SK, STATE_SK,
+    STATUS_SK,
 };
 use crate::store::{
     EventRecord, EventStatus, EventStore, GiveUp, LocationStatus, SyncTarget, SyncedData,
@@ -16,7 +18,14 @@ use crate::store::{
 };
 use crate::webhook::WebhookType;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+
+/// The steps of a status written for a connection generation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum StatusStep {
+    Put,
+    Connection,
+}
 
 /// Webhook events are kept this long (replays within it are recognised).
 const EVENT_KEEP_SECS: i64 = 30 * 86_400;
@@ -140,6 +149,20 @@ impl EventStore for DynamoStore {
             .await
             .map_err(|e| store_err("Query", e))?;
         target_state(t, out.items())
+    }
+
+    async fn forget_target(&self, t: &SyncTarget) -> Result<(), Error> {
+        let delete = |sk: &'static str| {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(target_pk(t), sk)))
+                .send()
+        };
+        let (a, b) = tokio::join!(delete(NOTE_SK), delete(STATE_SK));
+        a.map_err(|e| store_err("DeleteItem", e))?;
+        b.map_err(|e| store_err("DeleteItem", e))?;
+        Ok(())
     }
 
     async fn connection_targets(
@@ -335,22 +358,56 @@ impl EventStore for DynamoStore {
     }
 
     async fn put_location_status(&self, st: &LocationStatus) -> Result<bool, Error> {
-        let mut item = key(sync_pk(&st.connection_id, &st.location_id), STATUS_SK);
+        let pk = sync_pk(&st.connection_id, &st.location_id);
+        let mut item = key(pk.clone(), STATUS_SK);
         item.insert("meta".into(), s(&st.meta));
         item.insert("received_at_ms".into(), n(st.received_at_ms));
         item.insert("event_id".into(), s(&st.event_id));
         item.insert("seq".into(), n(st.seq as i64));
+        // Found by erasure under its connection.
+        item.insert("gsi1pk".into(), s(owned_pk(&st.connection_id)));
+        item.insert("gsi1sk".into(), s(owned_sk(&pk, STATUS_SK)));
         // Ordered by the status target's notification count; a status
         // stored before statuses had one is older than any that has. The
         // same number again is the same status applied again (a retry
         // after its change event failed): applied, so it is announced.
-        self.put_if(
-            item,
-            "attribute_not_exists(#pk) OR attribute_not_exists(#seq) OR #seq <= :seq",
-            &["pk", "seq"],
-            vec![(":seq", n(st.seq as i64))],
-        )
-        .await
+        const LATER: &str =
+            "attribute_not_exists(#pk) OR attribute_not_exists(#seq) OR #seq <= :seq";
+        let Some(gen) = &st.connection_gen else {
+            return self
+                .put_if(
+                    item,
+                    LATER,
+                    &["pk", "seq"],
+                    vec![(":seq", n(st.seq as i64))],
+                )
+                .await;
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(LATER)
+            .set_expression_attribute_names(names(&["pk", "seq"]))
+            .expression_attribute_values(":seq", n(st.seq as i64))
+            .build()
+            .map_err(build_err)?;
+        let tx = Tx::new()
+            .step(
+                StatusStep::Put,
+                TransactWriteItem::builder().put(put).build(),
+            )
+            .step(
+                StatusStep::Connection,
+                self.connection_live(&st.connection_id, gen)?,
+            );
+        match self.run(tx).await? {
+            Ok(()) => Ok(true),
+            Err(c) if c.failed(StatusStep::Connection).is_some() => {
+                Err(crate::store::sync::connection_ended())
+            }
+            Err(c) if c.failed(StatusStep::Put).is_some() => Ok(false),
+            Err(c) => Err(c.unexpected("location status")),
+        }
     }
 
     async fn get_location_status(
@@ -374,6 +431,7 @@ impl EventStore for DynamoStore {
             received_at_ms: i.received_at_ms,
             event_id: i.event_id,
             seq: u64::try_from(i.seq).unwrap_or(0),
+            connection_gen: None,
         }))
     }
 }

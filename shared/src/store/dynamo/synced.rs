@@ -126,6 +126,8 @@ enum Commit {
     Keep,
     /// A chunk of the replaced generation deleted.
     Drop,
+    /// The connection is still the generation the fetch began under.
+    Connection,
 }
 
 /// One commit's new generation.
@@ -216,6 +218,10 @@ impl DynamoStore {
                 Ok(()) => return Ok(true),
                 // The head or the log moved since we read them: again.
                 Err(c) if c.any_failed(&[Commit::Head, Commit::Log]) => continue,
+                Err(c) if c.failed(Commit::Connection).is_some() => {
+                    self.delete_chunks(&place, Some(&gen), staged).await;
+                    return Err(crate::store::sync::connection_ended());
+                }
                 Err(c) => return Err(c.unexpected("synced data")),
             }
         }
@@ -272,6 +278,10 @@ impl DynamoStore {
         let mut tx = Tx::new()
             .step(Commit::Head, self.head_step(place, new, old, next)?)
             .step(Commit::Log, self.counter_step(&new.d.user, seq)?);
+        if let Some(gen) = &new.d.connection_gen {
+            let check = self.connection_live(&new.d.target.connection_id, gen)?;
+            tx = tx.step(Commit::Connection, check);
+        }
         let entry = LogEntryItem {
             pk: data_log_pk(&new.d.user),
             sk: data_log_entry_sk(next),
@@ -478,6 +488,7 @@ impl DynamoStore {
             stored_at_ms: head.stored_at_ms.unwrap_or(head.fetched_at_ms),
             event_id: head.event_id,
             deleted: head.deleted,
+            connection_gen: None,
         };
         Ok(Some((synced, head.log_seq)))
     }

@@ -20,7 +20,7 @@ impl GrantStore for MemoryStore {
         now: i64,
     ) -> Result<(), Error> {
         let mut g = self.lock();
-        if form.is_some_and(|f| g.used_forms.contains(f)) {
+        if form.is_some_and(|f| g.used_forms.contains_key(f)) {
             return Err(Error::InvalidRequest(FORM_USED.into()));
         }
         if let Some(c) = g.connections.get(&code.connection_id) {
@@ -34,7 +34,8 @@ impl GrantStore for MemoryStore {
             return Err(Error::store("code hash collision"));
         }
         if let Some(f) = form {
-            g.used_forms.insert(f.to_string());
+            g.used_forms
+                .insert(f.to_string(), code.connection_id.clone());
         }
         g.codes.insert(
             code.hash.clone(),
@@ -56,6 +57,7 @@ impl GrantStore for MemoryStore {
                 confirmed_at: None,
                 revoked_at: None,
                 revoked_families: vec![],
+                generation: crate::crypto::random_b64(12),
             });
         // A consent after a revocation starts the connection afresh; the
         // families the revocation ended stay ended.
@@ -63,6 +65,7 @@ impl GrantStore for MemoryStore {
             conn.status = ConnectionStatus::Pending;
             conn.confirmed_at = None;
             conn.revoked_at = None;
+            conn.generation = crate::crypto::random_b64(12);
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! [`credentials`], [`sync`].
 
 mod credentials;
+mod erase;
 mod grants;
 mod listings;
 mod sync;
@@ -29,10 +30,13 @@ struct Inner {
     codes: HashMap<String, CodeState>,
     tokens: HashMap<String, TokenRecord>,
     revoked_families: HashSet<String>,
-    /// Consent forms already used (their CSRF token's keyed hash).
-    used_forms: HashSet<String>,
+    /// Consent forms already used (their CSRF token's keyed hash), with
+    /// the connection each was for.
+    used_forms: HashMap<String, ConnectionId>,
     connections: HashMap<ConnectionId, Connection>,
     listings: HashMap<UserId, BTreeMap<String, Location>>,
+    /// Erasures under way: when each began.
+    erasures: HashMap<UserId, i64>,
 }
 
 #[derive(Default)]
@@ -61,7 +65,7 @@ impl MemoryStore {
         parts.extend(g.codes.iter().map(|(k, v)| format!("code {k} {v:?}")));
         parts.extend(g.tokens.iter().map(|(k, v)| format!("token {k} {v:?}")));
         parts.extend(g.revoked_families.iter().map(|f| format!("revoked {f}")));
-        parts.extend(g.used_forms.iter().map(|f| format!("form {f}")));
+        parts.extend(g.used_forms.keys().map(|f| format!("form {f}")));
         parts.extend(g.connections.iter().map(|(k, v)| format!("conn {k} {v:?}")));
         parts.extend(
             g.listings

@@ -1,9 +1,11 @@
 //! Webhook events, synced data and location status.
 
+use super::erase::Budget;
 use super::MemoryStore;
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
 use crate::store::datalog::{DataPage, DataRead, PageBuilder};
+use crate::store::erase::kind;
 use crate::store::{
     EventRecord, EventStatus, EventStore, GiveUp, LocationStatus, SyncTarget, SyncedData,
     TargetNote, TargetState,
@@ -29,8 +31,53 @@ struct DataLog {
     entries: BTreeMap<u64, SyncTarget>,
 }
 
-fn ev_lock(m: &Mutex<EventState>) -> std::sync::MutexGuard<'_, EventState> {
+pub(super) fn ev_lock(m: &Mutex<EventState>) -> std::sync::MutexGuard<'_, EventState> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EventState {
+    /// Removes what the events hold of `user` and `conns` (the data log
+    /// after the data it names), as far as the budget goes.
+    pub(super) fn erase(
+        &mut self,
+        user: &UserId,
+        conns: &std::collections::HashSet<ConnectionId>,
+        b: &mut Budget,
+    ) {
+        b.take(kind::STATUS_EVENTS, &mut self.events, |_, e| {
+            conns.contains(&e.connection_id)
+        });
+        b.take(kind::TARGETS, &mut self.targets, |t, _| {
+            conns.contains(&t.connection_id)
+        });
+        b.take(kind::DATA, &mut self.synced, |t, _| {
+            conns.contains(&t.connection_id)
+        });
+        b.take(kind::STATUSES, &mut self.statuses, |(c, _), _| {
+            conns.contains(c)
+        });
+        if b.out.cut_short {
+            return;
+        }
+        let logged = self.logs.get(user).map_or(0, |l| l.entries.len() + 1);
+        if logged > 0 && b.fits(kind::DATA_LOG, logged) {
+            self.logs.remove(user);
+        }
+    }
+
+    /// Whether `conn` may still be written for under generation `gen`.
+    fn live(
+        conns: &HashMap<ConnectionId, crate::model::Connection>,
+        c: &ConnectionId,
+        gen: Option<&str>,
+    ) -> Result<(), Error> {
+        match gen {
+            Some(gen) if !crate::store::sync::generation_live(conns.get(c), gen) => {
+                Err(crate::store::sync::connection_ended())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -122,6 +169,11 @@ impl EventStore for MemoryStore {
         Ok(())
     }
 
+    async fn forget_target(&self, target: &SyncTarget) -> Result<(), Error> {
+        ev_lock(&self.events).targets.remove(target);
+        Ok(())
+    }
+
     async fn connection_targets(
         &self,
         connection: &ConnectionId,
@@ -176,6 +228,12 @@ impl EventStore for MemoryStore {
     }
 
     async fn put_synced(&self, d: &SyncedData) -> Result<bool, Error> {
+        let conns = self.lock();
+        EventState::live(
+            &conns.connections,
+            &d.target.connection_id,
+            d.connection_gen.as_deref(),
+        )?;
         let mut g = ev_lock(&self.events);
         let g = &mut *g;
         let old = g.synced.get(&d.target);
@@ -236,6 +294,12 @@ impl EventStore for MemoryStore {
     }
 
     async fn put_location_status(&self, s: &LocationStatus) -> Result<bool, Error> {
+        let conns = self.lock();
+        EventState::live(
+            &conns.connections,
+            &s.connection_id,
+            s.connection_gen.as_deref(),
+        )?;
         let mut g = ev_lock(&self.events);
         let k = (s.connection_id.clone(), s.location_id.clone());
         if g.statuses.get(&k).is_some_and(|old| old.seq > s.seq) {

@@ -1,0 +1,82 @@
+//! Erasing a user: `DELETE /api/platform/users/{userId}` and
+//! `syncaroo-admin users erase` both run [`erase_user`].
+//!
+//! A call first records that the erasure is under way (a marker item,
+//! kept until it ends), revokes every live connection of the user (each
+//! announced as the revoke route does; from then on every write a webhook's
+//! work makes for them is refused, see
+//! [`crate::store::sync::CONNECTION_ENDED`]), deletes the dead letters that
+//! name them, then removes up to a budget of their items
+//! ([`crate::store::erase`]). A Lambda stops when it answers, so the rest
+//! is the next call's: the answer says `"done": false` (HTTP 202) while a
+//! call still found something. `done` is the verdict of a call that found
+//! nothing at all, made at least [`SETTLE_MS`] after the erasure began
+//! (what was written just before the revocation has reached the index by
+//! then); that call ends the erasure and puts `Syncaroo User Erased`, once
+//! (a crash before the put leaves the marker, and the next call puts it).
+//! A call for a user with nothing held begins and ends in itself: `done`,
+//! nothing announced.
+
+use crate::app::App;
+use crate::changes;
+use crate::error::Error;
+use crate::model::{ConnectionStatus, UserId};
+use crate::platform_ops as ops;
+use crate::store::erase::{kind, Erased};
+use serde_json::{json, Value};
+
+/// How long after an erasure began a sweep that finds nothing counts as
+/// proof: longer than the index's usual lag behind the table.
+pub const SETTLE_MS: i64 = 2_000;
+
+/// What one call did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub erased: Erased,
+    pub done: bool,
+}
+
+impl Report {
+    /// The answer's body: `{"userId", "removed": {kind: count}, "done"}`.
+    pub fn to_json(&self, user: &UserId) -> Value {
+        json!({
+            "userId": user.as_str(),
+            "removed": self.erased.removed,
+            "done": self.done,
+        })
+    }
+}
+
+/// One erasure call for `user`, removing at most `budget` items.
+pub async fn erase_user(app: &App, user: &UserId, budget: usize) -> Result<Report, Error> {
+    let store = app.store.as_ref();
+    let now_ms = app.clock.now_ms();
+    let (began_ms, began_now) = store.begin_erasure(user, now_ms).await?;
+    let connections = crate::platform_data::user_connections(store, user).await?;
+    let mut erased = Erased::default();
+    for c in connections
+        .iter()
+        .filter(|c| c.status != ConnectionStatus::Revoked)
+    {
+        ops::revoke_connection(app, &c.id).await?;
+        erased.add(kind::REVOKED, 1);
+    }
+    let ids: Vec<_> = connections.iter().map(|c| c.id.clone()).collect();
+    let (letters, read_all) = app.dead_letters().purge(user, &ids).await?;
+    erased.add(kind::DEAD_LETTERS, letters);
+    let items = store.erase_items(user, budget).await?;
+    for (k, n) in &items.removed {
+        erased.add(k, *n);
+    }
+    erased.cut_short = items.cut_short || !read_all;
+    let settled = began_now || now_ms - began_ms >= SETTLE_MS;
+    let done = erased.total() == 0 && !erased.cut_short && settled;
+    // Announced when an erasure that found something ends (one that began
+    // in this call and found nothing had nothing to erase).
+    if done && store.end_erasure(user).await? && !began_now {
+        app.announce(changes::user_erased_entry(&app.config, user, now_ms))
+            .await;
+    }
+    tracing::info!(user_id = %user, removed = erased.total(), done, "user erasure");
+    Ok(Report { erased, done })
+}

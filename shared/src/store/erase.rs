@@ -1,0 +1,87 @@
+//! Erasing a user: every item held for them, found through keys that name
+//! the user or one of their connections, removed a bounded batch at a time.
+//!
+//! How each kind is found (DynamoDB; the in-memory store keeps the same
+//! kinds in maps):
+//! - connections: the user's connections in `gsi1` (`USERCONN#<user>`);
+//! - tokens: each family the connection item lists (`families`), then the
+//!   family's tokens in `gsi1` (`FAM#<family>`), and the family item;
+//! - codes, consent forms, location statuses: `gsi1` under
+//!   `OWNED#<connection>` (written with them; `syncaroo-admin data
+//!   backfill` indexes codes and statuses stored before; forms stored
+//!   before name no connection and expire a day after their code);
+//! - target notifications and fetch state, legacy status events: `gsi1`
+//!   under `HOOKS#<connection>`;
+//! - synced data and its chunks: the user's data log (`DATALOG#<user>`,
+//!   read consistently) names each stored target, whose location's
+//!   partition (`SYNC#<connection>#<location>`) holds heads, chunks and the
+//!   status; the statuses' partitions are queried the same way;
+//! - listings (`USER#<user>`) and the data log itself, by partition.
+//!
+//! Connection items go last, so a batch cut short finds the rest again
+//! from them; the data log goes after the partitions it names.
+
+use crate::error::Error;
+use crate::model::UserId;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+/// The kinds an erasure reports counts of.
+pub mod kind {
+    pub const CONNECTIONS: &str = "connections";
+    pub const CODES: &str = "codes";
+    pub const TOKENS: &str = "tokens";
+    pub const TOKEN_FAMILIES: &str = "tokenFamilies";
+    pub const CONSENT_FORMS: &str = "consentForms";
+    pub const LISTINGS: &str = "listings";
+    /// A target's notification and fetch state, counted once per target.
+    pub const TARGETS: &str = "targets";
+    pub const STATUS_EVENTS: &str = "statusEvents";
+    pub const DATA: &str = "data";
+    pub const CHUNKS: &str = "chunks";
+    pub const STATUSES: &str = "statuses";
+    /// The user's data log: its counter and entries.
+    pub const DATA_LOG: &str = "dataLog";
+    pub const DEAD_LETTERS: &str = "deadLetters";
+    pub const REVOKED: &str = "connectionsRevoked";
+}
+
+/// What one erasure batch removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// Items removed, by kind (kinds with none left out).
+    pub removed: BTreeMap<&'static str, u64>,
+    /// The batch stopped at its budget: more may be left.
+    pub cut_short: bool,
+}
+
+impl Erased {
+    pub fn add(&mut self, kind: &'static str, n: u64) {
+        if n > 0 {
+            *self.removed.entry(kind).or_default() += n;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.removed.values().sum()
+    }
+}
+
+/// The most items one call removes by default: well inside the admin
+/// function's time (BatchWriteItem, 25 a request).
+pub const ERASE_BUDGET: usize = 5_000;
+
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Records that `user`'s erasure began at `now_ms` unless one is
+    /// under way; returns when the one under way began, and whether this
+    /// call began it.
+    async fn begin_erasure(&self, user: &UserId, now_ms: i64) -> Result<(i64, bool), Error>;
+
+    /// Removes up to `budget` of `user`'s items (their connections must be
+    /// revoked first, so no writer puts any back).
+    async fn erase_items(&self, user: &UserId, budget: usize) -> Result<Erased, Error>;
+
+    /// Ends the erasure under way: `true` when there was one.
+    async fn end_erasure(&self, user: &UserId) -> Result<bool, Error>;
+}
