@@ -395,7 +395,25 @@ async fn data_is_listed_shown_and_backfilled() {
     let before = s.admin_json(&["data", "list", "1"]);
     assert_eq!(before["items"].as_array().unwrap().len(), items.len() - 1);
 
-    assert_eq!(s.admin_json(&["data", "backfill"]), json!({"logged": 1}));
+    // A status stored before erasure's index: the backfill indexes it.
+    let status_pk = sync_pk(&c, location);
+    client
+        .update_item()
+        .table_name(store.table())
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(status_pk))
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("STATUS".into()),
+        )
+        .update_expression("REMOVE gsi1pk, gsi1sk")
+        .condition_expression("attribute_exists(pk)")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        s.admin_json(&["data", "backfill"]),
+        json!({"logged": 1, "indexed": 1})
+    );
     let after = s.admin_json(&[
         "data",
         "list",
@@ -405,7 +423,42 @@ async fn data_is_listed_shown_and_backfilled() {
     ]);
     assert_eq!(after["items"].as_array().unwrap().len(), 1);
     assert_eq!(after["items"][0]["data"], first["data"]);
-    assert_eq!(s.admin_json(&["data", "backfill"]), json!({"logged": 0}));
+    assert_eq!(
+        s.admin_json(&["data", "backfill"]),
+        json!({"logged": 0, "indexed": 0})
+    );
+}
+
+/// `users erase` on DynamoDB Local: calls until nothing of the user is
+/// left (the settle wait included), then their data, connections and
+/// listings are gone and `Syncaroo User Erased` reaches the subscriber.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_is_erased() {
+    let Some((s, conn)) = stack().await else {
+        return;
+    };
+    let erased = s.admin_json(&["users", "erase", "1"]);
+    assert_eq!(erased["done"], true, "{erased}");
+    assert!(erased["calls"].as_u64().unwrap() >= 2, "{erased}");
+    assert_eq!(erased["removed"]["connections"], 1, "{erased}");
+    assert!(erased["removed"]["data"].as_u64().unwrap() >= 1, "{erased}");
+    let listed = s.admin_json(&["data", "list", "1"]);
+    assert_eq!(listed["items"], json!([]), "{listed}");
+    let conns = s.admin_json(&["connections", "list", "--user", "1"]);
+    assert_eq!(conns["connections"], json!([]));
+    let (code, _, err) = s.admin(&["sync", "status", &conn]);
+    assert_eq!(code, 1, "{err}");
+    let events = s.received(&s.subscriber, 2).await;
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"Syncaroo User Erased"), "{kinds:?}");
+    let again = s.admin_json(&["users", "erase", "1"]);
+    assert_eq!(
+        (again["calls"].clone(), again["removed"].clone()),
+        (json!(1), json!({}))
+    );
 }
 
 /// `secrets rotate-client-secret` on moto's Secrets Manager: a new version

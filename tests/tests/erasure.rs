@@ -435,3 +435,308 @@ async fn dynamodb_nothing_of_the_user_is_left_in_a_scan() {
     };
     nothing_of_user_1_is_left(Arc::new(d.clone()), Some(d)).await;
 }
+
+/// Erasure calls of `budget` items until one reports done, the clock
+/// moving past the settle time whenever a call found nothing: how many
+/// calls it took.
+async fn erase_in_batches(t: &TestApp, budget: usize) -> usize {
+    let u1 = user(ERASED);
+    for calls in 1..200 {
+        let r = syncaroo_shared::erasure::erase_user(&t.app, &u1, budget)
+            .await
+            .unwrap();
+        let table: u64 = r
+            .erased
+            .removed
+            .iter()
+            .filter(|(k, _)| !["connectionsRevoked", "deadLetters"].contains(k))
+            .map(|(_, n)| n)
+            .sum();
+        assert!(table as usize <= budget, "{:?}", r.erased);
+        if r.done {
+            return calls;
+        }
+        if r.erased.total() == 0 {
+            t.clock.advance(3);
+        }
+    }
+    panic!("the erasure never ended");
+}
+
+/// A budget far below what the user holds: each call removes at most that
+/// many, the connections (what the next call finds the rest from) last,
+/// and the erasure ends with nothing left, announced once.
+async fn a_small_budget_continues_across_calls(store: Arc<dyn Store>) {
+    let t = TestApp::with_store(store.clone());
+    let s = seed(&t).await;
+    let calls = erase_in_batches(&t, 3).await;
+    assert!(calls > 5, "{calls} calls");
+    assert_eq!(erased_events(&t), 1);
+    let u1 = user(ERASED);
+    let (conns, _) = store.list_connections(Some(&u1), None, 100).await.unwrap();
+    assert!(conns.is_empty());
+    assert!(store
+        .get_token(&t.hash(&s.refresh))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get_synced(&conn("99"), "1198", "rates", None)
+        .await
+        .unwrap()
+        .is_none());
+    let kept = store
+        .get_synced(&conn("77"), "5000", "rates", None)
+        .await
+        .unwrap();
+    assert!(kept.is_some(), "user 2's data stays");
+}
+
+/// A fetch that began before the erasure writes nothing back: its data
+/// and status name the connection's old generation, refused after the
+/// erasure and after a new consent (which starts a new generation); the
+/// new generation's writes are stored. A revocation alone fences the same.
+async fn writes_of_an_ended_generation_are_refused(store: Arc<dyn Store>) {
+    let t = TestApp::with_store(store.clone());
+    seed(&t).await;
+    let old = store.get_connection(&conn("99")).await.unwrap().unwrap();
+    assert!(!old.generation.is_empty());
+    let write = |gen: &str| SyncedData {
+        target: target("99", "1198", "rates"),
+        user: user(ERASED),
+        data: "[1]".into(),
+        pages: 1,
+        fetched_at_ms: EVENTS_NOW * 1000 + 5,
+        stored_at_ms: EVENTS_NOW * 1000 + 5,
+        event_id: "late".into(),
+        deleted: false,
+        connection_gen: Some(gen.to_string()),
+    };
+    let status = |gen: &str| LocationStatus {
+        connection_id: conn("99"),
+        location_id: "1198".into(),
+        meta: "{}".into(),
+        received_at_ms: EVENTS_NOW * 1000 + 5,
+        event_id: "late".into(),
+        seq: 9,
+        connection_gen: Some(gen.to_string()),
+    };
+    let ended = |r: Result<bool, syncaroo_shared::Error>| matches!(r, Err(e) if syncaroo_shared::store::sync::is_connection_ended(&e));
+    syncaroo_shared::platform_ops::revoke_connection(&t.app, &conn("99"))
+        .await
+        .unwrap();
+    assert!(
+        ended(store.put_synced(&write(&old.generation)).await),
+        "revoked"
+    );
+    erase_in_batches(&t, 5000).await;
+    assert!(
+        ended(store.put_synced(&write(&old.generation)).await),
+        "erased"
+    );
+    assert!(ended(
+        store.put_location_status(&status(&old.generation)).await
+    ));
+    connect(&t, "99", ERASED).await;
+    let new = store.get_connection(&conn("99")).await.unwrap().unwrap();
+    assert_ne!(new.generation, old.generation);
+    assert!(
+        ended(store.put_synced(&write(&old.generation)).await),
+        "consented again"
+    );
+    assert!(ended(
+        store.put_location_status(&status(&old.generation)).await
+    ));
+    assert!(store
+        .get_synced(&conn("99"), "1198", "rates", None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.put_synced(&write(&new.generation)).await.unwrap());
+    assert!(store
+        .put_location_status(&status(&new.generation))
+        .await
+        .unwrap());
+}
+
+/// A notification written after the erasure (a webhook that passed its
+/// bearer check just before) is forgotten by the worker, never fetched.
+async fn the_worker_forgets_a_target_of_an_erased_connection(store: Arc<dyn Store>) {
+    let t = TestApp::with_store(store.clone());
+    seed(&t).await;
+    erase_in_batches(&t, 5000).await;
+    let late = target("99", "1198", "rates");
+    store
+        .notify_target(&TargetNote {
+            target: late.clone(),
+            payload: "{}".into(),
+            notified_at_ms: EVENTS_NOW * 1000 + 9,
+        })
+        .await
+        .unwrap();
+    let policy = syncaroo_shared::handlers::sync::FetchPolicyExt::fast(&t.app);
+    let outcome = syncaroo_shared::handlers::sync::process_target(
+        &t.app,
+        t.dead_letters.as_ref(),
+        &late,
+        &policy,
+    )
+    .await;
+    assert_eq!(outcome, syncaroo_shared::handlers::sync::Outcome::Skipped);
+    assert!(store.get_target(&late).await.unwrap().is_none());
+    assert!(t
+        .dead_letters
+        .messages()
+        .iter()
+        .all(|m| !m.contains("\"99\"")));
+}
+
+/// Writers racing the erasure (fetches that began before it, each with
+/// the generation it read): once the erasure is done nothing they wrote is
+/// left, and every write after the revocation was refused.
+async fn writers_racing_the_erasure_leave_nothing(store: Arc<dyn Store>) {
+    let t = TestApp::with_store(store.clone());
+    seed(&t).await;
+    let gen = store
+        .get_connection(&conn("99"))
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    // Each writer writes once before the erasure starts, then keeps
+    // writing until it has been refused three times.
+    let started = Arc::new(tokio::sync::Barrier::new(5));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let store = store.clone();
+            let gen = gen.clone();
+            let started = started.clone();
+            tokio::spawn(async move {
+                let mut refused = 0;
+                for i in 0..100_000i64 {
+                    let d = SyncedData {
+                        target: target("99", &format!("loc-{w}"), "rates"),
+                        user: user(ERASED),
+                        data: format!("[{i}]"),
+                        pages: 1,
+                        fetched_at_ms: EVENTS_NOW * 1000 + i,
+                        stored_at_ms: EVENTS_NOW * 1000 + i,
+                        event_id: "race".into(),
+                        deleted: false,
+                        connection_gen: Some(gen.clone()),
+                    };
+                    match store.put_synced(&d).await {
+                        Ok(_) => assert_eq!(refused, 0, "a write after a refusal was stored"),
+                        Err(e) if syncaroo_shared::store::sync::is_connection_ended(&e) => {
+                            refused += 1
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                    if i == 0 {
+                        started.wait().await;
+                    }
+                    if refused == 3 {
+                        return;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                panic!("writer {w} was never refused");
+            })
+        })
+        .collect();
+    started.wait().await;
+    erase_in_batches(&t, 5000).await;
+    for w in writers {
+        w.await.unwrap();
+    }
+    let read = DataRead {
+        after: Default::default(),
+        limit: 1000,
+        filter: Default::default(),
+    };
+    assert!(store
+        .read_data(&user(ERASED), &read)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    for w in 0..4 {
+        let left = store
+            .get_synced(&conn("99"), &format!("loc-{w}"), "rates", None)
+            .await
+            .unwrap();
+        assert!(left.is_none(), "writer {w} left data");
+    }
+}
+
+syncaroo_tests::store_conformance!(EVENTS_NOW;
+    writers_racing_the_erasure_leave_nothing,
+    a_small_budget_continues_across_calls,
+    writes_of_an_ended_generation_are_refused,
+    the_worker_forgets_a_target_of_an_erased_connection,
+);
+
+/// A user id the route refuses is a 400 and erases nothing.
+#[tokio::test]
+async fn a_bad_user_id_is_refused_and_changes_nothing() {
+    let (t, store) = TestApp::memory();
+    seed(&t).await;
+    let before = store.fingerprint();
+    let mut req = event("platform-erase-user.json");
+    let long = format!("/api/platform/users/{}", "u".repeat(129));
+    *req.uri_mut() = long.parse().unwrap();
+    let resp = route_as(&t.app, "AdminFunction", req).await;
+    assert_eq!(resp.status(), 400, "{}", syncaroo_tests::body_text(&resp));
+    let body = body_json(&resp);
+    assert_eq!(body["error"], "bad_request");
+    assert!(
+        body["message"].as_str().unwrap().contains("userId"),
+        "{body}"
+    );
+    assert_eq!(store.fingerprint(), before);
+    assert_eq!(t.dead_letters.messages().len(), 3);
+}
+
+/// On SQS (moto): the purge deletes the letters naming user 1 or their
+/// connections, whatever their kind, and leaves the others visible.
+#[tokio::test]
+async fn sqs_dead_letters_of_the_user_are_deleted_and_the_others_kept() {
+    use syncaroo_shared::deadletter::SqsDeadLetters;
+    use syncaroo_tests::local_aws;
+    if !local_aws::eventbridge_available() {
+        return;
+    }
+    let sdk = syncaroo_shared::aws_http::load_sdk_config().await.unwrap();
+    let (url, _) = local_aws::sqs_queue(&sdk, "erase-dlq").await;
+    let dlq = SqsDeadLetters::new(aws_sdk_sqs::Client::new(&sdk), &url);
+    let (t, _) = TestApp::memory();
+    let letter = |c: &str| GivenUp {
+        id: format!("{c}#1198#rates#-"),
+        connection_id: conn(c),
+        webhook_type: WebhookType::Data,
+        location_id: "1198".into(),
+        payload: json!({"connectionId": c, "webhookType": "data", "locationId": "1198",
+            "metaData": {"attributeType": "rates", "apiUrl": "https://app.syncaroo.com/api/v1/x"}})
+        .to_string(),
+        received_at_ms: EVENTS_NOW * 1000,
+        attempts: 5,
+    };
+    dlq.send(&letter("99"), "HTTP 500").await.unwrap();
+    dlq.send(&letter("77"), "HTTP 500").await.unwrap();
+    let entry = changes::revoked_entry(&t.app.config, &conn("98"), &user(ERASED), EVENTS_NOW);
+    dlq.send_entry(&entry, "refused").await.unwrap();
+    let kept = changes::revoked_entry(&t.app.config, &conn("77"), &user(KEPT), EVENTS_NOW);
+    dlq.send_entry(&kept, "refused").await.unwrap();
+    let (purged, complete) = dlq
+        .purge(&user(ERASED), &[conn("99"), conn("98")])
+        .await
+        .unwrap();
+    assert_eq!((purged, complete), (2, true));
+    let left = local_aws::drain(&sdk, &url, 2, 10).await;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|m| m.contains("77")), "{left:?}");
+    assert_eq!(
+        dlq.purge(&user(ERASED), &[conn("99")]).await.unwrap(),
+        (0, true)
+    );
+}

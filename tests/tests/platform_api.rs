@@ -615,6 +615,7 @@ async fn deployed_platform_routes_take_only_a_verified_iam_caller() {
         ("DELETE", "/api/platform/users/1/listings", String::new()),
         ("GET", "/api/platform/connections", String::new()),
         ("DELETE", "/api/platform/connections/99", String::new()),
+        ("DELETE", "/api/platform/users/1", String::new()),
     ] {
         let resp = serve(&t, call(method, path, Some(&auth), &body)).await;
         assert_eq!(
