@@ -178,10 +178,7 @@ pub async fn process_target(
         // An erased connection's target is forgotten, a revoked one's left
         // as it is: neither is fetched.
         Ok(None) => return forget(app, target, "the connection is erased").await,
-        Ok(Some(c)) if c.status == ConnectionStatus::Revoked => {
-            tracing::info!(target_id = %target.id(), "target of a revoked connection: not fetched");
-            return Outcome::Skipped;
-        }
+        Ok(Some(c)) if c.status == ConnectionStatus::Revoked => return Outcome::Skipped,
         Ok(c) => c,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
@@ -222,8 +219,7 @@ pub async fn process_target(
     settle_target(app, dlq, &state, &conn.user_id, attempt, started_ms, result).await
 }
 
-/// Drops a target of a connection that ended: its notifications and fetch
-/// state are removed, nothing is fetched or stored for it.
+/// Drops a target of a connection that ended (its notes and fetch state).
 async fn forget(app: &App, target: &SyncTarget, why: &str) -> Outcome {
     tracing::info!(target_id = %target.id(), why, "target forgotten");
     match app.store.forget_target(target).await {
