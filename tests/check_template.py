@@ -54,9 +54,11 @@ EXPECTED = {
     "admin": {
         "http": True,
         # + the platform API: listings replaced in one transaction, connections
-        # listed (GSI query, scan), a revoked connection's families revoked.
+        # listed (GSI query, scan), a revoked connection's families revoked,
+        # a user erased (BatchWriteItem deletes).
         "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                     "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem"},
+                     "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem",
+                     "dynamodb:BatchWriteItem"},
         "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "AdminKey", "SyncarooApiCredentials"},
     },
 }
@@ -66,7 +68,10 @@ EXPECTED["webhook"] = {
 }
 EXPECTED["sync"] = {
     "http": False,
-    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"},
+    # ConditionCheckItem: the connection's generation, checked in the
+    # transaction that stores data or a status.
+    "dynamodb": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                 "dynamodb:Query", "dynamodb:ConditionCheckItem"},
     "secrets": {"ClientSecret", "SessionKey", "TokenHashKey", "SyncarooApiCredentials"},
     "stream": True,
 }

@@ -368,7 +368,7 @@ async fn run(cli: &Cli, app: &App, sdk: &aws_config::SdkConfig) -> Result<Value,
 /// Erasure calls until one finds nothing left; the removed counts summed.
 async fn erase(app: &App, user: &UserId, budget: usize) -> Result<Value, Error> {
     let mut total = syncaroo_shared::store::Erased::default();
-    let mut calls = 0;
+    let (mut calls, mut idle) = (0, 0);
     loop {
         let report = syncaroo_shared::erasure::erase_user(app, user, budget).await?;
         calls += 1;
@@ -383,11 +383,20 @@ async fn erase(app: &App, user: &UserId, budget: usize) -> Result<Value, Error> 
                 "done": true,
             }));
         }
-        if report.erased.total() == 0 {
-            // Nothing found, but too soon after the erasure began to prove it.
-            let settle = syncaroo_shared::erasure::SETTLE_MS as u64;
-            tokio::time::sleep(std::time::Duration::from_millis(settle)).await;
+        if report.erased.total() > 0 {
+            idle = 0;
+            continue;
         }
+        // Nothing found, but too soon after the erasure began to prove it,
+        // or the dead-letter queue not read through: wait and call again.
+        idle += 1;
+        if idle > 30 {
+            return Err(Error::Unavailable(
+                "the erasure found nothing for 30 calls but could not finish: is the dead-letter queue too large to read through? Call again later".into(),
+            ));
+        }
+        let settle = syncaroo_shared::erasure::SETTLE_MS as u64;
+        tokio::time::sleep(std::time::Duration::from_millis(settle)).await;
     }
 }
 

@@ -49,7 +49,7 @@ pub trait DeadLetters: Send + Sync {
     async fn send_entry(&self, entry: &Entry, reason: &str) -> Result<(), Error>;
     /// Deletes the dead letters that name one of `connections` or `user`
     /// (erasure); returns how many, and whether every message visible was
-    /// read (at most [`PURGE_MAX_READ`] are, a call). The others stay.
+    /// read (for at most [`PURGE_TIME`] a call). The others stay.
     async fn purge(
         &self,
         user: &UserId,
@@ -57,8 +57,9 @@ pub trait DeadLetters: Send + Sync {
     ) -> Result<(u64, bool), Error>;
 }
 
-/// The most dead letters one purge reads.
-pub const PURGE_MAX_READ: usize = 2_000;
+/// How long one purge reads the queue: well inside the admin function's
+/// 30 s, beside the erasure's own work.
+pub const PURGE_TIME: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Whether a dead letter's body names `user` or one of `connections`: read
 /// as JSON, not through [`DeadLetter::parse`], so a letter whose webhook no
@@ -227,8 +228,10 @@ impl DeadLetters for SqsDeadLetters {
 
     /// Receives every visible message (each hidden for a minute), deletes
     /// those that name the user, and makes the others visible again at
-    /// once. Messages another reader holds hidden are not seen: the next
-    /// erasure call, which must find nothing, reads the queue again.
+    /// once, in batches of ten. `complete` once a long poll (1 s) found the
+    /// queue empty of visible messages, within [`PURGE_TIME`]. Messages
+    /// another reader holds hidden are not seen: the next erasure call,
+    /// which must find nothing, reads the queue again.
     async fn purge(
         &self,
         user: &UserId,
@@ -237,69 +240,93 @@ impl DeadLetters for SqsDeadLetters {
         if self.queue_url.is_empty() {
             return Ok((0, true));
         }
-        let err = |op: &str, e: &dyn std::fmt::Display| {
-            Error::Upstream(Fault::transient(format!("{op}: {e}")))
-        };
-        let (mut purged, mut others) = (0, Vec::new());
-        let mut complete = false;
-        while purged as usize + others.len() < PURGE_MAX_READ {
+        let until = std::time::Instant::now() + PURGE_TIME;
+        let (mut purged, mut others, mut complete) = (0, Vec::new(), false);
+        while std::time::Instant::now() < until {
             let out = self
                 .client
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
                 .visibility_timeout(60)
-                .wait_time_seconds(0)
+                .wait_time_seconds(1)
                 .send()
                 .await
-                .map_err(|e| {
-                    err(
-                        "ReceiveMessage",
-                        &aws_sdk_sqs::error::DisplayErrorContext(e),
-                    )
-                })?;
+                .map_err(|e| sqs_err("ReceiveMessage", e))?;
             if out.messages().is_empty() {
                 complete = true;
                 break;
             }
+            let mut named = Vec::new();
             for m in out.messages() {
                 let receipt = m.receipt_handle().unwrap_or_default().to_string();
                 if names_any(m.body().unwrap_or_default(), user, connections) {
-                    self.client
-                        .delete_message()
-                        .queue_url(&self.queue_url)
-                        .receipt_handle(receipt)
-                        .send()
-                        .await
-                        .map_err(|e| {
-                            err("DeleteMessage", &aws_sdk_sqs::error::DisplayErrorContext(e))
-                        })?;
-                    purged += 1;
+                    named.push(receipt);
                 } else {
                     others.push(receipt);
                 }
             }
+            purged += named.len() as u64;
+            self.delete_batch(named).await?;
         }
-        for receipt in others {
+        for batch in others.chunks(10) {
+            let entries = batch.iter().enumerate().map(|(i, r)| {
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r)
+                    .visibility_timeout(0)
+                    .build()
+                    .map_err(|e| sqs_err("ChangeMessageVisibilityBatch", e))
+            });
             self.client
-                .change_message_visibility()
+                .change_message_visibility_batch()
                 .queue_url(&self.queue_url)
-                .receipt_handle(receipt)
-                .visibility_timeout(0)
+                .set_entries(Some(entries.collect::<Result<_, _>>()?))
                 .send()
                 .await
-                .map_err(|e| {
-                    err(
-                        "ChangeMessageVisibility",
-                        &aws_sdk_sqs::error::DisplayErrorContext(e),
-                    )
-                })?;
+                .map_err(|e| sqs_err("ChangeMessageVisibilityBatch", e))?;
         }
         Ok((purged, complete))
     }
 }
 
+fn sqs_err(op: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    let message = format!("{op}: {}", aws_sdk_sqs::error::DisplayErrorContext(&e));
+    Error::Upstream(Fault::transient(message).with_source(e))
+}
+
 impl SqsDeadLetters {
+    /// Deletes received messages by receipt, ten a request; a message
+    /// SQS could not delete is an error (the next erasure call tries again).
+    async fn delete_batch(&self, receipts: Vec<String>) -> Result<(), Error> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
+        let entries = receipts.iter().enumerate().map(|(i, r)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(r)
+                .build()
+                .map_err(|e| sqs_err("DeleteMessageBatch", e))
+        });
+        let out = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries.collect::<Result<_, _>>()?))
+            .send()
+            .await
+            .map_err(|e| sqs_err("DeleteMessageBatch", e))?;
+        match out.failed().first() {
+            None => Ok(()),
+            Some(f) => Err(Error::Upstream(Fault::transient(format!(
+                "DeleteMessageBatch: {} ({})",
+                f.code(),
+                f.message().unwrap_or_default()
+            )))),
+        }
+    }
+
     async fn send_body(&self, body: String) -> Result<(), Error> {
         if self.queue_url.is_empty() {
             return Err(Error::Config("DEAD_LETTER_QUEUE_URL is not set".into()));

@@ -51,8 +51,10 @@ impl Report {
 pub async fn erase_user(app: &App, user: &UserId, budget: usize) -> Result<Report, Error> {
     let store = app.store.as_ref();
     let now_ms = app.clock.now_ms();
-    let (began_ms, began_now) = store.begin_erasure(user, now_ms).await?;
     let connections = crate::platform_data::user_connections(store, user).await?;
+    let ids: Vec<_> = connections.iter().map(|c| c.id.clone()).collect();
+    let began = store.begin_erasure(user, now_ms, &ids).await?;
+    let began_now = began.now;
     let mut erased = Erased::default();
     for c in connections
         .iter()
@@ -61,15 +63,16 @@ pub async fn erase_user(app: &App, user: &UserId, budget: usize) -> Result<Repor
         ops::revoke_connection(app, &c.id).await?;
         erased.add(kind::REVOKED, 1);
     }
-    let ids: Vec<_> = connections.iter().map(|c| c.id.clone()).collect();
-    let (letters, read_all) = app.dead_letters().purge(user, &ids).await?;
-    erased.add(kind::DEAD_LETTERS, letters);
     let items = store.erase_items(user, budget).await?;
     for (k, n) in &items.removed {
         erased.add(k, *n);
     }
+    // Every connection the erasure has seen: a letter may name one an
+    // earlier call removed.
+    let (letters, read_all) = app.dead_letters().purge(user, &began.connections).await?;
+    erased.add(kind::DEAD_LETTERS, letters);
     erased.cut_short = items.cut_short || !read_all;
-    let settled = began_now || now_ms - began_ms >= SETTLE_MS;
+    let settled = began_now || now_ms - began.at_ms >= SETTLE_MS;
     let done = erased.total() == 0 && !erased.cut_short && settled;
     // Announced when an erasure that found something ends (one that began
     // in this call and found nothing had nothing to erase).

@@ -213,8 +213,9 @@ pub async fn process_target(
     // fetch of its own).
     let started_ms = app.clock.now_ms();
     let result = fetch_target(app, &state, &conn, started_ms, policy).await;
+    // Decided again from the connection then: gone, revoked or started afresh.
     if let Err(SyncError::Ended) = result {
-        return forget(app, target, "the connection ended during the fetch").await;
+        return Outcome::Retry("the connection ended during the fetch".into());
     }
     settle_target(app, dlq, &state, &conn.user_id, attempt, started_ms, result).await
 }
@@ -329,8 +330,7 @@ async fn settle(
         }
         Err(SyncError::Permanent(r)) => (r, true),
         Err(SyncError::Transient(r)) => (r, false),
-        // Nothing of an ended connection is retried or dead-lettered.
-        Err(SyncError::Ended) => return Outcome::Skipped,
+        Err(SyncError::Ended) => return Outcome::Skipped, // never here: see process_target
     };
     metrics::count(metrics::FETCH_FAILED, 1);
     if !permanent && (attempt as u64) < app.config.sync_max_attempts {

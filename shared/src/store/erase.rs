@@ -22,7 +22,7 @@
 //! from them; the data log goes after the partitions it names.
 
 use crate::error::Error;
-use crate::model::UserId;
+use crate::model::{ConnectionId, UserId};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 
@@ -67,6 +67,17 @@ impl Erased {
     }
 }
 
+/// An erasure under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Began {
+    /// When it began, in milliseconds.
+    pub at_ms: i64,
+    /// This call began it.
+    pub now: bool,
+    /// Every connection of the user it has seen, sorted.
+    pub connections: Vec<ConnectionId>,
+}
+
 /// The most items one call removes by default: well inside the admin
 /// function's time (BatchWriteItem, 25 a request).
 pub const ERASE_BUDGET: usize = 5_000;
@@ -74,9 +85,14 @@ pub const ERASE_BUDGET: usize = 5_000;
 #[async_trait]
 pub trait ErasureStore: Send + Sync {
     /// Records that `user`'s erasure began at `now_ms` unless one is
-    /// under way; returns when the one under way began, and whether this
-    /// call began it.
-    async fn begin_erasure(&self, user: &UserId, now_ms: i64) -> Result<(i64, bool), Error>;
+    /// under way, and adds `connections` to the ones it has seen (so later
+    /// calls still purge dead letters naming connections already removed).
+    async fn begin_erasure(
+        &self,
+        user: &UserId,
+        now_ms: i64,
+        connections: &[ConnectionId],
+    ) -> Result<Began, Error>;
 
     /// Removes up to `budget` of `user`'s items (their connections must be
     /// revoked first, so no writer puts any back).

@@ -7,10 +7,10 @@ use super::item::*;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
-use crate::store::erase::{kind, Erased, ErasureStore};
+use crate::store::erase::{kind, Began, Erased, ErasureStore};
 use crate::store::keys::{self, CONNECTION_SK, ERASURE_SK, FAMILY_SK};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -19,6 +19,8 @@ use std::time::Duration;
 struct Plan {
     keys: Vec<(Option<&'static str>, Item)>,
     seen: BTreeSet<(String, String)>,
+    /// Partitions queried already (index or table, pk).
+    queried: BTreeSet<(bool, String)>,
     budget: usize,
 }
 
@@ -92,13 +94,16 @@ impl DynamoStore {
         }
     }
 
-    /// Adds a whole partition (or index partition) to the plan.
+    /// Adds a whole partition (or index partition) to the plan, once.
     async fn plan_partition(
         &self,
         plan: &mut Plan,
         gsi: bool,
         pk: &str,
     ) -> Result<Vec<Item>, Error> {
+        if !plan.queried.insert((gsi, pk.to_string())) {
+            return Ok(Vec::new());
+        }
         let budget = plan.budget;
         let items = self.all_of(gsi, pk, |n| n > budget).await?;
         for (pk, sk) in items.iter().filter_map(pk_sk) {
@@ -108,16 +113,18 @@ impl DynamoStore {
     }
 
     /// What a connection holds besides its own item: its families' tokens
-    /// and family items, its codes, forms and statuses (with their
-    /// locations' partitions), its targets and legacy events.
+    /// and family items; its codes and forms; the partitions of its
+    /// statuses, targets (notes and fetch state) and legacy events. A
+    /// partition is planned whole, its indexed item with it (a status sorts
+    /// after its location's data and chunks), so a plan cut short never
+    /// loses the way to what it left.
     async fn plan_connection(&self, plan: &mut Plan, id: &ConnectionId) -> Result<(), Error> {
         let conn = self
             .get_consistent(key(keys::connection_pk(id), CONNECTION_SK))
             .await?;
         for family in conn.as_ref().map(ended_families).unwrap_or_default() {
-            self.plan_partition(plan, true, &keys::family_pk(&family))
-                .await?;
             let fam = keys::family_pk(&family);
+            self.plan_partition(plan, true, &fam).await?;
             if self.get_consistent(key(&fam, FAMILY_SK)).await?.is_some() {
                 plan.add(Some(kind::TOKEN_FAMILIES), &fam, FAMILY_SK);
             }
@@ -125,23 +132,17 @@ impl DynamoStore {
                 return Ok(());
             }
         }
-        let owned = self.plan_partition(plan, true, &keys::owned_pk(id)).await?;
-        for (pk, _) in owned.iter().filter_map(pk_sk) {
-            if pk.starts_with("SYNC#") && !plan.full() {
-                self.plan_partition(plan, false, &pk).await?;
-            }
-        }
-        for (pk, _) in self
-            .all_of(true, &keys::hooks_pk(id), |_| false)
-            .await?
-            .iter()
-            .filter_map(pk_sk)
-        {
+        let owned = self.all_of(true, &keys::owned_pk(id), |_| false).await?;
+        let hooks = self.all_of(true, &keys::hooks_pk(id), |_| false).await?;
+        for (pk, sk) in owned.iter().chain(&hooks).filter_map(pk_sk) {
             if plan.full() {
                 return Ok(());
             }
-            // Both items of a target (note and fetch state).
-            self.plan_partition(plan, false, &pk).await?;
+            if pk.starts_with("SYNC#") || pk.starts_with("TARGET#") {
+                self.plan_partition(plan, false, &pk).await?;
+            } else {
+                plan.add(kind_of(&pk, &sk), &pk, &sk);
+            }
         }
         Ok(())
     }
@@ -187,8 +188,9 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// Gives codes and location statuses stored before erasure's index
-    /// their entry in it (`OWNED#<connection>`); returns how many. Forms
+    /// Gives codes, location statuses and targets' fetch state stored
+    /// before erasure's index their entry in it (`OWNED#<connection>`);
+    /// returns how many. Forms
     /// stored before name no connection: they expire a day after their
     /// code.
     pub async fn backfill_owned_index(&self) -> Result<usize, Error> {
@@ -200,12 +202,13 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(
-                    "(begins_with(#pk, :code) OR #sk = :status) AND attribute_not_exists(#gsi1pk)",
+                    "(begins_with(#pk, :code) OR #sk = :status OR #sk = :state) AND attribute_not_exists(#gsi1pk)",
                 )
                 .projection_expression("#pk, #sk, #conn")
                 .set_expression_attribute_names(names(&["pk", "sk", "gsi1pk", "conn"]))
                 .expression_attribute_values(":code", s("CODE#"))
                 .expression_attribute_values(":status", s(keys::STATUS_SK))
+                .expression_attribute_values(":state", s(keys::STATE_SK))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -214,13 +217,15 @@ impl DynamoStore {
                 let Some((pk, sk)) = pk_sk(&item) else {
                     continue;
                 };
-                // A code names its connection; a status's key does.
-                let conn = match get_s(&item, "conn") {
-                    Some(c) => c.to_string(),
-                    None => match pk.strip_prefix("SYNC#").and_then(|r| r.split_once('#')) {
-                        Some((c, _)) => c.to_string(),
-                        None => continue,
-                    },
+                // A code names its connection; a status's or a target's
+                // fetch state's key does (first, never encoded).
+                let keyed = pk
+                    .strip_prefix("SYNC#")
+                    .or_else(|| pk.strip_prefix("TARGET#"))
+                    .and_then(|r| r.split_once('#'))
+                    .map(|(c, _)| c.to_string());
+                let Some(conn) = get_s(&item, "conn").map(str::to_string).or(keyed) else {
+                    continue;
                 };
                 let Ok(conn) = ConnectionId::parse(&conn) else {
                     continue;
@@ -251,28 +256,57 @@ impl DynamoStore {
 
 #[async_trait]
 impl ErasureStore for DynamoStore {
-    async fn begin_erasure(&self, user: &UserId, now_ms: i64) -> Result<(i64, bool), Error> {
-        let k = key(keys::erasure_pk(user), ERASURE_SK);
-        let mut item = k.clone();
-        item.insert("started_ms".into(), n(now_ms));
-        if self
-            .put_if(item, "attribute_not_exists(#pk)", &["pk"], vec![])
-            .await?
-        {
-            return Ok((now_ms, true));
+    async fn begin_erasure(
+        &self,
+        user: &UserId,
+        now_ms: i64,
+        connections: &[ConnectionId],
+    ) -> Result<Began, Error> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::erasure_pk(user), ERASURE_SK)))
+            .expression_attribute_values(":now", n(now_ms))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld);
+        let ids: Vec<String> = connections.iter().map(|c| c.to_string()).collect();
+        update = if ids.is_empty() {
+            update
+                .update_expression("SET #started = if_not_exists(#started, :now)")
+                .set_expression_attribute_names(names(&["started"]))
+        } else {
+            update
+                .update_expression("SET #started = if_not_exists(#started, :now) ADD #conns :ids")
+                .set_expression_attribute_names(names(&["started", "conns"]))
+                .expression_attribute_values(":ids", AttributeValue::Ss(ids.clone()))
+        };
+        let old = update
+            .send()
+            .await
+            .map_err(|e| store_err("UpdateItem", e))?
+            .attributes;
+        let mut seen: BTreeSet<String> = ids.into_iter().collect();
+        if let Some(AttributeValue::Ss(before)) = old.as_ref().and_then(|o| o.get("conns")) {
+            seen.extend(before.iter().cloned());
         }
-        let began = self
-            .get_consistent(k)
-            .await?
-            .and_then(|i| get_n(&i, "started_ms"))
-            .unwrap_or(now_ms);
-        Ok((began, false))
+        Ok(Began {
+            at_ms: old
+                .as_ref()
+                .and_then(|o| get_n(o, "started"))
+                .unwrap_or(now_ms),
+            now: old.is_none(),
+            connections: seen
+                .iter()
+                .filter_map(|c| ConnectionId::parse(c).ok())
+                .collect(),
+        })
     }
 
     async fn erase_items(&self, user: &UserId, budget: usize) -> Result<Erased, Error> {
         let mut plan = Plan {
             keys: Vec::new(),
             seen: BTreeSet::new(),
+            queried: BTreeSet::new(),
             budget,
         };
         let conns: Vec<(String, String)> = self
@@ -290,25 +324,35 @@ impl ErasureStore for DynamoStore {
                 self.plan_connection(&mut plan, &id).await?;
             }
         }
-        // The data the user's log names, then the log, the listings and
-        // last the connections (what the next call finds the rest from).
+        // The data the user's log names, each entry right after its
+        // target's partition (a plan cut short keeps an entry only with
+        // its partition), then the log's counter, the listings and last
+        // the connections (what the next call finds the rest from).
         let log_pk = keys::data_log_pk(user);
         let log = self.all_of(false, &log_pk, |_| false).await?;
         for entry in &log {
-            let (Some(conn), Some(location)) = (get_s(entry, "conn"), get_s(entry, "location"))
-            else {
-                continue;
-            };
             if plan.full() {
                 break;
             }
-            if let Ok(c) = ConnectionId::parse(conn) {
-                self.plan_partition(&mut plan, false, &keys::sync_pk(&c, location))
-                    .await?;
+            let Some((pk, sk)) = pk_sk(entry) else {
+                continue;
+            };
+            if sk == keys::DATA_LOG_SK {
+                continue;
             }
+            let named = (get_s(entry, "conn"), get_s(entry, "location"));
+            if let (Some(conn), Some(location)) = named {
+                if let Ok(c) = ConnectionId::parse(conn) {
+                    self.plan_partition(&mut plan, false, &keys::sync_pk(&c, location))
+                        .await?;
+                }
+            }
+            plan.add(Some(kind::DATA_LOG), &pk, &sk);
         }
         for (pk, sk) in log.iter().filter_map(pk_sk) {
-            plan.add(Some(kind::DATA_LOG), &pk, &sk);
+            if sk == keys::DATA_LOG_SK {
+                plan.add(Some(kind::DATA_LOG), &pk, &sk);
+            }
         }
         self.plan_partition(&mut plan, false, &keys::user_pk(user))
             .await?;

@@ -204,8 +204,12 @@ impl EventStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(target_pk(t), STATE_SK)))
-            .update_expression("ADD #attempts :one")
-            .set_expression_attribute_names(names(&["attempts"]))
+            // Indexed under its connection: erasure finds it without its
+            // note (whose ttl may have passed).
+            .update_expression("SET #gsi1pk = :owned, #gsi1sk = :self ADD #attempts :one")
+            .set_expression_attribute_names(names(&["attempts", "gsi1pk", "gsi1sk"]))
+            .expression_attribute_values(":owned", s(owned_pk(&t.connection_id)))
+            .expression_attribute_values(":self", s(owned_sk(&target_pk(t), STATE_SK)))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
             .send()
@@ -226,8 +230,13 @@ impl EventStore for DynamoStore {
             .update_expression(
                 "SET #fetch_started_ms = :s, #fetched_through = :c, #attempts = :zero REMOVE #error",
             )
-            .condition_expression("attribute_not_exists(#fetched_through) OR #fetched_through < :c")
+            // Its fetch began with `start_fetch`, which wrote the item: one
+            // gone since was erased, and is not written again.
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#fetched_through) OR #fetched_through < :c)",
+            )
             .set_expression_attribute_names(names(&[
+                "pk",
                 "fetch_started_ms",
                 "fetched_through",
                 "attempts",
@@ -243,7 +252,8 @@ impl EventStore for DynamoStore {
     }
 
     async fn give_up(&self, t: &SyncTarget, up: &GiveUp<'_>) -> Result<(), Error> {
-        self.client
+        let res = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(target_pk(t), STATE_SK)))
@@ -251,7 +261,10 @@ impl EventStore for DynamoStore {
                 "SET #given_up_through = :g, #attempts = :zero, #error = :e, \
                  #failed_at_ms = :at, #failed_attempts = :tries",
             )
+            // As in `fetch_done`: an erased target is not written again.
+            .condition_expression("attribute_exists(#pk)")
             .set_expression_attribute_names(names(&[
+                "pk",
                 "given_up_through",
                 "attempts",
                 "error",
@@ -264,9 +277,8 @@ impl EventStore for DynamoStore {
             .expression_attribute_values(":at", n(up.at_ms))
             .expression_attribute_values(":tries", n(i64::from(up.attempts)))
             .send()
-            .await
-            .map_err(|e| store_err("UpdateItem", e))?;
-        Ok(())
+            .await;
+        conditional(res, "UpdateItem").map(|_| ())
     }
 
     async fn record_event(&self, e: &EventRecord) -> Result<bool, Error> {

@@ -6,7 +6,7 @@ use super::sync::{ev_lock, EventState};
 use super::{Inner, MemoryStore};
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
-use crate::store::erase::{kind, Erased, ErasureStore};
+use crate::store::erase::{kind, Began, Erased, ErasureStore};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -42,25 +42,51 @@ impl Budget {
         self.out.add(kind, n as u64);
     }
 
-    /// Counts `n` items removed as one unit (a partition), if it fits.
-    pub(super) fn fits(&mut self, kind: &'static str, n: usize) -> bool {
-        if n > self.left {
+    /// Removes up to the allowance of `map`'s entries (the first, in
+    /// order), counted as `kind`.
+    pub(super) fn take_ordered<K: Ord + Clone, V>(
+        &mut self,
+        kind: &'static str,
+        map: &mut std::collections::BTreeMap<K, V>,
+    ) {
+        if map.len() > self.left {
+            self.out.cut_short = true;
+        }
+        let keys: Vec<K> = map.keys().take(self.left).cloned().collect();
+        for k in &keys {
+            map.remove(k);
+        }
+        self.left -= keys.len();
+        self.out.add(kind, keys.len() as u64);
+    }
+
+    /// Counts one item removed, if the allowance holds it.
+    pub(super) fn one(&mut self, kind: &'static str) -> bool {
+        if self.left == 0 {
             self.out.cut_short = true;
             return false;
         }
-        self.left -= n;
-        self.out.add(kind, n as u64);
+        self.left -= 1;
+        self.out.add(kind, 1);
         true
     }
 }
 
 fn erase_grants(g: &mut Inner, conns: &HashSet<ConnectionId>, b: &mut Budget) {
+    // The families a revocation ended (the erasure revokes first) and any
+    // a code or token still names.
     let mut families: HashSet<String> = g
-        .codes
+        .connections
         .values()
-        .filter(|c| conns.contains(&c.record.connection_id))
-        .map(|c| c.record.family.clone())
+        .filter(|c| conns.contains(&c.id))
+        .flat_map(|c| c.revoked_families.iter().cloned())
         .collect();
+    families.extend(
+        g.codes
+            .values()
+            .filter(|c| conns.contains(&c.record.connection_id))
+            .map(|c| c.record.family.clone()),
+    );
     families.extend(
         g.tokens
             .values()
@@ -82,22 +108,33 @@ fn erase_grants(g: &mut Inner, conns: &HashSet<ConnectionId>, b: &mut Budget) {
         .filter(|f| families.contains(*f))
         .cloned()
         .collect();
-    let n = ended.len().min(b.left);
-    if b.fits(kind::TOKEN_FAMILIES, n) {
-        for f in ended.iter().take(n) {
-            g.revoked_families.remove(f);
+    for f in ended {
+        if b.one(kind::TOKEN_FAMILIES) {
+            g.revoked_families.remove(&f);
         }
     }
-    b.out.cut_short |= n < ended.len();
 }
 
 #[async_trait]
 impl ErasureStore for MemoryStore {
-    async fn begin_erasure(&self, user: &UserId, now_ms: i64) -> Result<(i64, bool), Error> {
+    async fn begin_erasure(
+        &self,
+        user: &UserId,
+        now_ms: i64,
+        connections: &[ConnectionId],
+    ) -> Result<Began, Error> {
         let mut g = self.lock();
-        let began = g.erasures.get(user).copied();
-        let at = *g.erasures.entry(user.clone()).or_insert(now_ms);
-        Ok((at, began.is_none()))
+        let now = !g.erasures.contains_key(user);
+        let (at_ms, seen) = g
+            .erasures
+            .entry(user.clone())
+            .or_insert_with(|| (now_ms, Default::default()));
+        seen.extend(connections.iter().cloned());
+        Ok(Began {
+            at_ms: *at_ms,
+            now,
+            connections: seen.iter().cloned().collect(),
+        })
     }
 
     async fn erase_items(&self, user: &UserId, budget: usize) -> Result<Erased, Error> {
@@ -115,9 +152,11 @@ impl ErasureStore for MemoryStore {
         };
         erase_grants(&mut g, &conns, &mut b);
         EventState::erase(&mut ev, user, &conns, &mut b);
-        let listed = g.listings.get(user).map_or(0, |l| l.len());
-        if listed > 0 && b.fits(kind::LISTINGS, listed) {
-            g.listings.remove(user);
+        if let Some(listed) = g.listings.get_mut(user) {
+            b.take_ordered(kind::LISTINGS, listed);
+            if listed.is_empty() {
+                g.listings.remove(user);
+            }
         }
         if !b.out.cut_short {
             b.take(kind::CONNECTIONS, &mut g.connections, |_, c| {

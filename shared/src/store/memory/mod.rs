@@ -35,8 +35,8 @@ struct Inner {
     used_forms: HashMap<String, ConnectionId>,
     connections: HashMap<ConnectionId, Connection>,
     listings: HashMap<UserId, BTreeMap<String, Location>>,
-    /// Erasures under way: when each began.
-    erasures: HashMap<UserId, i64>,
+    /// Erasures under way: when each began, the connections it has seen.
+    erasures: HashMap<UserId, (i64, std::collections::BTreeSet<ConnectionId>)>,
 }
 
 #[derive(Default)]

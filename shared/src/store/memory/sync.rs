@@ -59,9 +59,12 @@ impl EventState {
         if b.out.cut_short {
             return;
         }
-        let logged = self.logs.get(user).map_or(0, |l| l.entries.len() + 1);
-        if logged > 0 && b.fits(kind::DATA_LOG, logged) {
-            self.logs.remove(user);
+        // The entries, then the counter.
+        if let Some(log) = self.logs.get_mut(user) {
+            b.take_ordered(kind::DATA_LOG, &mut log.entries);
+            if log.entries.is_empty() && b.one(kind::DATA_LOG) {
+                self.logs.remove(user);
+            }
         }
     }
 
