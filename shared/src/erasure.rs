@@ -1,13 +1,13 @@
 //! Erasing a user: `DELETE /api/platform/users/{userId}` and
 //! `syncaroo-admin users erase` both run [`erase_user`].
 //!
-//! A call first records that the erasure is under way (a marker item,
-//! kept until it ends), revokes every live connection of the user (each
-//! announced as the revoke route does; from then on every write a webhook's
-//! work makes for them is refused, see
-//! [`crate::store::sync::CONNECTION_ENDED`]), deletes the dead letters that
-//! name them, then removes up to a budget of their items
-//! ([`crate::store::erase`]). A Lambda stops when it answers, so the rest
+//! A call records that the erasure is under way (a marker item, kept
+//! until it ends, with every connection of the user it has seen), revokes
+//! every live connection of the user (each announced as the revoke route
+//! does; from then on every write the sync worker makes for them is
+//! refused, see [`crate::store::sync::CONNECTION_ENDED`]), removes up to a
+//! budget of their items ([`crate::store::erase`]), then deletes the dead
+//! letters that name the user or any connection the marker keeps. A Lambda stops when it answers, so the rest
 //! is the next call's: the answer says `"done": false` (HTTP 202) while a
 //! call still found something. `done` is the verdict of a call that found
 //! nothing at all, made at least [`SETTLE_MS`] after the erasure began

@@ -222,7 +222,8 @@ async fn init_warms_as_many_connections_as_a_path_uses_at_once() {
 
 /// The worker applying a status webhook: the target and the connection
 /// (in parallel), the owner's location and the attempt count (in
-/// parallel), the status put, the target recorded done (its PutEvents goes
+/// parallel), the status put with the connection's generation checked (one
+/// transaction), the target recorded done (its PutEvents goes
 /// to EventBridge, not DynamoDB): 4 sequential round trips; delivered
 /// again, the first alone finds it covered.
 #[tokio::test]
@@ -249,8 +250,8 @@ async fn status_applied_by_the_worker_is_four_sequential_round_trips() {
             [
                 "GetItem",
                 "GetItem",
-                "PutItem",
                 "Query",
+                "TransactWriteItems",
                 "UpdateItem",
                 "UpdateItem"
             ]

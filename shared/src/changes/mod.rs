@@ -495,7 +495,8 @@ mod tests {
                 "Syncaroo Location Status Changed",
                 "Syncaroo Sync Failed",
                 "Syncaroo Credentials Need Reauth",
-                "Syncaroo Credentials Restored"
+                "Syncaroo Credentials Restored",
+                "Syncaroo User Erased",
             ]
         );
     }

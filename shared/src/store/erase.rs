@@ -6,20 +6,22 @@
 //! - connections: the user's connections in `gsi1` (`USERCONN#<user>`);
 //! - tokens: each family the connection item lists (`families`), then the
 //!   family's tokens in `gsi1` (`FAM#<family>`), and the family item;
-//! - codes, consent forms, location statuses: `gsi1` under
-//!   `OWNED#<connection>` (written with them; `syncaroo-admin data
-//!   backfill` indexes codes and statuses stored before; forms stored
-//!   before name no connection and expire a day after their code);
-//! - target notifications and fetch state, legacy status events: `gsi1`
-//!   under `HOOKS#<connection>`;
+//! - codes, consent forms, location statuses, targets' fetch state:
+//!   `gsi1` under `OWNED#<connection>` (written with them; `syncaroo-admin
+//!   data backfill` indexes those stored before, but for forms, which name
+//!   no connection and expire a day after their code);
+//! - target notifications and legacy status events: `gsi1` under
+//!   `HOOKS#<connection>`;
 //! - synced data and its chunks: the user's data log (`DATALOG#<user>`,
 //!   read consistently) names each stored target, whose location's
 //!   partition (`SYNC#<connection>#<location>`) holds heads, chunks and the
 //!   status; the statuses' partitions are queried the same way;
 //! - listings (`USER#<user>`) and the data log itself, by partition.
 //!
-//! Connection items go last, so a batch cut short finds the rest again
-//! from them; the data log goes after the partitions it names.
+//! Every item deleted leaves a way to what remains: a partition goes whole
+//! with the indexed item that led to it, a log entry right after its
+//! target's partition, then the log's counter, the listings, and the
+//! connection items last, so a batch cut short finds the rest from them.
 
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
