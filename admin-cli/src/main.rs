@@ -94,8 +94,9 @@ enum Users {
     Erase {
         user_id: String,
         /// The most items one call removes.
-        #[arg(long, default_value_t = syncaroo_shared::store::erase::ERASE_BUDGET)]
-        budget: usize,
+        #[arg(long, default_value_t = syncaroo_shared::store::erase::ERASE_BUDGET as u64,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        budget: u64,
     },
 }
 
@@ -354,7 +355,7 @@ async fn run(cli: &Cli, app: &App, sdk: &aws_config::SdkConfig) -> Result<Value,
             client_id,
         }) => rotate::rotate(sdk, secret_id, site_uri, client_id).await?,
         Command::Users(Users::Erase { user_id, budget }) => {
-            erase(app, &UserId::parse(user_id)?, *budget).await?
+            erase(app, &UserId::parse(user_id)?, *budget as usize).await?
         }
         Command::Sync(Sync::Status { connection_id }) => {
             let id = ConnectionId::parse(connection_id)?;

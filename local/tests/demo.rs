@@ -12,5 +12,8 @@ fn the_demo_passes_every_step() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("change events (PutEvents entries)"), "{stdout}");
+    assert!(
+        stdout.contains("change events (PutEvents entries)"),
+        "{stdout}"
+    );
 }

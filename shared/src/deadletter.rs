@@ -27,6 +27,24 @@ pub struct GivenUp {
 }
 
 impl GivenUp {
+    /// A target given up after `attempts` tries: its latest webhook.
+    pub fn target(state: &crate::store::TargetState, attempts: u32) -> Self {
+        let target = &state.target;
+        Self {
+            id: target.id(),
+            connection_id: target.connection_id.clone(),
+            webhook_type: if target.is_status() {
+                WebhookType::Status
+            } else {
+                WebhookType::Data
+            },
+            location_id: target.location_id.clone(),
+            payload: state.payload.clone(),
+            received_at_ms: state.notified_at_ms,
+            attempts,
+        }
+    }
+
     /// A recorded event given up after `attempts` tries.
     pub fn event(event: &EventRecord, attempts: u32) -> Self {
         Self {

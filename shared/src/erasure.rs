@@ -7,22 +7,27 @@
 //! does; from then on every write the sync worker makes for them is
 //! refused, see [`crate::store::sync::CONNECTION_ENDED`]), removes up to a
 //! budget of their items ([`crate::store::erase`]), then deletes the dead
-//! letters that name the user or any connection the marker keeps. A Lambda stops when it answers, so the rest
-//! is the next call's: the answer says `"done": false` (HTTP 202) while a
-//! call still found something. `done` is the verdict of a call that found
-//! nothing at all, made at least [`SETTLE_MS`] after the erasure began
-//! (what was written just before the revocation has reached the index by
-//! then); that call ends the erasure and puts `Syncaroo User Erased`, once
-//! (a crash before the put leaves the marker, and the next call puts it).
-//! A call for a user with nothing held begins and ends in itself: `done`,
-//! nothing announced.
+//! letters that name the user or any connection the marker keeps.
+//!
+//! A Lambda stops when it answers, so the rest is the next call's: the
+//! answer says `"done": false` (HTTP 202) while a call still found
+//! something. The index lags the table, so what was written just before
+//! the revocation may be found only later: connection items (what their
+//! token families are found from) go only once the erasure is
+//! [`SETTLE_MS`] old, the marker's connection ids keep leading to what
+//! their connections held, and `done` is the verdict of a call that found
+//! nothing at all, no connection left, at least [`SETTLE_MS`] after the
+//! erasure began. That call ends the erasure and puts `Syncaroo User
+//! Erased`, once (a crash before the put leaves the marker, and the next
+//! call puts it). A call for a user with nothing held begins and ends in
+//! itself: `done`, nothing announced.
 
 use crate::app::App;
 use crate::changes;
 use crate::error::Error;
 use crate::model::{ConnectionStatus, UserId};
 use crate::platform_ops as ops;
-use crate::store::erase::{kind, Erased};
+use crate::store::erase::{kind, Erased, Scope};
 use serde_json::{json, Value};
 
 /// How long after an erasure began a sweep that finds nothing counts as
@@ -63,7 +68,12 @@ pub async fn erase_user(app: &App, user: &UserId, budget: usize) -> Result<Repor
         ops::revoke_connection(app, &c.id).await?;
         erased.add(kind::REVOKED, 1);
     }
-    let items = store.erase_items(user, budget).await?;
+    let aged = now_ms - began.at_ms >= SETTLE_MS;
+    let scope = Scope {
+        connections: &began.connections,
+        connection_items: aged,
+    };
+    let items = store.erase_items(user, &scope, budget).await?;
     for (k, n) in &items.removed {
         erased.add(k, *n);
     }
@@ -72,8 +82,10 @@ pub async fn erase_user(app: &App, user: &UserId, budget: usize) -> Result<Repor
     let (letters, read_all) = app.dead_letters().purge(user, &began.connections).await?;
     erased.add(kind::DEAD_LETTERS, letters);
     erased.cut_short = items.cut_short || !read_all;
-    let settled = began_now || now_ms - began.at_ms >= SETTLE_MS;
-    let done = erased.total() == 0 && !erased.cut_short && settled;
+    // Nothing found, no connection item left (they go once the erasure is
+    // aged), and either nothing was ever there or the index has caught up.
+    let done =
+        erased.total() == 0 && !erased.cut_short && connections.is_empty() && (began_now || aged);
     // Announced when an erasure that found something ends (one that began
     // in this call and found nothing had nothing to erase).
     if done && store.end_erasure(user).await? && !began_now {

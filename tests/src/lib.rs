@@ -528,3 +528,11 @@ pub fn openssl(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// The configured fetch policy with short pauses between page retries.
+pub fn fast_policy(app: &App) -> syncaroo_shared::syncaroo::data::FetchPolicy {
+    syncaroo_shared::syncaroo::data::FetchPolicy {
+        backoff_ms: 5,
+        ..syncaroo_shared::handlers::sync::fetch_policy(app)
+    }
+}

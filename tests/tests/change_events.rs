@@ -118,7 +118,7 @@ impl World {
     }
 
     async fn process(&self, d: &Delivered) -> Outcome {
-        let policy = sync::FetchPolicyExt::fast(&self.t.app);
+        let policy = syncaroo_tests::fast_policy(&self.t.app);
         sync::process(&self.t.app, self.t.dead_letters.as_ref(), d, &policy).await
     }
 }

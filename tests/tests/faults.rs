@@ -597,7 +597,7 @@ fn sync_fetch(rig: Arc<Rig>, fault: Option<(Step, usize, Fault)>) -> PathFuture 
         let target = sync::target_of(&Webhook::parse(signed.as_bytes()).unwrap());
         let dlq = MemoryDeadLetters::default();
         let work = || async {
-            let policy = sync::FetchPolicyExt::fast(&w.t.app);
+            let policy = syncaroo_tests::fast_policy(&w.t.app);
             match sync::process(
                 &w.t.app,
                 &dlq,

@@ -127,7 +127,7 @@ impl World {
     }
 
     async fn process(&self, d: &sync::Delivered) -> sync::Outcome {
-        let policy = sync::FetchPolicyExt::fast(&self.t.app);
+        let policy = syncaroo_tests::fast_policy(&self.t.app);
         sync::process(&self.t.app, &self.dlq, d, &policy).await
     }
 

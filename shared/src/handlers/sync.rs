@@ -16,7 +16,7 @@ use crate::store::{
     EventRecord, EventStatus, GiveUp, LocationStatus, SyncTarget, SyncedData, TargetState,
 };
 use crate::syncaroo::data::{fetch_all, FetchError, FetchPolicy, Fetched};
-use crate::webhook::{DataChange, Webhook, WebhookKind, WebhookType};
+use crate::webhook::{DataChange, Webhook, WebhookKind};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -99,18 +99,6 @@ impl From<crate::error::Error> for SyncError {
     }
 }
 
-/// Test helper: the configured policy with short pauses.
-pub struct FetchPolicyExt;
-
-impl FetchPolicyExt {
-    pub fn fast(app: &App) -> FetchPolicy {
-        FetchPolicy {
-            backoff_ms: 5,
-            ..fetch_policy(app)
-        }
-    }
-}
-
 pub fn fetch_policy(app: &App) -> FetchPolicy {
     let c = &app.config;
     FetchPolicy {
@@ -162,6 +150,10 @@ pub async fn process_target(
     );
     let state = match state {
         Ok(Some(s)) if s.due() => s,
+        // A fetch state a fetch running through an erasure wrote back.
+        Ok(None) if matches!(connection, Ok(None)) => {
+            return forget(app, target, "the connection is erased").await
+        }
         Ok(_) => return Outcome::Skipped,
         Err(e) => return Outcome::Retry(e.to_string()),
     };
@@ -217,7 +209,22 @@ pub async fn process_target(
     if let Err(SyncError::Ended) = result {
         return Outcome::Retry("the connection ended during the fetch".into());
     }
+    // A failure is dead-lettered and announced only for a connection that
+    // is still the one the fetch began under: one erased meanwhile leaves
+    // nothing naming it behind.
+    if result.is_err() && !live(app, &conn).await {
+        return Outcome::Retry("the connection ended during the fetch".into());
+    }
     settle_target(app, dlq, &state, &conn.user_id, attempt, started_ms, result).await
+}
+
+/// Whether `conn` is still the stored, live generation (read again).
+async fn live(app: &App, conn: &Connection) -> bool {
+    match app.store.get_connection(&conn.id).await {
+        Ok(c) => crate::store::sync::generation_live(c.as_ref(), &conn.generation),
+        // Unknown: the failure is settled as it would have been.
+        Err(_) => true,
+    }
 }
 
 /// Drops a target of a connection that ended (its notes and fetch state).
@@ -254,7 +261,7 @@ async fn settle_target(
                 .fetch_done(target, started_ms, state.notifications)
                 .await
         },
-        || dead_letter(state, attempt),
+        || GivenUp::target(state, attempt),
         async |reason| {
             let up = GiveUp {
                 through: state.notifications,
@@ -286,24 +293,6 @@ async fn settle_target(
         app.announce(entry).await;
     }
     outcome
-}
-
-/// What a given-up target is dead-lettered as: its latest webhook.
-fn dead_letter(state: &TargetState, attempt: u32) -> GivenUp {
-    let target = &state.target;
-    GivenUp {
-        id: target.id(),
-        connection_id: target.connection_id.clone(),
-        webhook_type: if target.is_status() {
-            WebhookType::Status
-        } else {
-            WebhookType::Data
-        },
-        location_id: target.location_id.clone(),
-        payload: state.payload.clone(),
-        received_at_ms: state.notified_at_ms,
-        attempts: attempt,
-    }
 }
 
 /// After a try: a success is recorded (`done`); a transient failure within

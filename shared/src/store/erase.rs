@@ -69,6 +69,18 @@ impl Erased {
     }
 }
 
+/// What a batch reaches besides the user's listed connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// Every connection the erasure has seen: what they held is looked up
+    /// by their ids, also once their items are gone.
+    pub connections: &'a [ConnectionId],
+    /// Whether connection items may go: only once the erasure began longer
+    /// ago than the index lags, so what was indexed late under them (their
+    /// token families) is still found.
+    pub connection_items: bool,
+}
+
 /// An erasure under way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Began {
@@ -98,7 +110,12 @@ pub trait ErasureStore: Send + Sync {
 
     /// Removes up to `budget` of `user`'s items (their connections must be
     /// revoked first, so no writer puts any back).
-    async fn erase_items(&self, user: &UserId, budget: usize) -> Result<Erased, Error>;
+    async fn erase_items(
+        &self,
+        user: &UserId,
+        scope: &Scope<'_>,
+        budget: usize,
+    ) -> Result<Erased, Error>;
 
     /// Ends the erasure under way: `true` when there was one.
     async fn end_erasure(&self, user: &UserId) -> Result<bool, Error>;

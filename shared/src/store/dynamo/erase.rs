@@ -7,12 +7,17 @@ use super::item::*;
 use super::{DynamoStore, GSI_FAMILY};
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
-use crate::store::erase::{kind, Began, Erased, ErasureStore};
+use crate::store::erase::{kind, Began, Erased, ErasureStore, Scope};
 use crate::store::keys::{self, CONNECTION_SK, ERASURE_SK, FAMILY_SK};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+/// How long one call discovers before it deletes what it found: well
+/// inside the admin function's 30 s, beside the deletes and the
+/// dead-letter queue's read.
+const PLAN_TIME: Duration = Duration::from_secs(10);
 
 /// The keys to delete, in order, each counted as a kind (`None`: deleted
 /// but not reported, e.g. the listings' version item).
@@ -22,11 +27,26 @@ struct Plan {
     /// Partitions queried already (index or table, pk).
     queried: BTreeSet<(bool, String)>,
     budget: usize,
+    /// Discovery stops here: what was planned by then is deleted, the
+    /// rest is the next call's.
+    deadline: std::time::Instant,
+    /// How many keys were planned when the deadline passed.
+    cut_at: Option<usize>,
 }
 
 impl Plan {
-    fn full(&self) -> bool {
-        self.keys.len() > self.budget
+    /// At the budget, or out of time.
+    fn full(&mut self) -> bool {
+        if self.cut_at.is_none() && std::time::Instant::now() >= self.deadline {
+            self.cut_at = Some(self.keys.len());
+        }
+        self.keys.len() > self.budget || self.cut_at.is_some()
+    }
+
+    /// How many of the planned keys this call deletes: a prefix, so
+    /// everything kept leaves a way to what is not.
+    fn keep(&self) -> usize {
+        self.budget.min(self.cut_at.unwrap_or(usize::MAX))
     }
 
     fn add(&mut self, kind: Option<&'static str>, pk: &str, sk: &str) {
@@ -302,12 +322,19 @@ impl ErasureStore for DynamoStore {
         })
     }
 
-    async fn erase_items(&self, user: &UserId, budget: usize) -> Result<Erased, Error> {
+    async fn erase_items(
+        &self,
+        user: &UserId,
+        scope: &Scope<'_>,
+        budget: usize,
+    ) -> Result<Erased, Error> {
         let mut plan = Plan {
             keys: Vec::new(),
             seen: BTreeSet::new(),
             queried: BTreeSet::new(),
             budget,
+            deadline: std::time::Instant::now() + PLAN_TIME,
+            cut_at: None,
         };
         let conns: Vec<(String, String)> = self
             .all_of(true, &keys::user_connections_pk(user), |_| false)
@@ -315,13 +342,18 @@ impl ErasureStore for DynamoStore {
             .iter()
             .filter_map(pk_sk)
             .collect();
-        for (pk, _) in &conns {
-            let Some(id) = keys::connection_id_of(pk).and_then(|c| ConnectionId::parse(c).ok())
-            else {
-                continue;
-            };
+        // The listed connections and those the erasure saw before (their
+        // items may be gone, what they held indexed late).
+        let mut ids: BTreeSet<ConnectionId> = scope.connections.iter().cloned().collect();
+        ids.extend(
+            conns
+                .iter()
+                .filter_map(|(pk, _)| keys::connection_id_of(pk))
+                .filter_map(|c| ConnectionId::parse(c).ok()),
+        );
+        for id in &ids {
             if !plan.full() {
-                self.plan_connection(&mut plan, &id).await?;
+                self.plan_connection(&mut plan, id).await?;
             }
         }
         // The data the user's log names, each entry right after its
@@ -356,14 +388,18 @@ impl ErasureStore for DynamoStore {
         }
         self.plan_partition(&mut plan, false, &keys::user_pk(user))
             .await?;
-        for (pk, sk) in &conns {
-            plan.add(Some(kind::CONNECTIONS), pk, sk);
+        if scope.connection_items {
+            for (pk, sk) in &conns {
+                plan.add(Some(kind::CONNECTIONS), pk, sk);
+            }
         }
+        plan.full();
+        let keep = plan.keep();
         let mut out = Erased {
-            cut_short: plan.keys.len() > budget,
+            cut_short: plan.keys.len() > keep,
             ..Erased::default()
         };
-        plan.keys.truncate(budget);
+        plan.keys.truncate(keep);
         let (kinds, keys): (Vec<_>, Vec<_>) = plan.keys.into_iter().unzip();
         self.delete_all(keys).await?;
         for k in kinds.into_iter().flatten() {

@@ -6,7 +6,7 @@ use super::sync::{ev_lock, EventState};
 use super::{Inner, MemoryStore};
 use crate::error::Error;
 use crate::model::{ConnectionId, UserId};
-use crate::store::erase::{kind, Began, Erased, ErasureStore};
+use crate::store::erase::{kind, Began, Erased, ErasureStore, Scope};
 use async_trait::async_trait;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -137,15 +137,21 @@ impl ErasureStore for MemoryStore {
         })
     }
 
-    async fn erase_items(&self, user: &UserId, budget: usize) -> Result<Erased, Error> {
+    async fn erase_items(
+        &self,
+        user: &UserId,
+        scope: &Scope<'_>,
+        budget: usize,
+    ) -> Result<Erased, Error> {
         let mut g = self.lock();
         let mut ev = ev_lock(&self.events);
-        let conns: HashSet<ConnectionId> = g
+        let mut conns: HashSet<ConnectionId> = g
             .connections
             .values()
             .filter(|c| &c.user_id == user)
             .map(|c| c.id.clone())
             .collect();
+        conns.extend(scope.connections.iter().cloned());
         let mut b = Budget {
             left: budget,
             out: Erased::default(),
@@ -158,7 +164,7 @@ impl ErasureStore for MemoryStore {
                 g.listings.remove(user);
             }
         }
-        if !b.out.cut_short {
+        if !b.out.cut_short && scope.connection_items {
             b.take(kind::CONNECTIONS, &mut g.connections, |_, c| {
                 &c.user_id == user
             });
