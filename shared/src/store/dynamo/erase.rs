@@ -167,6 +167,39 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The data the user's log names, each entry right after its target's
+    /// partition (a plan cut short keeps an entry only with its
+    /// partition), then the log's counter.
+    async fn plan_log(&self, plan: &mut Plan, user: &UserId) -> Result<(), Error> {
+        let log_pk = keys::data_log_pk(user);
+        let log = self.all_of(false, &log_pk, |_| false).await?;
+        for entry in &log {
+            if plan.full() {
+                break;
+            }
+            let Some((pk, sk)) = pk_sk(entry) else {
+                continue;
+            };
+            if sk == keys::DATA_LOG_SK {
+                continue;
+            }
+            let named = (get_s(entry, "conn"), get_s(entry, "location"));
+            if let (Some(conn), Some(location)) = named {
+                if let Ok(c) = ConnectionId::parse(conn) {
+                    self.plan_partition(plan, false, &keys::sync_pk(&c, location))
+                        .await?;
+                }
+            }
+            plan.add(Some(kind::DATA_LOG), &pk, &sk);
+        }
+        for (pk, sk) in log.iter().filter_map(pk_sk) {
+            if sk == keys::DATA_LOG_SK {
+                plan.add(Some(kind::DATA_LOG), &pk, &sk);
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes `keys`, 25 a request, until none is left unprocessed.
     async fn delete_all(&self, keys: Vec<Item>) -> Result<(), Error> {
         for batch in keys.chunks(25) {
@@ -356,36 +389,7 @@ impl ErasureStore for DynamoStore {
                 self.plan_connection(&mut plan, id).await?;
             }
         }
-        // The data the user's log names, each entry right after its
-        // target's partition (a plan cut short keeps an entry only with
-        // its partition), then the log's counter, the listings and last
-        // the connections (what the next call finds the rest from).
-        let log_pk = keys::data_log_pk(user);
-        let log = self.all_of(false, &log_pk, |_| false).await?;
-        for entry in &log {
-            if plan.full() {
-                break;
-            }
-            let Some((pk, sk)) = pk_sk(entry) else {
-                continue;
-            };
-            if sk == keys::DATA_LOG_SK {
-                continue;
-            }
-            let named = (get_s(entry, "conn"), get_s(entry, "location"));
-            if let (Some(conn), Some(location)) = named {
-                if let Ok(c) = ConnectionId::parse(conn) {
-                    self.plan_partition(&mut plan, false, &keys::sync_pk(&c, location))
-                        .await?;
-                }
-            }
-            plan.add(Some(kind::DATA_LOG), &pk, &sk);
-        }
-        for (pk, sk) in log.iter().filter_map(pk_sk) {
-            if sk == keys::DATA_LOG_SK {
-                plan.add(Some(kind::DATA_LOG), &pk, &sk);
-            }
-        }
+        self.plan_log(&mut plan, user).await?;
         self.plan_partition(&mut plan, false, &keys::user_pk(user))
             .await?;
         if scope.connection_items {
