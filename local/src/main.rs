@@ -259,42 +259,51 @@ async fn demo(mut opts: Options) -> Result<(), String> {
     );
     sim.admin_key = Some(running.admin_key.clone());
     sim.progress = true;
-    let mut report = run(&sim, &fake.fake).await;
+    let report = run(&sim, &fake.fake).await;
     let conn = syncaroo_shared::model::ConnectionId::parse(&sim.connection_id)
         .map_err(|e| e.to_string())?;
     // Locally we can also look inside: what the worker stored; then the
     // platform's side: revoke, and the change events the run announced.
+    println!("\nthe platform's side (local only):");
     let stored = stored_step(&running, &conn).await?;
-    push_step(&mut report, stored, "");
+    print_step(&stored, "");
     let revoked = revoke_step(&running, &conn).await?;
-    push_step(&mut report, revoked, "\n");
+    print_step(&revoked, "\n");
     println!("\n{}", report.table());
     running.stop();
-    if report.passed() {
+    let failed = report.failed().len() + [&stored, &revoked].iter().filter(|s| !s.ok).count();
+    if failed == 0 {
         Ok(())
     } else {
-        Err(format!("{} step(s) failed", report.failed().len()))
+        Err(format!("{failed} check(s) or step(s) failed"))
     }
 }
 
-/// Prints `step` as the report's next line and adds it.
-fn push_step(report: &mut syncaroo_sim::run::Report, step: syncaroo_sim::run::Step, before: &str) {
+/// One of the demo's own steps, on the platform's side (no check of the
+/// guide: what the runner stored, the platform API).
+struct DemoStep {
+    name: String,
+    ok: bool,
+    millis: u128,
+    detail: String,
+}
+
+/// Prints `step` as a line of the demo's platform-side steps.
+fn print_step(step: &DemoStep, before: &str) {
     println!(
-        "{before}[{:>2}] {} {:<40} {:>6} ms  {}",
-        report.steps.len() + 1,
+        "{before}{} {:<32} {:>6} ms  {}",
         if step.ok { "PASS" } else { "FAIL" },
         step.name,
         step.millis,
         step.detail
     );
-    report.steps.push(step);
 }
 
 /// The demo's store step: the rates and status the worker stored.
 async fn stored_step(
     running: &syncaroo_local::Running,
     conn: &syncaroo_shared::model::ConnectionId,
-) -> Result<syncaroo_sim::run::Step, String> {
+) -> Result<DemoStep, String> {
     let started = std::time::Instant::now();
     let store = running.store.as_ref();
     let rates = store
@@ -322,7 +331,7 @@ async fn stored_step(
             ),
         ),
     };
-    Ok(syncaroo_sim::run::Step {
+    Ok(DemoStep {
         name: "store: synced data and status".into(),
         ok,
         millis: started.elapsed().as_millis(),
@@ -335,7 +344,7 @@ async fn stored_step(
 async fn revoke_step(
     running: &syncaroo_local::Running,
     conn: &syncaroo_shared::model::ConnectionId,
-) -> Result<syncaroo_sim::run::Step, String> {
+) -> Result<DemoStep, String> {
     let started = std::time::Instant::now();
     let revoked = syncaroo_shared::platform_ops::revoke_connection(&running.app, conn)
         .await
@@ -369,7 +378,7 @@ async fn revoke_step(
     } else {
         format!("revoked={}, missing {missing:?}", revoked.is_some())
     };
-    Ok(syncaroo_sim::run::Step {
+    Ok(DemoStep {
         name: "platform: revoke; change events".into(),
         ok,
         millis: started.elapsed().as_millis(),

@@ -6,11 +6,15 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod checks;
+pub mod cli;
 mod ctx;
 pub mod fake;
+mod probes;
 pub mod run;
 pub mod sender;
 pub mod server;
+pub mod setup;
 mod steps;
 
 pub use fake::{DataFailure, Failure, FakeConfig, FakeSyncaroo};

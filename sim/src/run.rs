@@ -2,8 +2,10 @@
 //! deployment, step by step, with a report. Each step says what it expected
 //! when it fails.
 
+use crate::checks::{Finding, Status};
 use crate::ctx::Ctx;
 use crate::fake::Fake;
+use crate::probes;
 use crate::sender::Sender;
 use crate::steps;
 use serde_json::Value;
@@ -13,15 +15,26 @@ use syncaroo_shared::public_url::{AUTHORIZE_PATH, TOKEN_PATH};
 use syncaroo_shared::routes::{self, Endpoint};
 
 pub use crate::ctx::is_guide_datetime;
+pub use crate::setup::{Join, Setup, Urls, WebhookBase};
+
+/// The URLs of our own layout on `target` (`--target`): the route table's
+/// paths; the two Syncaroo appends to apiUri in the guide's form, with
+/// their trailing slash.
+fn our_layout(target: &str) -> Urls {
+    Urls {
+        authorize: format!("{target}{AUTHORIZE_PATH}"),
+        token: format!("{target}{TOKEN_PATH}"),
+        check_connection: format!("{target}{}/", routes::path(Endpoint::CheckConnection)),
+        webhook: format!("{target}{}/", routes::path(Endpoint::Webhook)),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SimOptions {
     /// The deployment's `siteUri` (e.g. `http://127.0.0.1:8080`).
     pub target: String,
-    pub auth_path: String,
-    pub token_path: String,
-    pub check_connection_path: String,
-    pub webhook_path: String,
+    /// Where the kit sends each request.
+    pub urls: Urls,
     pub client_id: String,
     pub client_secret: String,
     pub redirect_uri: String,
@@ -38,15 +51,23 @@ pub struct SimOptions {
 }
 
 impl SimOptions {
+    /// Driven by a platform's setup block: every URL from it, joined as
+    /// `join` says, webhooks on `webhook_base`.
+    pub fn from_setup(setup: &Setup, join: Join, webhook_base: WebhookBase) -> Self {
+        let mut o = Self::new(
+            &setup.site_uri,
+            &setup.your_client_id,
+            &setup.your_client_secret,
+        );
+        o.urls = setup.urls(join, webhook_base);
+        o.redirect_uri = setup.redirect_uri.clone();
+        o
+    }
+
     pub fn new(target: &str, client_id: &str, client_secret: &str) -> Self {
         Self {
             target: target.trim_end_matches('/').to_string(),
-            // The route table's paths; the two Syncaroo appends to apiUri
-            // in the guide's form, with their trailing slash.
-            auth_path: AUTHORIZE_PATH.into(),
-            token_path: TOKEN_PATH.into(),
-            check_connection_path: format!("{}/", routes::path(Endpoint::CheckConnection)),
-            webhook_path: format!("{}/", routes::path(Endpoint::Webhook)),
+            urls: our_layout(target.trim_end_matches('/')),
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             redirect_uri: "https://app.syncaroo.com/connection".into(),
@@ -60,86 +81,55 @@ impl SimOptions {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Step {
-    pub name: String,
-    pub ok: bool,
-    pub millis: u128,
-    pub detail: String,
-}
-
+/// What a run found, check by check.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
-    pub steps: Vec<Step>,
+    pub findings: Vec<Finding>,
 }
 
 impl Report {
+    /// Something ran and nothing failed.
     pub fn passed(&self) -> bool {
-        !self.steps.is_empty() && self.steps.iter().all(|s| s.ok)
+        !self.findings.is_empty() && self.failed().is_empty()
     }
 
-    pub fn failed(&self) -> Vec<&Step> {
-        self.steps.iter().filter(|s| !s.ok).collect()
+    pub fn failed(&self) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.status == Status::Fail)
+            .collect()
+    }
+
+    /// The status of check `id`, if it ran.
+    pub fn status(&self, id: &str) -> Option<Status> {
+        self.findings
+            .iter()
+            .find(|f| f.check.id == id)
+            .map(|f| f.status)
     }
 
     pub fn table(&self) -> String {
-        let w = self
-            .steps
-            .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let mut out = format!(
-            "{:<3} {:<w$}  {:<6} {:>8}  {}\n",
-            "#", "step", "result", "ms", "detail"
-        );
-        for (i, s) in self.steps.iter().enumerate() {
-            out.push_str(&format!(
-                "{:<3} {:<w$}  {:<6} {:>8}  {}\n",
-                i + 1,
-                s.name,
-                if s.ok { "PASS" } else { "FAIL" },
-                s.millis,
-                s.detail
-            ));
-        }
-        let passed = self.steps.iter().filter(|s| s.ok).count();
-        out.push_str(&format!(
-            "{} passed, {} failed\n",
-            passed,
-            self.steps.len() - passed
-        ));
-        out
+        crate::checks::table(&self.findings)
     }
 }
 
 /// Runs one step: times it, records it, and says whether it passed.
 macro_rules! step {
-    ($c:ident, $name:expr, $fut:expr) => {{
+    ($c:ident, $id:expr, $fut:expr) => {{
         let started = Instant::now();
         let r = $fut.await;
-        $c.record($name, started, r)
+        $c.record($id, started, r)
     }};
 }
 
-/// Runs the whole scenario against `o.target`, with `fake` as the Syncaroo
-/// API the target was configured to call.
+/// Runs every check against `o`'s URLs, with `fake` as the Syncaroo API
+/// the target was configured to call.
 pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
     let mut c = Ctx::new(o, fake);
     if connects(&mut c).await {
         let bearer = c.access.clone().unwrap_or_default();
-        let sender = Sender::new(c.url(&o.webhook_path), o.client_secret.clone());
-        step!(
-            c,
-            "webhook: forged ones refused",
-            steps::forged_webhooks(&c, &sender, &bearer)
-        );
-        step!(
-            c,
-            "webhook: status",
-            steps::status_webhook(&c, &sender, &bearer)
-        );
+        let sender = Sender::new(o.urls.webhook.clone(), o.client_secret.clone());
+        webhooks(&mut c, &sender, &bearer).await;
         // The data sync, when the platform may be connected to the fake API.
         if let Some(admin_key) = o.admin_key.clone() {
             syncs_data(&mut c, o, &admin_key, &sender, &bearer).await;
@@ -150,40 +140,136 @@ pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
 
 /// The user connects: authorize, login, consent, back to Syncaroo; then
 /// Syncaroo exchanges the code (once only), reconnects, checks the
-/// connection and refreshes. `false`: a step the rest needs failed.
+/// connection and refreshes. `false`: a check the rest needs failed.
 async fn connects(c: &mut Ctx<'_>) -> bool {
     let (start, state) = steps::authorize_url(c);
     let mut code = String::new();
     if !step!(
         c,
-        "authorize: login + consent",
+        "authorize.redirect",
         steps::user_connects(c, &start, &state, &mut code)
     ) {
         return false;
     }
-    if !step!(
-        c,
-        "token: code exchange (guide dialect)",
-        steps::code_exchange(c, &code)
-    ) {
+    if !exchanges(c, &code).await {
         return false;
     }
-    step!(
-        c,
-        "token: reused code refused",
-        steps::code_replay(c, &code)
-    );
+    step!(c, "token.code-once", steps::code_replay(c, &code));
+    // The replay revoked the first pair: a second consent gives a fresh
+    // code, first offered with a wrong client secret.
+    let started = Instant::now();
+    let code = match steps::consent_again(c, &start).await {
+        Ok(code) => code,
+        Err(e) => return c.record("authorize.consent-again", started, Err(e)),
+    };
+    step!(c, "token.wrong-secret", probes::wrong_secret(c, &code));
     if !step!(
         c,
-        "authorize + token again (fresh pair)",
-        steps::reconnect(c, &start)
+        "authorize.consent-again",
+        steps::exchange_for_pair(c, &code)
     ) {
         return false;
     }
     let access = c.access.clone().unwrap_or_default();
-    step!(c, "check_connection: listings", c.check_connection(&access));
-    step!(c, "token: refresh rotates", steps::refresh_rotates(c));
+    checks_the_connection(c, &access).await;
+    step!(c, "token.refresh-rotates", steps::refresh_rotates(c));
     true
+}
+
+/// The first code exchange, and what its answer must hold.
+async fn exchanges(c: &mut Ctx<'_>, code: &str) -> bool {
+    let started = Instant::now();
+    let body = match steps::exchange(c, code).await {
+        Ok((200, body)) => body,
+        Ok((415, body)) => {
+            let why = format!("the form-encoded request was refused: 415 {body}");
+            c.record("token.form-content-type", started, Err(why.clone()));
+            return c.record("token.code-exchange", started, Err(why));
+        }
+        Ok((s, body)) => {
+            let why = format!("expected 200 with tokens, got {s}: {body}");
+            return c.record("token.code-exchange", started, Err(why));
+        }
+        Err(e) => return c.record("token.code-exchange", started, Err(e)),
+    };
+    c.record("token.code-exchange", started, Ok("200".into()));
+    let form = Ok("taken as application/x-www-form-urlencoded".to_string());
+    c.record("token.form-content-type", started, form);
+    let fields = crate::ctx::response_fields(&body);
+    let have_pair = c.record("token.response-fields", started, fields);
+    c.record(
+        "token.expires-format",
+        started,
+        crate::ctx::expires_format(&body),
+    );
+    have_pair && c.keep_tokens(&body).is_ok()
+}
+
+/// check_connection: refused without the bearer, then one answer checked
+/// for each rule.
+async fn checks_the_connection(c: &mut Ctx<'_>, access: &str) {
+    step!(
+        c,
+        "check.bearer-required",
+        probes::check_bearer_required(c, access)
+    );
+    let started = Instant::now();
+    let (status, ct, body) = match c.fetch_check(Some(access)).await {
+        Ok((200, ct, body)) => (200, ct, body),
+        Ok((s, _, body)) => {
+            let why = format!("expected 200, got {s}: {body}");
+            c.record("check.schema", started, Err(why));
+            return;
+        }
+        Err(e) => {
+            c.record("check.schema", started, Err(e));
+            return;
+        }
+    };
+    debug_assert_eq!(status, 200);
+    let id = c.o.connection_id.clone();
+    c.record("check.content-type", started, crate::ctx::content_type(&ct));
+    c.record(
+        "check.connection-echoed",
+        started,
+        crate::ctx::echoed(&body, &id),
+    );
+    c.record("check.schema", started, crate::ctx::schema(&body));
+}
+
+/// Webhooks: refused without a bearer, with a wrong one, with a forged
+/// hash; a status webhook accepted, and how fast.
+async fn webhooks(c: &mut Ctx<'_>, sender: &Sender, bearer: &str) {
+    let status = |text: &str| {
+        serde_json::json!({"connectionId": steps::connection_value(c), "webhookType": "status",
+                           "locationId": "1198", "metaData": {"status": text}})
+    };
+    let (open, closed) = (status("open"), status("closed"));
+    step!(
+        c,
+        "webhook.bearer-required",
+        probes::webhook_bearer_required(c, sender, open.clone())
+    );
+    step!(
+        c,
+        "webhook.other-bearer",
+        probes::webhook_wrong_bearer(sender, bearer, open.clone())
+    );
+    step!(
+        c,
+        "webhook.forged-hash",
+        probes::forged_hash(sender, bearer, open)
+    );
+    let started = Instant::now();
+    let accepted = step!(
+        c,
+        "webhook.status-accepted",
+        steps::status_webhook(sender, bearer, closed)
+    );
+    if accepted {
+        let (s, detail) = probes::answer_time(started);
+        c.record_status("webhook.fast", started, s, detail);
+    }
 }
 
 /// The platform connects to the fake Syncaroo API; data webhooks are
@@ -195,33 +281,29 @@ async fn syncs_data(
     sender: &Sender,
     bearer: &str,
 ) {
-    if !step!(
-        c,
-        "admin: connect to the Syncaroo API",
-        steps::admin_connect(c, admin_key)
-    ) {
+    if !step!(c, "sync.handshake", steps::admin_connect(c, admin_key)) {
         return;
     }
     let rates = format!("/api/v1/locations/1198/rates/{}", o.connection_id);
     let mut data = Value::Null;
     step!(
         c,
-        "webhook: data, 3 pages fetched",
+        "sync.all-pages",
         steps::data_webhook(c, sender, bearer, &rates, &mut data)
     );
     step!(
         c,
-        "webhook: same body again, fetched again",
+        "sync.same-body-refetched",
         steps::same_body_again(c, sender, bearer, &rates, &data)
     );
     step!(
         c,
-        "webhook: out-of-order deliveries",
+        "sync.out-of-order",
         steps::out_of_order(c, sender, bearer)
     );
     step!(
         c,
-        "syncaroo token: refresh on 401",
+        "sync.token-refresh",
         steps::token_refresh_on_401(c, sender, bearer)
     );
 }

@@ -36,7 +36,7 @@ pub(crate) fn authorize_url(c: &Ctx<'_>) -> (String, String) {
     let state = format!("sim-{}", rand::random::<u32>());
     let url = format!(
         "{}?connectionId={}&clientId={}&redirectUri={}&response_type=code&state={state}",
-        c.url(&o.auth_path),
+        o.urls.authorize,
         o.connection_id,
         o.client_id,
         form_urlencoded::byte_serialize(o.redirect_uri.as_bytes()).collect::<String>()
@@ -96,7 +96,7 @@ pub(crate) async fn user_connects(
     }
 }
 
-async fn exchange(c: &mut Ctx<'_>, code: &str) -> Result<(u16, Value), String> {
+pub(crate) async fn exchange(c: &mut Ctx<'_>, code: &str) -> Result<(u16, Value), String> {
     let o = c.o;
     c.token_request(&[
         ("clientId", &o.client_id),
@@ -105,14 +105,6 @@ async fn exchange(c: &mut Ctx<'_>, code: &str) -> Result<(u16, Value), String> {
         ("grantType", "authorization_code"),
     ])
     .await
-}
-
-/// Syncaroo exchanges the code, as the guide shows.
-pub(crate) async fn code_exchange(c: &mut Ctx<'_>, code: &str) -> StepResult {
-    match exchange(c, code).await? {
-        (200, body) => c.take_tokens(&body),
-        (s, body) => Err(format!("expected 200 with tokens, got {s}: {body}")),
-    }
 }
 
 /// The code is single-use.
@@ -127,12 +119,20 @@ pub(crate) async fn code_replay(c: &mut Ctx<'_>, code: &str) -> StepResult {
     }
 }
 
-/// The replay revoked the first tokens: connect again for a clean pair.
-pub(crate) async fn reconnect(c: &mut Ctx<'_>, start: &str) -> StepResult {
+/// The user consents again (the replay revoked the first tokens): the
+/// redirect's new code.
+pub(crate) async fn consent_again(c: &Ctx<'_>, start: &str) -> Result<String, String> {
     let back = login_and_consent(c, start).await?;
-    let code = query(&back).remove("code").unwrap_or_default();
-    match exchange(c, &code).await? {
-        (200, body) => c.take_tokens(&body),
+    query(&back)
+        .remove("code")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| format!("expected a code on the second redirect, got {back}"))
+}
+
+/// The second consent's code exchanged for a pair, kept for what follows.
+pub(crate) async fn exchange_for_pair(c: &mut Ctx<'_>, code: &str) -> StepResult {
+    match exchange(c, code).await? {
+        (200, body) => c.keep_tokens(&body),
         (s, body) => Err(format!("expected 200, got {s}: {body}")),
     }
 }
@@ -152,7 +152,7 @@ pub(crate) async fn refresh_rotates(c: &mut Ctx<'_>) -> StepResult {
     if status != 200 {
         return Err(format!("expected 200, got {status}: {body}"));
     }
-    let d = c.take_tokens(&body)?;
+    let d = c.keep_tokens(&body)?;
     if c.refresh.as_deref() == Some(refresh.as_str()) {
         return Err("expected a new refresh token (rotation)".into());
     }
@@ -170,29 +170,9 @@ pub(crate) fn connection_value(c: &Ctx<'_>) -> Value {
         .unwrap_or(Value::from(id.clone()))
 }
 
-/// A bad hash and a bad bearer are both refused.
-pub(crate) async fn forged_webhooks(c: &Ctx<'_>, sender: &Sender, bearer: &str) -> StepResult {
-    let body = json!({"connectionId": connection_value(c), "webhookType": "status",
-                      "locationId": "1198", "metaData": {"status": "open"}});
-    let mut forged = sender.sign(body.clone());
-    forged["hash"] = json!("0000");
-    let a = sender.send_raw(bearer, &forged).await?;
-    let b = sender.send(&format!("{bearer}x"), body).await?;
-    if a.status == 401 && b.status == 401 {
-        Ok("bad hash and bad bearer both refused with 401".into())
-    } else {
-        Err(format!(
-            "expected 401 for a bad hash and for a bad bearer, got {} and {}",
-            a.status, b.status
-        ))
-    }
-}
-
-pub(crate) async fn status_webhook(c: &Ctx<'_>, sender: &Sender, bearer: &str) -> StepResult {
-    let d = sender
-        .send(bearer, json!({"connectionId": connection_value(c), "webhookType": "status", "locationId": "1198",
-                             "metaData": {"status": "closed", "reason": "simulated lockdown"}}))
-        .await?;
+/// A status webhook as the guide shows it, acked 2xx.
+pub(crate) async fn status_webhook(sender: &Sender, bearer: &str, body: Value) -> StepResult {
+    let d = sender.send(bearer, body).await?;
     if (200..300).contains(&d.status) {
         Ok(format!("acked {} after {} tries", d.status, d.tries))
     } else {

@@ -3,6 +3,7 @@
 //! deliberately broken, where it must fail and say where and why.
 
 use syncaroo_local::StoreKind;
+use syncaroo_sim::checks::Status;
 use syncaroo_sim::run::{run, Report, SimOptions};
 use syncaroo_tests::{local_aws, runner_with_fake};
 
@@ -23,7 +24,7 @@ async fn simulate(store: StoreKind, settings: &[(&str, &str)]) -> Report {
 async fn simulator_passes_against_the_local_runner_in_memory() {
     let report = simulate(StoreKind::Memory, &[]).await;
     assert!(report.passed(), "{}", report.table());
-    assert!(report.steps.len() >= 13, "{}", report.table());
+    assert!(report.findings.len() >= 13, "{}", report.table());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +48,7 @@ async fn a_wrong_hash_key_fails_the_webhook_steps_with_the_reason() {
     let failed = report.failed();
     let status = failed
         .iter()
-        .find(|s| s.name == "webhook: status")
+        .find(|s| s.check.id == "webhook.status-accepted")
         .expect("the status webhook step fails");
     assert!(
         status.detail.contains("expected 2xx, got 401"),
@@ -61,7 +62,11 @@ async fn a_wrong_hash_key_fails_the_webhook_steps_with_the_reason() {
     );
     // The steps before webhooks still pass.
     assert!(
-        report.steps.iter().take(6).all(|s| s.ok),
+        report
+            .findings
+            .iter()
+            .take(6)
+            .all(|s| s.status == Status::Pass),
         "{}",
         report.table()
     );
@@ -71,9 +76,13 @@ async fn a_wrong_hash_key_fails_the_webhook_steps_with_the_reason() {
 async fn a_wrong_expires_format_fails_the_token_step_with_the_reason() {
     let report = simulate(StoreKind::Memory, &[("TOKEN_EXPIRES_FORMAT", "rfc3339")]).await;
     assert!(!report.passed());
-    let step = &report.steps[1];
-    assert_eq!(step.name, "token: code exchange (guide dialect)");
-    assert!(!step.ok);
+    assert_eq!(report.status("token.code-exchange"), Some(Status::Pass));
+    let step = report
+        .findings
+        .iter()
+        .find(|f| f.check.id == "token.expires-format")
+        .unwrap();
+    assert_eq!(step.status, Status::Fail);
     assert!(
         step.detail
             .contains("expected expires as YYYY-MM-DDTHH:MM:SS"),

@@ -243,9 +243,8 @@ impl DynamoStore {
 impl DynamoStore {
     /// Gives codes, location statuses and targets' fetch state stored
     /// before erasure's index their entry in it (`OWNED#<connection>`);
-    /// returns how many. Forms
-    /// stored before name no connection: they expire a day after their
-    /// code.
+    /// returns how many. Forms stored before name no connection: they
+    /// expire a day after their code.
     pub async fn backfill_owned_index(&self) -> Result<usize, Error> {
         let mut indexed = 0;
         let mut start = None;
