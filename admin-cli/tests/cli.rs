@@ -89,6 +89,7 @@ async fn stack() -> Option<(Stack, String)> {
         &running.setup.your_client_secret,
     );
     sim.admin_key = Some(running.admin_key.clone());
+    sim.refresh_grace = std::time::Duration::from_secs(1);
     let report = syncaroo_sim::run::run(&sim, &fake.fake).await;
     assert!(report.passed(), "{}", report.table());
     running.stop();

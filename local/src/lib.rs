@@ -238,6 +238,9 @@ fn local_config(opts: &Options, site: &str) -> Result<Config, Error> {
         // A second's wait between fetches of one target, so a local run
         // shows a change soon (deployed: SyncMinFetchIntervalMs).
         ("SYNC_MIN_FETCH_INTERVAL_MS", "1000".to_string()),
+        // A second's refresh retry window (deployed: 10 s), so the
+        // conformance kit's reuse check waits a second, not ten.
+        ("REFRESH_REUSE_GRACE_SECONDS", "1".to_string()),
     ];
     Config::from_lookup(|k| {
         opts.settings

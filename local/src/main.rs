@@ -259,6 +259,8 @@ async fn demo(mut opts: Options) -> Result<(), String> {
     );
     sim.admin_key = Some(running.admin_key.clone());
     sim.progress = true;
+    // The runner's retry window for a reused refresh token.
+    sim.refresh_grace = std::time::Duration::from_secs(1);
     let report = run(&sim, &fake.fake).await;
     let conn = syncaroo_shared::model::ConnectionId::parse(&sim.connection_id)
         .map_err(|e| e.to_string())?;

@@ -46,6 +46,7 @@ async fn serve_appends_every_change_event_to_the_events_file() {
         setup["yourClientSecret"].as_str().unwrap(),
     );
     o.admin_key = Some(key.clone());
+    o.refresh_grace = std::time::Duration::from_secs(1);
     let report = run(&o, &fake.fake).await;
     assert!(report.passed(), "{}", report.table());
 

@@ -35,6 +35,10 @@ macro_rules! catalog {
 catalog! {
     "authorize.redirect", CONNECTING,
         "After consent the user is sent to redirectUri with connectionId and code (and state when sent).";
+    "authorize.unknown-client", CONNECTING,
+        "An unknown clientId is refused, without a redirect to redirectUri.";
+    "authorize.unregistered-redirect", CONNECTING,
+        "An unregistered redirectUri is refused, without a redirect to it.";
     "authorize.consent-again", CONNECTING,
         "A second consent for the same connection gives a new code, exchanged for a new pair.";
     "token.form-content-type", TOKENS,
@@ -51,6 +55,8 @@ catalog! {
         "A wrong clientSecret is refused.";
     "token.refresh-rotates", REFRESHING,
         "A refresh token gives a new pair, and the new access token works.";
+    "token.refresh-once", REFRESHING,
+        "A refresh token works once: used again after the platform's grace window, it is refused.";
     "check.bearer-required", SETUP,
         "check_connection without a bearer, or with a wrong one, is refused.";
     "check.content-type", SETUP,
@@ -64,9 +70,9 @@ catalog! {
     "webhook.forged-hash", DATA_HOOKS,
         "A webhook whose hash does not verify is refused.";
     "webhook.bearer-required", DATA_HOOKS,
-        "A webhook without a bearer is refused.";
+        "A webhook without a bearer, or with one the platform did not issue, is refused.";
     "webhook.other-bearer", DATA_HOOKS,
-        "A webhook with a bearer the platform did not issue is refused.";
+        "A webhook with another connection's bearer is refused.";
     "webhook.fast", DATA_HOOKS,
         "A webhook is answered fast (WARN over the threshold): the fetch happens after the answer.";
     "sync.handshake", API_AUTH,

@@ -93,6 +93,18 @@ impl<'a> Ctx<'a> {
         Ok((status, body))
     }
 
+    /// The guide's refresh grant for `token`.
+    pub async fn refresh_grant(&self, token: &str) -> Result<(u16, Value), String> {
+        let o = self.o;
+        self.token_request(&[
+            ("clientId", &o.client_id),
+            ("clientSecret", &o.client_secret),
+            ("refreshToken", token),
+            ("grantType", "refresh_token"),
+        ])
+        .await
+    }
+
     /// Keeps the pair the answer holds, whatever its `expires`.
     pub fn keep_tokens(&mut self, body: &Value) -> StepResult {
         response_fields(body)?;

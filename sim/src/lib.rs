@@ -10,6 +10,7 @@ pub mod checks;
 pub mod cli;
 mod ctx;
 pub mod fake;
+mod others;
 mod probes;
 pub mod run;
 pub mod sender;

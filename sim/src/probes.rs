@@ -28,38 +28,28 @@ pub(crate) async fn check_bearer_required(c: &Ctx<'_>, access: &str) -> StepResu
     }
 }
 
-/// A webhook signed as Syncaroo signs, sent without Authorization.
+/// A webhook signed as Syncaroo signs, sent without Authorization, and
+/// with a bearer the platform never issued.
 pub(crate) async fn webhook_bearer_required(
     c: &Ctx<'_>,
     sender: &Sender,
+    bearer: &str,
     body: Value,
 ) -> StepResult {
     let resp = c
         .http
         .post(&c.o.urls.webhook)
-        .json(&sender.sign(body))
+        .json(&sender.sign(body.clone()))
         .send()
         .await
         .map_err(|e| format!("unreachable: {e}"))?;
-    let status = resp.status().as_u16();
-    if status == 401 {
-        Ok("refused with 401".into())
+    let none = resp.status().as_u16();
+    let wrong = sender.send(&format!("{bearer}x"), body).await?.status;
+    if none == 401 && refused(wrong) {
+        Ok(format!("no bearer: {none}; a made-up one: {wrong}"))
     } else {
         Err(format!(
-            "expected 401 for a webhook without a bearer, got {status}"
-        ))
-    }
-}
-
-/// A webhook with a bearer that is not one the platform issued.
-pub(crate) async fn webhook_wrong_bearer(sender: &Sender, bearer: &str, body: Value) -> StepResult {
-    let d = sender.send(&format!("{bearer}x"), body).await?;
-    if refused(d.status) {
-        Ok(format!("refused with {}", d.status))
-    } else {
-        Err(format!(
-            "expected a refusal for a wrong bearer, got {}",
-            d.status
+            "expected 401 without a bearer and a refusal for a made-up one, got {none} and {wrong}"
         ))
     }
 }

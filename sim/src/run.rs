@@ -5,6 +5,7 @@
 use crate::checks::{Finding, Status};
 use crate::ctx::Ctx;
 use crate::fake::Fake;
+use crate::others;
 use crate::probes;
 use crate::sender::Sender;
 use crate::steps;
@@ -48,6 +49,9 @@ pub struct SimOptions {
     pub progress: bool,
     /// How long to wait for the platform to fetch announced data.
     pub sync_wait: Duration,
+    /// How long the platform takes a repeated refresh token as a retry:
+    /// the reuse check waits past it.
+    pub refresh_grace: Duration,
 }
 
 impl SimOptions {
@@ -77,6 +81,7 @@ impl SimOptions {
             connection_id: (10_000 + rand::random::<u32>() % 90_000).to_string(),
             progress: false,
             sync_wait: Duration::from_secs(15),
+            refresh_grace: Duration::from_secs(10),
         }
     }
 }
@@ -127,9 +132,16 @@ macro_rules! step {
 pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
     let mut c = Ctx::new(o, fake);
     if connects(&mut c).await {
+        step!(c, "authorize.unknown-client", others::unknown_client(&c));
+        step!(
+            c,
+            "authorize.unregistered-redirect",
+            others::unregistered_redirect(&c)
+        );
         let bearer = c.access.clone().unwrap_or_default();
         let sender = Sender::new(o.urls.webhook.clone(), o.client_secret.clone());
         webhooks(&mut c, &sender, &bearer).await;
+        on_a_throwaway_connection(&mut c, &sender).await;
         // The data sync, when the platform may be connected to the fake API.
         if let Some(admin_key) = o.admin_key.clone() {
             syncs_data(&mut c, o, &admin_key, &sender, &bearer).await;
@@ -248,12 +260,7 @@ async fn webhooks(c: &mut Ctx<'_>, sender: &Sender, bearer: &str) {
     step!(
         c,
         "webhook.bearer-required",
-        probes::webhook_bearer_required(c, sender, open.clone())
-    );
-    step!(
-        c,
-        "webhook.other-bearer",
-        probes::webhook_wrong_bearer(sender, bearer, open.clone())
+        probes::webhook_bearer_required(c, sender, bearer, open.clone())
     );
     step!(
         c,
@@ -270,6 +277,35 @@ async fn webhooks(c: &mut Ctx<'_>, sender: &Sender, bearer: &str) {
         let (s, detail) = probes::answer_time(started);
         c.record_status("webhook.fast", started, s, detail);
     }
+}
+
+/// Checks that revoke what they touch, on a connection of the kit's own:
+/// another connection's bearer, then a refresh token used twice.
+async fn on_a_throwaway_connection(c: &mut Ctx<'_>, sender: &Sender) {
+    let started = Instant::now();
+    let other = match others::throwaway(c).await {
+        Ok(o) => o,
+        Err(e) => {
+            let why = format!("a throwaway connection could not be made: {e}");
+            for id in ["webhook.other-bearer", "token.refresh-once"] {
+                c.record_status(id, started, Status::Skip, why.clone());
+            }
+            return;
+        }
+    };
+    let body = serde_json::json!({"connectionId": steps::connection_value(c), "webhookType": "status",
+                                  "locationId": "1198", "metaData": {"status": "open"}});
+    step!(
+        c,
+        "webhook.other-bearer",
+        others::other_bearer(sender, &other, body)
+    );
+    let grace = c.o.refresh_grace;
+    step!(
+        c,
+        "token.refresh-once",
+        others::refresh_once(c, &other, grace)
+    );
 }
 
 /// The platform connects to the fake Syncaroo API; data webhooks are

@@ -139,16 +139,8 @@ pub(crate) async fn exchange_for_pair(c: &mut Ctx<'_>, code: &str) -> StepResult
 
 /// Syncaroo rotates its tokens; the new access token works.
 pub(crate) async fn refresh_rotates(c: &mut Ctx<'_>) -> StepResult {
-    let o = c.o;
     let refresh = c.refresh.clone().unwrap_or_default();
-    let (status, body) = c
-        .token_request(&[
-            ("clientId", &o.client_id),
-            ("clientSecret", &o.client_secret),
-            ("refreshToken", &refresh),
-            ("grantType", "refresh_token"),
-        ])
-        .await?;
+    let (status, body) = c.refresh_grant(&refresh).await?;
     if status != 200 {
         return Err(format!("expected 200, got {status}: {body}"));
     }

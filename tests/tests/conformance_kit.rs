@@ -30,7 +30,15 @@ fn setup_file(d: &Path, r: &syncaroo_local::Running, extra: &[(&str, Value)]) ->
 }
 
 async fn kit(args: &[&str]) -> u8 {
-    let mut all = vec!["syncaroo-sim", "run", "--fake-addr", "127.0.0.1:0"];
+    // The local runner's refresh retry window is a second.
+    let mut all = vec![
+        "syncaroo-sim",
+        "run",
+        "--fake-addr",
+        "127.0.0.1:0",
+        "--refresh-grace",
+        "1",
+    ];
     all.extend_from_slice(args);
     syncaroo_sim::cli::main(all).await
 }
@@ -200,4 +208,27 @@ fn the_conformance_doc_lists_every_check() {
         .collect();
     let ids: Vec<&str> = syncaroo_sim::checks::CATALOG.iter().map(|c| c.id).collect();
     assert_eq!(listed, ids);
+}
+
+/// A platform whose refresh tokens stay reusable for longer than it
+/// tells the kit (five minutes, against the kit's one second) fails
+/// exactly `token.refresh-once`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reusable_refresh_token_fails_its_check() {
+    let settings = [("REFRESH_REUSE_GRACE_SECONDS", "300")];
+    let (r, _fake) = runner_with_fake(StoreKind::Memory, "kit", None, &settings).await;
+    let d = dir("reuse");
+    let setup = setup_file(&d, &r, &[]);
+    let report = d.join("report.json");
+    assert_eq!(
+        kit(&["--setup", &setup, "--report", report.to_str().unwrap()]).await,
+        1
+    );
+    let json = json_file(&report);
+    assert_eq!(
+        json["unexpectedFailures"],
+        json!(["token.refresh-once"]),
+        "{json:#}"
+    );
+    r.stop();
 }

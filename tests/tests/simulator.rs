@@ -15,6 +15,7 @@ async fn simulate(store: StoreKind, settings: &[(&str, &str)]) -> Report {
         &r.setup.your_client_secret,
     );
     o.admin_key = Some(r.admin_key.clone());
+    o.refresh_grace = std::time::Duration::from_secs(1);
     let report = run(&o, &fake.fake).await;
     r.stop();
     report
