@@ -69,9 +69,11 @@ pub async fn erase_user(app: &App, user: &UserId, budget: usize) -> Result<Repor
         erased.add(kind::REVOKED, 1);
     }
     let aged = now_ms - began.at_ms >= SETTLE_MS;
+    // A connection revoked by this call keeps its item until a later one
+    // (what was written just before the revocation is indexed by then).
     let scope = Scope {
         connections: &began.connections,
-        connection_items: aged,
+        connection_items: aged && erased.total() == 0,
     };
     let items = store.erase_items(user, &scope, budget).await?;
     for (k, n) in &items.removed {

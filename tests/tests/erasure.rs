@@ -756,7 +756,38 @@ async fn writers_racing_the_erasure_leave_nothing(store: Arc<dyn Store>) {
     }
 }
 
+/// A consent made while the erasure runs: the next call revokes the new
+/// connection (and announces it) and keeps its item for a later call; it
+/// is never deleted unrevoked, and the erasure still ends clean.
+async fn a_connection_made_during_the_erasure_is_revoked_first(store: Arc<dyn Store>) {
+    let t = TestApp::with_store(store.clone());
+    seed(&t).await;
+    let u1 = user(ERASED);
+    let call = || syncaroo_shared::erasure::erase_user(&t.app, &u1, 5000);
+    call().await.unwrap();
+    connect(&t, "97", ERASED).await;
+    t.clock.advance(3);
+    let r = call().await.unwrap();
+    assert_eq!(
+        r.erased.removed.get("connectionsRevoked"),
+        Some(&1),
+        "{r:?}"
+    );
+    assert_eq!(r.erased.removed.get("connections"), None, "{r:?}");
+    let revoked = t
+        .changes
+        .entries()
+        .iter()
+        .filter(|e| e.detail_type == "Syncaroo Connection Revoked" && e.detail.contains("\"97\""))
+        .count();
+    assert_eq!(revoked, 1);
+    erase_in_batches(&t, 5000).await;
+    let (conns, _) = store.list_connections(Some(&u1), None, 100).await.unwrap();
+    assert!(conns.is_empty());
+}
+
 syncaroo_tests::store_conformance!(EVENTS_NOW;
+    a_connection_made_during_the_erasure_is_revoked_first,
     writers_racing_the_erasure_leave_nothing,
     writes_of_an_ended_generation_are_refused,
     the_worker_forgets_a_target_of_an_erased_connection,

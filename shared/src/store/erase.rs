@@ -76,8 +76,10 @@ pub struct Scope<'a> {
     /// by their ids, also once their items are gone.
     pub connections: &'a [ConnectionId],
     /// Whether connection items may go: only once the erasure began longer
-    /// ago than the index lags, so what was indexed late under them (their
-    /// token families) is still found.
+    /// ago than the index lags and no connection was revoked in this call,
+    /// so what was indexed late under them (their token families) is still
+    /// found; and only the items of `connections` (one created since the
+    /// erasure listed them is revoked and recorded first, by a later call).
     pub connection_items: bool,
 }
 

@@ -383,6 +383,13 @@ impl ErasureStore for DynamoStore {
                 .filter_map(|(pk, _)| keys::connection_id_of(pk))
                 .filter_map(|c| ConnectionId::parse(c).ok()),
         );
+        // From a random place, so a call cut short by time does not always
+        // spend it on the same connections.
+        let mut ids: Vec<ConnectionId> = ids.into_iter().collect();
+        if !ids.is_empty() {
+            let at = rand::random_range(0..ids.len());
+            ids.rotate_left(at);
+        }
         for id in &ids {
             if !plan.full() {
                 self.plan_connection(&mut plan, id).await?;
@@ -392,14 +399,20 @@ impl ErasureStore for DynamoStore {
         self.plan_partition(&mut plan, false, &keys::user_pk(user))
             .await?;
         if scope.connection_items {
-            for (pk, sk) in &conns {
+            let recorded = |pk: &str| {
+                keys::connection_id_of(pk)
+                    .and_then(|c| ConnectionId::parse(c).ok())
+                    .is_some_and(|c| scope.connections.contains(&c))
+            };
+            for (pk, sk) in conns.iter().filter(|(pk, _)| recorded(pk)) {
                 plan.add(Some(kind::CONNECTIONS), pk, sk);
             }
         }
         plan.full();
         let keep = plan.keep();
+        // Out of time: not everything was looked at, so not proven clean.
         let mut out = Erased {
-            cut_short: plan.keys.len() > keep,
+            cut_short: plan.keys.len() > keep || plan.cut_at.is_some(),
             ..Erased::default()
         };
         plan.keys.truncate(keep);

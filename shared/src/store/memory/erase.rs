@@ -166,7 +166,7 @@ impl ErasureStore for MemoryStore {
         }
         if !b.out.cut_short && scope.connection_items {
             b.take(kind::CONNECTIONS, &mut g.connections, |_, c| {
-                &c.user_id == user
+                &c.user_id == user && scope.connections.contains(&c.id)
             });
         }
         Ok(b.out)
