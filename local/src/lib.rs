@@ -265,6 +265,8 @@ fn spawn_refresh_schedule(app: App) -> JoinHandle<()> {
 }
 
 pub async fn start(opts: Options) -> Result<Running, Error> {
+    // A terminal, not CloudWatch Logs: metrics are logged, not printed.
+    syncaroo_shared::metrics::print_emf(false);
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.addr)))?;

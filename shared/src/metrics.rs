@@ -73,12 +73,25 @@ pub fn count(name: &str, value: u64) {
 
 /// Emits one value in `unit` (and logs it).
 pub fn emit(name: &str, unit: Unit, value: u64) {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    println!("{}", emf(name, unit, value, now_ms));
+    if EMF_TO_STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        println!("{}", emf(name, unit, value, now_ms));
+    }
     tracing::info!(metric = name, value, "metric");
+}
+
+/// Whether [`emit`] prints the embedded-metric-format line (Lambda's
+/// stdout goes to CloudWatch Logs, which extracts the metric): on, but for
+/// the local runner, whose stdout is a person's terminal (the metric is
+/// still logged).
+static EMF_TO_STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the EMF lines on stdout off (the local runner) or on.
+pub fn print_emf(on: bool) {
+    EMF_TO_STDOUT.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 #[cfg(test)]
