@@ -101,6 +101,10 @@ struct Run {
     syncaroo_client_id: String,
     #[arg(long, value_name = "SECRET", default_value = crate::fake::DEFAULT_CLIENT_SECRET)]
     syncaroo_client_secret: String,
+    /// Only these areas of checks, comma-separated: authorize, token, check,
+    /// webhook, sync (the connect flow runs anyway).
+    #[arg(long, value_delimiter = ',', value_parser = ["authorize", "token", "check", "webhook", "sync"])]
+    sections: Vec<String>,
     /// How long the platform takes a repeated refresh token as a retry (its
     /// grace window): the reuse check waits past it.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -252,6 +256,9 @@ async fn simulate(r: Run) -> u8 {
     opts.admin_key = r.admin_key;
     opts.sync_wait = Duration::from_secs(r.sync_wait);
     opts.refresh_grace = Duration::from_secs(r.refresh_grace);
+    if !r.sections.is_empty() {
+        opts.sections = Some(r.sections.iter().cloned().collect());
+    }
     opts.progress = true;
     println!(
         "checking {} against the guide (fake Syncaroo API on {})",

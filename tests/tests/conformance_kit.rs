@@ -232,3 +232,29 @@ async fn a_reusable_refresh_token_fails_its_check() {
     );
     r.stop();
 }
+
+/// `--sections` runs and reports only the areas asked for (the connect
+/// flow runs anyway); an unknown area is the kit not running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sections_narrow_the_run() {
+    let (r, _fake) = runner_with_fake(StoreKind::Memory, "kit", None, &[]).await;
+    let d = dir("sections");
+    let setup = setup_file(&d, &r, &[]);
+    let report = d.join("report.json");
+    let args = ["--setup", &setup, "--report", report.to_str().unwrap()];
+    let mut narrowed = args.to_vec();
+    narrowed.extend(["--sections", "check,webhook"]);
+    assert_eq!(kit(&narrowed).await, 0);
+    let json = json_file(&report);
+    let areas: std::collections::BTreeSet<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().split('.').next().unwrap())
+        .collect();
+    assert_eq!(areas, ["check", "webhook"].into(), "{json:#}");
+    let mut unknown = args.to_vec();
+    unknown.extend(["--sections", "check,tokens"]);
+    assert_eq!(kit(&unknown).await, 2);
+    r.stop();
+}
