@@ -221,6 +221,8 @@ fn local_secrets(opts: &Options) -> Result<BridgeSecrets, Error> {
 
 /// The local profile's settings for a runner at `site`; `--set` overrides.
 fn local_config(opts: &Options, site: &str) -> Result<Config, Error> {
+    // A terminal, not CloudWatch Logs: metrics are logged, not printed.
+    syncaroo_shared::metrics::print_emf(false);
     let env = [
         ("OAUTH_CLIENT_ID", opts.client_id.clone()),
         ("OAUTH_REDIRECT_URI", opts.redirect_uri.clone()),
@@ -265,8 +267,6 @@ fn spawn_refresh_schedule(app: App) -> JoinHandle<()> {
 }
 
 pub async fn start(opts: Options) -> Result<Running, Error> {
-    // A terminal, not CloudWatch Logs: metrics are logged, not printed.
-    syncaroo_shared::metrics::print_emf(false);
     let listener = TcpListener::bind(opts.addr)
         .await
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.addr)))?;
