@@ -101,6 +101,15 @@ struct Run {
     syncaroo_client_id: String,
     #[arg(long, value_name = "SECRET", default_value = crate::fake::DEFAULT_CLIENT_SECRET)]
     syncaroo_client_secret: String,
+    /// The webhook signature, ALG:ENCODING:KEY[:jcs] (the guide leaves it
+    /// open): ALG hmac-sha256 | hmac-sha512 | sha256, ENCODING hex | base64,
+    /// KEY client-secret (yourClientSecret) or the key itself.
+    #[arg(
+        long,
+        value_name = "SPEC",
+        default_value = "hmac-sha256:hex:client-secret:jcs"
+    )]
+    hash: String,
     /// Only these areas of checks, comma-separated: authorize, token, check,
     /// webhook, sync (the connect flow runs anyway).
     #[arg(long, value_delimiter = ',', value_parser = ["authorize", "token", "check", "webhook", "sync"])]
@@ -226,9 +235,13 @@ fn options(r: &Run) -> Result<SimOptions, String> {
 }
 
 async fn simulate(r: Run) -> u8 {
-    let mut opts = match options(&r) {
-        Ok(o) => o,
-        Err(e) => return cannot_run(&e),
+    let signed = crate::sender::Signature::parse(&r.hash);
+    let mut opts = match (options(&r), signed) {
+        (Ok(o), Ok(sig)) => SimOptions {
+            signature: Some(sig),
+            ..o
+        },
+        (Err(e), _) | (_, Err(e)) => return cannot_run(&e),
     };
     let listed = match &r.expected_failures {
         None => Default::default(),

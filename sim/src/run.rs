@@ -52,6 +52,9 @@ pub struct SimOptions {
     /// How long the platform takes a repeated refresh token as a retry:
     /// the reuse check waits past it.
     pub refresh_grace: Duration,
+    /// The webhook signature (`None`: ours, HMAC-SHA256 hex of the
+    /// canonical JSON keyed by yourClientSecret).
+    pub signature: Option<crate::sender::Signature>,
     /// Only these areas' checks (`authorize`, `token`, `check`, `webhook`,
     /// `sync`); `None`: all. The connect flow and the first exchange run
     /// anyway (the rest needs them), reported only when selected or failed.
@@ -92,6 +95,7 @@ impl SimOptions {
             sync_wait: Duration::from_secs(15),
             refresh_grace: Duration::from_secs(10),
             sections: None,
+            signature: None,
         }
     }
 }
@@ -151,7 +155,10 @@ pub async fn run(o: &SimOptions, fake: &Arc<Fake>) -> Report {
             );
         }
         let bearer = c.access.clone().unwrap_or_default();
-        let sender = Sender::new(o.urls.webhook.clone(), o.client_secret.clone());
+        let mut sender = Sender::new(o.urls.webhook.clone(), o.client_secret.clone());
+        if let Some(sig) = &o.signature {
+            sender = sender.with_signature(sig, &o.client_secret);
+        }
         if o.runs("webhook") {
             webhooks(&mut c, &sender, &bearer).await;
         }

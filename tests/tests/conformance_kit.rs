@@ -258,3 +258,36 @@ async fn sections_narrow_the_run() {
     assert_eq!(kit(&unknown).await, 2);
     r.stop();
 }
+
+/// The webhook signature is the platform's to choose: a platform verifying
+/// HMAC-SHA512 in base64 passes with `--hash` saying so, and fails the
+/// webhook checks with the kit's default; a malformed spec is exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hash_profile_is_the_platforms() {
+    let settings = [
+        ("WEBHOOK_HASH_ALGORITHM", "hmac-sha512"),
+        ("WEBHOOK_HASH_ENCODING", "base64"),
+    ];
+    let (r, _fake) = runner_with_fake(StoreKind::Memory, "kit", None, &settings).await;
+    let d = dir("hash");
+    let setup = setup_file(&d, &r, &[]);
+    let report = d.join("report.json");
+    let args = ["--setup", &setup, "--report", report.to_str().unwrap()];
+    let mut theirs = args.to_vec();
+    theirs.extend(["--hash", "hmac-sha512:base64:client-secret"]);
+    assert_eq!(kit(&theirs).await, 0, "{:#}", json_file(&report));
+    assert_eq!(kit(&args).await, 1);
+    let failed = json_file(&report)["unexpectedFailures"].clone();
+    assert!(
+        failed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "webhook.status-accepted"),
+        "{failed}"
+    );
+    let mut bad = args.to_vec();
+    bad.extend(["--hash", "md5:hex:client-secret"]);
+    assert_eq!(kit(&bad).await, 2);
+    r.stop();
+}
