@@ -23,16 +23,27 @@ fn fresh_connection_id() -> String {
     (100_000 + rand::random::<u32>() % 900_000).to_string()
 }
 
-/// The authorize URL for `connection`, `client` and `redirect`.
-fn authorize_for(c: &Ctx<'_>, connection: &str, client: &str, redirect: &str) -> String {
+/// The authorize URL for `connection`, `client`, `redirect` and `state`.
+pub(crate) fn authorize_for(
+    c: &Ctx<'_>,
+    connection: &str,
+    client: &str,
+    redirect: &str,
+    state: &str,
+) -> String {
     let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     format!(
-        "{}?connectionId={connection}&clientId={}&redirectUri={}&response_type=code&state=kit-{}",
+        "{}?connectionId={connection}&clientId={}&redirectUri={}&response_type=code&state={}",
         c.o.urls.authorize,
         enc(client),
         enc(redirect),
-        rand::random::<u32>()
+        enc(state)
     )
+}
+
+/// A fresh `state` for a kit-made connection.
+fn kit_state() -> String {
+    format!("kit-{}", rand::random::<u32>())
 }
 
 /// A browser walking from `start` through login and consent: the URL it
@@ -52,6 +63,7 @@ pub(crate) async fn unknown_client(c: &Ctx<'_>) -> StepResult {
         &fresh_connection_id(),
         "kit-unknown-client",
         &o.redirect_uri,
+        &kit_state(),
     );
     match walk(c, &start, &o.redirect_uri).await {
         Ok(back) => Err(format!(
@@ -68,6 +80,7 @@ pub(crate) async fn unregistered_redirect(c: &Ctx<'_>) -> StepResult {
         &fresh_connection_id(),
         &c.o.client_id,
         UNREGISTERED_REDIRECT,
+        &kit_state(),
     );
     match walk(c, &start, UNREGISTERED_REDIRECT).await {
         Ok(back) => Err(format!(
@@ -85,7 +98,13 @@ fn clip(s: &str) -> String {
 /// consent and the code exchange.
 pub(crate) async fn throwaway(c: &Ctx<'_>) -> Result<Throwaway, String> {
     let o = c.o;
-    let start = authorize_for(c, &fresh_connection_id(), &o.client_id, &o.redirect_uri);
+    let start = authorize_for(
+        c,
+        &fresh_connection_id(),
+        &o.client_id,
+        &o.redirect_uri,
+        &kit_state(),
+    );
     let back = walk(c, &start, &o.redirect_uri).await?;
     let code = url::Url::parse(&back)
         .ok()

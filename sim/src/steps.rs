@@ -34,13 +34,8 @@ fn acked(r: &Result<crate::sender::Delivery, String>) -> bool {
 pub(crate) fn authorize_url(c: &Ctx<'_>) -> (String, String) {
     let o = c.o;
     let state = format!("sim-{}", rand::random::<u32>());
-    let url = format!(
-        "{}?connectionId={}&clientId={}&redirectUri={}&response_type=code&state={state}",
-        o.urls.authorize,
-        o.connection_id,
-        o.client_id,
-        form_urlencoded::byte_serialize(o.redirect_uri.as_bytes()).collect::<String>()
-    );
+    let url =
+        crate::others::authorize_for(c, &o.connection_id, &o.client_id, &o.redirect_uri, &state);
     (url, state)
 }
 

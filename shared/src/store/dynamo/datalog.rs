@@ -125,33 +125,27 @@ impl DynamoStore {
     /// a store since) is left as it is. Returns how many it logged.
     pub async fn backfill_data_log(&self) -> Result<usize, Error> {
         let mut logged = 0;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(#sk, :data) AND attribute_not_exists(#log_seq)")
-                .projection_expression("#pk, #sk")
-                .set_expression_attribute_names(names(&["pk", "sk", "log_seq"]))
-                .expression_attribute_values(":data", s("DATA#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| store_err("Scan", e))?;
-            for item in out.items.unwrap_or_default() {
-                let (Some(pk), Some(sk)) = (get_s(&item, "pk"), get_s(&item, "sk")) else {
-                    continue;
-                };
-                if self.log_head(pk, sk).await? {
-                    logged += 1;
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(logged);
+        let mut items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(#sk, :data) AND attribute_not_exists(#log_seq)")
+            .projection_expression("#pk, #sk")
+            .set_expression_attribute_names(names(&["pk", "sk", "log_seq"]))
+            .expression_attribute_values(":data", s("DATA#"))
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(|e| store_err("Scan", e))?;
+            let (Some(pk), Some(sk)) = (get_s(&item, "pk"), get_s(&item, "sk")) else {
+                continue;
+            };
+            if self.log_head(pk, sk).await? {
+                logged += 1;
             }
         }
+        Ok(logged)
     }
 
     /// Gives the head at `pk`/`sk` its user's next log number; `false` when

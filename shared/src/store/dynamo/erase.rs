@@ -90,28 +90,27 @@ impl DynamoStore {
         pk: &str,
         stop: impl Fn(usize) -> bool,
     ) -> Result<Vec<Item>, Error> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":p", s(pk));
+        let q = if gsi {
+            q.index_name(GSI_FAMILY)
+                .key_condition_expression("gsi1pk = :p")
+        } else {
+            q.key_condition_expression("pk = :p").consistent_read(true)
+        };
+        let mut pages = q.into_paginator().send();
         let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":p", s(pk))
-                .set_exclusive_start_key(start);
-            let q = if gsi {
-                q.index_name(GSI_FAMILY)
-                    .key_condition_expression("gsi1pk = :p")
-            } else {
-                q.key_condition_expression("pk = :p").consistent_read(true)
-            };
-            let out = q.send().await.map_err(|e| store_err("Query", e))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key;
-            if start.is_none() || stop(items.len()) {
-                return Ok(items);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| store_err("Query", e))?;
+            items.extend(page.items().iter().cloned());
+            if stop(items.len()) {
+                break;
             }
         }
+        Ok(items)
     }
 
     /// Adds a whole partition (or index partition) to the plan, once.
@@ -247,9 +246,7 @@ impl DynamoStore {
     /// expire a day after their code.
     pub async fn backfill_owned_index(&self) -> Result<usize, Error> {
         let mut indexed = 0;
-        let mut start = None;
-        loop {
-            let out = self
+        let mut items = self
                 .client
                 .scan()
                 .table_name(&self.table)
@@ -261,48 +258,44 @@ impl DynamoStore {
                 .expression_attribute_values(":code", s("CODE#"))
                 .expression_attribute_values(":status", s(keys::STATUS_SK))
                 .expression_attribute_values(":state", s(keys::STATE_SK))
-                .set_exclusive_start_key(start)
+                .into_paginator()
+                .items()
+                .send();
+        while let Some(item) = items.next().await {
+            let item = item.map_err(|e| store_err("Scan", e))?;
+            let Some((pk, sk)) = pk_sk(&item) else {
+                continue;
+            };
+            // A code names its connection; a status's or a target's
+            // fetch state's key does (first, never encoded).
+            let keyed = pk
+                .strip_prefix("SYNC#")
+                .or_else(|| pk.strip_prefix("TARGET#"))
+                .and_then(|r| r.split_once('#'))
+                .map(|(c, _)| c.to_string());
+            let Some(conn) = get_s(&item, "conn").map(str::to_string).or(keyed) else {
+                continue;
+            };
+            let Ok(conn) = ConnectionId::parse(&conn) else {
+                continue;
+            };
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(&pk, &sk)))
+                .update_expression("SET #gsi1pk = :g, #gsi1sk = :gs")
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#gsi1pk)")
+                .set_expression_attribute_names(names(&["pk", "gsi1pk", "gsi1sk"]))
+                .expression_attribute_values(":g", s(keys::owned_pk(&conn)))
+                .expression_attribute_values(":gs", s(keys::owned_sk(&pk, &sk)))
                 .send()
-                .await
-                .map_err(|e| store_err("Scan", e))?;
-            for item in out.items.unwrap_or_default() {
-                let Some((pk, sk)) = pk_sk(&item) else {
-                    continue;
-                };
-                // A code names its connection; a status's or a target's
-                // fetch state's key does (first, never encoded).
-                let keyed = pk
-                    .strip_prefix("SYNC#")
-                    .or_else(|| pk.strip_prefix("TARGET#"))
-                    .and_then(|r| r.split_once('#'))
-                    .map(|(c, _)| c.to_string());
-                let Some(conn) = get_s(&item, "conn").map(str::to_string).or(keyed) else {
-                    continue;
-                };
-                let Ok(conn) = ConnectionId::parse(&conn) else {
-                    continue;
-                };
-                let res = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(&pk, &sk)))
-                    .update_expression("SET #gsi1pk = :g, #gsi1sk = :gs")
-                    .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#gsi1pk)")
-                    .set_expression_attribute_names(names(&["pk", "gsi1pk", "gsi1sk"]))
-                    .expression_attribute_values(":g", s(keys::owned_pk(&conn)))
-                    .expression_attribute_values(":gs", s(keys::owned_sk(&pk, &sk)))
-                    .send()
-                    .await;
-                if conditional(res, "UpdateItem")? {
-                    indexed += 1;
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(indexed);
+                .await;
+            if conditional(res, "UpdateItem")? {
+                indexed += 1;
             }
         }
+        Ok(indexed)
     }
 }
 
